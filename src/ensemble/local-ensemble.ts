@@ -1,0 +1,279 @@
+/**
+ * A local ZooKeeper ensemble of real servers on loopback, started from the installed Apache
+ * ZooKeeper. Used by `ha-dispatcher zookeeper`, `ha-dispatcher local`, the tests and the
+ * benchmarks; chaos tooling stops, kills, pauses, resumes and restarts single servers.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fourLetterWord } from './four-letter-word';
+import { findZooKeeperInstall, ZooKeeperInstall } from './install';
+import { freePorts } from '../util/ports';
+import { packageRoot } from '../util/package-root';
+import { sleep } from '../util/clock';
+
+export interface EnsembleOptions {
+  /** Folder for configs, data and logs of every server. */
+  dir: string;
+  servers?: number;
+  tickTime?: number;
+  minSessionTimeoutMs?: number;
+  maxSessionTimeoutMs?: number;
+  /** Servers outlive this process (the CLI's `zookeeper start`). */
+  detached?: boolean;
+  heapMb?: number;
+  startTimeoutMs?: number;
+}
+
+export interface ServerSpec {
+  id: number;
+  clientPort: number;
+  quorumPort: number;
+  electionPort: number;
+  dataDir: string;
+  configFile: string;
+  logFile: string;
+  pid: number | null;
+}
+
+export type ServerMode = 'leader' | 'follower' | 'standalone' | 'not serving' | 'down';
+
+export interface ServerStatus { id: number; clientPort: number; pid: number | null; alive: boolean; paused: boolean; mode: ServerMode }
+
+interface StateFile { tickTime: number; servers: ServerSpec[] }
+
+const STATE_FILE = 'ensemble.json';
+
+export class LocalEnsemble {
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly paused = new Set<number>();
+  private readonly install: ZooKeeperInstall;
+
+  private constructor(
+    readonly dir: string,
+    readonly servers: ServerSpec[],
+    private readonly options: Required<Pick<EnsembleOptions, 'detached' | 'heapMb' | 'startTimeoutMs'>>,
+  ) {
+    this.install = findZooKeeperInstall();
+  }
+
+  /** Writes configs for a new ensemble, starts every server and waits for a serving quorum. */
+  static async start(options: EnsembleOptions): Promise<LocalEnsemble> {
+    const count = options.servers ?? 3;
+    if (!Number.isInteger(count) || count < 1 || count > 9) throw new Error(`--servers must be 1..9, got ${count}`);
+    const tickTime = options.tickTime ?? 200;
+    const dir = path.resolve(options.dir);
+    fs.mkdirSync(dir, { recursive: true });
+    findZooKeeperInstall(); // fail early, with the install hint, before writing anything
+    const ports = await freePorts(count * 3);
+    const servers: ServerSpec[] = [];
+    for (let i = 0; i < count; i++) {
+      const id = i + 1;
+      const serverDir = path.join(dir, `server${id}`);
+      servers.push({
+        id,
+        clientPort: ports[i * 3],
+        quorumPort: ports[i * 3 + 1],
+        electionPort: ports[i * 3 + 2],
+        dataDir: path.join(serverDir, 'data'),
+        configFile: path.join(serverDir, 'zoo.cfg'),
+        logFile: path.join(serverDir, 'server.log'),
+        pid: null,
+      });
+    }
+    const template = fs.readFileSync(path.join(packageRoot(), 'zk-config', 'zoo.cfg.template'), 'utf8');
+    const serverLines = servers.map((s) => `server.${s.id}=127.0.0.1:${s.quorumPort}:${s.electionPort}`).join('\n');
+    for (const s of servers) {
+      fs.mkdirSync(s.dataDir, { recursive: true });
+      fs.writeFileSync(path.join(s.dataDir, 'myid'), `${s.id}\n`);
+      const values: Record<string, string> = {
+        tickTime: String(tickTime),
+        minSessionTimeout: String(options.minSessionTimeoutMs ?? tickTime * 2),
+        maxSessionTimeout: String(options.maxSessionTimeoutMs ?? Math.max(tickTime * 20, 60000)),
+        dataDir: s.dataDir,
+        clientPort: String(s.clientPort),
+        standaloneEnabled: count === 1 ? 'true' : 'false',
+        servers: count === 1 ? '' : serverLines,
+      };
+      fs.writeFileSync(s.configFile, template.replace(/\$\{(\w+)\}/g, (_, key: string) => values[key] ?? ''));
+    }
+    const ensemble = new LocalEnsemble(dir, servers, {
+      detached: options.detached ?? false,
+      heapMb: options.heapMb ?? 256,
+      startTimeoutMs: options.startTimeoutMs ?? 60000,
+    });
+    ensemble.writeState(tickTime);
+    for (const s of servers) ensemble.spawnServer(s);
+    ensemble.writeState(tickTime);
+    await ensemble.waitForQuorum(ensemble.options.startTimeoutMs);
+    return ensemble;
+  }
+
+  /** Attaches to an ensemble started earlier (possibly by another process) from its folder. */
+  static attach(dir: string): LocalEnsemble {
+    const file = path.join(path.resolve(dir), STATE_FILE);
+    if (!fs.existsSync(file)) throw new Error(`no local ensemble in ${dir} (missing ${STATE_FILE}); start one with "ha-dispatcher zookeeper start --dir ${dir}"`);
+    const state = JSON.parse(fs.readFileSync(file, 'utf8')) as StateFile;
+    return new LocalEnsemble(path.resolve(dir), state.servers, { detached: true, heapMb: 256, startTimeoutMs: 60000 });
+  }
+
+  get connectString(): string {
+    return this.servers.map((s) => `127.0.0.1:${s.clientPort}`).join(',');
+  }
+
+  server(id: number): ServerSpec {
+    const s = this.servers.find((x) => x.id === id);
+    if (!s) throw new Error(`no ZooKeeper server ${id} in this ensemble (have ${this.servers.map((x) => x.id).join(', ')})`);
+    return s;
+  }
+
+  private writeState(tickTime: number): void {
+    const state: StateFile = { tickTime, servers: this.servers };
+    fs.writeFileSync(path.join(this.dir, STATE_FILE), JSON.stringify(state, null, 2));
+  }
+
+  private spawnServer(s: ServerSpec): void {
+    const logFd = fs.openSync(s.logFile, 'a');
+    const child = spawn(this.install.java, [
+      `-Xmx${this.options.heapMb}m`,
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      '-Dzookeeper.admin.enableServer=false',
+      '-Dorg.slf4j.simpleLogger.defaultLogLevel=warn',
+      '-cp', this.install.classpath,
+      'org.apache.zookeeper.server.quorum.QuorumPeerMain',
+      s.configFile,
+    ], { stdio: ['ignore', logFd, logFd], detached: this.options.detached });
+    fs.closeSync(logFd);
+    s.pid = child.pid ?? null;
+    this.paused.delete(s.id);
+    if (this.options.detached) {
+      child.unref();
+    } else {
+      this.children.set(s.id, child);
+      child.once('exit', () => { if (this.children.get(s.id) === child) this.children.delete(s.id); });
+      trackForExit(child);
+    }
+  }
+
+  private async signalAndWait(id: number, signal: NodeJS.Signals, timeoutMs = 15000): Promise<void> {
+    const s = this.server(id);
+    if (!s.pid || !isAlive(s.pid)) return;
+    if (this.paused.has(id)) {
+      process.kill(s.pid, 'SIGCONT');
+      this.paused.delete(id);
+    }
+    try { process.kill(s.pid, signal); } catch { return; }
+    const deadline = Date.now() + timeoutMs;
+    while (isAlive(s.pid) && Date.now() < deadline) await sleep(25);
+    if (isAlive(s.pid)) process.kill(s.pid, 'SIGKILL');
+    while (isAlive(s.pid)) await sleep(25);
+  }
+
+  /** Graceful stop of one server (SIGTERM). */
+  stopServer(id: number): Promise<void> { return this.signalAndWait(id, 'SIGTERM'); }
+  /** Crash one server (SIGKILL). */
+  killServer(id: number): Promise<void> { return this.signalAndWait(id, 'SIGKILL'); }
+
+  /** Freeze one server (SIGSTOP): its sockets stay open but it answers nothing. */
+  pauseServer(id: number): void {
+    const s = this.server(id);
+    if (s.pid && isAlive(s.pid)) { process.kill(s.pid, 'SIGSTOP'); this.paused.add(id); }
+  }
+
+  resumeServer(id: number): void {
+    const s = this.server(id);
+    if (s.pid && isAlive(s.pid)) { process.kill(s.pid, 'SIGCONT'); this.paused.delete(id); }
+  }
+
+  /** Starts a stopped or killed server again with its old config and data. */
+  async restartServer(id: number): Promise<void> {
+    const s = this.server(id);
+    if (s.pid && isAlive(s.pid)) await this.stopServer(id);
+    this.spawnServer(s);
+  }
+
+  async status(): Promise<ServerStatus[]> {
+    return Promise.all(this.servers.map(async (s) => {
+      const alive = s.pid !== null && isAlive(s.pid);
+      const paused = this.paused.has(s.id);
+      let mode: ServerMode = 'down';
+      if (alive && !paused) {
+        try {
+          const out = await fourLetterWord('127.0.0.1', s.clientPort, 'srvr', 1000);
+          const m = /Mode: (\w+)/.exec(out);
+          mode = m ? (m[1] as ServerMode) : 'not serving';
+        } catch {
+          mode = 'not serving';
+        }
+      }
+      return { id: s.id, clientPort: s.clientPort, pid: s.pid, alive, paused, mode };
+    }));
+  }
+
+  /** The id of the server currently leading the ZooKeeper quorum, or null. */
+  async leaderId(): Promise<number | null> {
+    const st = await this.status();
+    return st.find((s) => s.mode === 'leader' || s.mode === 'standalone')?.id ?? null;
+  }
+
+  /** Waits until a majority of servers serve requests and one of them leads. */
+  async waitForQuorum(timeoutMs = 60000): Promise<void> {
+    const majority = Math.floor(this.servers.length / 2) + 1;
+    const deadline = Date.now() + timeoutMs;
+    let last: ServerStatus[] = [];
+    while (Date.now() < deadline) {
+      last = await this.status();
+      const serving = last.filter((s) => s.mode === 'leader' || s.mode === 'follower' || s.mode === 'standalone');
+      const hasLeader = serving.some((s) => s.mode === 'leader' || s.mode === 'standalone');
+      if (hasLeader && serving.length >= majority) return;
+      await sleep(100);
+    }
+    const logs = this.servers.map((s) => `server ${s.id}: ${tail(s.logFile, 5)}`).join('\n');
+    throw new Error(`ZooKeeper quorum not serving after ${timeoutMs} ms: ${JSON.stringify(last)}\n${logs}`);
+  }
+
+  /** Stops every server (SIGTERM, then SIGKILL) and optionally removes the folder. */
+  async stop(options: { removeData?: boolean } = {}): Promise<void> {
+    await Promise.all(this.servers.map((s) => this.signalAndWait(s.id, 'SIGTERM', 5000)));
+    if (options.removeData) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie still answers signal 0; /proc tells whether it has really run.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return true;
+  }
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join(' | ');
+  } catch {
+    return '(no log)';
+  }
+}
+
+const tracked = new Set<ChildProcess>();
+let exitHookInstalled = false;
+/** Attached servers must not outlive a test process that exits without cleaning up. */
+function trackForExit(child: ChildProcess): void {
+  tracked.add(child);
+  child.once('exit', () => tracked.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of tracked) {
+      try { c.kill('SIGCONT'); c.kill('SIGKILL'); } catch { /* gone */ }
+    }
+  });
+}

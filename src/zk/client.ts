@@ -1,0 +1,424 @@
+/**
+ * The ZooKeeper client layer: the only module that imports the native `zookeeper` package.
+ *
+ * It gives the rest of the product a typed promise API under a chroot and an explicit
+ * connection-state machine:
+ *   CONNECTING → CONNECTED → SUSPENDED (disconnected, session may live) → RECONNECTED (same session)
+ *                                      ↘ LOST (session expired, or disconnected for a whole session
+ *                                        timeout — the server's expiry notice may never reach us)
+ *   LOST → CONNECTING with a brand-new session. close() → CLOSED.
+ * Every transition is logged as a `zk.state` event.
+ */
+import { EventEmitter } from 'node:events';
+import { ConnectionLossError, ZK_CODES, ZkError, zkError } from './errors';
+import { join, validatePath } from './paths';
+import { Clock, TimerHandle, systemClock } from '../util/clock';
+import { EventLogger, silentLogger } from '../util/logger';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const NativeZooKeeper = require('zookeeper') as new (config: object) => NativeHandle;
+
+export type ConnectionState = 'CONNECTING' | 'CONNECTED' | 'SUSPENDED' | 'RECONNECTED' | 'LOST' | 'CLOSED';
+export type CreateMode = 'persistent' | 'ephemeral' | 'persistent_sequential' | 'ephemeral_sequential' | 'container';
+
+const CREATE_FLAGS: Record<CreateMode, number> = {
+  persistent: 0,
+  ephemeral: 1,
+  persistent_sequential: 2,
+  ephemeral_sequential: 3,
+  container: 4,
+};
+
+export interface Stat {
+  czxid: number;
+  mzxid: number;
+  pzxid: number;
+  version: number;
+  cversion: number;
+  dataLength: number;
+  numChildren: number;
+  ctime: number;
+  mtime: number;
+  /** Session id (hex) of an ephemeral node's owner; "0" for persistent nodes. */
+  ephemeralOwner: string;
+}
+
+export type WatchEventType = 'created' | 'deleted' | 'changed' | 'child' | 'notwatching';
+export interface WatchEvent { type: WatchEventType; path: string }
+export type Watcher = (event: WatchEvent) => void;
+
+export interface StateChange {
+  state: ConnectionState;
+  previous: ConnectionState;
+  sessionId: string | null;
+  reason?: string;
+}
+
+/** What the product needs from ZooKeeper. Unit tests may implement it with a fake. */
+export interface ZkClient {
+  readonly state: ConnectionState;
+  readonly isConnected: boolean;
+  /** Hex id of the current session, or null before the first connect and after LOST. */
+  readonly sessionId: string | null;
+  /** Negotiated session timeout (falls back to the requested one before connecting). */
+  readonly sessionTimeoutMs: number;
+  /** The chroot every path is relative to. */
+  readonly root: string;
+  on(event: 'state', listener: (change: StateChange) => void): this;
+  off(event: 'state', listener: (change: StateChange) => void): this;
+  create(path: string, data?: Buffer | string, mode?: CreateMode): Promise<string>;
+  get(path: string, watcher?: Watcher): Promise<{ data: Buffer; stat: Stat }>;
+  set(path: string, data: Buffer | string, version?: number): Promise<Stat>;
+  delete(path: string, version?: number): Promise<void>;
+  exists(path: string, watcher?: Watcher): Promise<Stat | null>;
+  getChildren(path: string, watcher?: Watcher): Promise<string[]>;
+  sync(path: string): Promise<void>;
+  /** Creates the path and any missing parents as persistent nodes; existing nodes are fine. */
+  mkdirp(path: string): Promise<void>;
+  waitUntilConnected(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ZkClientOptions {
+  /** "host:port,host:port" */
+  connect: string;
+  /** Chroot, e.g. "/ha-dispatcher/default"; created on first connect. */
+  root?: string;
+  sessionTimeoutMs?: number;
+  logger?: EventLogger;
+  clock?: Clock;
+  /** Called after every operation: for latency metrics. */
+  onOperation?: (op: string, durationMs: number, error: ZkError | null) => void;
+  /** Digest credentials "user:password" added to every session. */
+  digestAuth?: string;
+}
+
+interface NativeStat extends Omit<Stat, 'ctime' | 'mtime'> { ctime: Date | number; mtime: Date | number }
+type RcCallback = (rc: number, error: string, ...rest: unknown[]) => void;
+type NativeWatchCb = (type: number, state: number, path: string) => void;
+
+interface NativeHandle extends EventEmitter {
+  init(config: object): NativeHandle;
+  close(): void;
+  readonly client_id: string;
+  readonly client_password: string;
+  readonly timeout: number;
+  a_create(path: string, data: Buffer | string, flags: number, cb: RcCallback): number;
+  a_get(path: string, watch: boolean, cb: RcCallback): number;
+  aw_get(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
+  a_set(path: string, data: Buffer | string, version: number, cb: RcCallback): number;
+  a_delete_(path: string, version: number, cb: RcCallback): number;
+  a_exists(path: string, watch: boolean, cb: RcCallback): number;
+  aw_exists(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
+  a_get_children(path: string, watch: boolean, cb: RcCallback): number;
+  aw_get_children(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
+  a_sync(path: string, cb: RcCallback): number;
+  add_auth(scheme: string, auth: string, cb: RcCallback): void;
+}
+
+const WATCH_TYPES: Record<number, WatchEventType> = { 1: 'created', 2: 'deleted', 3: 'changed', 4: 'child', '-2': 'notwatching' };
+const SESSION_EVENT = -1;
+
+export class ZooKeeperClient extends EventEmitter implements ZkClient {
+  readonly root: string;
+  private readonly connectString: string;
+  private readonly requestedTimeoutMs: number;
+  private readonly logger: EventLogger;
+  private readonly clock: Clock;
+  private readonly onOperation?: ZkClientOptions['onOperation'];
+  private readonly digestAuth?: string;
+  private handle: NativeHandle | null = null;
+  private currentState: ConnectionState = 'CONNECTING';
+  private currentSessionId: string | null = null;
+  private lostTimer: TimerHandle | null = null;
+  private rootEnsured = false;
+  private closing: Promise<void> | null = null;
+
+  constructor(options: ZkClientOptions) {
+    super();
+    this.connectString = options.connect;
+    this.root = options.root ? validatePath(options.root) : '/';
+    this.requestedTimeoutMs = options.sessionTimeoutMs ?? 30000;
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.onOperation = options.onOperation;
+    this.digestAuth = options.digestAuth;
+    this.openSession();
+  }
+
+  get state(): ConnectionState { return this.currentState; }
+  get isConnected(): boolean { return this.currentState === 'CONNECTED' || this.currentState === 'RECONNECTED'; }
+  get sessionId(): string | null { return this.currentSessionId; }
+  get sessionTimeoutMs(): number {
+    const negotiated = this.handle && this.isConnected ? this.handle.timeout : 0;
+    return negotiated > 0 ? negotiated : this.requestedTimeoutMs;
+  }
+
+  /** Session credentials, for tests that expire a session from a second connection. */
+  get sessionCredentials(): { sessionId: string; password: string } | null {
+    if (!this.handle || !this.currentSessionId) return null;
+    return { sessionId: this.handle.client_id, password: this.handle.client_password };
+  }
+
+  private openSession(): void {
+    const handle = new NativeZooKeeper({
+      connect: this.connectString,
+      timeout: this.requestedTimeoutMs,
+      debug_level: Number(process.env.HA_ZK_CLIENT_LOG_LEVEL ?? 0),
+      host_order_deterministic: false,
+    });
+    this.handle = handle;
+    handle.on('connect', () => { if (this.handle === handle) this.onNativeConnect(handle); });
+    handle.on('connecting', () => { if (this.handle === handle) this.onNativeConnecting(); });
+    handle.on('close', (_self: unknown, code: number) => { if (this.handle === handle) this.onNativeClose(code); });
+    handle.init({});
+  }
+
+  private onNativeConnect(handle: NativeHandle): void {
+    this.cancelLostTimer();
+    const sessionId = handle.client_id;
+    const sameSession = this.currentSessionId === sessionId;
+    this.currentSessionId = sessionId;
+    if (this.digestAuth) handle.add_auth('digest', this.digestAuth, () => undefined);
+    this.setState(sameSession ? 'RECONNECTED' : 'CONNECTED');
+  }
+
+  private onNativeConnecting(): void {
+    if (!this.isConnected) return;
+    this.setState('SUSPENDED');
+    // The C client retries forever and only learns of expiry from a server it reaches again; a
+    // partitioned client must assume the worst once a whole session timeout has passed.
+    const timeoutMs = this.handle?.timeout || this.requestedTimeoutMs;
+    this.lostTimer = this.clock.setTimeout(() => {
+      this.lostTimer = null;
+      if (this.currentState === 'SUSPENDED') this.loseSession(`disconnected for the session timeout (${timeoutMs} ms)`);
+    }, timeoutMs);
+  }
+
+  private onNativeClose(code: number): void {
+    if (this.closing) return;
+    const reason = code === ZK_CODES.SESSIONEXPIRED ? 'session expired' : code === -113 ? 'authentication failed' : `closed (${code})`;
+    this.handle = null;
+    this.loseSession(reason);
+  }
+
+  private loseSession(reason: string): void {
+    this.cancelLostTimer();
+    const old = this.handle;
+    this.handle = null;
+    this.currentSessionId = null;
+    this.setState('LOST', reason);
+    if (old) {
+      try { old.close(); } catch { /* already closed */ }
+    }
+    if (this.closing) return;
+    this.setState('CONNECTING', 'opening a new session');
+    this.openSession();
+  }
+
+  private cancelLostTimer(): void {
+    if (this.lostTimer) {
+      this.clock.clearTimeout(this.lostTimer);
+      this.lostTimer = null;
+    }
+  }
+
+  private setState(state: ConnectionState, reason?: string): void {
+    const previous = this.currentState;
+    if (previous === state) return;
+    this.currentState = state;
+    const change: StateChange = { state, previous, sessionId: this.currentSessionId, reason };
+    const level = state === 'LOST' || state === 'SUSPENDED' ? 'warn' : 'info';
+    this.logger[level]('zk.state', { state, previous, sessionId: this.currentSessionId, reason });
+    this.emit('state', change);
+  }
+
+  async waitUntilConnected(timeoutMs: number): Promise<void> {
+    if (this.isConnected) return this.ensureRoot();
+    await new Promise<void>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.off('state', listener);
+        reject(new ConnectionLossError(ZK_CODES.CONNECTIONLOSS, `connect to ${this.connectString} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const listener = (change: StateChange): void => {
+        if (change.state === 'CONNECTED' || change.state === 'RECONNECTED' || change.state === 'CLOSED') {
+          this.clock.clearTimeout(timer);
+          this.off('state', listener);
+          if (change.state === 'CLOSED') reject(new ZkError(ZK_CODES.CLOSING, 'connect'));
+          else resolve();
+        }
+      };
+      this.on('state', listener);
+    });
+    return this.ensureRoot();
+  }
+
+  private async ensureRoot(): Promise<void> {
+    if (this.rootEnsured || this.root === '/') return;
+    await this.mkdirpAbsolute(this.root);
+    this.rootEnsured = true;
+  }
+
+  private abs(path: string): string {
+    validatePath(path);
+    return this.root === '/' ? path : path === '/' ? this.root : this.root + path;
+  }
+
+  private rel(absolute: string): string {
+    if (this.root === '/') return absolute;
+    if (absolute === this.root) return '/';
+    return absolute.startsWith(this.root + '/') ? absolute.slice(this.root.length) : absolute;
+  }
+
+  /** Runs one native call; a call on a dead handle fails like a lost connection. */
+  private call<T>(op: string, path: string, invoke: (h: NativeHandle, cb: RcCallback) => number, pick: (...rest: unknown[]) => T): Promise<T> {
+    const started = this.clock.now();
+    return new Promise<T>((resolve, reject) => {
+      const finish = (error: ZkError | null, value?: T): void => {
+        this.onOperation?.(op, this.clock.now() - started, error);
+        if (error) reject(error);
+        else resolve(value as T);
+      };
+      const handle = this.handle;
+      if (!handle || this.closing) {
+        finish(zkError(this.closing ? ZK_CODES.CLOSING : ZK_CODES.CONNECTIONLOSS, op, path));
+        return;
+      }
+      try {
+        const rc = invoke(handle, (cbRc: number, _msg: string, ...rest: unknown[]) => {
+          if (cbRc !== 0) finish(zkError(cbRc, op, path));
+          else finish(null, pick(...rest));
+        });
+        if (typeof rc === 'number' && rc !== 0) finish(zkError(rc, op, path));
+      } catch (err) {
+        finish(new ZkError(ZK_CODES.BADARGUMENTS, `${op} (${(err as Error).message})`, path));
+      }
+    });
+  }
+
+  private wrapWatcher(watcher: Watcher): NativeWatchCb {
+    let fired = false;
+    return (type, _state, path) => {
+      // Session events are delivered to every registered watcher; only real node events count.
+      if (type === SESSION_EVENT || fired) return;
+      fired = true;
+      const eventType = WATCH_TYPES[type];
+      if (!eventType) return;
+      try {
+        watcher({ type: eventType, path: this.rel(path) });
+      } catch (err) {
+        this.logger.error('zk.watcher.error', { error: err as Error, path });
+      }
+    };
+  }
+
+  create(path: string, data: Buffer | string = '', mode: CreateMode = 'persistent'): Promise<string> {
+    const p = this.abs(path);
+    return this.call('create', path, (h, cb) => h.a_create(p, data, CREATE_FLAGS[mode], cb), (created) => this.rel(String(created)));
+  }
+
+  get(path: string, watcher?: Watcher): Promise<{ data: Buffer; stat: Stat }> {
+    const p = this.abs(path);
+    return this.call('get', path,
+      (h, cb) => (watcher ? h.aw_get(p, this.wrapWatcher(watcher), cb) : h.a_get(p, false, cb)),
+      (stat, data) => ({ data: toBuffer(data), stat: toStat(stat as NativeStat) }));
+  }
+
+  set(path: string, data: Buffer | string, version = -1): Promise<Stat> {
+    const p = this.abs(path);
+    return this.call('set', path, (h, cb) => h.a_set(p, data, version, cb), (stat) => toStat(stat as NativeStat));
+  }
+
+  delete(path: string, version = -1): Promise<void> {
+    const p = this.abs(path);
+    return this.call('delete', path, (h, cb) => h.a_delete_(p, version, cb), () => undefined);
+  }
+
+  async exists(path: string, watcher?: Watcher): Promise<Stat | null> {
+    const p = this.abs(path);
+    try {
+      return await this.call('exists', path,
+        (h, cb) => (watcher ? h.aw_exists(p, this.wrapWatcher(watcher), cb) : h.a_exists(p, false, cb)),
+        (stat) => toStat(stat as NativeStat));
+    } catch (err) {
+      // A NONODE answer still leaves an exists-watch in place, waiting for the node's creation.
+      if (err instanceof ZkError && err.code === 'NONODE') return null;
+      throw err;
+    }
+  }
+
+  getChildren(path: string, watcher?: Watcher): Promise<string[]> {
+    const p = this.abs(path);
+    return this.call('getChildren', path,
+      (h, cb) => (watcher ? h.aw_get_children(p, this.wrapWatcher(watcher), cb) : h.a_get_children(p, false, cb)),
+      (children) => (children as string[]) ?? []);
+  }
+
+  sync(path: string): Promise<void> {
+    const p = this.abs(path);
+    return this.call('sync', path, (h, cb) => h.a_sync(p, cb), () => undefined);
+  }
+
+  async mkdirp(path: string): Promise<void> {
+    await this.mkdirpAbsolute(this.abs(path));
+  }
+
+  private async mkdirpAbsolute(absolute: string): Promise<void> {
+    const parts = absolute.split('/').filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = join(...parts.slice(0, i));
+      try {
+        await this.call('create', p, (h, cb) => h.a_create(p, '', 0, cb), () => undefined);
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.cancelLostTimer();
+      const handle = this.handle;
+      this.handle = null;
+      if (handle) {
+        try { handle.close(); } catch { /* already closed */ }
+      }
+      this.setState('CLOSED', 'closed by owner');
+    })();
+    return this.closing;
+  }
+}
+
+function toBuffer(data: unknown): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (data === null || data === undefined) return Buffer.alloc(0);
+  return Buffer.from(String(data));
+}
+
+function toStat(s: NativeStat): Stat {
+  return {
+    czxid: s.czxid, mzxid: s.mzxid, pzxid: s.pzxid, version: s.version, cversion: s.cversion,
+    dataLength: s.dataLength, numChildren: s.numChildren,
+    ctime: s.ctime instanceof Date ? s.ctime.getTime() : Number(s.ctime),
+    mtime: s.mtime instanceof Date ? s.mtime.getTime() : Number(s.mtime),
+    ephemeralOwner: String(s.ephemeralOwner),
+  };
+}
+
+/**
+ * Expires a session the way ZooKeeper's own tests do: a second connection attaches to the same
+ * session with its credentials and closes it, so the server ends the session while the owner's
+ * connection stays up. Test and chaos tooling only.
+ */
+export async function expireSession(connect: string, credentials: { sessionId: string; password: string }, timeoutMs = 10000): Promise<void> {
+  const handle = new NativeZooKeeper({
+    connect, timeout: 30000, debug_level: 0, client_id: credentials.sessionId, client_password: credentials.password,
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`could not attach to session ${credentials.sessionId}`)), timeoutMs);
+    handle.once('connect', () => { clearTimeout(timer); resolve(); });
+    handle.init({});
+  });
+  handle.close();
+}
