@@ -1,0 +1,5 @@
+export * from './zk-driver';
+export * from './service';
+export * from './leader-info';
+export * from './retrieval';
+export * from './contenders';

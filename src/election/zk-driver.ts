@@ -1,0 +1,259 @@
+/**
+ * Leader election driver: the only election code that knows ZooKeeper. It runs the latch recipe
+ * hardened the way Curator's LeaderLatch learned to:
+ *  - protected creation: the node name carries a per-attempt UUID, so after a connection loss during
+ *    create we find our node instead of creating a second one;
+ *  - leader = lowest sequence AND owned by our current session (a node of an old session of ours
+ *    may still be lowest until the server expires it);
+ *  - watch only the immediate predecessor (no herd), and on its deletion list again;
+ *  - the leader watches its own node and steps down if it vanishes;
+ *  - SUSPENDED revokes at once unless suspended connections are tolerated; LOST forgets the node and
+ *    a new one is created with the next session.
+ * The driver reports `grant(epoch)` / `revoke(reason)` to one listener; epochs are latch sequence numbers.
+ */
+import * as crypto from 'node:crypto';
+import { StateChange, ZkClient } from '../zk/client';
+import { ZkError } from '../zk/errors';
+import { basename, join, sequenceOf } from '../zk/paths';
+import { SerialQueue } from '../util/serial-queue';
+import { EventLogger, silentLogger } from '../util/logger';
+
+export const LATCH_PATH = '/leader/latch';
+
+export interface DriverListener {
+  grant(epoch: number, latchNode: string): void;
+  revoke(reason: string): void;
+}
+
+export interface DriverOptions {
+  /** JSON stored in the latch node: who we are, for /replicas and operators. */
+  contenderInfo: Record<string, unknown>;
+  tolerateSuspendedConnections?: boolean;
+  logger?: EventLogger;
+  latchPath?: string;
+}
+
+/** Counters that tests and benchmarks read to prove the recipe has no herd effect. */
+export interface DriverStats {
+  watchEvents: number;
+  childListings: number;
+  creates: number;
+}
+
+const PROTECTED_PREFIX = '_c_';
+
+export class ZooKeeperLeaderElectionDriver {
+  readonly stats: DriverStats = { watchEvents: 0, childListings: 0, creates: 0 };
+  private readonly latchPath: string;
+  private readonly queue = new SerialQueue();
+  private readonly logger: EventLogger;
+  private ourNode: string | null = null;
+  private ourSession: string | null = null;
+  private leaderEpoch: number | null = null;
+  /** Bumped on every (re)start of the recipe; stale watch callbacks compare against it. */
+  private generation = 0;
+  private running = false;
+  private readonly staleNodes = new Set<string>();
+  private readonly onState = (change: StateChange): void => this.handleState(change);
+
+  constructor(
+    private readonly client: ZkClient,
+    private readonly listener: DriverListener,
+    private readonly options: DriverOptions,
+  ) {
+    this.latchPath = options.latchPath ?? LATCH_PATH;
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  get isLeader(): boolean { return this.leaderEpoch !== null; }
+  get epoch(): number | null { return this.leaderEpoch; }
+  /** Name of our latch node (without path), if we currently hold one. */
+  get latchNode(): string | null { return this.ourNode; }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.client.on('state', this.onState);
+    if (this.client.isConnected) void this.enqueueCheck('start');
+  }
+
+  /** Graceful resign: revoke, delete our latch node so a standby takes over at once. */
+  async close(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.client.off('state', this.onState);
+    this.generation++;
+    await this.queue.run(async () => {
+      this.setNotLeader('closed');
+      const node = this.ourNode;
+      this.ourNode = null;
+      if (node && this.client.isConnected) {
+        try {
+          await this.client.delete(join(this.latchPath, node));
+        } catch (err) {
+          this.logger.debug('leadership.latch.delete-failed', { node, error: err as Error });
+        }
+      }
+    });
+  }
+
+  private handleState(change: StateChange): void {
+    if (!this.running) return;
+    switch (change.state) {
+      case 'SUSPENDED':
+        if (!this.options.tolerateSuspendedConnections) {
+          void this.queue.run(() => this.setNotLeader('connection suspended'));
+        }
+        break;
+      case 'LOST':
+        void this.queue.run(() => {
+          this.setNotLeader(`session lost (${change.reason ?? 'expired'})`);
+          if (this.ourNode) this.staleNodes.add(this.ourNode);
+          this.ourNode = null;
+          this.ourSession = null;
+        });
+        break;
+      case 'CONNECTED':
+      case 'RECONNECTED':
+        void this.enqueueCheck(change.state.toLowerCase());
+        break;
+      default:
+        break;
+    }
+  }
+
+  private enqueueCheck(cause: string): Promise<void> {
+    const generation = ++this.generation;
+    return this.queue.run(() => this.check(generation, cause));
+  }
+
+  /** One pass of the recipe; any failure leaves us not-leader and waits for the next event. */
+  private async check(generation: number, cause: string): Promise<void> {
+    if (!this.running || generation !== this.generation || !this.client.isConnected) return;
+    try {
+      await this.client.mkdirp(this.latchPath);
+      await this.deleteStaleNodes();
+      if (!this.ourNode || this.ourSession !== this.client.sessionId) await this.createLatchNode();
+      if (generation !== this.generation) return;
+      this.stats.childListings++;
+      const children = sortBySequence(await this.client.getChildren(this.latchPath));
+      const index = this.ourNode ? children.indexOf(this.ourNode) : -1;
+      if (index < 0) {
+        // Our node is gone (deleted by an operator, or a stale session): start over with a new one.
+        this.setNotLeader('latch node missing');
+        this.ourNode = null;
+        void this.enqueueCheck('latch node missing');
+        return;
+      }
+      if (index === 0) {
+        await this.checkLowest(generation);
+      } else {
+        this.setNotLeader(`behind ${children[index - 1]}`);
+        await this.watchPredecessor(generation, children[index - 1]);
+      }
+    } catch (err) {
+      this.setNotLeader('zookeeper error during election');
+      this.logger.warn('leadership.check.failed', { cause, error: err as Error });
+      // Connection loss: the next CONNECTED/RECONNECTED event runs the check again. Other errors
+      // (unexpected server answers) get one retry soon so the replica never silently stops contending.
+      if (!(err instanceof ZkError && (err.isConnectionLoss || err.isSessionGone))) {
+        setTimeout(() => { if (this.running && generation === this.generation) void this.enqueueCheck('retry'); }, 500).unref();
+      }
+    }
+  }
+
+  private async createLatchNode(): Promise<void> {
+    const attempt = crypto.randomUUID();
+    const prefix = `${PROTECTED_PREFIX}${attempt}-latch-`;
+    const session = this.client.sessionId;
+    const data = JSON.stringify({ ...this.options.contenderInfo, sessionId: session });
+    this.stats.creates++;
+    try {
+      const created = await this.client.create(join(this.latchPath, prefix), data, 'ephemeral_sequential');
+      this.ourNode = basename(created);
+    } catch (err) {
+      if (!(err instanceof ZkError && err.isConnectionLoss)) throw err;
+      // The create may have reached the server even though its answer was lost: look for our UUID.
+      const found = await this.findProtectedNode(attempt);
+      if (!found) throw err;
+      this.logger.info('leadership.latch.recovered', { node: found });
+      this.ourNode = found;
+    }
+    this.ourSession = session;
+    this.logger.info('leadership.latch.created', { node: this.ourNode, sessionId: session });
+  }
+
+  private async findProtectedNode(attempt: string): Promise<string | null> {
+    await this.client.waitUntilConnected(this.client.sessionTimeoutMs);
+    const children = await this.client.getChildren(this.latchPath);
+    return children.find((c) => c.startsWith(`${PROTECTED_PREFIX}${attempt}-`)) ?? null;
+  }
+
+  /** Nodes of an older session of ours would block the latch until the server expires them. */
+  private async deleteStaleNodes(): Promise<void> {
+    for (const node of [...this.staleNodes]) {
+      try {
+        await this.client.delete(join(this.latchPath, node));
+        this.logger.info('leadership.latch.stale-deleted', { node });
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'NONODE')) throw err;
+      }
+      this.staleNodes.delete(node);
+    }
+  }
+
+  private async checkLowest(generation: number): Promise<void> {
+    const node = this.ourNode!;
+    const stat = await this.client.exists(join(this.latchPath, node), (event) => {
+      this.stats.watchEvents++;
+      if (event.type === 'deleted' && generation === this.generation) {
+        this.logger.warn('leadership.latch.deleted', { node });
+        this.ourNode = null;
+        void this.queue.run(() => this.setNotLeader('own latch node deleted'));
+        void this.enqueueCheck('own latch node deleted');
+      }
+    });
+    if (!stat) {
+      this.ourNode = null;
+      void this.enqueueCheck('own latch node vanished');
+      return;
+    }
+    if (stat.ephemeralOwner !== this.client.sessionId) {
+      // Lowest, but owned by another (older) session: never lead on someone else's node.
+      this.setNotLeader('lowest latch node belongs to another session');
+      this.staleNodes.add(node);
+      this.ourNode = null;
+      void this.enqueueCheck('foreign session owns our node');
+      return;
+    }
+    if (generation !== this.generation || !this.client.isConnected) return;
+    this.setLeader(sequenceOf(node), node);
+  }
+
+  private async watchPredecessor(generation: number, predecessor: string): Promise<void> {
+    const stat = await this.client.exists(join(this.latchPath, predecessor), (event) => {
+      this.stats.watchEvents++;
+      if (event.type === 'deleted' && generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} deleted`);
+    });
+    // Gone between listing and watching: list again rather than assume we are next.
+    if (!stat && generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} already gone`);
+  }
+
+  private setLeader(epoch: number, node: string): void {
+    if (this.leaderEpoch === epoch) return;
+    this.leaderEpoch = epoch;
+    this.listener.grant(epoch, node);
+  }
+
+  private setNotLeader(reason: string): void {
+    if (this.leaderEpoch === null) return;
+    this.leaderEpoch = null;
+    this.listener.revoke(reason);
+  }
+}
+
+export function sortBySequence(children: string[]): string[] {
+  return children
+    .filter((c) => Number.isFinite(sequenceOf(c)))
+    .sort((a, b) => sequenceOf(a) - sequenceOf(b));
+}
