@@ -24,7 +24,13 @@ export function validatePath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/')) throw new Error(`ZooKeeper path must be absolute: ${JSON.stringify(path)}`);
   if (path === '/') return path;
   if (path.endsWith('/')) throw new Error(`ZooKeeper path must not end with "/": ${JSON.stringify(path)}`);
-  path.slice(1).split('/').forEach(segment);
+  for (const part of path.slice(1).split('/')) {
+    // ZooKeeper's own rules: no empty, relative or control-character segments. Stricter rules for
+    // names built from outside input live in segment().
+    if (part === '' || part === '.' || part === '..' || /[\u0000-\u001f\u007f]/.test(part)) {
+      throw new Error(`invalid ZooKeeper path ${JSON.stringify(path)}`);
+    }
+  }
   return path;
 }
 

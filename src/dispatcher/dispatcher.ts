@@ -1,0 +1,398 @@
+/**
+ * The Dispatcher: a leader contender. On grant it recovers (results first, then every unfinished
+ * graph), starts a JobMaster per job, and only then confirms leadership. On revoke it suspends every
+ * JobMaster (never cancels, never deletes) and drops all leader state. Submissions are acknowledged
+ * only once the graph is in ZooKeeper.
+ */
+import { LRUCache } from 'lru-cache';
+import { LeaderElectionService, LeaderContender, LeadershipTerm } from '../election/service';
+import { canonicalJson, generateJobId, isJobId, JobGraph, JobGraphLimits, parseJobGraph } from '../jobgraph';
+import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, ExceptionEntry } from '../jobmaster/types';
+import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
+import { JobResultEntry, JobResultStore } from '../store/jobresult-store';
+import { ZkClient } from '../zk/client';
+import { ZkError } from '../zk/errors';
+import { ConflictError, DispatcherError, NotFoundError, NotLeaderError, ValidationError } from '../util/errors';
+import { EventLogger, silentLogger } from '../util/logger';
+import { Clock, systemClock } from '../util/clock';
+import { DispatcherMetrics } from '../metrics/metrics';
+
+export type Role = 'standby' | 'recovering' | 'leader';
+
+export interface DispatcherOptions {
+  client: ZkClient;
+  election: LeaderElectionService;
+  jobMasterFactory: JobMasterFactory;
+  limits: JobGraphLimits;
+  jobstore: { maxCapacity: number; expirationMs: number };
+  metrics?: DispatcherMetrics;
+  logger?: EventLogger;
+  clock?: Clock;
+}
+
+export interface SubmitResult { jobId: string; created: boolean }
+export interface JobSummary { id: string; status: JobStatus }
+
+interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number }
+
+/** Everything that exists only while this replica leads one term. */
+class LeaderState {
+  readonly jobs = new Map<string, TrackedJob>();
+  readonly results = new Map<string, JobResultEntry>();
+  /** Ids being submitted right now, so the /jobgraphs watch does not start them a second time. */
+  readonly submitting = new Set<string>();
+  /** Jobs whose result record cannot be read: never run, never cleaned up, reported. */
+  readonly unreadableResults = new Set<string>();
+  quarantined: QuarantineEntry[] = [];
+  ready = false;
+  constructor(readonly term: LeadershipTerm, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {}
+}
+
+export class Dispatcher implements LeaderContender {
+  private state: LeaderState | null = null;
+  private recovering = false;
+  private readonly completed: LRUCache<string, JobDetails>;
+  private readonly logger: EventLogger;
+  private readonly clock: Clock;
+
+  constructor(private readonly options: DispatcherOptions) {
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.completed = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
+  }
+
+  get role(): Role {
+    if (this.state?.ready && this.options.election.isLeader(this.state.term)) return 'leader';
+    return this.recovering ? 'recovering' : 'standby';
+  }
+
+  get epoch(): number | null { return this.state?.term.epoch ?? null; }
+
+  // ---- leadership -------------------------------------------------------------------------
+
+  async grantLeadership(term: LeadershipTerm): Promise<void> {
+    const { client, election, metrics } = this.options;
+    const guard = (): void => {
+      if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
+    };
+    const parse = (raw: unknown): JobGraph => parseJobGraph(raw, this.options.limits);
+    const state = new LeaderState(term, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard));
+    this.state = state;
+    this.recovering = true;
+    metrics?.leadershipChanges.inc({ change: 'granted' });
+    this.logger.info('dispatcher.recovery.started', { epoch: term.epoch });
+    try {
+      await this.recover(state);
+      if (!election.isLeader(term) || this.state !== state) return;
+      state.ready = await election.confirmLeadership(term);
+      if (!state.ready) return;
+      const seconds = (this.clock.now() - term.grantedAt) / 1000;
+      metrics?.recoverySeconds.observe(seconds);
+      metrics?.failoverSeconds.set(seconds);
+      metrics?.isLeader.set(1);
+      metrics?.epoch.set(term.epoch);
+      this.updateJobGauges();
+      this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
+    } catch (err) {
+      // Recovery failed (usually the connection dropped): give the term up so another replica, or
+      // this one with a fresh check, can try again rather than serving half-recovered.
+      this.logger.error('dispatcher.recovery.failed', { epoch: term.epoch, error: err as Error });
+      if (this.state === state) await this.dropLeaderState(state, 'recovery failed');
+    } finally {
+      if (this.state === state || this.state === null) this.recovering = false;
+    }
+  }
+
+  async revokeLeadership(term: LeadershipTerm, reason: string): Promise<void> {
+    const state = this.state;
+    this.options.metrics?.leadershipChanges.inc({ change: 'revoked' });
+    if (!state || state.term !== term) return;
+    await this.dropLeaderState(state, reason);
+  }
+
+  private async dropLeaderState(state: LeaderState, reason: string): Promise<void> {
+    this.state = null;
+    this.recovering = false;
+    const { metrics } = this.options;
+    metrics?.isLeader.set(0);
+    metrics?.epoch.set(0);
+    await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
+      this.logger.error('job.suspend.failed', { jobId: j.jobMaster.jobId, error: err as Error });
+    })));
+    this.logger.info('dispatcher.suspended', { epoch: state.term.epoch, reason, jobs: state.jobs.size });
+  }
+
+  private async recover(state: LeaderState): Promise<void> {
+    const { graphStore, resultStore, term } = state;
+    await graphStore.init();
+    await resultStore.init();
+    for (const stored of await resultStore.readAll()) {
+      if (!stored.ok) {
+        // An unreadable result still means "this job ended": never run it again; report it.
+        this.logger.error('jobresult.unreadable', { jobId: stored.jobId, reason: stored.reason, epoch: term.epoch });
+        state.results.set(stored.jobId, unreadableResult(stored.jobId));
+        state.unreadableResults.add(stored.jobId);
+        continue;
+      }
+      state.results.set(stored.entry.jobId, stored.entry);
+      if (stored.entry.state === 'dirty') await this.cleanUp(state, stored.entry.jobId);
+    }
+    await this.adoptStoredGraphs(state, true);
+    state.quarantined = await graphStore.listQuarantined();
+    this.options.metrics?.quarantined.set(state.quarantined.length);
+  }
+
+  /**
+   * Starts a JobMaster for every stored graph not yet tracked and without a result. Also re-arms the
+   * `/jobgraphs` watch, so a graph written in the last moments of a previous term is never orphaned.
+   */
+  private async adoptStoredGraphs(state: LeaderState, recovering: boolean): Promise<void> {
+    const { graphStore, term } = state;
+    const ids = await graphStore.listIds(() => {
+      if (this.state === state && this.options.election.isLeader(term)) {
+        void this.adoptStoredGraphs(state, false).catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
+      }
+    });
+    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
+    const stored = await graphStore.readAll(fresh);
+    for (let i = 0; i < fresh.length; i++) {
+      const id = fresh[i];
+      const graph = stored[i];
+      if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
+      if (state.results.has(id)) {
+        // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
+        if (!state.unreadableResults.has(id)) await this.cleanUp(state, id);
+        continue;
+      }
+      if (!isJobId(id)) {
+        await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw: graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw });
+        continue;
+      }
+      if (!graph.ok) {
+        await this.quarantine(state, graph);
+        continue;
+      }
+      this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
+      this.logger.info('job.recovered', { jobId: id, epoch: term.epoch, during: recovering ? 'grant' : 'watch' });
+    }
+  }
+
+  private async quarantine(state: LeaderState, graph: Extract<StoredGraph<JobGraph>, { ok: false }>): Promise<void> {
+    const entry = await state.graphStore.quarantine(graph.jobId, graph.raw, graph.reason);
+    state.quarantined.push(entry);
+    this.options.metrics?.quarantined.set(state.quarantined.length);
+    this.logger.error('jobgraph.quarantined', { jobId: graph.jobId, reason: graph.reason, node: entry.node, epoch: state.term.epoch });
+  }
+
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean): void {
+    const jobMaster = this.options.jobMasterFactory({
+      graph,
+      submittedAt,
+      recovered,
+      onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
+    });
+    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt });
+    jobMaster.start();
+    this.updateJobGauges();
+  }
+
+  /** Terminal job: dirty result → graph removed → result clean; then the job lives in the cache. */
+  private async onJobTerminal(state: LeaderState, graph: JobGraph, digest: string, outcome: TerminalOutcome): Promise<void> {
+    const jobId = graph.jobId;
+    if (this.state !== state) return; // a suspended JobMaster's late outcome belongs to no term
+    try {
+      const entry = await state.resultStore.createDirty({
+        jobId, name: graph.name, jobStatus: outcome.status, graphDigest: digest,
+        startTime: outcome.details['start-time'], endTime: outcome.details['end-time'], failure: outcome.failure,
+      });
+      state.results.set(jobId, entry);
+      this.completed.set(jobId, outcome.details);
+      state.jobs.delete(jobId);
+      this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
+      await this.cleanUp(state, jobId);
+    } catch (err) {
+      // Not recorded: the next leader recovers the job and its persisted progress finishes it.
+      this.logger.error('jobresult.write.failed', { jobId, status: outcome.status, error: err as Error });
+    }
+    this.updateJobGauges();
+  }
+
+  private async cleanUp(state: LeaderState, jobId: string): Promise<void> {
+    await state.graphStore.remove(jobId);
+    await state.resultStore.markClean(jobId);
+    const entry = state.results.get(jobId);
+    if (entry) state.results.set(jobId, { ...entry, state: 'clean' });
+  }
+
+  // ---- requests (leader only) ---------------------------------------------------------------
+
+  private requireLeader(): LeaderState {
+    const state = this.state;
+    if (!state || !state.ready || !this.options.election.isLeader(state.term)) throw new NotLeaderError();
+    return state;
+  }
+
+  async submit(body: unknown): Promise<SubmitResult> {
+    const state = this.requireLeader();
+    const { metrics } = this.options;
+    let graph: JobGraph;
+    try {
+      graph = parseJobGraph(body, this.options.limits);
+    } catch (err) {
+      metrics?.submissions.inc({ outcome: 'invalid' });
+      throw err;
+    }
+    const digest = graphDigest(canonicalJson(graph));
+    const jobId = graph.jobId;
+    const known = state.jobs.get(jobId)?.digest ?? state.results.get(jobId)?.graphDigest;
+    if (known !== undefined) return this.answerResubmission(jobId, known, digest);
+    if (state.submitting.has(jobId)) {
+      throw new DispatcherError(`job ${jobId} is being submitted right now; retry the same request`, { status: 503, code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
+    }
+    state.submitting.add(jobId);
+    try {
+      const submittedAt = this.clock.now();
+      const put = await state.graphStore.put(jobId, { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph });
+      if (!put.created) {
+        const existing = put.existing;
+        if (!existing.ok) throw new ConflictError(`job ${jobId} exists in the store but is unreadable (${existing.reason}); submit with another jobId`);
+        if (existing.envelope.digest !== digest) return this.answerResubmission(jobId, existing.envelope.digest, digest);
+        if (!state.jobs.has(jobId)) this.startJobMaster(state, existing.envelope.graph, digest, Date.parse(existing.envelope.submittedAt), true);
+        metrics?.submissions.inc({ outcome: 'duplicate' });
+        return { jobId, created: false };
+      }
+      if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
+      this.startJobMaster(state, graph, digest, submittedAt, false);
+      metrics?.submissions.inc({ outcome: 'accepted' });
+      this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length });
+      return { jobId, created: true };
+    } catch (err) {
+      if (err instanceof ZkError) {
+        metrics?.submissions.inc({ outcome: 'unconfirmed' });
+        // The write may or may not have landed: the same request (same jobId) is safe to retry.
+        throw new DispatcherError(`could not confirm that job ${jobId} was stored (${err.code}); retry the same request with "jobId": "${jobId}"`,
+          { status: 503, code: 'UNCONFIRMED', headers: { 'Retry-After': '1' } });
+      }
+      throw err;
+    } finally {
+      state.submitting.delete(jobId);
+    }
+  }
+
+  private answerResubmission(jobId: string, storedDigest: string, digest: string): SubmitResult {
+    if (storedDigest !== digest) {
+      this.options.metrics?.submissions.inc({ outcome: 'conflict' });
+      throw new ConflictError(`job ${jobId} was already submitted with a different graph; use a new jobId or resubmit the identical graph`);
+    }
+    this.options.metrics?.submissions.inc({ outcome: 'duplicate' });
+    return { jobId, created: false };
+  }
+
+  /** Generates an id for graphs submitted without one, before validation sees them. */
+  static withJobId(body: unknown): unknown {
+    if (body && typeof body === 'object' && !Array.isArray(body) && !('jobId' in body)) return { ...body, jobId: generateJobId() };
+    return body;
+  }
+
+  cancel(jobId: string): void {
+    const state = this.requireLeader();
+    assertJobId(jobId);
+    const job = state.jobs.get(jobId);
+    if (job) {
+      this.logger.info('job.cancel.requested', { jobId, epoch: state.term.epoch });
+      job.jobMaster.cancel();
+      return;
+    }
+    const result = state.results.get(jobId);
+    if (result) throw new ConflictError(`job ${jobId} already ended with status ${result.jobStatus}; nothing to cancel`);
+    throw new NotFoundError(`job ${jobId} not found`);
+  }
+
+  listJobs(): JobSummary[] {
+    const state = this.requireLeader();
+    const jobs: JobSummary[] = [...state.jobs.entries()].map(([id, j]) => ({ id, status: j.jobMaster.status }));
+    for (const [id, r] of state.results) if (!state.jobs.has(id)) jobs.push({ id, status: r.jobStatus });
+    return jobs;
+  }
+
+  jobsOverview(): JobDetails[] {
+    const state = this.requireLeader();
+    const running = [...state.jobs.values()].map((j) => j.jobMaster.details());
+    const done = [...state.results.values()].filter((r) => !state.jobs.has(r.jobId)).map((r) => this.completedDetails(r));
+    return [...running, ...done];
+  }
+
+  jobDetails(jobId: string): JobDetails {
+    const state = this.requireLeader();
+    assertJobId(jobId);
+    const job = state.jobs.get(jobId);
+    if (job) return job.jobMaster.details();
+    const result = state.results.get(jobId);
+    if (result) return this.completedDetails(result);
+    throw new NotFoundError(`job ${jobId} not found`);
+  }
+
+  jobExceptions(jobId: string): { 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } } {
+    const state = this.requireLeader();
+    assertJobId(jobId);
+    const job = state.jobs.get(jobId);
+    let entries: ExceptionEntry[];
+    if (job) entries = job.jobMaster.exceptions();
+    else {
+      const result = state.results.get(jobId);
+      if (!result) throw new NotFoundError(`job ${jobId} not found`);
+      entries = result.failure ? [{ timestamp: result.failure.timestamp, exceptionName: 'JobFailure', stacktrace: result.failure.message }] : [];
+    }
+    const root = entries[entries.length - 1];
+    return { 'root-exception': root?.stacktrace ?? null, timestamp: root?.timestamp ?? null, 'exception-history': { entries } };
+  }
+
+  executionResult(jobId: string): { status: { id: 'IN_PROGRESS' | 'COMPLETED' }; 'job-execution-result'?: object } {
+    const state = this.requireLeader();
+    assertJobId(jobId);
+    if (state.jobs.has(jobId)) return { status: { id: 'IN_PROGRESS' } };
+    const r = state.results.get(jobId);
+    if (!r) throw new NotFoundError(`job ${jobId} not found`);
+    return {
+      status: { id: 'COMPLETED' },
+      'job-execution-result': { id: jobId, 'application-status': r.jobStatus, 'net-runtime': r.endTime - r.startTime, ...(r.failure ? { 'failure-cause': r.failure } : {}) },
+    };
+  }
+
+  quarantined(): QuarantineEntry[] {
+    return this.requireLeader().quarantined;
+  }
+
+  jobCounts(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const j of this.listJobs()) counts[j.status] = (counts[j.status] ?? 0) + 1;
+    return counts;
+  }
+
+  private completedDetails(result: JobResultEntry): JobDetails {
+    const cached = this.completed.get(result.jobId);
+    if (cached && cached.state === result.jobStatus) return cached;
+    // Evicted or from an earlier term: the final status always comes from the result store.
+    return {
+      jid: result.jobId, name: result.name, state: result.jobStatus,
+      'start-time': result.startTime, 'end-time': result.endTime, duration: result.endTime - result.startTime,
+      now: this.clock.now(), timestamps: { [result.jobStatus]: result.endTime }, vertices: [], restarts: 0, attempt: 0,
+    };
+  }
+
+  private updateJobGauges(): void {
+    const gauge = this.options.metrics?.jobsByState;
+    if (!gauge || !this.state) return;
+    gauge.reset();
+    for (const j of this.state.jobs.values()) gauge.inc({ state: j.jobMaster.status });
+    for (const [id, r] of this.state.results) if (!this.state.jobs.has(id)) gauge.inc({ state: r.jobStatus });
+  }
+}
+
+function assertJobId(jobId: string): asserts jobId is string {
+  if (!isJobId(jobId)) throw new ValidationError(`job id must be 32 lowercase hex characters, got ${JSON.stringify(String(jobId).slice(0, 80))}`);
+}
+
+function unreadableResult(jobId: string): JobResultEntry {
+  return { state: 'clean', jobId, name: '(unreadable result)', jobStatus: 'FAILED', startTime: 0, endTime: 0, graphDigest: '', failure: { message: 'the stored job result is unreadable', timestamp: 0 } };
+}

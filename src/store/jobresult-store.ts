@@ -1,0 +1,102 @@
+/**
+ * JobResult store: `/jobresults/<jobId>` records a job's terminal outcome. A job with a result is
+ * never run again. The entry is written "dirty" before the graph is cleaned up and marked "clean"
+ * after, so a leader that dies in between finishes the cleanup on recovery.
+ */
+import { ZkClient } from '../zk/client';
+import { NodeExistsError, NoNodeError } from '../zk/errors';
+import { join, segment } from '../zk/paths';
+import { WriteGuard } from './jobgraph-store';
+import { mapLimit } from '../util/concurrency';
+
+export const JOBRESULTS_PATH = '/jobresults';
+
+export type TerminalJobStatus = 'FINISHED' | 'FAILED' | 'CANCELED';
+
+export interface JobResultEntry {
+  state: 'dirty' | 'clean';
+  jobId: string;
+  name: string;
+  jobStatus: TerminalJobStatus;
+  startTime: number;
+  endTime: number;
+  /** Digest of the graph that ran: a resubmission with the same id is compared against it. */
+  graphDigest: string;
+  failure?: { message: string; timestamp: number };
+}
+
+export type StoredResult = { ok: true; entry: JobResultEntry } | { ok: false; jobId: string; reason: string };
+
+export class JobResultStore {
+  constructor(private readonly client: ZkClient, private readonly guard: WriteGuard) {}
+
+  init(): Promise<void> {
+    return this.client.mkdirp(JOBRESULTS_PATH);
+  }
+
+  /** Records the terminal result as dirty. An existing result wins (a job ends only once). */
+  async createDirty(entry: Omit<JobResultEntry, 'state'>): Promise<JobResultEntry> {
+    this.guard();
+    const record: JobResultEntry = { ...entry, state: 'dirty' };
+    try {
+      await this.client.create(join(JOBRESULTS_PATH, segment(entry.jobId)), JSON.stringify(record), 'persistent');
+      return record;
+    } catch (err) {
+      if (!(err instanceof NodeExistsError)) throw err;
+      const existing = await this.get(entry.jobId);
+      if (existing?.ok) return existing.entry;
+      throw err;
+    }
+  }
+
+  async markClean(jobId: string): Promise<void> {
+    this.guard();
+    const path = join(JOBRESULTS_PATH, segment(jobId));
+    const { data, stat } = await this.client.get(path);
+    const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
+    if (entry.state === 'clean') return;
+    await this.client.set(path, JSON.stringify({ ...entry, state: 'clean' }), stat.version);
+  }
+
+  async get(jobId: string): Promise<StoredResult | null> {
+    try {
+      const { data } = await this.client.get(join(JOBRESULTS_PATH, segment(jobId)));
+      return decode(jobId, data);
+    } catch (err) {
+      if (err instanceof NoNodeError) return null;
+      throw err;
+    }
+  }
+
+  listIds(): Promise<string[]> {
+    return this.client.getChildren(JOBRESULTS_PATH);
+  }
+
+  async readAll(concurrency = 256): Promise<StoredResult[]> {
+    const ids = await this.listIds();
+    const results = await mapLimit(ids, concurrency, async (id) => {
+      try {
+        const { data } = await this.client.get(join(JOBRESULTS_PATH, id));
+        return decode(id, data);
+      } catch (err) {
+        if (err instanceof NoNodeError) return null;
+        throw err;
+      }
+    });
+    return results.filter((r): r is StoredResult => r !== null);
+  }
+}
+
+const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+
+function decode(jobId: string, data: Buffer): StoredResult {
+  try {
+    const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
+    if ((entry.state !== 'dirty' && entry.state !== 'clean') || !TERMINAL.has(entry.jobStatus)) {
+      return { ok: false, jobId, reason: 'not a job result record' };
+    }
+    return { ok: true, entry: { ...entry, jobId } };
+  } catch (err) {
+    return { ok: false, jobId, reason: `not JSON: ${(err as Error).message}` };
+  }
+}
