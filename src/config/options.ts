@@ -1,0 +1,354 @@
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../util/errors';
+import { MAX_ATTEMPTS, MAX_TIMER_MS } from '../jobgraph/limits';
+import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/types';
+import { DURATION_EXAMPLES, parseDurationMs } from './duration';
+
+export type AllocationStrategy = 'spread' | 'score';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
+
+/**
+ * The configuration, keyed by the flat Flink-style names users write in YAML and `-D`, so the key in
+ * an error, a runbook or `GET /config` is the same string everywhere. Durations are milliseconds
+ * unless the comment says otherwise.
+ */
+export interface DispatcherConfig {
+  /** "host:port,host:port" */
+  'high-availability.zookeeper.quorum': string;
+  'high-availability.zookeeper.path.root': string;
+  /** One path segment under path.root; separates clusters sharing an ensemble. */
+  'high-availability.cluster-id': string;
+  'high-availability.zookeeper.client.session-timeout': number;
+  'high-availability.zookeeper.client.connection-timeout': number;
+  'high-availability.zookeeper.client.tolerate-suspended-connections': boolean;
+  /** "user:password" for ZooKeeper digest ACLs. Secret: never logged, redacted by publicConfig. */
+  'high-availability.zookeeper.client.digest-auth'?: string;
+  'rest.bind-address': string;
+  /** 0 = ephemeral: the REST layer learns the port when it listens. */
+  'rest.port': number;
+  /**
+   * The URL standbys redirect to, without trailing "/". Derived from bind address and port unless
+   * given; left unset when rest.port is 0 (use `advertisedRestUrl(config, boundPort)`).
+   */
+  'rest.advertised-url'?: string;
+  /** Defaults to dispatcher.max-jobgraph-bytes. */
+  'rest.max-body-bytes': number;
+  'heartbeat.interval': number;
+  'heartbeat.timeout': number;
+  'jobstore.max-capacity': number;
+  /** Seconds, as in Flink. */
+  'jobstore.expiration-time': number;
+  'taskmanager.numberOfTaskSlots': number;
+  'taskmanager.orphan-timeout': number;
+  /** Absolute path. */
+  'taskmanager.data-dir': string;
+  'jobmanager.reconcile-timeout': number;
+  'dispatcher.max-parallelism': number;
+  'dispatcher.max-jobgraph-bytes': number;
+  'resourcemanager.allocation-strategy': AllocationStrategy;
+  'restart-strategy.type': RestartStrategyType;
+  'restart-strategy.fixed-delay.attempts': number;
+  'restart-strategy.fixed-delay.delay': number;
+  'restart-strategy.exponential-delay.initial-backoff': number;
+  'restart-strategy.exponential-delay.max-backoff': number;
+  'restart-strategy.exponential-delay.backoff-multiplier': number;
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': number;
+  'restart-strategy.failure-rate.max-failures-per-interval': number;
+  'restart-strategy.failure-rate.failure-rate-interval': number;
+  'restart-strategy.failure-rate.delay': number;
+  /** Generated (host-pid-random) when absent. */
+  'replica.id': string;
+  'log.level': LogLevel;
+}
+
+export type ConfigKey = keyof DispatcherConfig;
+
+/** ZooKeeper refuses nodes of 1 MiB or more (jute.maxbuffer), and a job graph is stored in one node. */
+export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
+
+type KeyWithoutStaticDefault = 'rest.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'high-availability.zookeeper.client.digest-auth';
+
+export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
+  'high-availability.zookeeper.quorum': '127.0.0.1:2181',
+  'high-availability.zookeeper.path.root': '/ha-dispatcher',
+  'high-availability.cluster-id': 'default',
+  'high-availability.zookeeper.client.session-timeout': 60_000,
+  'high-availability.zookeeper.client.connection-timeout': 15_000,
+  'high-availability.zookeeper.client.tolerate-suspended-connections': false,
+  'rest.bind-address': '127.0.0.1',
+  'rest.port': 8081,
+  'heartbeat.interval': 10_000,
+  'heartbeat.timeout': 50_000,
+  'jobstore.max-capacity': 1000,
+  'jobstore.expiration-time': 3600,
+  'taskmanager.numberOfTaskSlots': 1,
+  'taskmanager.orphan-timeout': 60_000,
+  'taskmanager.data-dir': path.join(os.tmpdir(), 'ha-dispatcher'),
+  'jobmanager.reconcile-timeout': 10_000,
+  'dispatcher.max-parallelism': 128,
+  'dispatcher.max-jobgraph-bytes': 512_000,
+  'resourcemanager.allocation-strategy': 'spread',
+  'restart-strategy.type': 'none',
+  'restart-strategy.fixed-delay.attempts': 1,
+  'restart-strategy.fixed-delay.delay': 1000,
+  'restart-strategy.exponential-delay.initial-backoff': 1000,
+  'restart-strategy.exponential-delay.max-backoff': 60_000,
+  'restart-strategy.exponential-delay.backoff-multiplier': 2.0,
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': 10,
+  'restart-strategy.failure-rate.max-failures-per-interval': 1,
+  'restart-strategy.failure-rate.failure-rate-interval': 60_000,
+  'restart-strategy.failure-rate.delay': 1000,
+  'log.level': 'info',
+});
+
+/** Keys whose values never leave the process. */
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['high-availability.zookeeper.client.digest-auth']);
+
+type Parser<T> = (value: unknown, key: string) => T;
+
+const SEGMENT = /^[A-Za-z0-9_.-]{1,128}$/;
+const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
+
+/** Parses raw values (YAML scalars or -D strings); the table's type ties each parser to its key's type. */
+const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfig[K]>> } = {
+  'high-availability.zookeeper.quorum': quorum,
+  'high-availability.zookeeper.path.root': zkRoot,
+  'high-availability.cluster-id': (value, key) => {
+    const id = text(value, key);
+    if (!SEGMENT.test(id) || id === '.' || id === '..' || id === 'zookeeper') {
+      throw new ConfigError(key, `must be one path segment of 1 to 128 letters, digits, "_", "." or "-" (not ".", ".." or "zookeeper"), got ${show(id)}`);
+    }
+    return id;
+  },
+  'high-availability.zookeeper.client.session-timeout': duration(1),
+  'high-availability.zookeeper.client.connection-timeout': duration(1),
+  'high-availability.zookeeper.client.tolerate-suspended-connections': bool,
+  'high-availability.zookeeper.client.digest-auth': (value, key) => {
+    // Never echo the value: it is a password.
+    if (typeof value !== 'string' || !/^[^:\s]+:\S+$/.test(value)) throw new ConfigError(key, 'must be "user:password" (value not shown: it is secret)');
+    return value;
+  },
+  'rest.bind-address': (value, key) => {
+    const host = text(value, key);
+    if (!isIP(host) && !HOST.test(host)) throw new ConfigError(key, `must be an IP address or host name, e.g. 0.0.0.0 or 127.0.0.1, got ${show(host)}`);
+    return host;
+  },
+  'rest.port': int(0, 65535),
+  'rest.advertised-url': (value, key) => {
+    const raw = text(value, key);
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username) {
+      throw new ConfigError(key, `must be an http(s) URL without query, e.g. http://dispatcher-1.example.com:8081, got ${show(raw)}`);
+    }
+    return url.href.replace(/\/+$/, '');
+  },
+  'rest.max-body-bytes': int(1),
+  'heartbeat.interval': duration(1),
+  'heartbeat.timeout': duration(1),
+  'jobstore.max-capacity': int(1),
+  'jobstore.expiration-time': duration(1, 1000),
+  'taskmanager.numberOfTaskSlots': int(1, 65536),
+  'taskmanager.orphan-timeout': duration(1),
+  'taskmanager.data-dir': (value, key) => path.resolve(text(value, key)),
+  'jobmanager.reconcile-timeout': duration(1),
+  'dispatcher.max-parallelism': int(1, 32768),
+  'dispatcher.max-jobgraph-bytes': int(1, ZOOKEEPER_NODE_LIMIT_BYTES - 1, 'a job graph is stored in one ZooKeeper node, which must stay below 1 MiB'),
+  'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
+  'restart-strategy.type': oneOf(['none', 'fixed-delay', 'exponential-delay', 'failure-rate']),
+  'restart-strategy.fixed-delay.attempts': int(0, MAX_ATTEMPTS),
+  'restart-strategy.fixed-delay.delay': duration(0),
+  'restart-strategy.exponential-delay.initial-backoff': duration(1),
+  'restart-strategy.exponential-delay.max-backoff': duration(1),
+  'restart-strategy.exponential-delay.backoff-multiplier': (value, key) => {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 1) throw new ConfigError(key, `must be a number of at least 1, e.g. 2.0, got ${show(value)}`);
+    return n;
+  },
+  'restart-strategy.exponential-delay.attempts-before-reset-backoff': int(1, MAX_ATTEMPTS),
+  'restart-strategy.failure-rate.max-failures-per-interval': int(1, MAX_ATTEMPTS),
+  'restart-strategy.failure-rate.failure-rate-interval': duration(1),
+  'restart-strategy.failure-rate.delay': duration(0),
+  'replica.id': (value, key) => {
+    const id = text(value, key);
+    if (!SEGMENT.test(id)) throw new ConfigError(key, `must be 1 to 128 letters, digits, "_", "." or "-", got ${show(id)}`);
+    return id;
+  },
+  'log.level': oneOf(['error', 'warn', 'info', 'debug', 'silent']),
+};
+
+export const CONFIG_KEYS = Object.keys(PARSERS) as ConfigKey[];
+
+/**
+ * The one validator: turns raw flat key/values (from YAML, the environment, -D or code) into a full
+ * config with defaults and derived values filled in. Throws ConfigError naming the key and what to change.
+ */
+export function validateConfig(raw: Readonly<Record<string, unknown>>): DispatcherConfig {
+  const config: Record<string, unknown> = { ...DEFAULTS };
+  for (const [key, value] of Object.entries(raw)) {
+    if (!Object.hasOwn(PARSERS, key)) throw new ConfigError(key, unknownKeyMessage(key));
+    // An empty value unsets the key, so `-D key=` or `key:` in YAML fall back to the default.
+    if (value === undefined || value === null || value === '') continue;
+    config[key] = PARSERS[key as ConfigKey](value, key);
+  }
+  const c = config as unknown as DispatcherConfig;
+
+  if (c['heartbeat.timeout'] <= c['heartbeat.interval']) {
+    throw new ConfigError('heartbeat.timeout', `must be greater than heartbeat.interval (${c['heartbeat.interval']} ms), got ${c['heartbeat.timeout']} ms; raise heartbeat.timeout or lower heartbeat.interval`);
+  }
+  const initial = c['restart-strategy.exponential-delay.initial-backoff'];
+  if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {
+    throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
+  }
+
+  c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
+  c['replica.id'] ??= generateReplicaId();
+  if (c['rest.port'] !== 0) c['rest.advertised-url'] ??= deriveRestUrl(c['rest.bind-address'], c['rest.port']);
+  return c;
+}
+
+/** The URL other replicas redirect to; pass the port actually bound (it differs when rest.port is 0). */
+export function advertisedRestUrl(config: DispatcherConfig, boundPort: number): string {
+  return config['rest.advertised-url'] ?? deriveRestUrl(config['rest.bind-address'], boundPort);
+}
+
+/** The cluster's ZooKeeper chroot: `<path.root>/<cluster-id>`. */
+export function zookeeperNamespace(config: DispatcherConfig): string {
+  return `${config['high-availability.zookeeper.path.root'].replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
+}
+
+/** The cluster-wide restart strategy, applied to jobs whose graph names none. */
+export function clusterRestartStrategy(config: DispatcherConfig): RestartStrategyConfig {
+  switch (config['restart-strategy.type']) {
+    case 'none':
+      return { type: 'none' };
+    case 'fixed-delay':
+      return { type: 'fixed-delay', attempts: config['restart-strategy.fixed-delay.attempts'], delayMs: config['restart-strategy.fixed-delay.delay'] };
+    case 'exponential-delay':
+      return {
+        type: 'exponential-delay',
+        initialBackoffMs: config['restart-strategy.exponential-delay.initial-backoff'],
+        maxBackoffMs: config['restart-strategy.exponential-delay.max-backoff'],
+        backoffMultiplier: config['restart-strategy.exponential-delay.backoff-multiplier'],
+        attempts: config['restart-strategy.exponential-delay.attempts-before-reset-backoff'],
+      };
+    case 'failure-rate':
+      return {
+        type: 'failure-rate',
+        maxFailuresPerInterval: config['restart-strategy.failure-rate.max-failures-per-interval'],
+        failureRateIntervalMs: config['restart-strategy.failure-rate.failure-rate-interval'],
+        delayMs: config['restart-strategy.failure-rate.delay'],
+      };
+  }
+}
+
+function deriveRestUrl(bindAddress: string, port: number): string {
+  // A wildcard address is where we listen, not where anyone can reach us.
+  const host = ['0.0.0.0', '::', '[::]'].includes(bindAddress) ? os.hostname() : bindAddress;
+  return `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+function generateReplicaId(): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'replica';
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+function unknownKeyMessage(key: string): string {
+  const lower = key.toLowerCase();
+  const near = CONFIG_KEYS.map((k) => ({ k, d: editDistance(lower, k.toLowerCase()) }))
+    .filter(({ d }) => d <= Math.max(2, Math.floor(key.length / 6)))
+    .sort((a, b) => a.d - b.d)[0]?.k;
+  const children = CONFIG_KEYS.filter((k) => k.startsWith(`${key}.`));
+  const hint = near
+    ? `did you mean "${near}"?`
+    : children.length > 0
+      ? `it only has sub-keys, e.g. "${children[0]}"`
+      : 'check its spelling against the configuration reference or remove it';
+  return `unknown key; ${hint}`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
+function show(value: unknown): string {
+  if (value !== null && typeof value === 'object') return Array.isArray(value) ? 'a list' : 'a map';
+  const json = JSON.stringify(value) ?? String(value);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+function text(value: unknown, key: string): string {
+  // YAML reads `cluster-id: 2024` as a number; the user meant the string.
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value !== 'string') throw new ConfigError(key, `must be a string, got ${show(value)}`);
+  return value.trim();
+}
+
+function int(min: number, max = Number.MAX_SAFE_INTEGER, why?: string): Parser<number> {
+  return (value, key) => {
+    const n = typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : value;
+    const range = max === Number.MAX_SAFE_INTEGER ? `at least ${min}` : `between ${min} and ${max}`;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new ConfigError(key, `must be an integer ${range}, got ${show(value)}${why ? `; ${why}` : ''}`);
+    }
+    return n;
+  };
+}
+
+/** Durations are timer delays, so they stop at Node's timer limit. `bareUnitMs` 1000 means seconds. */
+function duration(minMs: number, bareUnitMs = 1): Parser<number> {
+  const unit = bareUnitMs === 1000 ? 's' : 'ms';
+  return (value, key) => {
+    const ms = parseDurationMs(value, bareUnitMs);
+    if (ms === undefined) throw new ConfigError(key, `must be a duration such as ${DURATION_EXAMPLES} (a bare number means ${unit}), got ${show(value)}`);
+    if (ms < minMs || ms > MAX_TIMER_MS) throw new ConfigError(key, `must be between ${minMs} ms and ${MAX_TIMER_MS} ms, got ${show(value)}`);
+    if (ms % bareUnitMs !== 0) throw new ConfigError(key, `must be a whole number of seconds, got ${show(value)}`);
+    return ms / bareUnitMs;
+  };
+}
+
+function bool(value: unknown, key: string): boolean {
+  if (typeof value === 'boolean') return value;
+  const s = typeof value === 'string' ? value.trim().toLowerCase() : undefined;
+  if (s === 'true' || s === 'false') return s === 'true';
+  throw new ConfigError(key, `must be true or false, got ${show(value)}`);
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parser<T> {
+  return (value, key) => {
+    const s = typeof value === 'string' ? value.trim() : value;
+    if (!values.includes(s as T)) throw new ConfigError(key, `must be one of ${values.join(', ')}, got ${show(value)}`);
+    return s as T;
+  };
+}
+
+function quorum(value: unknown, key: string): string {
+  const servers = text(value, key).split(',').map((s) => s.trim());
+  for (const server of servers) {
+    const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(server);
+    if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+      throw new ConfigError(key, `must be a comma-separated list of host:port, e.g. "zk1:2181,zk2:2181,zk3:2181", got ${show(server)} in ${show(value)}`);
+    }
+  }
+  return servers.join(',');
+}
+
+function zkRoot(value: unknown, key: string): string {
+  const root = text(value, key);
+  const segments = root.split('/').slice(1);
+  const bad = segments.find((s) => !SEGMENT.test(s) || s === '.' || s === '..');
+  if (!root.startsWith('/') || (root !== '/' && bad !== undefined) || segments[0] === 'zookeeper') {
+    throw new ConfigError(key, `must be an absolute ZooKeeper path of letters, digits, "_", "." or "-" segments, not under /zookeeper, e.g. "/ha-dispatcher", got ${show(root)}`);
+  }
+  return root;
+}

@@ -1,0 +1,4 @@
+export * from './types';
+export * from './limits';
+export { parseJobGraph, parseRestartStrategy, isJobId, generateJobId } from './parse';
+export { canonicalJson, topologicalOrder, findCycle } from './graph';

@@ -1,0 +1,65 @@
+/**
+ * The JobGraph JSON model (DESIGN §4). These are the shapes `parseJobGraph` returns: normalized, with
+ * defaults filled and no extra fields, so the same graph always serialises the same way.
+ */
+
+export interface JobGraph {
+  /** 32 lowercase hex characters (Flink's JobID form); safe to use as a ZooKeeper node name. */
+  jobId: string;
+  name: string;
+  vertices: JobVertex[];
+  /** Absent: the cluster's `restart-strategy.*` configuration applies. */
+  restartStrategy?: RestartStrategyConfig;
+}
+
+export interface JobVertex {
+  id: string;
+  /** Filled with `id` by parseJobGraph when absent. */
+  name?: string;
+  parallelism: number;
+  /** Vertices whose every subtask must finish before this vertex starts; filled with [] when absent. */
+  inputs?: string[];
+  task: TaskSpec;
+}
+
+export type TaskSpec = CommandTask | SleepTask | FailTask;
+export type TaskType = TaskSpec['type'];
+
+/** Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT. */
+export interface CommandTask {
+  type: 'command';
+  argv: string[];
+  /** Filled with {} when absent. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface SleepTask {
+  type: 'sleep';
+  ms: number;
+}
+
+/**
+ * A deterministic drill task: after `afterMs` it fails while the attempt number (0-based, as Flink's)
+ * is below `failAttempts`, then succeeds. Without `failAttempts` it always fails.
+ */
+export interface FailTask {
+  type: 'fail';
+  /** Filled with 0 when absent. */
+  afterMs?: number;
+  message?: string;
+  failAttempts?: number;
+}
+
+/** Flink's restart strategies, with the same names. */
+export type RestartStrategyConfig =
+  | { type: 'none' }
+  | { type: 'fixed-delay'; attempts: number; delayMs: number }
+  | { type: 'exponential-delay'; initialBackoffMs: number; maxBackoffMs: number; backoffMultiplier: number; attempts?: number }
+  | { type: 'failure-rate'; maxFailuresPerInterval: number; failureRateIntervalMs: number; delayMs: number };
+
+export type RestartStrategyType = RestartStrategyConfig['type'];
+
+export interface JobGraphLimits {
+  maxParallelism: number;
+}
