@@ -1,0 +1,229 @@
+import { setTimeout as delay } from 'node:timers/promises';
+
+/**
+ * Exit codes of the client verbs. Scripts branch on these, so a code never changes meaning.
+ *
+ *   0 OK           the request succeeded (for `submit --wait`: the job FINISHED)
+ *   1 JOB_FAILED   `submit --wait`: the job ended FAILED or CANCELED
+ *   2 USAGE        bad arguments, unreadable file, invalid JSON in the file; nothing was sent
+ *   3 REJECTED     the server rejected the request (4xx other than 404); its `errors` are printed
+ *   4 NOT_FOUND    404: no such job
+ *   5 UNAVAILABLE  no ready leader or no reachable replica before the deadline, a redirect loop, a 5xx,
+ *                  an answer the CLI does not understand, or `submit --wait` passed its --wait-timeout
+ */
+export const EXIT = {
+  OK: 0,
+  JOB_FAILED: 1,
+  USAGE: 2,
+  REJECTED: 3,
+  NOT_FOUND: 4,
+  UNAVAILABLE: 5,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** A failure the CLI reports and exits on; `errors` are the server's own messages when it sent any. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  readonly exitCode: ExitCode;
+  readonly errors: string[];
+  readonly status?: number;
+  readonly url?: string;
+  constructor(exitCode: ExitCode, message: string, opts: { errors?: string[]; status?: number; url?: string } = {}) {
+    super(message);
+    this.exitCode = exitCode;
+    this.errors = opts.errors ?? [];
+    this.status = opts.status;
+    this.url = opts.url;
+  }
+}
+
+export interface RestClientOptions {
+  /** Any replica; standbys redirect to the leader. */
+  url: string;
+  /** Budget for one `request()`, including every redirect, retry and back-off. */
+  deadlineMs?: number;
+  fetchImpl?: typeof fetch;
+}
+
+export interface RestResponse {
+  status: number;
+  /** Parsed JSON, the raw text when it is not JSON, or null when empty. */
+  body: any;
+  /** The URL that gave this answer (after redirects). */
+  url: string;
+  /** The server's `{"errors": [...]}` messages; empty when it sent none. */
+  errors: string[];
+  headers: Headers;
+}
+
+export const DEFAULT_DEADLINE_MS = 30_000;
+export const MAX_REDIRECTS = 5;
+const INITIAL_BACKOFF_MS = 200;
+const MAX_BACKOFF_MS = 2_000;
+
+/** Errors that mean "nobody answered here right now", e.g. a replica restarting or a host rebooting. */
+const RETRYABLE_CONNECT_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** An answer worth retrying until the deadline; if it is the last one, `summary` and `detail` become the error. */
+class Transient {
+  constructor(readonly summary: string, readonly detail: string, readonly retryAfterMs?: number) {}
+}
+
+class DeadlineReached extends Error {
+  constructor(readonly url: string) {
+    super(`deadline reached waiting for ${url}`);
+  }
+}
+
+/**
+ * Talks to the cluster through any replica. Every retry starts again at the configured URL rather than at the
+ * last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
+ * Re-sending POST /jobs is safe because submission is idempotent per jobId (DESIGN §4).
+ */
+export class RestClient {
+  readonly url: string;
+  readonly deadlineMs: number;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(opts: RestClientOptions) {
+    let parsed: URL;
+    try {
+      parsed = new URL(opts.url);
+    } catch {
+      throw new CliError(EXIT.USAGE, `--url "${opts.url}" is not a URL; use e.g. http://127.0.0.1:8081`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new CliError(EXIT.USAGE, `--url "${opts.url}" must start with http:// or https://`);
+    }
+    const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
+      throw new CliError(EXIT.USAGE, `the deadline must be a positive number of milliseconds, got ${deadlineMs}`);
+    }
+    this.url = parsed.toString();
+    this.deadlineMs = deadlineMs;
+    this.fetchImpl = opts.fetchImpl ?? fetch;
+  }
+
+  /** Resolves with any final answer (including 4xx/5xx); throws CliError only when no usable answer came in time. */
+  async request(method: string, path: string, body?: unknown): Promise<RestResponse> {
+    const deadline = Date.now() + this.deadlineMs;
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const secs = Math.round(this.deadlineMs / 100) / 10;
+    let backoff = INITIAL_BACKOFF_MS;
+    let last: Transient | undefined;
+    for (;;) {
+      let outcome: RestResponse | Transient;
+      try {
+        outcome = await this.followRedirects(method, path, payload, deadline);
+      } catch (err) {
+        if (!(err instanceof DeadlineReached)) throw err;
+        // The retry that ran into the deadline says less about the cause than the answer that made us retry.
+        const why = last ? `${last.summary} after ${secs} s: ${last.detail}` : `no answer from ${method} ${err.url} after ${secs} s`;
+        throw new CliError(EXIT.UNAVAILABLE, why, { url: err.url });
+      }
+      if (!(outcome instanceof Transient)) return outcome;
+      last = outcome;
+      const waitMs = outcome.retryAfterMs ?? backoff;
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      // Give up now rather than sleep past the deadline only to fail anyway.
+      if (Date.now() + waitMs >= deadline) {
+        throw new CliError(EXIT.UNAVAILABLE, `${outcome.summary} after ${secs} s: ${outcome.detail}`);
+      }
+      await delay(waitMs);
+    }
+  }
+
+  private async followRedirects(
+    method: string, path: string, payload: string | undefined, deadline: number,
+  ): Promise<RestResponse | Transient> {
+    const chain = [new URL(path, this.url).toString()];
+    for (;;) {
+      const url = chain[chain.length - 1];
+      const res = await this.once(method, url, payload, deadline);
+      if (res instanceof Transient) return res;
+      if (res.status === 503 || res.status === 429) {
+        const what = res.status === 503 ? 'no ready leader' : 'still overloaded';
+        return new Transient(what, `last answer ${res.status} from ${url}${said(res.errors)}`,
+          parseRetryAfter(res.headers.get('retry-after')));
+      }
+      if (res.status !== 307 && res.status !== 308) return res;
+      const location = res.headers.get('location');
+      if (!location) {
+        throw new CliError(EXIT.UNAVAILABLE, `${res.status} from ${url} without a Location header`, { status: res.status, url });
+      }
+      const next = new URL(location, url).toString();
+      // Only standbys redirect, and only to the ready leader, so a loop or a long chain points at a misconfigured
+      // rest.advertised-url rather than a failover in progress (which answers 503): retrying would not help.
+      if (chain.includes(next)) {
+        throw new CliError(EXIT.UNAVAILABLE, `redirect loop: ${[...chain, next].join(' -> ')}; check rest.advertised-url`, { url });
+      }
+      if (chain.length > MAX_REDIRECTS) {
+        throw new CliError(EXIT.UNAVAILABLE, `more than ${MAX_REDIRECTS} redirects: ${[...chain, next].join(' -> ')}`, { url });
+      }
+      chain.push(next);
+    }
+  }
+
+  private async once(method: string, url: string, payload: string | undefined, deadline: number): Promise<RestResponse | Transient> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    try {
+      const res = await this.fetchImpl(url, {
+        method, headers, body: payload, redirect: 'manual',
+        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+      });
+      const body = parseBody(await res.text());
+      return { status: res.status, body, url, errors: errorsOf(res.status, body), headers: res.headers };
+    } catch (err) {
+      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+        // The budget is spent: a replica that accepted the connection but never answered gets no second chance.
+        throw new DeadlineReached(url);
+      }
+      const code = errorCode(err);
+      if (code && RETRYABLE_CONNECT_CODES.has(code)) return new Transient('no replica reachable', `${code} from ${url}`);
+      throw new CliError(EXIT.UNAVAILABLE, `cannot reach ${url}: ${code ?? (err as Error).message}`, { url });
+    }
+  }
+}
+
+function parseBody(text: string): unknown {
+  if (text === '') return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The server's `{"errors": [...]}`; a plain-text error body (e.g. from a proxy) counts as one message. */
+export function errorsOf(status: number, body: unknown): string[] {
+  const list = (body as { errors?: unknown } | null)?.errors;
+  if (Array.isArray(list)) return list.map(String);
+  if (status >= 400 && typeof body === 'string' && body.trim() !== '') return [body.trim()];
+  return [];
+}
+
+/** Retry-After in delta-seconds or as an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** undici hides the socket error under `cause` (an AggregateError when several addresses were tried). */
+function errorCode(err: unknown): string | undefined {
+  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+    if (typeof e.code === 'string') return e.code;
+    const nested = Array.isArray(e.errors) ? e.errors.find((x: any) => typeof x?.code === 'string') : undefined;
+    if (nested) return nested.code;
+  }
+  return undefined;
+}
+
+function said(errors: string[]): string {
+  return errors.length ? ` (${errors.join('; ')})` : '';
+}
