@@ -42,7 +42,14 @@ export interface DispatcherConfig {
   /** Seconds, as in Flink. */
   'jobstore.expiration-time': number;
   'taskmanager.numberOfTaskSlots': number;
+  /** A TaskManager with no leader contact for this long stops its tasks. */
   'taskmanager.orphan-timeout': number;
+  /** Where a TaskManager's RPC server (leader → TaskManager commands, task logs) listens. */
+  'taskmanager.bind-address': string;
+  /** 0 = ephemeral: the TaskManager registers the port it actually bound. */
+  'taskmanager.rpc-port': number;
+  /** Generated (host-pid-random) when absent; names the TaskManager in REST, logs and exceptions. */
+  'taskmanager.id': string;
   /** Absolute path. */
   'taskmanager.data-dir': string;
   'jobmanager.reconcile-timeout': number;
@@ -69,7 +76,7 @@ export type ConfigKey = keyof DispatcherConfig;
 /** ZooKeeper refuses nodes of 1 MiB or more (jute.maxbuffer), and a job graph is stored in one node. */
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
-type KeyWithoutStaticDefault = 'rest.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'high-availability.zookeeper.client.digest-auth';
+type KeyWithoutStaticDefault = 'rest.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' | 'high-availability.zookeeper.client.digest-auth';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
@@ -86,6 +93,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'jobstore.expiration-time': 3600,
   'taskmanager.numberOfTaskSlots': 1,
   'taskmanager.orphan-timeout': 60_000,
+  'taskmanager.bind-address': '127.0.0.1',
+  'taskmanager.rpc-port': 0,
   'taskmanager.data-dir': path.join(os.tmpdir(), 'ha-dispatcher'),
   'jobmanager.reconcile-timeout': 10_000,
   'dispatcher.max-parallelism': 128,
@@ -152,6 +161,17 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'jobstore.expiration-time': duration(1, 1000),
   'taskmanager.numberOfTaskSlots': int(1, 65536),
   'taskmanager.orphan-timeout': duration(1),
+  'taskmanager.bind-address': (value, key) => {
+    const host = text(value, key);
+    if (!isIP(host) && !HOST.test(host)) throw new ConfigError(key, `must be an IP address or host name, e.g. 0.0.0.0 or 127.0.0.1, got ${show(host)}`);
+    return host;
+  },
+  'taskmanager.rpc-port': int(0, 65535),
+  'taskmanager.id': (value, key) => {
+    const id = text(value, key);
+    if (!SEGMENT.test(id)) throw new ConfigError(key, `must be 1 to 128 letters, digits, "_", "." or "-", got ${show(id)}`);
+    return id;
+  },
   'taskmanager.data-dir': (value, key) => path.resolve(text(value, key)),
   'jobmanager.reconcile-timeout': duration(1),
   'dispatcher.max-parallelism': int(1, 32768),
@@ -205,6 +225,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
 
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
   c['replica.id'] ??= generateReplicaId();
+  c['taskmanager.id'] ??= generateReplicaId();
   if (c['rest.port'] !== 0) c['rest.advertised-url'] ??= deriveRestUrl(c['rest.bind-address'], c['rest.port']);
   return c;
 }

@@ -1,5 +1,6 @@
 /** The contract between the Dispatcher and the JobMaster it runs for each job. */
 import type { JobGraph } from '../jobgraph';
+import type { LeadershipTerm } from '../election/service';
 
 /** Flink's JobStatus names. */
 export type JobStatus =
@@ -81,6 +82,10 @@ export interface JobMaster {
 
 export interface JobMasterContext {
   graph: JobGraph;
+  /** The leader term the JobMaster acts in: its epoch fences every TaskManager command. */
+  term: LeadershipTerm;
+  /** Throws NotLeaderError once the term is over: call before every ZooKeeper write. */
+  guard: () => void;
   submittedAt: number;
   /** True when a new leader recovered the job from the store. */
   recovered: boolean;

@@ -1,0 +1,97 @@
+/**
+ * Job progress in ZooKeeper, so a new leader never re-runs finished work:
+ *
+ *   /jobs/<jobId>/progress   persistent, JSON (JobProgress below), written only by the current
+ *                            leader's JobMaster (guard() before every write):
+ *     vertices.<id>.attempts[i]  current attempt number of subtask i (written before it is deployed)
+ *     vertices.<id>.finished[i]  subtask i finished (written before the TaskManager's report is acknowledged)
+ *     vertices.<id>.deployed[i]  the current attempt was handed to a TaskManager and may still run:
+ *                                a recovering leader waits (RECONCILING) for it to be reported
+ *     restart                    the restart strategy's counters (a failover grants no fresh budget)
+ *     exceptions                 the latest failure history entries
+ *
+ * `/jobs/<jobId>` is removed by the Dispatcher's cleanup once the job's result is recorded.
+ */
+import { ZkClient } from '../zk/client';
+import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
+import { join, segment } from '../zk/paths';
+import type { ExceptionEntry } from './types';
+import type { RestartState } from './restart-strategy';
+
+export const JOBS_PATH = '/jobs';
+export const PROGRESS_FORMAT_VERSION = 1;
+
+export interface VertexProgress {
+  attempts: number[];
+  finished: boolean[];
+  deployed: boolean[];
+}
+
+export interface JobProgress {
+  formatVersion: number;
+  jobId: string;
+  /** Epoch of the leader that wrote this version (diagnostics). */
+  epoch: number;
+  updatedAt: number;
+  vertices: Record<string, VertexProgress>;
+  restarts: number;
+  restart: RestartState;
+  exceptions: ExceptionEntry[];
+}
+
+/** Where a JobMaster keeps its progress (ZooKeeper in production, memory in unit tests). */
+export interface ProgressStore {
+  load(): Promise<JobProgress | null>;
+  save(progress: JobProgress): Promise<void>;
+}
+
+export function progressPath(jobId: string): string {
+  return join(JOBS_PATH, segment(jobId), 'progress');
+}
+
+export class ZkProgressStore implements ProgressStore {
+  constructor(private readonly client: ZkClient, private readonly guard: () => void, private readonly jobId: string) {}
+
+  async load(): Promise<JobProgress | null> {
+    try {
+      const { data } = await this.client.get(progressPath(this.jobId));
+      const p = JSON.parse(data.toString('utf8')) as JobProgress;
+      if (!p || p.formatVersion !== PROGRESS_FORMAT_VERSION || typeof p.vertices !== 'object') return null;
+      return p;
+    } catch (err) {
+      if (err instanceof NoNodeError || err instanceof SyntaxError) return null;
+      throw err;
+    }
+  }
+
+  async save(progress: JobProgress): Promise<void> {
+    const path = progressPath(this.jobId);
+    const data = JSON.stringify(progress);
+    this.guard();
+    try {
+      await this.client.set(path, data);
+    } catch (err) {
+      if (!(err instanceof NoNodeError)) throw err;
+      await this.client.mkdirp(join(JOBS_PATH, segment(this.jobId)));
+      this.guard();
+      try {
+        await this.client.create(path, data, 'persistent');
+      } catch (e) {
+        if (!(e instanceof NodeExistsError)) throw e;
+        await this.client.set(path, data);
+      }
+    }
+  }
+}
+
+/** Removes `/jobs/<jobId>` and its progress; called after the job's result is recorded. */
+export async function removeJobProgress(client: ZkClient, guard: () => void, jobId: string): Promise<void> {
+  for (const path of [progressPath(jobId), join(JOBS_PATH, segment(jobId))]) {
+    guard();
+    try {
+      await client.delete(path);
+    } catch (err) {
+      if (!(err instanceof NoNodeError) && !(err instanceof NotEmptyError)) throw err;
+    }
+  }
+}

@@ -1,0 +1,363 @@
+/**
+ * The ResourceManager of one leader term: the TaskManager registry, heartbeat supervision, slot
+ * accounting, and the only path by which JobMasters talk to TaskManagers (every command carries the
+ * term's epoch). It lives exactly as long as the term; a new term starts with an empty registry that
+ * fills as TaskManagers re-register and report the tasks they still run.
+ */
+import { EventEmitter } from 'node:events';
+import { EventLogger, silentLogger } from '../util/logger';
+import { Clock, systemClock, TimerHandle } from '../util/clock';
+import type { DispatcherMetrics } from '../metrics/metrics';
+import {
+  DeployRequest, executionKey, ExecutionId, HeartbeatRequest, HeartbeatResponse, parseExecutionKey, RegistrationRequest,
+  RegistrationResponse, StatusRequest, StatusResponse, TaskReport, TERMINAL_REPORTED,
+} from '../taskmanager/protocol';
+import { errorText, rpcCall, RpcRejection } from '../taskmanager/rpc';
+import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
+
+/** How a JobMaster hears about its tasks. */
+export interface JobTaskListener {
+  /**
+   * A TaskManager's report about one of the job's tasks. Resolves once the report is durably noted
+   * (so the TaskManager may forget a terminal outcome); 'cancel' when the job does not own that
+   * execution (an older attempt, a job that is ending).
+   */
+  onReport(taskManagerId: string, report: TaskReport): Promise<'ok' | 'cancel'>;
+  /** Whether the job still wants this execution to run. */
+  owns(id: ExecutionId): boolean;
+  /** The TaskManager stopped heartbeating: these executions of the job are gone with it. */
+  onTaskManagerLost(taskManagerId: string, tasks: ExecutionId[], cause: string): void;
+}
+
+/** What a JobMaster needs from the resource side (the ResourceManager, or a fake in unit tests). */
+export interface TaskExecutionService {
+  readonly epoch: number;
+  registerJob(jobId: string, listener: JobTaskListener): () => void;
+  /** Reserves a slot for the execution on the TaskManager the strategy picks; null when none is free. */
+  allocate(id: ExecutionId): string | null;
+  release(taskManagerId: string, id: ExecutionId): void;
+  deploy(taskManagerId: string, request: Omit<DeployRequest, 'epoch'>): Promise<void>;
+  /** Resolves once the TaskManager has stopped the execution (its processes are gone). */
+  cancel(taskManagerId: string, id: ExecutionId): Promise<void>;
+  /** Cancels every execution of the job on every registered TaskManager. */
+  cancelJob(jobId: string): Promise<void>;
+  /** "id (address)", for messages. */
+  describe(taskManagerId: string): string;
+  onResourcesChanged(listener: () => void): () => void;
+}
+
+export interface ResourceManagerOptions {
+  epoch: number;
+  heartbeatTimeoutMs: number;
+  strategy?: AllocationStrategy;
+  /** False once the term is over: commands are no longer sent. */
+  isActive?: () => boolean;
+  logger?: EventLogger;
+  metrics?: DispatcherMetrics;
+  clock?: Clock;
+  /** How long a cancel may take on the TaskManager (its kill grace plus margin). */
+  cancelTimeoutMs?: number;
+}
+
+type SlotState = 'RESERVED' | TaskReport['state'];
+
+interface TaskManagerRecord {
+  id: string;
+  host: string;
+  address: string;
+  slots: number;
+  registeredAt: number;
+  lastHeartbeat: number;
+  /** Executions holding a slot: reserved for a deploy, deploying or running. */
+  tasks: Map<string, { id: ExecutionId; state: SlotState; since: number }>;
+  recentTaskMs: number | null;
+}
+
+/** Where each recent execution ran, for log reads after it finished. */
+const PLACEMENT_MEMORY = 20_000;
+
+export class ResourceManager implements TaskExecutionService {
+  readonly epoch: number;
+  private readonly tms = new Map<string, TaskManagerRecord>();
+  private readonly jobs = new Map<string, JobTaskListener>();
+  private readonly placements = new Map<string, string>();
+  private readonly events = new EventEmitter();
+  private readonly logger: EventLogger;
+  private readonly clock: Clock;
+  private readonly strategy: AllocationStrategy;
+  private timer: TimerHandle | null = null;
+  private stopped = false;
+
+  constructor(private readonly options: ResourceManagerOptions) {
+    this.epoch = options.epoch;
+    this.logger = (options.logger ?? silentLogger).child({ epoch: options.epoch, component: 'resourcemanager' });
+    this.clock = options.clock ?? systemClock;
+    this.strategy = options.strategy ?? spreadStrategy;
+    this.events.setMaxListeners(0);
+  }
+
+  get active(): boolean {
+    return !this.stopped && (this.options.isActive?.() ?? true);
+  }
+
+  start(): void {
+    const period = Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeoutMs / 4)));
+    const loop = (): void => {
+      if (this.stopped) return;
+      this.checkHeartbeats();
+      this.timer = this.clock.setTimeout(loop, period);
+      this.timer.unref?.();
+    };
+    this.timer = this.clock.setTimeout(loop, period);
+    this.timer.unref?.();
+    this.updateGauges();
+  }
+
+  /** The term is over: no more commands, no more supervision. TaskManagers re-register with the next leader. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) this.clock.clearTimeout(this.timer);
+    this.timer = null;
+    this.jobs.clear();
+  }
+
+  // ---- JobMaster side --------------------------------------------------------------------------
+
+  registerJob(jobId: string, listener: JobTaskListener): () => void {
+    this.jobs.set(jobId, listener);
+    return () => {
+      if (this.jobs.get(jobId) === listener) this.jobs.delete(jobId);
+    };
+  }
+
+  onResourcesChanged(listener: () => void): () => void {
+    this.events.on('changed', listener);
+    return () => this.events.off('changed', listener);
+  }
+
+  allocate(id: ExecutionId): string | null {
+    if (!this.active) return null;
+    const candidates: TaskManagerLoad[] = [...this.tms.values()]
+      .filter((tm) => tm.tasks.size < tm.slots)
+      .map((tm) => ({ id: tm.id, slots: tm.slots, used: tm.tasks.size, recentTaskMs: tm.recentTaskMs, registeredAt: tm.registeredAt }));
+    if (candidates.length === 0) return null;
+    const chosen = this.tms.get(this.strategy.select(candidates))!;
+    const key = executionKey(id);
+    chosen.tasks.set(key, { id, state: 'RESERVED', since: this.clock.now() });
+    this.placements.set(key, chosen.id);
+    this.trimPlacements();
+    this.updateGauges();
+    return chosen.id;
+  }
+
+  release(taskManagerId: string, id: ExecutionId): void {
+    const tm = this.tms.get(taskManagerId);
+    if (tm?.tasks.delete(executionKey(id))) this.changed();
+  }
+
+  async deploy(taskManagerId: string, request: Omit<DeployRequest, 'epoch'>): Promise<void> {
+    const tm = this.requireActive(taskManagerId);
+    const res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch });
+    if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the deploy: ${errorText(res)}`);
+    const slot = tm.tasks.get(executionKey(request));
+    if (slot?.state === 'RESERVED') slot.state = 'DEPLOYING';
+  }
+
+  async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
+    const tm = this.requireActive(taskManagerId);
+    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.options.cancelTimeoutMs ?? 15_000);
+    if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
+  }
+
+  async cancelJob(jobId: string): Promise<void> {
+    if (!this.active) return;
+    await Promise.all([...this.tms.values()].map(async (tm) => {
+      try {
+        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.options.cancelTimeoutMs ?? 15_000);
+        if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
+      } catch (err) {
+        this.logger.warn('task.cancel.failed', { jobId, taskManagerId: tm.id, error: err as Error });
+      }
+    }));
+  }
+
+  describe(taskManagerId: string): string {
+    const tm = this.tms.get(taskManagerId);
+    return tm ? `${tm.id} (${tm.address})` : taskManagerId;
+  }
+
+  private requireActive(taskManagerId: string): TaskManagerRecord {
+    if (!this.active) throw new Error(`leader term ${this.epoch} is over; the command was not sent`);
+    const tm = this.tms.get(taskManagerId);
+    if (!tm) throw new Error(`TaskManager ${taskManagerId} is not registered`);
+    return tm;
+  }
+
+  // ---- TaskManager side (internal RPC) -------------------------------------------------------
+
+  async register(req: RegistrationRequest): Promise<RegistrationResponse> {
+    const now = this.clock.now();
+    const previous = this.tms.get(req.taskManagerId);
+    if (previous && previous.address !== req.address) {
+      // Same id, new process: whatever the old one ran is gone with it.
+      this.lose(previous, `TaskManager ${previous.id} re-registered from a new address ${req.address}; its former process at ${previous.address} is gone`);
+    }
+    const tm: TaskManagerRecord = this.tms.get(req.taskManagerId) ?? {
+      id: req.taskManagerId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null,
+    };
+    tm.slots = req.slots;
+    tm.host = req.host;
+    tm.lastHeartbeat = now;
+    this.tms.set(tm.id, tm);
+    const { acknowledged, cancel } = await this.applyReports(tm, req.tasks);
+    this.logger.info('taskmanager.registered', {
+      taskManagerId: tm.id, address: tm.address, slots: tm.slots, reported: req.tasks.length, running: tm.tasks.size, again: !!previous,
+    });
+    this.changed();
+    return { epoch: this.epoch, acknowledged, cancel };
+  }
+
+  heartbeat(taskManagerId: string, req: HeartbeatRequest): HeartbeatResponse {
+    const tm = this.tms.get(taskManagerId);
+    if (!tm) throw new RpcRejection(404, `TaskManager ${taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
+    tm.lastHeartbeat = this.clock.now();
+    const cancel: string[] = [];
+    for (const key of Array.isArray(req.running) ? req.running : []) {
+      const id = parseExecutionKey(String(key));
+      if (!id) continue;
+      const listener = this.jobs.get(id.jobId);
+      if (!listener || !listener.owns(id)) cancel.push(key);
+    }
+    return { epoch: this.epoch, cancel };
+  }
+
+  async status(req: StatusRequest): Promise<StatusResponse> {
+    const tm = this.tms.get(req.taskManagerId);
+    if (!tm) throw new RpcRejection(404, `TaskManager ${req.taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
+    tm.lastHeartbeat = this.clock.now();
+    const result = await this.applyReports(tm, req.reports);
+    this.changed();
+    return result;
+  }
+
+  private async applyReports(tm: TaskManagerRecord, reports: TaskReport[]): Promise<StatusResponse> {
+    const acknowledged: string[] = [];
+    const cancel: string[] = [];
+    await Promise.all(reports.map(async (report) => {
+      const key = executionKey(report);
+      const listener = this.jobs.get(report.jobId);
+      this.placements.set(key, tm.id);
+      if (TERMINAL_REPORTED.has(report.state)) {
+        tm.tasks.delete(key);
+        if (report.state === 'FINISHED' && report.endedAt && report.startedAt) {
+          const ms = Math.max(0, report.endedAt - report.startedAt);
+          tm.recentTaskMs = tm.recentTaskMs === null ? ms : 0.7 * tm.recentTaskMs + 0.3 * ms;
+        }
+        if (listener) await listener.onReport(tm.id, report);
+        acknowledged.push(key);
+        return;
+      }
+      tm.tasks.set(key, { id: report, state: report.state, since: this.clock.now() });
+      const verdict = listener ? await listener.onReport(tm.id, report) : 'cancel';
+      if (verdict === 'cancel') cancel.push(key);
+    }));
+    this.trimPlacements();
+    return { acknowledged, cancel };
+  }
+
+  private checkHeartbeats(): void {
+    const now = this.clock.now();
+    for (const tm of [...this.tms.values()]) {
+      const silentMs = now - tm.lastHeartbeat;
+      if (silentMs > this.options.heartbeatTimeoutMs) {
+        this.lose(tm, `TaskManager ${tm.id} (${tm.address}) lost: no heartbeat for ${silentMs} ms (heartbeat.timeout ${this.options.heartbeatTimeoutMs} ms)`);
+        this.changed();
+      }
+    }
+  }
+
+  private lose(tm: TaskManagerRecord, cause: string): void {
+    if (this.tms.get(tm.id) !== tm) return;
+    this.tms.delete(tm.id);
+    const byJob = new Map<string, ExecutionId[]>();
+    for (const { id } of tm.tasks.values()) {
+      const list = byJob.get(id.jobId) ?? [];
+      list.push(id);
+      byJob.set(id.jobId, list);
+    }
+    this.logger.warn('taskmanager.lost', { taskManagerId: tm.id, address: tm.address, cause, tasks: tm.tasks.size, jobIds: [...byJob.keys()] });
+    for (const [jobId, ids] of byJob) {
+      try {
+        this.jobs.get(jobId)?.onTaskManagerLost(tm.id, ids, cause);
+      } catch (err) {
+        this.logger.error('taskmanager.lost.handler-failed', { jobId, error: err as Error });
+      }
+    }
+  }
+
+  private changed(): void {
+    this.updateGauges();
+    if (!this.stopped) this.events.emit('changed');
+  }
+
+  private updateGauges(): void {
+    const m = this.options.metrics;
+    if (!m || this.stopped) return;
+    const o = this.overview();
+    m.taskManagers.set(o.taskmanagers);
+    m.slotsTotal.set(o['slots-total']);
+    m.slotsAvailable.set(o['slots-available']);
+  }
+
+  private trimPlacements(): void {
+    while (this.placements.size > PLACEMENT_MEMORY) this.placements.delete(this.placements.keys().next().value as string);
+  }
+
+  // ---- views (REST) --------------------------------------------------------------------------
+
+  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number } {
+    let total = 0;
+    let free = 0;
+    for (const tm of this.tms.values()) {
+      total += tm.slots;
+      free += Math.max(0, tm.slots - tm.tasks.size);
+    }
+    return { taskmanagers: this.tms.size, 'slots-total': total, 'slots-available': free };
+  }
+
+  list(): object[] {
+    return [...this.tms.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((tm) => this.view(tm));
+  }
+
+  get(id: string): object | null {
+    const tm = this.tms.get(id);
+    return tm ? this.view(tm) : null;
+  }
+
+  private view(tm: TaskManagerRecord): object {
+    const now = this.clock.now();
+    return {
+      id: tm.id, host: tm.host, address: tm.address,
+      slotsNumber: tm.slots, freeSlots: Math.max(0, tm.slots - tm.tasks.size),
+      registeredAt: tm.registeredAt, lastHeartbeat: tm.lastHeartbeat, timeSinceLastHeartbeat: now - tm.lastHeartbeat,
+      recentTaskMs: tm.recentTaskMs === null ? null : Math.round(tm.recentTaskMs),
+      tasks: [...tm.tasks.values()].map(({ id, state }) => ({ ...id, state })),
+    };
+  }
+
+  async taskLog(jobId: string, vertexId: string, subtask: number, attempt: number): Promise<string | null> {
+    if (!Number.isInteger(subtask) || !Number.isInteger(attempt) || subtask < 0 || attempt < 0) return null;
+    const key = executionKey({ jobId, vertexId, subtask, attempt });
+    const first = this.placements.get(key);
+    const order = [...this.tms.values()].sort((a) => (a.id === first ? -1 : 0));
+    for (const tm of order) {
+      try {
+        const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`);
+        if (res.status === 200) return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+      } catch (err) {
+        this.logger.debug('task.log.unreachable', { taskManagerId: tm.id, error: err as Error });
+      }
+    }
+    return null;
+  }
+}

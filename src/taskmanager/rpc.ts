@@ -1,0 +1,80 @@
+/**
+ * JSON over HTTP for the leader ↔ TaskManager messages of protocol.ts: one call helper with a hard
+ * timeout (a stalled peer must never pin a heartbeat or a deploy), and one request-body reader.
+ */
+import type { Context } from 'koa';
+
+export interface RpcResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+/** Transport failure (refused, reset, timed out): the peer may or may not have acted. */
+export class RpcError extends Error {
+  override readonly name = 'RpcError';
+  constructor(readonly url: string, message: string) {
+    super(`${url}: ${message}`);
+  }
+}
+
+export const DEFAULT_RPC_TIMEOUT_MS = 5000;
+
+export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown, timeoutMs = DEFAULT_RPC_TIMEOUT_MS): Promise<RpcResponse<T>> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    throw new RpcError(url, cause ?? (err as Error).message);
+  }
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    throw new RpcError(url, `reading the answer: ${(err as Error).message}`);
+  }
+  let parsed: unknown = text;
+  if ((res.headers.get('content-type') ?? '').includes('json')) {
+    try {
+      parsed = text === '' ? null : JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+  }
+  return { status: res.status, body: parsed as T };
+}
+
+/** First error message of a `{"errors": [...]}` body, else the status. */
+export function errorText(res: RpcResponse): string {
+  const errors = (res.body as { errors?: unknown } | null)?.errors;
+  return Array.isArray(errors) && typeof errors[0] === 'string' ? `${res.status}: ${errors[0]}` : `HTTP ${res.status}`;
+}
+
+/** Raised by the internal routes; carries its HTTP status like the REST layer's errors. */
+export class RpcRejection extends Error {
+  override readonly name = 'RpcRejection';
+  readonly expose = true;
+  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+export async function readJson(ctx: Context, maxBytes = 4 * 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw new RpcRejection(413, `request body over ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch (err) {
+    throw new RpcRejection(400, `malformed JSON: ${(err as Error).message}`);
+  }
+}
