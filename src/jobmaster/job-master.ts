@@ -174,6 +174,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
         s.deployed = !s.finished && vp.deployed?.[s.index] === true;
         s.unaccounted = s.deployed;
         s.state = s.finished ? 'FINISHED' : s.deployed ? 'DEPLOYING' : 'CREATED';
+        if (s.finished) s.taskManager = vp.taskManagers?.[s.index] ?? null;
       }
     }
     this.restarts = Number(p.restarts) || 0;
@@ -426,7 +427,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     this.unsubscribe = [];
     for (const t of this.timers) this.clock.clearTimeout(t);
     this.timers.clear();
-    this.ctx.onTerminal({ status, details: this.details(), failure: status === 'FAILED' ? this.failure : undefined });
+    this.ctx.onTerminal({ status, details: this.details(), failure: status === 'FAILED' ? this.failure : undefined, exceptions: this.exceptions() });
   }
 
   // ---- progress -------------------------------------------------------------------------------
@@ -459,6 +460,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
         attempts: v.subtasks.map((s) => s.attempt),
         finished: v.subtasks.map((s) => s.finished),
         deployed: v.subtasks.map((s) => s.deployed && !s.finished),
+        taskManagers: v.subtasks.map((s) => s.taskManager),
       };
     }
     return {

@@ -7,6 +7,7 @@
  *     vertices.<id>.finished[i]  subtask i finished (written before the TaskManager's report is acknowledged)
  *     vertices.<id>.deployed[i]  the current attempt was handed to a TaskManager and may still run:
  *                                a recovering leader waits (RECONCILING) for it to be reported
+ *     vertices.<id>.taskManagers[i]  where that attempt ran (display only)
  *     restart                    the restart strategy's counters (a failover grants no fresh budget)
  *     exceptions                 the latest failure history entries
  *
@@ -25,6 +26,8 @@ export interface VertexProgress {
   attempts: number[];
   finished: boolean[];
   deployed: boolean[];
+  /** Where each subtask's current attempt ran or runs (for REST after a failover). */
+  taskManagers?: Array<string | null>;
 }
 
 export interface JobProgress {

@@ -64,6 +64,8 @@ export interface TerminalOutcome {
   status: 'FINISHED' | 'FAILED' | 'CANCELED';
   details: JobDetails;
   failure?: { message: string; timestamp: number };
+  /** The job's failure history, kept with its details once it completed. */
+  exceptions?: ExceptionEntry[];
 }
 
 /** One job under the leader's control. Never touches the JobGraph or JobResult stores itself. */

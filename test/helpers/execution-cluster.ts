@@ -1,0 +1,218 @@
+/**
+ * Real replica and TaskManager processes for execution tests: `node bin/ha-dispatcher.js dispatcher`
+ * and `... taskmanager`, each with its own log file of JSON events, all in one fresh cluster-id.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { freePorts } from '../../src/util/ports';
+import { packageRoot } from '../../src/util/package-root';
+import { eventually } from './ensemble';
+
+export interface Answer { status: number; body: any; text: string; url: string }
+
+/** One HTTP exchange, no redirect following. */
+export async function call(method: string, url: string, body?: unknown): Promise<Answer> {
+  const res = await fetch(url, {
+    method, redirect: 'manual',
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
+  return { status: res.status, body: parsed, text, url };
+}
+
+export class ManagedProcess {
+  child: ChildProcess | null = null;
+  readonly logFile: string;
+
+  constructor(readonly id: string, readonly kind: 'dispatcher' | 'taskmanager', private readonly args: string[], logDir: string, readonly url = '') {
+    this.logFile = path.join(logDir, `${id}.log`);
+  }
+
+  start(): void {
+    const log = fs.openSync(this.logFile, 'a');
+    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
+      { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
+    fs.closeSync(log);
+  }
+
+  get pid(): number | null { return this.child?.pid ?? null; }
+  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
+
+  async signal(sig: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(sig);
+    await exited;
+  }
+
+  /** The JSON events this process logged so far. */
+  events(name?: string): Array<Record<string, any>> {
+    let text = '';
+    try { text = fs.readFileSync(this.logFile, 'utf8'); } catch { return []; }
+    const out: Array<Record<string, any>> = [];
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const e = JSON.parse(line) as Record<string, any>;
+        if (!name || e.event === name) out.push(e);
+      } catch { /* partial line */ }
+    }
+    return out;
+  }
+
+  tail(lines = 40): string {
+    try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }
+  }
+}
+
+export interface ExecutionClusterOptions {
+  connect: string;
+  replicas?: number;
+  taskManagers?: number;
+  slots?: number;
+  sessionTimeoutMs?: number;
+  /** Extra "key=value" settings for every process. */
+  settings?: string[];
+}
+
+export class ExecutionCluster {
+  readonly replicas: ManagedProcess[] = [];
+  readonly taskManagers: ManagedProcess[] = [];
+  readonly dir: string;
+  private readonly common: string[];
+
+  private constructor(readonly clusterId: string, private readonly options: ExecutionClusterOptions) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `ha-exec-${clusterId}-`));
+    this.common = [
+      `high-availability.zookeeper.quorum=${options.connect}`,
+      `high-availability.cluster-id=${clusterId}`,
+      `high-availability.zookeeper.client.session-timeout=${options.sessionTimeoutMs ?? 4000}`,
+      'heartbeat.interval=500', 'heartbeat.timeout=3000',
+      ...(options.settings ?? []),
+    ].flatMap((s) => ['-D', s]);
+  }
+
+  static async start(options: ExecutionClusterOptions): Promise<ExecutionCluster> {
+    const cluster = new ExecutionCluster(`x-${crypto.randomBytes(5).toString('hex')}`, options);
+    const ports = await freePorts(options.replicas ?? 2);
+    ports.forEach((port, i) => {
+      const id = `r${i + 1}`;
+      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=${id}`], cluster.dir, `http://127.0.0.1:${port}`);
+      cluster.replicas.push(p);
+      p.start();
+    });
+    for (let i = 0; i < (options.taskManagers ?? 2); i++) cluster.startTaskManager(`tm${i + 1}`);
+    await cluster.leader();
+    await cluster.waitForTaskManagers(options.taskManagers ?? 2);
+    return cluster;
+  }
+
+  startTaskManager(id: string): ManagedProcess {
+    const tm = new ManagedProcess(id, 'taskmanager', [...this.common, '-D', `taskmanager.id=${id}`,
+      '-D', `taskmanager.numberOfTaskSlots=${this.options.slots ?? 4}`, '-D', `taskmanager.data-dir=${path.join(this.dir, id)}`], this.dir);
+    this.taskManagers.push(tm);
+    tm.start();
+    return tm;
+  }
+
+  /** The ready leader among running replicas (by its own /health). */
+  leader(timeoutMs = 30000, exclude: ManagedProcess[] = []): Promise<ManagedProcess> {
+    return eventually('a ready leader', async () => {
+      for (const r of this.replicas) {
+        if (!r.running || exclude.includes(r)) continue;
+        const h = await call('GET', `${r.url}/health`).catch(() => null);
+        if (h?.status === 200 && h.body?.role === 'leader') return r;
+      }
+      return null;
+    }, timeoutMs, 50);
+  }
+
+  /** A leader-only REST call against the current leader. */
+  async rest(method: string, pathAndQuery: string, body?: unknown): Promise<Answer> {
+    const leader = await this.leader();
+    return call(method, `${leader.url}${pathAndQuery}`, body);
+  }
+
+  async waitForTaskManagers(count: number, timeoutMs = 30000): Promise<any[]> {
+    return eventually(`${count} registered TaskManagers`, async () => {
+      const a = await this.rest('GET', '/taskmanagers');
+      return a.status === 200 && a.body.taskmanagers.length === count ? a.body.taskmanagers : null;
+    }, timeoutMs, 100);
+  }
+
+  async submit(graph: object): Promise<string> {
+    const a = await this.rest('POST', '/jobs', graph);
+    if (a.status !== 202) throw new Error(`submit answered ${a.status}: ${a.text}`);
+    return a.body.jobid as string;
+  }
+
+  async job(jobId: string): Promise<any> {
+    const a = await this.rest('GET', `/jobs/${jobId}`);
+    if (a.status !== 200) throw new Error(`GET /jobs/${jobId} answered ${a.status}: ${a.text}`);
+    return a.body;
+  }
+
+  waitForJob(jobId: string, predicate: (job: any) => boolean, what: string, timeoutMs = 60000): Promise<any> {
+    return eventually(what, async () => {
+      const j = await this.job(jobId);
+      return predicate(j) ? j : null;
+    }, timeoutMs, 100);
+  }
+
+  async stop(): Promise<void> {
+    // TaskManagers first and gracefully: they stop their tasks' process groups on the way out.
+    await Promise.all(this.taskManagers.map((t) => t.signal('SIGTERM')));
+    await Promise.all(this.replicas.map((r) => r.signal('SIGKILL')));
+  }
+
+  logs(): string {
+    return [...this.replicas, ...this.taskManagers].map((p) => `---- ${p.id} ----\n${p.tail()}`).join('\n');
+  }
+}
+
+/** A `sh -c` command task that appends "<vertex> <subtask> <attempt> <pid>" to `startsFile` when it starts. */
+export function shellTask(startsFile: string, script = ''): { type: 'command'; argv: string[] } {
+  return { type: 'command', argv: ['sh', '-c', `echo "$VERTEX_ID $SUBTASK_INDEX $ATTEMPT $$" >> '${startsFile}'; ${script}`] };
+}
+
+/** Start lines per "vertex/subtask", from a starts file written by shellTask. */
+export function startCounts(startsFile: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  let text = '';
+  try { text = fs.readFileSync(startsFile, 'utf8'); } catch { return counts; }
+  for (const line of text.split('\n').filter(Boolean)) {
+    const [vertex, subtask] = line.split(' ');
+    counts.set(`${vertex}/${subtask}`, (counts.get(`${vertex}/${subtask}`) ?? 0) + 1);
+  }
+  return counts;
+}
+
+export function startPids(startsFile: string): number[] {
+  try {
+    return fs.readFileSync(startsFile, 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[3]));
+  } catch {
+    return [];
+  }
+}
+
+/** Zombies count as gone (where PID 1 does not reap, killed orphans stay zombies). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return true;
+  }
+}
