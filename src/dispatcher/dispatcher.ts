@@ -16,6 +16,7 @@ import { ConflictError, DispatcherError, NotFoundError, NotLeaderError, Validati
 import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, systemClock } from '../util/clock';
 import { DispatcherMetrics } from '../metrics/metrics';
+import { SerialQueue } from '../util/serial-queue';
 
 export type Role = 'standby' | 'recovering' | 'leader';
 
@@ -28,6 +29,8 @@ export interface DispatcherOptions {
   metrics?: DispatcherMetrics;
   logger?: EventLogger;
   clock?: Clock;
+  /** Extra cleanup of a job whose result is recorded (the execution backend's progress node). */
+  onJobCleanup?: (jobId: string, guard: () => void) => Promise<void>;
 }
 
 export interface SubmitResult { jobId: string; created: boolean }
@@ -39,19 +42,26 @@ interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number
 class LeaderState {
   readonly jobs = new Map<string, TrackedJob>();
   readonly results = new Map<string, JobResultEntry>();
+  readonly guard: () => void;
   /** Ids being submitted right now, so the /jobgraphs watch does not start them a second time. */
   readonly submitting = new Set<string>();
   /** Jobs whose result record cannot be read: never run, never cleaned up, reported. */
   readonly unreadableResults = new Set<string>();
   quarantined: QuarantineEntry[] = [];
+  /** Adoption passes (recovery and /jobgraphs watch events) run one at a time. */
+  readonly adoptions = new SerialQueue();
   ready = false;
-  constructor(readonly term: LeadershipTerm, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {}
+  constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {
+    this.guard = guard;
+  }
 }
 
 export class Dispatcher implements LeaderContender {
   private state: LeaderState | null = null;
   private recovering = false;
   private readonly completed: LRUCache<string, JobDetails>;
+  /** Failure history of completed jobs, kept as long as their details. */
+  private readonly completedExceptions: LRUCache<string, ExceptionEntry[]>;
   private readonly logger: EventLogger;
   private readonly clock: Clock;
 
@@ -59,6 +69,7 @@ export class Dispatcher implements LeaderContender {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.completed = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
+    this.completedExceptions = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
   }
 
   get role(): Role {
@@ -76,7 +87,7 @@ export class Dispatcher implements LeaderContender {
       if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
     };
     const parse = (raw: unknown): JobGraph => parseJobGraph(raw, this.options.limits);
-    const state = new LeaderState(term, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard));
+    const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard));
     this.state = state;
     this.recovering = true;
     metrics?.leadershipChanges.inc({ change: 'granted' });
@@ -137,8 +148,8 @@ export class Dispatcher implements LeaderContender {
       state.results.set(stored.entry.jobId, stored.entry);
       if (stored.entry.state === 'dirty') await this.cleanUp(state, stored.entry.jobId);
     }
-    await this.adoptStoredGraphs(state, true);
     state.quarantined = await graphStore.listQuarantined();
+    await state.adoptions.run(() => this.adoptStoredGraphs(state, true));
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }
 
@@ -150,7 +161,8 @@ export class Dispatcher implements LeaderContender {
     const { graphStore, term } = state;
     const ids = await graphStore.listIds(() => {
       if (this.state === state && this.options.election.isLeader(term)) {
-        void this.adoptStoredGraphs(state, false).catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
+        void state.adoptions.run(() => this.adoptStoredGraphs(state, false))
+          .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
       }
     });
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
@@ -187,6 +199,8 @@ export class Dispatcher implements LeaderContender {
   private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean): void {
     const jobMaster = this.options.jobMasterFactory({
       graph,
+      term: state.term,
+      guard: state.guard,
       submittedAt,
       recovered,
       onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
@@ -207,6 +221,7 @@ export class Dispatcher implements LeaderContender {
       });
       state.results.set(jobId, entry);
       this.completed.set(jobId, outcome.details);
+      if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
       state.jobs.delete(jobId);
       this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
       await this.cleanUp(state, jobId);
@@ -219,6 +234,7 @@ export class Dispatcher implements LeaderContender {
 
   private async cleanUp(state: LeaderState, jobId: string): Promise<void> {
     await state.graphStore.remove(jobId);
+    await this.options.onJobCleanup?.(jobId, state.guard);
     await state.resultStore.markClean(jobId);
     const entry = state.results.get(jobId);
     if (entry) state.results.set(jobId, { ...entry, state: 'clean' });
@@ -341,7 +357,8 @@ export class Dispatcher implements LeaderContender {
     else {
       const result = state.results.get(jobId);
       if (!result) throw new NotFoundError(`job ${jobId} not found`);
-      entries = result.failure ? [{ timestamp: result.failure.timestamp, exceptionName: 'JobFailure', stacktrace: result.failure.message }] : [];
+      entries = this.completedExceptions.get(jobId)
+        ?? (result.failure ? [{ timestamp: result.failure.timestamp, exceptionName: 'JobFailure', stacktrace: result.failure.message }] : []);
     }
     const root = entries[entries.length - 1];
     return { 'root-exception': root?.stacktrace ?? null, timestamp: root?.timestamp ?? null, 'exception-history': { entries } };

@@ -96,7 +96,8 @@ export class JobGraphStore<G = unknown> {
   async quarantine(jobId: string, raw: Buffer, reason: string): Promise<QuarantineEntry> {
     this.guard();
     const quarantinedAt = new Date().toISOString();
-    const node = `${safeName(jobId)}-${Date.now()}`;
+    // Named by content, so a new leader redoing an interrupted quarantine finds the record already there.
+    const node = `${safeName(jobId)}-${crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
     const record = { jobId, reason, quarantinedAt, originalPath: join(JOBGRAPHS_PATH, jobId), dataBase64: raw.toString('base64') };
     await this.client.create(join(QUARANTINE_PATH, node), JSON.stringify(record), 'persistent').catch((err) => {
       if (!(err instanceof NodeExistsError)) throw err;

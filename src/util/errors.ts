@@ -12,7 +12,8 @@ export class DispatcherError extends Error {
     this.name = 'DispatcherError';
     this.status = opts.status;
     this.code = opts.code;
-    this.expose = opts.expose ?? opts.status < 500;
+    // Domain errors are written for the client; internal failures are not DispatcherErrors.
+    this.expose = opts.expose ?? true;
     this.headers = opts.headers ?? {};
   }
 }

@@ -1,0 +1,142 @@
+/**
+ * One dispatcher replica process: the composition root that wires the ZooKeeper session, leader
+ * election, leader retrieval, the Dispatcher, the REST server and metrics. `close()` is the graceful
+ * resign of DESIGN §3 (suspend JobMasters, delete /leader/info and the latch node, close the session).
+ */
+import * as http from 'node:http';
+import * as os from 'node:os';
+import { AddressInfo } from 'node:net';
+import { DispatcherConfig, advertisedRestUrl, publicConfig, zookeeperNamespace } from '../config';
+import { LeaderElectionService } from '../election/service';
+import { LeaderRetrievalService } from '../election/retrieval';
+import { ZooKeeperClient } from '../zk/client';
+import { createMetrics, DispatcherMetrics } from '../metrics/metrics';
+import { createApp, ResourceView } from '../rest/app';
+import { EventLogger, createLogger } from '../util/logger';
+import { Dispatcher } from './dispatcher';
+import { JobMasterFactory } from '../jobmaster/types';
+import { PassiveJobMaster } from '../jobmaster/passive-job-master';
+import { VERSION } from '../version';
+
+export interface ReplicaOptions {
+  logger?: EventLogger;
+  /** Builds the execution backend from the replica's parts; without one, jobs stay CREATED (PassiveJobMaster). */
+  execution?: (parts: ReplicaParts) => ExecutionBackend;
+}
+
+/** What an execution backend may use: the replica's session, election, logger and metrics. */
+export interface ReplicaParts {
+  config: DispatcherConfig;
+  client: ZooKeeperClient;
+  election: LeaderElectionService;
+  logger: EventLogger;
+  metrics: DispatcherMetrics;
+}
+
+/** What the leader runs jobs with: a JobMaster factory and a view of the TaskManagers. */
+export interface ExecutionBackend {
+  jobMasterFactory: JobMasterFactory;
+  resources: () => ResourceView | null;
+  /** Mounted into the REST app (internal RPC endpoints for TaskManagers). */
+  install?(app: import('koa')): void;
+  /** Called once a job's result is recorded and its graph removed (e.g. to drop its progress node). */
+  cleanupJob?(jobId: string, guard: () => void): Promise<void>;
+}
+
+export class Replica {
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    readonly replicaId: string,
+    readonly restUrl: string,
+    readonly client: ZooKeeperClient,
+    readonly election: LeaderElectionService,
+    readonly retrieval: LeaderRetrievalService,
+    readonly dispatcher: Dispatcher,
+    readonly metrics: DispatcherMetrics,
+    private readonly server: http.Server,
+    private readonly logger: EventLogger,
+  ) {}
+
+  static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
+    const replicaId = config['replica.id'];
+    const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
+    const metrics = createMetrics({ defaultMetrics: true });
+    const client = new ZooKeeperClient({
+      connect: config['high-availability.zookeeper.quorum'],
+      root: zookeeperNamespace(config),
+      sessionTimeoutMs: config['high-availability.zookeeper.client.session-timeout'],
+      digestAuth: config['high-availability.zookeeper.client.digest-auth'],
+      logger,
+      onOperation: (op, ms, error) => metrics.zkOperationSeconds.observe({ op, outcome: error ? error.code : 'ok' }, ms / 1000),
+    });
+    client.on('state', (change) => metrics.zkConnected.set(change.state === 'CONNECTED' || change.state === 'RECONNECTED' ? 1 : 0));
+
+    const server = http.createServer();
+    // Slow or stalled request bodies must not pin a replica's sockets forever.
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config['rest.port'], config['rest.bind-address'], () => resolve());
+    });
+    const port = (server.address() as AddressInfo).port;
+    const restUrl = advertisedRestUrl(config, port);
+
+    const election = new LeaderElectionService(client, {
+      contenderInfo: { replicaId, restUrl, rpcUrl: restUrl, host: os.hostname(), version: VERSION },
+      tolerateSuspendedConnections: config['high-availability.zookeeper.client.tolerate-suspended-connections'],
+      logger,
+    });
+    const retrieval = new LeaderRetrievalService(client, { logger });
+    const execution = options.execution?.({ config, client, election, logger, metrics });
+    const dispatcher = new Dispatcher({
+      client, election, metrics, logger,
+      jobMasterFactory: execution?.jobMasterFactory ?? ((ctx) => new PassiveJobMaster(ctx)),
+      limits: { maxParallelism: config['dispatcher.max-parallelism'] },
+      jobstore: { maxCapacity: config['jobstore.max-capacity'], expirationMs: config['jobstore.expiration-time'] * 1000 },
+      onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
+    });
+    const app = createApp({
+      replicaId, version: VERSION, dispatcher, retrieval, client, metrics, logger,
+      publicConfig: publicConfig(config),
+      maxBodyBytes: config['rest.max-body-bytes'],
+      resources: execution?.resources,
+      install: execution?.install ? (koa) => execution.install!(koa) : undefined,
+    });
+    server.on('request', app.callback());
+
+    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
+    logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
+    try {
+      await client.waitUntilConnected(config['high-availability.zookeeper.client.connection-timeout']);
+    } catch (err) {
+      await replica.close();
+      throw new Error(`cannot reach ZooKeeper at ${config['high-availability.zookeeper.quorum']} within ` +
+        `${config['high-availability.zookeeper.client.connection-timeout']} ms (high-availability.zookeeper.quorum): ${(err as Error).message}`);
+    }
+    retrieval.start();
+    election.start(dispatcher);
+    logger.info('replica.started', { restUrl, sessionId: client.sessionId });
+    return replica;
+  }
+
+  /** Graceful stop: a standby takes over within about one ZooKeeper round trip. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      this.logger.info('replica.stopping', {});
+      await this.election.close();
+      this.retrieval.stop();
+      await this.client.close();
+      await new Promise<void>((resolve) => {
+        this.server.close(() => resolve());
+        this.server.closeIdleConnections();
+        setTimeout(() => this.server.closeAllConnections(), 1000).unref();
+      });
+      this.logger.info('replica.stopped', {});
+    })();
+    return this.closing;
+  }
+}

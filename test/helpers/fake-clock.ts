@@ -1,0 +1,51 @@
+/** A manual clock for unit tests: time moves only through `advance`, which fires due timers in order. */
+import type { Clock, TimerHandle } from '../../src/util/clock';
+
+interface Timer extends TimerHandle { at: number; seq: number; fn: () => void; cancelled: boolean }
+
+export class FakeClock implements Clock {
+  private current: number;
+  private seq = 0;
+  private timers: Timer[] = [];
+
+  constructor(start = 1_700_000_000_000) {
+    this.current = start;
+  }
+
+  now(): number { return this.current; }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const timer: Timer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false, unref() {} };
+    this.timers.push(timer);
+    return timer;
+  }
+
+  clearTimeout(handle: TimerHandle): void {
+    (handle as Timer).cancelled = true;
+  }
+
+  /** Pending timers, for assertions. */
+  get pending(): number[] {
+    return this.timers.filter((t) => !t.cancelled).map((t) => t.at - this.current).sort((a, b) => a - b);
+  }
+
+  /** Moves time forward, firing every timer due on the way (with promise callbacks settled in between). */
+  async advance(ms: number): Promise<void> {
+    const end = this.current + ms;
+    for (;;) {
+      await settle();
+      const due = this.timers.filter((t) => !t.cancelled && t.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.current = Math.max(this.current, due.at);
+      due.fn();
+    }
+    this.current = end;
+    await settle();
+  }
+}
+
+/** Lets queued promise callbacks and immediates run. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
