@@ -49,7 +49,10 @@ test.serial('POST /jobs to a standby answers 307 to the leader, and following it
   const leader = await c.leader();
   const [standby] = await c.standbys(leader);
   const body = graph(1);
-  const redirect = await http('POST', `${standby.url}/jobs?from=test`, body);
+  const redirect = await eventually('the standby redirects', async () => {
+    const r = await http('POST', `${standby.url}/jobs?from=test`, body);
+    return r.status === 503 ? null : r;
+  });
   t.is(redirect.status, 307);
   t.is(redirect.headers.get('location'), `${leader.url}/jobs?from=test`);
   t.is(redirect.headers.get('x-ha-leader-id'), leader.id);
@@ -73,9 +76,13 @@ async function submitMany(c: Cluster, leader: ReplicaProcess, count: number): Pr
   const submitted = new Map<string, string>();
   for (let i = 0; i < count; i++) {
     const body = graph(1000 + i);
-    let res = await http('POST', `${targets[i % targets.length].url}/jobs`, body);
-    if (res.status === 307) res = await http('POST', res.headers.get('location')!, body);
-    if (res.status !== 202) throw new Error(`submission ${i} answered ${res.status}: ${res.text}`);
+    // A standby that has not yet seen the new leader answers 503 + Retry-After: clients retry.
+    const res = await eventually(`submission ${i} accepted`, async () => {
+      let r = await http('POST', `${targets[i % targets.length].url}/jobs`, body);
+      if (r.status === 307) r = await http('POST', r.headers.get('location')!, body);
+      if (r.status !== 202 && r.status !== 503) throw new Error(`submission ${i} answered ${r.status}: ${r.text}`);
+      return r.status === 202 ? r : null;
+    }, 15000, 100);
     submitted.set(res.body.jobid, canonicalJson(parseJobGraph(body, { maxParallelism: 128 })));
   }
   void leader;
