@@ -1,0 +1,394 @@
+/**
+ * The safety checker: reads a recorded history (history.ts) and nothing else, and reports every
+ * violation of the properties DESIGN §9 promises under failure:
+ *
+ *  single-leader-per-epoch   at most one replica is granted leadership in any epoch
+ *  epochs-increase           leadership grants never go back to a lower epoch
+ *  acknowledged-job-lost     every submission answered 202 is present after the run
+ *  graph-altered             ... with the graph that was submitted (digest and shape)
+ *  rerun-after-result        no job with a result (terminal status) is deployed or started again
+ *  stale-epoch-task          no TaskManager accepts a command from an epoch below one it already saw
+ *  job-stuck                 every acknowledged job ends, or is still running with recent activity
+ *  server-error              clients never see a 5xx other than 503 with Retry-After
+ *  final-snapshot-missing    the run read back its final state (without it nothing above can be proven)
+ *
+ * It also computes the figures of the per-scenario summary line.
+ */
+import { canonicalJson, parseJobGraph } from '../jobgraph';
+import { graphDigest } from '../store/jobgraph-store';
+import type {
+  DeployEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
+} from './history';
+
+export type CheckName =
+  | 'single-leader-per-epoch' | 'epochs-increase' | 'acknowledged-job-lost' | 'graph-altered' | 'rerun-after-result'
+  | 'stale-epoch-task' | 'job-stuck' | 'server-error' | 'final-snapshot-missing';
+
+export interface Violation {
+  check: CheckName;
+  message: string;
+  /** The history events involved (operations, grants, deploys, task starts). */
+  events: HistoryEvent[];
+}
+
+export interface Unavailability { windows: number; totalMs: number; longestMs: number }
+
+export interface ScenarioSummary {
+  scenario: string;
+  durationMs: number;
+  operations: number;
+  submissionsAcknowledged: number;
+  faults: number;
+  failovers: number;
+  highestEpoch: number | null;
+  unavailability: Unavailability;
+  taskStarts: number;
+  jobs: { finished: number; canceled: number; failed: number; running: number };
+  violations: number;
+}
+
+export interface CheckResult { summary: ScenarioSummary; violations: Violation[] }
+
+const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+/** Windows of unavailability closer than this are one window (a client retrying through a failover). */
+const WINDOW_MERGE_MS = 500;
+
+export function checkHistory(events: HistoryEvent[], scenarioName?: string): CheckResult {
+  const ops = events.filter((e): e is OpEvent => e.kind === 'op');
+  const leadership = events.filter((e): e is LeadershipEvent => e.kind === 'leadership').sort((a, b) => a.t - b.t);
+  const deploys = events.filter((e): e is DeployEvent => e.kind === 'deploy');
+  const tasks = events.filter((e): e is TaskEvent => e.kind === 'task');
+  const final = events.filter((e): e is FinalEvent => e.kind === 'final').pop() ?? null;
+  const violations: Violation[] = [
+    ...checkLeadership(leadership),
+    ...checkAcknowledged(ops, final),
+    ...checkNoRerun(ops, deploys, tasks, final),
+    ...checkStaleEpochs(events.filter((e): e is TmEpochEvent | DeployEvent => e.kind === 'tm-epoch' || e.kind === 'deploy')),
+    ...checkTermination(ops, deploys, tasks, final),
+    ...checkServerErrors(ops),
+  ];
+  return { summary: summarize(events, ops, leadership, tasks, final, violations.length, scenarioName), violations };
+}
+
+// ---- leadership ---------------------------------------------------------------------------------
+
+function checkLeadership(leadership: LeadershipEvent[]): Violation[] {
+  const violations: Violation[] = [];
+  const grants = leadership.filter((e) => e.change === 'granted');
+  const byEpoch = new Map<number, LeadershipEvent[]>();
+  for (const g of grants) byEpoch.set(g.epoch, [...(byEpoch.get(g.epoch) ?? []), g]);
+  for (const [epoch, list] of byEpoch) {
+    const replicas = [...new Set(list.map((g) => g.replicaId))];
+    if (replicas.length > 1) {
+      violations.push({ check: 'single-leader-per-epoch', message: `epoch ${epoch} was granted to ${replicas.length} replicas: ${replicas.join(', ')}`, events: list });
+    }
+  }
+  let highest: LeadershipEvent | null = null;
+  for (const g of grants) {
+    if (highest && g.epoch < highest.epoch) {
+      violations.push({
+        check: 'epochs-increase',
+        message: `${g.replicaId} was granted epoch ${g.epoch} after ${highest.replicaId} had been granted epoch ${highest.epoch}`,
+        events: [highest, g],
+      });
+    }
+    if (!highest || g.epoch > highest.epoch) highest = g;
+  }
+  return violations;
+}
+
+// ---- acknowledged submissions ---------------------------------------------------------------------
+
+/** The first acknowledged submission of every job id. */
+function acknowledgedSubmissions(ops: OpEvent[]): Map<string, OpEvent> {
+  const acked = new Map<string, OpEvent>();
+  for (const op of ops) {
+    if ((op.op === 'submit' || op.op === 'resubmit') && op.outcome === 'ok' && op.jobId && !acked.has(op.jobId)) acked.set(op.jobId, op);
+  }
+  return acked;
+}
+
+function expectedDigest(graph: unknown): string | null {
+  try {
+    return graphDigest(canonicalJson(parseJobGraph(graph, { maxParallelism: Number.MAX_SAFE_INTEGER })));
+  } catch {
+    return null;
+  }
+}
+
+function checkAcknowledged(ops: OpEvent[], final: FinalEvent | null): Violation[] {
+  const acked = acknowledgedSubmissions(ops);
+  if (!final) {
+    return acked.size === 0 ? [] : [{
+      check: 'final-snapshot-missing',
+      message: `${acked.size} submissions were acknowledged but the history has no final snapshot to check them against`,
+      events: [],
+    }];
+  }
+  const finalById = new Map(final.jobs.map((j) => [j.jobId, j]));
+  const violations: Violation[] = [];
+  for (const [jobId, op] of acked) {
+    const job = finalById.get(jobId);
+    const present = job && (job.restStatus === 200 || (job.stored !== 'none' && job.stored !== 'unreadable'));
+    if (!job || !present) {
+      violations.push({
+        check: 'acknowledged-job-lost',
+        message: `job ${jobId} was acknowledged (202 at ${iso(op.end)}) but after the run ` +
+          (job ? `GET /jobs/${jobId} answered ${job.restStatus} and ZooKeeper holds ${job.stored === 'none' ? 'no graph and no result' : 'an unreadable record'}` : 'it was not in the final snapshot'),
+        events: [op],
+      });
+      continue;
+    }
+    const digest = expectedDigest(op.graph);
+    if (digest && job.storedDigest && job.storedDigest !== digest) {
+      violations.push({
+        check: 'graph-altered',
+        message: `job ${jobId}: the stored graph digest ${job.storedDigest.slice(0, 12)}… differs from the acknowledged graph's ${digest.slice(0, 12)}… (${job.stored})`,
+        events: [op],
+      });
+    }
+    const shape = graphShape(op.graph);
+    if (shape && job.restStatus === 200 && job.vertices && job.vertices.length > 0) {
+      const seen = job.vertices.map((v) => `${v.id}×${v.parallelism}`).join(',');
+      if (seen !== shape.vertices || (job.name !== undefined && job.name !== shape.name)) {
+        violations.push({
+          check: 'graph-altered',
+          message: `job ${jobId}: REST shows "${job.name}" with vertices ${seen}, the acknowledged graph was "${shape.name}" with ${shape.vertices}`,
+          events: [op],
+        });
+      }
+    }
+  }
+  return violations;
+}
+
+function graphShape(graph: unknown): { name: string; vertices: string } | null {
+  const g = graph as { name?: unknown; vertices?: Array<{ id?: unknown; parallelism?: unknown }> } | null;
+  if (!g || !Array.isArray(g.vertices) || typeof g.name !== 'string') return null;
+  return { name: g.name, vertices: g.vertices.map((v) => `${String(v.id)}×${Number(v.parallelism ?? 1)}`).join(',') };
+}
+
+// ---- no re-run after a result ---------------------------------------------------------------------
+
+/** When each job is known to have had its result: the recorded end time, or the first read of a terminal state. */
+function resultTimes(ops: OpEvent[], final: FinalEvent | null): Map<string, { t: number; how: string; event?: HistoryEvent }> {
+  const times = new Map<string, { t: number; how: string; event?: HistoryEvent }>();
+  const offer = (jobId: string, t: number, how: string, event?: HistoryEvent): void => {
+    const known = times.get(jobId);
+    if (!known || t < known.t) times.set(jobId, { t, how, event });
+  };
+  for (const job of final?.jobs ?? []) {
+    const end = job.resultEndTime ?? (job.state && TERMINAL.has(job.state) ? job.endTime : undefined);
+    if (end !== undefined && end > 0) offer(job.jobId, end, `its result (${job.resultStatus ?? job.state}) ended it at ${iso(end)}`);
+  }
+  for (const op of ops) {
+    if (op.op === 'status' && op.outcome === 'ok' && op.jobId && op.state && TERMINAL.has(op.state)) {
+      offer(op.jobId, op.end, `a client read ${op.state} at ${iso(op.end)} (op #${op.id})`, op);
+    }
+  }
+  return times;
+}
+
+function checkNoRerun(ops: OpEvent[], deploys: DeployEvent[], tasks: TaskEvent[], final: FinalEvent | null): Violation[] {
+  const ended = resultTimes(ops, final);
+  const violations: Violation[] = [];
+  const reported = new Set<string>();
+  for (const e of [...deploys, ...tasks.filter((x) => x.phase === 'start')]) {
+    const end = ended.get(e.jobId);
+    if (!end || e.t <= end.t) continue;
+    const key = `${e.jobId}/${e.vertexId}/${e.subtask}/${e.attempt}/${e.kind}`;
+    if (reported.has(key)) continue;
+    reported.add(key);
+    const what = e.kind === 'deploy'
+      ? `TaskManager ${e.tm} accepted a deploy of ${e.vertexId}[${e.subtask}] attempt ${e.attempt} (epoch ${e.epoch}) at ${iso(e.t)}`
+      : `task ${e.vertexId}[${e.subtask}] attempt ${e.attempt} started (pid ${e.pid}) at ${iso(e.t)}`;
+    violations.push({
+      check: 'rerun-after-result',
+      message: `job ${e.jobId} ran again after it ended: ${what}, but ${end.how}`,
+      events: end.event ? [end.event, e] : [e],
+    });
+  }
+  return violations;
+}
+
+// ---- stale epochs ---------------------------------------------------------------------------------
+
+function checkStaleEpochs(events: Array<TmEpochEvent | DeployEvent>): Violation[] {
+  const byTm = new Map<string, Array<TmEpochEvent | DeployEvent>>();
+  for (const e of events) {
+    const key = `${e.tm}#${e.incarnation ?? 0}`;
+    byTm.set(key, [...(byTm.get(key) ?? []), e]);
+  }
+  const violations: Violation[] = [];
+  for (const list of byTm.values()) {
+    // A TaskManager's own log order is authoritative; the time stamp breaks ties between files.
+    list.sort((a, b) => a.seq - b.seq || a.t - b.t);
+    let highest: TmEpochEvent | DeployEvent | null = null;
+    for (const e of list) {
+      if (e.kind === 'deploy' && highest && e.epoch < highest.epoch) {
+        violations.push({
+          check: 'stale-epoch-task',
+          message: `TaskManager ${e.tm} accepted a deploy of job ${e.jobId} ${e.vertexId}[${e.subtask}] attempt ${e.attempt} from epoch ${e.epoch} ` +
+            `at ${iso(e.t)}, after it had seen epoch ${highest.epoch} (${highest.kind === 'deploy' ? 'a deploy' : highest.source}) at ${iso(highest.t)}`,
+          events: [highest, e],
+        });
+      }
+      if (!highest || e.epoch > highest.epoch) highest = e;
+    }
+  }
+  return violations;
+}
+
+// ---- termination ----------------------------------------------------------------------------------
+
+function checkTermination(ops: OpEvent[], deploys: DeployEvent[], tasks: TaskEvent[], final: FinalEvent | null): Violation[] {
+  if (!final) return [];
+  const acked = acknowledgedSubmissions(ops);
+  const lastActivity = new Map<string, number>();
+  const touch = (jobId: string | undefined, t: number): void => {
+    if (jobId && t > (lastActivity.get(jobId) ?? 0)) lastActivity.set(jobId, t);
+  };
+  for (const op of acked.values()) touch(op.jobId, op.end);
+  for (const e of deploys) touch(e.jobId, e.t);
+  for (const e of tasks) touch(e.jobId, e.t);
+  const violations: Violation[] = [];
+  for (const job of final.jobs) {
+    const op = acked.get(job.jobId);
+    if (!op || isTerminal(job)) continue;
+    const last = lastActivity.get(job.jobId) ?? op.end;
+    if (final.t - last <= final.legitimateRunningMs) continue;
+    violations.push({
+      check: 'job-stuck',
+      message: `job ${job.jobId} is ${job.state ?? `unreadable (GET answered ${job.restStatus})`} at the end of the run and showed no activity ` +
+        `for ${Math.round((final.t - last) / 1000)} s (a running job must show some within ${Math.round(final.legitimateRunningMs / 1000)} s)`,
+      events: [op],
+    });
+  }
+  return violations;
+}
+
+function isTerminal(job: FinalJob): boolean {
+  return (job.state !== undefined && TERMINAL.has(job.state)) || job.resultStatus !== undefined;
+}
+
+// ---- client-visible errors ------------------------------------------------------------------------
+
+function checkServerErrors(ops: OpEvent[]): Violation[] {
+  const violations: Violation[] = [];
+  for (const op of ops) {
+    for (const a of op.attempts) {
+      if (a.status < 500) continue;
+      if (a.status === 503 && a.retryAfter) continue;
+      violations.push({
+        check: 'server-error',
+        message: `${op.op} op #${op.id} got ${a.status}${a.status === 503 ? ' without Retry-After' : ''} from ${a.url} at ${iso(a.t)}` +
+          (a.message ? `: ${a.message}` : ''),
+        events: [op],
+      });
+    }
+  }
+  return violations;
+}
+
+// ---- summary --------------------------------------------------------------------------------------
+
+function summarize(events: HistoryEvent[], ops: OpEvent[], leadership: LeadershipEvent[], tasks: TaskEvent[],
+  final: FinalEvent | null, violations: number, scenarioName?: string): ScenarioSummary {
+  const scenario = events.find((e) => e.kind === 'scenario');
+  const times = events.map((e) => ('t' in e ? e.t : e.kind === 'op' ? e.start : 0)).filter((t) => t > 0);
+  const ready: string[] = [];
+  for (const e of leadership) {
+    if (e.change !== 'ready') continue;
+    const key = `${e.replicaId}@${e.epoch}`;
+    if (ready[ready.length - 1] !== key) ready.push(key);
+  }
+  const jobs = { finished: 0, canceled: 0, failed: 0, running: 0 };
+  const acked = acknowledgedSubmissions(ops);
+  for (const job of final?.jobs ?? []) {
+    if (!acked.has(job.jobId)) continue;
+    const state = job.resultStatus ?? job.state;
+    if (state === 'FINISHED') jobs.finished++;
+    else if (state === 'CANCELED') jobs.canceled++;
+    else if (state === 'FAILED') jobs.failed++;
+    else jobs.running++;
+  }
+  const epochs = leadership.map((e) => e.epoch);
+  return {
+    scenario: scenarioName ?? (scenario?.kind === 'scenario' ? scenario.name : 'unnamed'),
+    durationMs: times.length ? Math.max(...times) - Math.min(...times) : 0,
+    operations: ops.length,
+    submissionsAcknowledged: acked.size,
+    faults: events.filter((e) => e.kind === 'fault' && e.phase === 'inject').length,
+    failovers: Math.max(0, new Set(ready).size - 1),
+    highestEpoch: epochs.length ? Math.max(...epochs) : null,
+    unavailability: unavailability(ops),
+    taskStarts: tasks.filter((e) => e.phase === 'start').length,
+    jobs,
+    violations,
+  };
+}
+
+/**
+ * Client-visible unavailability: from an operation's first 503 or unanswered attempt until it (or any
+ * later attempt) succeeded, or until it gave up; overlapping and nearby windows merge.
+ */
+export function unavailability(ops: OpEvent[]): Unavailability {
+  const windows: Array<[number, number]> = [];
+  for (const op of ops) {
+    const bad = op.attempts.find((a) => a.status === 0 || a.status === 503);
+    if (!bad) continue;
+    const recovered = op.attempts.find((a) => a.t > bad.t && a.status !== 0 && a.status !== 503 && a.status !== 307);
+    windows.push([bad.t, recovered ? recovered.t : op.end]);
+  }
+  windows.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const w of windows) {
+    const last = merged[merged.length - 1];
+    if (last && w[0] <= last[1] + WINDOW_MERGE_MS) last[1] = Math.max(last[1], w[1]);
+    else merged.push([w[0], w[1]]);
+  }
+  const lengths = merged.map(([a, b]) => Math.max(0, b - a));
+  return { windows: merged.length, totalMs: lengths.reduce((s, x) => s + x, 0), longestMs: lengths.length ? Math.max(...lengths) : 0 };
+}
+
+// ---- report ---------------------------------------------------------------------------------------
+
+export function formatSummary(s: ScenarioSummary): string {
+  const u = s.unavailability;
+  return `scenario ${s.scenario}: ${s.operations} operations (${s.submissionsAcknowledged} submissions acknowledged), ` +
+    `${s.faults} faults, ${s.failovers} failovers (highest epoch ${s.highestEpoch ?? '-'}), ` +
+    `${u.windows} unavailability windows (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
+    `${s.taskStarts} task starts, jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
+    `${s.violations} violations, ${(s.durationMs / 1000).toFixed(0)} s`;
+}
+
+export function formatViolation(v: Violation, scenario?: string): string {
+  const lines = [`VIOLATION${scenario ? ` [${scenario}]` : ''} ${v.check}: ${v.message}`];
+  for (const e of v.events) lines.push(`    ${describeEvent(e)}`);
+  return lines.join('\n');
+}
+
+export function describeEvent(e: HistoryEvent): string {
+  switch (e.kind) {
+    case 'op': {
+      const attempts = e.attempts.map((a) => `${a.status || a.error || 'no answer'}${a.retryAfter ? `(Retry-After ${a.retryAfter})` : ''} ${a.url}`).join(' → ');
+      return `op #${e.id} ${e.client} ${e.op}${e.jobId ? ` ${e.jobId}` : ''} ${iso(e.start)}..${iso(e.end)} ${e.outcome}${e.state ? ` state=${e.state}` : ''}: ${attempts}`;
+    }
+    case 'leadership':
+      return `${iso(e.t)} ${e.replicaId} leadership ${e.change} epoch ${e.epoch}${e.reason ? ` (${e.reason})` : ''}`;
+    case 'deploy':
+      return `${iso(e.t)} ${e.tm} accepted deploy ${e.jobId} ${e.vertexId}[${e.subtask}] attempt ${e.attempt} epoch ${e.epoch}`;
+    case 'tm-epoch':
+      return `${iso(e.t)} ${e.tm} saw epoch ${e.epoch} (${e.source})`;
+    case 'task':
+      return `${iso(e.t)} task ${e.phase} ${e.jobId} ${e.vertexId}[${e.subtask}] attempt ${e.attempt} pid ${e.pid}`;
+    case 'fault':
+      return `${iso(e.t)} fault ${e.phase} ${e.name} on ${e.target}${e.detail ? ` (${e.detail})` : ''}`;
+    default:
+      return JSON.stringify(e).slice(0, 300);
+  }
+}
+
+function iso(t: number): string {
+  return new Date(t).toISOString().slice(11, 23);
+}
