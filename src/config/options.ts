@@ -92,7 +92,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'jobstore.max-capacity': 1000,
   'jobstore.expiration-time': 3600,
   'taskmanager.numberOfTaskSlots': 1,
-  'taskmanager.orphan-timeout': 60_000,
+  // Must outlast a leader failover (at least one session timeout plus recovery), or tasks die on every one.
+  'taskmanager.orphan-timeout': 180_000,
   'taskmanager.bind-address': '127.0.0.1',
   'taskmanager.rpc-port': 0,
   'taskmanager.data-dir': path.join(os.tmpdir(), 'ha-dispatcher'),
@@ -217,6 +218,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
 
   if (c['heartbeat.timeout'] <= c['heartbeat.interval']) {
     throw new ConfigError('heartbeat.timeout', `must be greater than heartbeat.interval (${c['heartbeat.interval']} ms), got ${c['heartbeat.timeout']} ms; raise heartbeat.timeout or lower heartbeat.interval`);
+  }
+  const session = c['high-availability.zookeeper.client.session-timeout'];
+  if (c['taskmanager.orphan-timeout'] <= session) {
+    throw new ConfigError('taskmanager.orphan-timeout', `must be greater than high-availability.zookeeper.client.session-timeout (${session} ms), got ${c['taskmanager.orphan-timeout']} ms: ` +
+      'a leader failover takes at least one session timeout, and TaskManagers must keep their tasks running through it');
   }
   const initial = c['restart-strategy.exponential-delay.initial-backoff'];
   if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {

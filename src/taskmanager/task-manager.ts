@@ -373,6 +373,7 @@ export class TaskManager {
     router.post('/deploy', async (ctx) => {
       const req = (await readJson(ctx)) as DeployRequest;
       this.checkEpoch(req?.epoch);
+      if (!this.running) throw new RpcRejection(503, 'this TaskManager is shutting down; deploy elsewhere');
       try {
         ctx.body = this.deploy(req);
       } catch (err) {

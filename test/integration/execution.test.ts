@@ -28,7 +28,7 @@ let failover: Promise<ExecutionCluster> | null = null;
 
 /** Cluster A: 2 replicas, 2 TaskManagers (4 slots each); no leader changes, so a short orphan timeout. */
 function clusterA(t: ExecutionContext<Context>): Promise<ExecutionCluster> {
-  single ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, settings: ['taskmanager.orphan-timeout=4000'] })
+  single ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, settings: ['taskmanager.orphan-timeout=5000'] })
     .then((c) => (clusters.push(c), c));
   return single;
 }
