@@ -1,0 +1,100 @@
+/**
+ * Recovery: N stored jobs; a standby takes over (SIGTERM of the leader) and recovers them. Measured
+ * grant → ready from the new leader's own log (`leadership.granted` → `dispatcher.ready`), against a
+ * raw baseline right before each trial: a fresh session of the product's ZooKeeperClient lists
+ * `/jobresults` and `/jobgraphs` and reads every graph node, as many in flight as the store uses (256).
+ */
+import { ZooKeeperClient } from '../../src/zk/client';
+import { JOBGRAPHS_PATH } from '../../src/store/jobgraph-store';
+import { JOBRESULTS_PATH } from '../../src/store/jobresult-store';
+import { BenchCluster, BenchProcess } from '../lib/processes';
+import { JobIds, typicalGraph, writeStoredGraphs } from '../lib/jobs';
+import { nowMs, percentile, round, summarize } from '../lib/stats';
+import { mapLimit, until } from '../lib/wait';
+import { BenchContext, Scenario, ScenarioOutput, target } from '../lib/types';
+
+const SIZES = {
+  full: { jobs: 10_000, trials: 5, readConcurrency: 256 },
+  smoke: { jobs: 100, trials: 1, readConcurrency: 256 },
+};
+
+export const recovery: Scenario = {
+  name: 'recovery',
+  title: 'Recovery against raw reads',
+  budgetMs: (mode) => (mode === 'full' ? 240_000 : 30_000),
+  async run(ctx: BenchContext): Promise<ScenarioOutput> {
+    const size = SIZES[ctx.mode];
+    const cluster = await BenchCluster.create({ connect: ctx.connect, logDir: ctx.logDir, replicas: 2, sessionTimeoutMs: 4000 });
+    ctx.defer(() => cluster.stop());
+    // The graphs go straight into the store's layout before any replica runs (same envelopes the store writes).
+    const writer = new ZooKeeperClient({ connect: ctx.connect, root: cluster.root, sessionTimeoutMs: 4000 });
+    ctx.defer(() => writer.close());
+    await writer.waitUntilConnected(15_000);
+    const ids = new JobIds();
+    const t = nowMs();
+    await writeStoredGraphs(writer, Array.from({ length: size.jobs }, (_, i) => typicalGraph(ids.next(), i)), 256);
+    ctx.log(`recovery: ${size.jobs} graphs stored in ${Math.round(nowMs() - t)} ms`);
+    await writer.close();
+
+    const [first, second] = cluster.replicas;
+    first.start();
+    await readyLeader(cluster, first, size.jobs);
+    second.start();
+    await cluster.standbyReady(second, 60_000);
+
+    const trials: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < size.trials; i++) {
+      const rawMs = await rawRecoveryRead(ctx.connect, cluster.root, size.readConcurrency, size.jobs);
+      const leader = await cluster.leader();
+      const next = cluster.replicas.find((r) => r !== leader)!;
+      const from = next.logSize();
+      await leader.stop('SIGTERM');
+      await readyLeader(cluster, next, size.jobs);
+      const granted = next.events('leadership.granted', from)[0];
+      const ready = next.events('dispatcher.ready', from)[0];
+      if (!granted || !ready) throw new Error(`trial ${i + 1}: ${next.id} logged no leadership.granted / dispatcher.ready`);
+      if (ready.jobs !== size.jobs) throw new Error(`trial ${i + 1}: ready with ${ready.jobs} jobs, expected ${size.jobs}`);
+      const recoveryMs = ready.at - granted.at;
+      const rawReadMs = round(rawMs, 1);
+      trials.push({ trial: i + 1, replica: next.id.replace(/^.*-/, ''), recoveryMs, recoveryMsReported: ready.recoveryMs, rawReadMs, ratio: round(recoveryMs / rawReadMs, 3) });
+      ctx.log(`recovery: trial ${i + 1}: grant → ready ${recoveryMs} ms, raw read ${round(rawMs, 1)} ms`);
+      leader.start();
+      await cluster.standbyReady(leader, 60_000);
+    }
+    const rec = trials.map((t) => t.recoveryMs as number);
+    const raw = trials.map((t) => t.rawReadMs as number);
+    const ratio = round(percentile(rec, 50)! / percentile(raw, 50)!, 3);
+    return {
+      settings: { ...size, takeover: 'SIGTERM of the leader; the standby recovers' },
+      summary: { recoveryMs: summarize(rec), rawReadMs: summarize(raw), ratioOfMedians: ratio },
+      trials,
+      targets: [target('recovery.ratio', `grant → ready (median) ≤ 1.5 × raw read of the same ${size.jobs} nodes (median)`, ratio, '<=', 1.5, 'ratio')],
+      notes: [],
+    };
+  },
+};
+
+async function readyLeader(cluster: BenchCluster, replica: BenchProcess, jobs: number): Promise<void> {
+  await until(`${replica.id} ready with ${jobs} jobs`, async () => {
+    const h = await cluster.health(replica);
+    return h.status === 200 && h.role === 'leader';
+  }, 120_000, 20);
+}
+
+/** What recovery must read, done directly: list results and graphs, read every graph. */
+async function rawRecoveryRead(connect: string, root: string, concurrency: number, expected: number): Promise<number> {
+  const client = new ZooKeeperClient({ connect, root, sessionTimeoutMs: 4000 });
+  try {
+    await client.waitUntilConnected(15_000);
+    const started = nowMs();
+    const results = await client.getChildren(JOBRESULTS_PATH);
+    await mapLimit(results, concurrency, (id) => client.get(`${JOBRESULTS_PATH}/${id}`));
+    const ids = await client.getChildren(JOBGRAPHS_PATH);
+    const graphs = await mapLimit(ids, concurrency, (id) => client.get(`${JOBGRAPHS_PATH}/${id}`));
+    const elapsed = nowMs() - started;
+    if (graphs.length !== expected) throw new Error(`raw read found ${graphs.length} graphs, expected ${expected}`);
+    return elapsed;
+  } finally {
+    await client.close();
+  }
+}
