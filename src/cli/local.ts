@@ -76,7 +76,9 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
 
 function startProcess(dir: string, name: string, args: string[]): ChildProcess {
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
-  const child = spawn(process.execPath, [BIN(), ...args], { stdio: ['ignore', log, log] });
+  // Own process group: a terminal's Ctrl-C reaches only us, and we stop the children in order.
+  const child = spawn(process.execPath, [BIN(), ...args], { stdio: ['ignore', log, log], detached: true });
+  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
   fs.closeSync(log);
   child.once('exit', (code, signal) => {
     if (code !== 0 && signal === null) process.stderr.write(`${name} exited with code ${code}; see ${path.join(dir, `${name}.log`)}\n`);
