@@ -109,8 +109,9 @@ export class ExecutionCluster {
       p.start();
     });
     for (let i = 0; i < (options.taskManagers ?? 2); i++) cluster.startTaskManager(`tm${i + 1}`);
-    await cluster.leader();
-    await cluster.waitForTaskManagers(options.taskManagers ?? 2);
+    // Generous: on a loaded 2-core machine five Node processes take a while to start.
+    await cluster.leader(60000);
+    await cluster.waitForTaskManagers(options.taskManagers ?? 2, 60000);
     return cluster;
   }
 

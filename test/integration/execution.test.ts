@@ -103,6 +103,32 @@ test.serial('a 4 → 2 → 1 command job finishes; every subtask ran once; outpu
   });
 });
 
+test.serial('restart strategies on real TaskManagers: a flaky task recovers with attempt 1; exhausted attempts end FAILED with the cause', async (t) => {
+  const cluster = await clusterA(t);
+  await withLogs(t, cluster, async () => {
+    const flaky = await cluster.submit({
+      name: 'flaky', restartStrategy: { type: 'fixed-delay', attempts: 2, delayMs: 100 },
+      vertices: [{ id: 'once', parallelism: 1, task: { type: 'fail', afterMs: 50, failAttempts: 1, message: 'first attempt breaks' } }],
+    });
+    const doomed = await cluster.submit({
+      name: 'doomed', restartStrategy: { type: 'exponential-delay', initialBackoffMs: 50, maxBackoffMs: 100, backoffMultiplier: 2, attempts: 2 },
+      vertices: [{ id: 'always', parallelism: 1, task: { type: 'fail', afterMs: 10, message: 'disk on fire' } }],
+    });
+    const ok = await cluster.waitForJob(flaky, (j) => j.state === 'FINISHED', 'flaky job FINISHED');
+    t.like(ok.vertices[0].subtasks[0], { status: 'FINISHED', attempt: 1 });
+    t.is(ok.restarts, 1);
+    const failed = await cluster.waitForJob(doomed, (j) => j.state === 'FAILED', 'doomed job FAILED');
+    t.is(failed.restarts, 2);
+    t.is(failed.vertices[0].subtasks[0].attempt, 2);
+    const result = (await cluster.rest('GET', `/jobs/${doomed}/execution-result`)).body;
+    t.is(result['job-execution-result']['application-status'], 'FAILED');
+    t.regex(result['job-execution-result']['failure-cause'].message, /disk on fire.*exponential-delay.*2 restart attempts/);
+    const history = (await cluster.rest('GET', `/jobs/${doomed}/exceptions`)).body['exception-history'].entries;
+    t.is(history.length, 3);
+    t.true(history.every((e: any) => e.exceptionName === 'TaskFailure' && /disk on fire/.test(e.stacktrace)));
+  });
+});
+
 test.serial('cancel during RUNNING stops every task process and the job ends CANCELED', async (t) => {
   const cluster = await clusterA(t);
   await withLogs(t, cluster, async () => {
