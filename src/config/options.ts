@@ -48,6 +48,8 @@ export interface DispatcherConfig {
   'taskmanager.bind-address': string;
   /** 0 = ephemeral: the TaskManager registers the port it actually bound. */
   'taskmanager.rpc-port': number;
+  /** The URL the leader reaches this TaskManager at (containers, NAT); derived from bind address and port unless given. */
+  'taskmanager.advertised-url'?: string;
   /** Generated (host-pid-random) when absent; names the TaskManager in REST, logs and exceptions. */
   'taskmanager.id': string;
   /** Absolute path. */
@@ -76,7 +78,7 @@ export type ConfigKey = keyof DispatcherConfig;
 /** ZooKeeper refuses nodes of 1 MiB or more (jute.maxbuffer), and a job graph is stored in one node. */
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
-type KeyWithoutStaticDefault = 'rest.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' | 'high-availability.zookeeper.client.digest-auth';
+type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' | 'high-availability.zookeeper.client.digest-auth';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
@@ -147,14 +149,8 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
     return host;
   },
   'rest.port': int(0, 65535),
-  'rest.advertised-url': (value, key) => {
-    const raw = text(value, key);
-    const url = URL.canParse(raw) ? new URL(raw) : undefined;
-    if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username) {
-      throw new ConfigError(key, `must be an http(s) URL without query, e.g. http://dispatcher-1.example.com:8081, got ${show(raw)}`);
-    }
-    return url.href.replace(/\/+$/, '');
-  },
+  'rest.advertised-url': advertisedUrl('http://dispatcher-1.example.com:8081', true),
+  'taskmanager.advertised-url': advertisedUrl('http://taskmanager-1.example.com:6121', false),
   'rest.max-body-bytes': int(1),
   'heartbeat.interval': duration(1),
   'heartbeat.timeout': duration(1),
@@ -356,6 +352,18 @@ function oneOf<T extends string>(values: readonly T[]): Parser<T> {
     const s = typeof value === 'string' ? value.trim() : value;
     if (!values.includes(s as T)) throw new ConfigError(key, `must be one of ${values.join(', ')}, got ${show(value)}`);
     return s as T;
+  };
+}
+
+function advertisedUrl(example: string, allowPath: boolean): Parser<string> {
+  return (value, key) => {
+    const raw = text(value, key);
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    const pathless = allowPath || url?.pathname === '/' || url?.pathname === '';
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || !pathless) {
+      throw new ConfigError(key, `must be an http(s) URL without ${allowPath ? '' : 'path or '}query, e.g. ${example}, got ${show(raw)}`);
+    }
+    return url.href.replace(/\/+$/, '');
   };
 }
 

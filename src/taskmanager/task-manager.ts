@@ -33,6 +33,8 @@ export interface TaskManagerOptions {
   slots: number;
   bindAddress: string;
   rpcPort: number;
+  /** What the leader connects to; derived from bindAddress and the bound port when absent. */
+  advertisedUrl?: string;
   heartbeatIntervalMs: number;
   orphanTimeoutMs: number;
   /** Task logs go to `<dataDir>/<id>/logs`. */
@@ -89,6 +91,7 @@ export class TaskManager {
       slots: config['taskmanager.numberOfTaskSlots'],
       bindAddress: config['taskmanager.bind-address'],
       rpcPort: config['taskmanager.rpc-port'],
+      advertisedUrl: config['taskmanager.advertised-url'],
       heartbeatIntervalMs: config['heartbeat.interval'],
       orphanTimeoutMs: config['taskmanager.orphan-timeout'],
       dataDir: config['taskmanager.data-dir'],
@@ -121,7 +124,7 @@ export class TaskManager {
     });
     const port = (server.address() as AddressInfo).port;
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
-    tm.address = `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+    tm.address = options.advertisedUrl ?? `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
     fs.mkdirSync(tm.logDir, { recursive: true });
     tm.reaper = Reaper.start(logger);
     try {
