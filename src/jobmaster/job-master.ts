@@ -94,6 +94,8 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
   private deployLandedWhileStopping = false;
   private stopping: Promise<void> | null = null;
   private terminalSent = false;
+  /** While recovering: until when TaskManagers may still report tasks an earlier term handed out. */
+  private reconcileDeadline = 0;
   // coalesced progress writes
   private flushing: Promise<void> | null = null;
   private dirty = false;
@@ -158,7 +160,10 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       this.logger.info('job.reconciling', { inFlight: waiting, reconcileTimeoutMs: this.options.reconcileTimeoutMs,
         finishedSubtasks: this.allSubtasks().filter((s) => s.finished).length });
       if (waiting === 0) this.endReconciliation();
-      else this.after(this.options.reconcileTimeoutMs, () => this.endReconciliation());
+      else {
+        this.reconcileDeadline = this.clock.now() + this.options.reconcileTimeoutMs;
+        this.after(this.options.reconcileTimeoutMs, () => this.endReconciliation());
+      }
     } else {
       this.transition('CREATED');
       this.transition('RUNNING');
@@ -302,12 +307,12 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       s.deployed = true;
     }
     if (s.finished) return terminalReport ? 'ok' : 'cancel';
+    s.unaccounted = false;
     if (!ACTIVE.has(this.current)) {
       // Ending (CANCELLING/FAILING) or ended: everything must stop.
       if (terminalReport && s.state !== 'FINISHED') this.setTaskState(s, r.state === 'FINISHED' ? 'FINISHED' : 'CANCELED', r);
       return terminalReport ? 'ok' : 'cancel';
     }
-    s.unaccounted = false;
     switch (r.state) {
       case 'DEPLOYING':
       case 'RUNNING':
@@ -407,6 +412,11 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       for (const t of this.timers) this.clock.clearTimeout(t);
       this.timers.clear();
       await this.ready;
+      // Canceled while recovering: give TaskManagers the rest of the reconcile window to re-register,
+      // so "CANCELED" means their processes are gone too (later ones are told to stop on registration).
+      while (!this.suspended && this.allSubtasks().some((s) => s.unaccounted) && this.clock.now() < this.reconcileDeadline) {
+        await new Promise<void>((resolve) => this.after(50, resolve));
+      }
       for (const s of this.allSubtasks()) {
         if (!s.finished && (s.state === 'RUNNING' || s.state === 'DEPLOYING' || s.state === 'SCHEDULED')) this.setTaskState(s, 'CANCELING');
       }

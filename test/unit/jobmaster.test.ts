@@ -328,3 +328,39 @@ test('suspend leaves tasks alone and stops acting; a lost term is never reported
   t.is(outcomes.length, 0);
   t.is(executor.listener, null, 'unregistered from the ResourceManager');
 });
+
+test('cancel while reconciling waits (up to the reconcile timeout) for TaskManagers to re-register, and has their tasks stopped', async (t) => {
+  const progress: JobProgress = {
+    formatVersion: 1, jobId: JOB_ID, epoch: 6, updatedAt: 0, restarts: 0, restart: { restarts: 0, failureTimes: [], lastFailureAt: null, lastBackoffMs: null }, exceptions: [],
+    vertices: { a: { attempts: [0, 0], finished: [false, false], deployed: [true, true] }, b: { attempts: [0], finished: [false], deployed: [false] } },
+  };
+  const { clock, executor, outcomes, jm } = setup({ recovered: true, progress });
+  jm.start();
+  await settle();
+  jm.cancel();
+  await clock.advance(1000);
+  t.deepEqual(executor.canceledJobs, [], 'still waiting for the in-flight subtasks');
+  t.is(await executor.report('tm1', { jobId: JOB_ID, vertexId: 'a', subtask: 0, attempt: 0 }, 'RUNNING'), 'cancel');
+  await clock.advance(100);
+  t.deepEqual(executor.canceledJobs, [], 'one subtask is still unaccounted');
+  t.is(await executor.report('tm2', { jobId: JOB_ID, vertexId: 'a', subtask: 1, attempt: 0 }, 'RUNNING'), 'cancel');
+  await clock.advance(100);
+  t.deepEqual(executor.canceledJobs, [JOB_ID]);
+  t.is(outcomes[0]?.status, 'CANCELED');
+});
+
+test('cancel while reconciling gives up waiting at the reconcile timeout', async (t) => {
+  const progress: JobProgress = {
+    formatVersion: 1, jobId: JOB_ID, epoch: 6, updatedAt: 0, restarts: 0, restart: { restarts: 0, failureTimes: [], lastFailureAt: null, lastBackoffMs: null }, exceptions: [],
+    vertices: { a: { attempts: [0, 0], finished: [false, false], deployed: [true, false] }, b: { attempts: [0], finished: [false], deployed: [false] } },
+  };
+  const { clock, executor, outcomes, jm } = setup({ recovered: true, progress });
+  jm.start();
+  await settle();
+  jm.cancel();
+  await clock.advance(4900);
+  t.is(outcomes.length, 0);
+  await clock.advance(200);
+  t.deepEqual(executor.canceledJobs, [JOB_ID]);
+  t.is(outcomes[0]?.status, 'CANCELED');
+});
