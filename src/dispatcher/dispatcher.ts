@@ -14,11 +14,16 @@ import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { ConflictError, DispatcherError, NotFoundError, NotLeaderError, ValidationError } from '../util/errors';
 import { EventLogger, silentLogger } from '../util/logger';
-import { Clock, systemClock } from '../util/clock';
+import { Clock, sleep, systemClock } from '../util/clock';
 import { DispatcherMetrics } from '../metrics/metrics';
 import { SerialQueue } from '../util/serial-queue';
 
 export type Role = 'standby' | 'recovering' | 'leader';
+
+/** Window in which `/jobgraphs` watch events are coalesced into one adoption pass. */
+const ADOPTION_COALESCE_MS = 100;
+/** Window in which recounts of the jobs-by-state gauge are coalesced. */
+const JOB_GAUGE_COALESCE_MS = 250;
 
 export interface DispatcherOptions {
   client: ZkClient;
@@ -50,6 +55,10 @@ class LeaderState {
   quarantined: QuarantineEntry[] = [];
   /** Adoption passes (recovery and /jobgraphs watch events) run one at a time. */
   readonly adoptions = new SerialQueue();
+  /** A coalesced adoption pass is waiting for its timer. */
+  adoptionScheduled = false;
+  /** A coalesced recount of the jobs gauge is waiting for its timer. */
+  gaugeUpdateScheduled = false;
   ready = false;
   constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {
     this.guard = guard;
@@ -82,6 +91,17 @@ export class Dispatcher implements LeaderContender {
   // ---- leadership -------------------------------------------------------------------------
 
   async grantLeadership(term: LeadershipTerm): Promise<void> {
+    this.options.metrics?.leadershipChanges.inc({ change: 'granted' });
+    // A failed recovery is retried while the term lasts: holding the latch without ever serving
+    // would block every standby, and exiting would turn a bad moment into a crash loop.
+    for (let attempt = 0; this.options.election.isLeader(term); attempt++) {
+      if (await this.recoverAndServe(term, attempt)) return;
+      await sleep(Math.min(5000, 250 * 2 ** attempt));
+    }
+  }
+
+  /** One recovery attempt; true when done (ready, or leadership already gone). */
+  private async recoverAndServe(term: LeadershipTerm, attempt: number): Promise<boolean> {
     const { client, election, metrics } = this.options;
     const guard = (): void => {
       if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
@@ -90,13 +110,12 @@ export class Dispatcher implements LeaderContender {
     const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard));
     this.state = state;
     this.recovering = true;
-    metrics?.leadershipChanges.inc({ change: 'granted' });
-    this.logger.info('dispatcher.recovery.started', { epoch: term.epoch });
+    this.logger.info('dispatcher.recovery.started', { epoch: term.epoch, attempt });
     try {
       await this.recover(state);
-      if (!election.isLeader(term) || this.state !== state) return;
-      state.ready = await election.confirmLeadership(term);
-      if (!state.ready) return;
+      if (election.isLeader(term) && this.state === state) state.ready = await election.confirmLeadership(term);
+      this.recovering = false;
+      if (!state.ready) return true;
       const seconds = (this.clock.now() - term.grantedAt) / 1000;
       metrics?.recoverySeconds.observe(seconds);
       metrics?.failoverSeconds.set(seconds);
@@ -104,13 +123,12 @@ export class Dispatcher implements LeaderContender {
       metrics?.epoch.set(term.epoch);
       this.updateJobGauges();
       this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
+      return true;
     } catch (err) {
-      // Recovery failed (usually the connection dropped): give the term up so another replica, or
-      // this one with a fresh check, can try again rather than serving half-recovered.
-      this.logger.error('dispatcher.recovery.failed', { epoch: term.epoch, error: err as Error });
+      this.logger.error('dispatcher.recovery.failed', { epoch: term.epoch, attempt, error: err as Error });
       if (this.state === state) await this.dropLeaderState(state, 'recovery failed');
-    } finally {
-      if (this.state === state || this.state === null) this.recovering = false;
+      this.recovering = election.isLeader(term);
+      return false;
     }
   }
 
@@ -159,12 +177,7 @@ export class Dispatcher implements LeaderContender {
    */
   private async adoptStoredGraphs(state: LeaderState, recovering: boolean): Promise<void> {
     const { graphStore, term } = state;
-    const ids = await graphStore.listIds(() => {
-      if (this.state === state && this.options.election.isLeader(term)) {
-        void state.adoptions.run(() => this.adoptStoredGraphs(state, false))
-          .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
-      }
-    });
+    const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
     const stored = await graphStore.readAll(fresh);
     for (let i = 0; i < fresh.length; i++) {
@@ -187,6 +200,24 @@ export class Dispatcher implements LeaderContender {
       this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
       this.logger.info('job.recovered', { jobId: id, epoch: term.epoch, during: recovering ? 'grant' : 'watch' });
     }
+  }
+
+  /**
+   * A `/jobgraphs` membership change. The leader's own submissions and cleanups fire the watch too,
+   * and a listing costs time proportional to the number of stored graphs, so passes are coalesced:
+   * at most one listing per ADOPTION_COALESCE_MS instead of one per submission. Nothing is missed:
+   * the next listing sees every change made meanwhile, and re-arms the watch.
+   */
+  private scheduleAdoption(state: LeaderState): void {
+    if (state.adoptionScheduled) return;
+    state.adoptionScheduled = true;
+    const timer = this.clock.setTimeout(() => {
+      state.adoptionScheduled = false;
+      if (this.state !== state || !this.options.election.isLeader(state.term)) return;
+      void state.adoptions.run(() => this.adoptStoredGraphs(state, false))
+        .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
+    }, ADOPTION_COALESCE_MS);
+    timer.unref?.();
   }
 
   private async quarantine(state: LeaderState, graph: Extract<StoredGraph<JobGraph>, { ok: false }>): Promise<void> {
@@ -397,7 +428,22 @@ export class Dispatcher implements LeaderContender {
     };
   }
 
+  /**
+   * Recounts jobs by state for the gauge. A recount walks every job, so under a burst of
+   * submissions recounts are coalesced (one per JOB_GAUGE_COALESCE_MS) rather than one per job.
+   */
   private updateJobGauges(): void {
+    const state = this.state;
+    if (!this.options.metrics || !state || state.gaugeUpdateScheduled) return;
+    state.gaugeUpdateScheduled = true;
+    const timer = this.clock.setTimeout(() => {
+      state.gaugeUpdateScheduled = false;
+      if (this.state === state) this.recountJobGauges();
+    }, JOB_GAUGE_COALESCE_MS);
+    timer.unref?.();
+  }
+
+  private recountJobGauges(): void {
     const gauge = this.options.metrics?.jobsByState;
     if (!gauge || !this.state) return;
     gauge.reset();

@@ -7,7 +7,6 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePorts } from '../../src/util/ports';
 import { packageRoot } from '../../src/util/package-root';
 import { eventually } from './ensemble';
 
@@ -39,17 +38,28 @@ export async function http(method: string, url: string, body?: unknown, headers:
 
 export class ReplicaProcess {
   child: ChildProcess | null = null;
-  readonly url: string;
+  /** Known once the process printed where it serves (it binds an ephemeral port). */
+  url = '';
   readonly logFile: string;
 
-  constructor(readonly id: string, readonly port: number, private readonly args: string[], logDir: string) {
-    this.url = `http://127.0.0.1:${port}`;
+  constructor(readonly id: string, private readonly args: string[], logDir: string) {
     this.logFile = path.join(logDir, `${id}.log`);
+  }
+
+  /** Restarts keep the first URL: `rest.port` is pinned to it after the first start. */
+  private get startArgs(): string[] {
+    return this.url ? [...this.args, '-D', `rest.port=${new URL(this.url).port}`] : [...this.args, '-D', 'rest.port=0'];
+  }
+
+  /** Reads "replica <id> serving <url>" from the log; null until it appears. */
+  servedUrl(): string | null {
+    const m = /replica \S+ serving (http:\/\/\S+)/.exec(this.tail(200));
+    return m ? m[1] : null;
   }
 
   start(): void {
     const log = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'dispatcher', ...this.args],
+    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'dispatcher', ...this.startArgs],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
   }
@@ -82,22 +92,27 @@ export class Cluster {
   static async start(options: ClusterOptions): Promise<Cluster> {
     const clusterId = options.clusterId ?? `c-${crypto.randomBytes(5).toString('hex')}`;
     const count = options.replicas ?? 3;
-    const ports = await freePorts(count);
     const logDir = fs.mkdtempSync(path.join(os.tmpdir(), `ha-cluster-${clusterId}-`));
-    const replicas = ports.map((port, i) => new ReplicaProcess(`r${i + 1}`, port, [
+    const replicas = Array.from({ length: count }, (_, i) => new ReplicaProcess(`r${i + 1}`, [
       '-D', `high-availability.zookeeper.quorum=${options.connect}`,
       '-D', `high-availability.cluster-id=${clusterId}`,
       '-D', `high-availability.zookeeper.client.session-timeout=${options.sessionTimeoutMs ?? 4000}`,
-      '-D', `rest.port=${port}`,
       '-D', `replica.id=r${i + 1}`,
       ...(options.settings ?? []).flatMap((s) => ['-D', s]),
     ], logDir));
     const cluster = new Cluster(clusterId, replicas, logDir);
     for (const r of replicas) r.start();
-    await eventually('every replica answers /livez', async () => {
-      const answers = await Promise.all(replicas.map((r) => http('GET', `${r.url}/livez`).catch(() => null)));
-      return answers.every((a) => a?.status === 200);
-    }, 30000);
+    try {
+      await eventually('every replica serves REST', () => replicas.every((r) => {
+        if (!r.running) throw new Error(`replica ${r.id} exited during start-up:\n${r.tail()}`);
+        const url = r.servedUrl();
+        if (url) r.url = url;
+        return url !== null;
+      }), 60000, 50);
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
     return cluster;
   }
 
