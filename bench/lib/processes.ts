@@ -53,7 +53,10 @@ export class BenchProcess {
   start(): void {
     if (this.running) throw new Error(`${this.id} is already running`);
     const log = fs.openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
+    // HA_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the replicas; Node
+    // refuses --cpu-prof in NODE_OPTIONS.
+    const nodeArgs = this.kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+    const child = spawn(process.execPath, [...nodeArgs, path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
     this.child = child;

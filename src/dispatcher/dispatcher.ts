@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import { LeaderElectionService, LeaderContender, LeadershipTerm } from '../election/service';
 import { canonicalJson, generateJobId, isJobId, JobGraph, JobGraphLimits, parseJobGraph } from '../jobgraph';
 import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, ExceptionEntry } from '../jobmaster/types';
-import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
+import { JobGraphStore, graphDigest, JOBGRAPHS_PATH, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
 import { JobResultEntry, JobResultStore } from '../store/jobresult-store';
 import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
@@ -24,6 +24,8 @@ export type Role = 'standby' | 'recovering' | 'leader';
 const ADOPTION_COALESCE_MS = 100;
 /** Window in which recounts of the jobs-by-state gauge are coalesced. */
 const JOB_GAUGE_COALESCE_MS = 250;
+/** JobMasters started between two paced round trips during adoption. */
+const ADOPTION_BATCH = 200;
 
 export interface DispatcherOptions {
   client: ZkClient;
@@ -181,6 +183,14 @@ export class Dispatcher implements LeaderContender {
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
     const stored = await graphStore.readAll(fresh);
     for (let i = 0; i < fresh.length; i++) {
+      // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: one
+      // round trip after every batch returns only once the batch's reads were answered (a session's
+      // answers come in order), so the event loop never drowns in answers for longer than the session
+      // timeout (pings must get out, or the server expires the session and the term is lost).
+      if (i > 0 && i % ADOPTION_BATCH === 0) {
+        await this.options.client.exists(JOBGRAPHS_PATH);
+        if (this.state !== state) return;
+      }
       const id = fresh[i];
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
