@@ -12,6 +12,7 @@ import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
 import { createMetrics, DispatcherMetrics } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
+import { installProtocolErrorHandlers, requireHostHeader } from '../rest/protocol-errors';
 import { EventLogger, createLogger } from '../util/logger';
 import { Dispatcher } from './dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
@@ -72,11 +73,12 @@ export class Replica {
     });
     client.on('state', (change) => metrics.zkConnected.set(change.state === 'CONNECTED' || change.state === 'RECONNECTED' ? 1 : 0));
 
-    const server = http.createServer();
+    const server = http.createServer({ requireHostHeader: false });
     // Slow or stalled request bodies must not pin a replica's sockets forever.
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     server.keepAliveTimeout = 5_000;
+    installProtocolErrorHandlers(server);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config['rest.port'], config['rest.bind-address'], () => resolve());
@@ -105,7 +107,7 @@ export class Replica {
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
     });
-    server.on('request', app.callback());
+    server.on('request', requireHostHeader(app.callback()));
 
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });

@@ -62,9 +62,15 @@ export class LeaderRetrievalService extends EventEmitter {
     try {
       const stat = await this.client.exists(LEADER_INFO_PATH, watcher);
       if (!stat) return this.update(null);
-      const { data } = await this.client.get(LEADER_INFO_PATH, watcher);
+      const { data, stat: current } = await this.client.get(LEADER_INFO_PATH, watcher);
       const info = parseLeaderInfo(data);
       if (!info) this.logger.warn('leader.info.unreadable', { path: LEADER_INFO_PATH, bytes: data.length });
+      // A leader's node is ephemeral and owned by the session it names; anything else (a node written by
+      // hand or by a foreign tool) must not steer standbys, nor raise the epoch TaskManagers accept.
+      if (info && current.ephemeralOwner !== info.sessionId) {
+        this.logger.warn('leader.info.foreign', { path: LEADER_INFO_PATH, claimed: info.replicaId, claimedEpoch: info.epoch, owner: current.ephemeralOwner });
+        return this.update(null);
+      }
       this.update(info);
     } catch (err) {
       // Deleted between exists and get: the exists-watch already fired, a new read is queued.

@@ -138,21 +138,7 @@ export class LeaderElectionService extends EventEmitter {
       readyAt: new Date(this.clock.now()).toISOString(),
     };
     const data = JSON.stringify(info);
-    for (let attempt = 0; attempt < 5 && this.isLeader(term); attempt++) {
-      try {
-        await this.client.create(LEADER_INFO_PATH, data, 'ephemeral');
-        break;
-      } catch (err) {
-        if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
-        // A previous leader's node: its session may still live (e.g. its latch node was deleted by hand).
-        const stat = await this.client.exists(LEADER_INFO_PATH);
-        if (stat && stat.ephemeralOwner === term.sessionId) {
-          await this.client.set(LEADER_INFO_PATH, data);
-          break;
-        }
-        if (stat) await this.client.delete(LEADER_INFO_PATH, stat.version).catch(() => undefined);
-      }
-    }
+    await this.publishLeaderInfo(term, data);
     if (!this.isLeader(term)) {
       await this.deleteOwnLeaderInfo();
       return false;
@@ -160,7 +146,50 @@ export class LeaderElectionService extends EventEmitter {
     this.readyTerm = term;
     this.logger.info('leadership.ready', { epoch: term.epoch, readyInMs: this.clock.now() - term.grantedAt });
     this.emit('ready', term);
+    await this.watchLeaderInfo(term, data);
     return true;
+  }
+
+  private async publishLeaderInfo(term: LeadershipTerm, data: string): Promise<void> {
+    for (let attempt = 0; attempt < 5 && this.isLeader(term); attempt++) {
+      try {
+        await this.client.create(LEADER_INFO_PATH, data, 'ephemeral');
+        return;
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
+        // A previous leader's node: its session may still live (e.g. its latch node was deleted by hand).
+        const stat = await this.client.exists(LEADER_INFO_PATH);
+        if (stat && stat.ephemeralOwner === term.sessionId) {
+          await this.client.set(LEADER_INFO_PATH, data);
+          return;
+        }
+        if (stat) await this.client.delete(LEADER_INFO_PATH, stat.version).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Keeps `/leader/info` ours while the term lasts: if anything overwrites or deletes it (an operator,
+   * a foreign tool), standbys would stop redirecting and TaskManagers would lose the leader, so the
+   * leader publishes itself again. One exists-watch at a time (it fires on change, deletion and creation),
+   * re-armed by every check; checks are serialized with grant/revoke.
+   */
+  private async watchLeaderInfo(term: LeadershipTerm, data: string): Promise<void> {
+    if (this.readyTerm !== term || !this.isLeader(term)) return;
+    const recheck = (): void => { void this.queue.run(() => this.watchLeaderInfo(term, data)); };
+    try {
+      const stat = await this.client.exists(LEADER_INFO_PATH, recheck);
+      if (stat && stat.ephemeralOwner === term.sessionId) {
+        const { data: current } = await this.client.get(LEADER_INFO_PATH);
+        if (current.toString('utf8') === data) return;
+      }
+      if (this.readyTerm !== term || !this.isLeader(term)) return;
+      this.logger.warn('leadership.info.repaired', { epoch: term.epoch, found: stat ? (stat.ephemeralOwner === term.sessionId ? 'changed' : 'foreign node') : 'deleted' });
+      await this.publishLeaderInfo(term, data);
+    } catch (err) {
+      // Connection trouble ends the term or is followed by RECONNECTED; nothing to repair meanwhile.
+      this.logger.debug('leadership.info.check-failed', { epoch: term.epoch, error: err as Error });
+    }
   }
 
   private async deleteOwnLeaderInfo(): Promise<void> {

@@ -54,6 +54,8 @@ export class ZooKeeperLeaderElectionDriver {
   private generation = 0;
   private running = false;
   private readonly staleNodes = new Set<string>();
+  /** Persistent latch children: no session owns them, so no contender stands behind them. */
+  private readonly foreignNodes = new Set<string>();
   private readonly onState = (change: StateChange): void => this.handleState(change);
 
   constructor(
@@ -136,7 +138,7 @@ export class ZooKeeperLeaderElectionDriver {
       if (!this.ourNode || this.ourSession !== this.client.sessionId) await this.createLatchNode();
       if (generation !== this.generation) return;
       this.stats.childListings++;
-      const children = sortBySequence(await this.client.getChildren(this.latchPath));
+      const children = sortBySequence(await this.client.getChildren(this.latchPath)).filter((c) => !this.foreignNodes.has(c));
       const index = this.ourNode ? children.indexOf(this.ourNode) : -1;
       if (index < 0) {
         // Our node is gone (deleted by an operator, or a stale session): start over with a new one.
@@ -237,6 +239,13 @@ export class ZooKeeperLeaderElectionDriver {
     });
     // Gone between listing and watching: list again rather than assume we are next.
     if (!stat && generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} already gone`);
+    if (stat && stat.ephemeralOwner === '0') {
+      // A persistent node (written by hand or by a foreign tool) would block the latch forever: every
+      // contender's node is ephemeral, so this one stands for nobody. Report it and order without it.
+      this.foreignNodes.add(predecessor);
+      this.logger.warn('leadership.latch.foreign', { node: predecessor, reason: 'persistent node in the latch folder; no contender owns it, ignored' });
+      if (generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} is not a contender`);
+    }
   }
 
   private setLeader(epoch: number, node: string): void {

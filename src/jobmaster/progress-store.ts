@@ -17,7 +17,7 @@ import { ZkClient } from '../zk/client';
 import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { join, segment } from '../zk/paths';
 import type { ExceptionEntry } from './types';
-import type { RestartState } from './restart-strategy';
+import { emptyRestartState, RestartState } from './restart-strategy';
 
 export const JOBS_PATH = '/jobs';
 export const PROGRESS_FORMAT_VERSION = 1;
@@ -58,9 +58,7 @@ export class ZkProgressStore implements ProgressStore {
   async load(): Promise<JobProgress | null> {
     try {
       const { data } = await this.client.get(progressPath(this.jobId));
-      const p = JSON.parse(data.toString('utf8')) as JobProgress;
-      if (!p || p.formatVersion !== PROGRESS_FORMAT_VERSION || typeof p.vertices !== 'object') return null;
-      return p;
+      return sanitizeProgress(JSON.parse(data.toString('utf8')));
     } catch (err) {
       if (err instanceof NoNodeError || err instanceof SyntaxError) return null;
       throw err;
@@ -97,4 +95,41 @@ export async function removeJobProgress(client: ZkClient, guard: () => void, job
       if (!(err instanceof NoNodeError) && !(err instanceof NotEmptyError)) throw err;
     }
   }
+}
+
+/**
+ * A progress node is only ever written by a leader, but anything can end up in ZooKeeper (an operator,
+ * a foreign tool, a half-migrated format). Every leader recovers the job from it, so an odd shape must
+ * never throw: keep what is well-formed, drop the rest (those subtasks simply run again); null when
+ * nothing is usable.
+ */
+export function sanitizeProgress(raw: unknown): JobProgress | null {
+  const p = raw as Partial<JobProgress> | null;
+  if (!isRecord(p) || p.formatVersion !== PROGRESS_FORMAT_VERSION || !isRecord(p.vertices)) return null;
+  const vertices: Record<string, VertexProgress> = {};
+  for (const [id, v] of Object.entries(p.vertices as Record<string, unknown>)) {
+    if (!isRecord(v)) continue;
+    const list = <T>(value: unknown, ok: (x: unknown) => x is T): T[] => (Array.isArray(value) ? value.map((x) => (ok(x) ? x : undefined)) as T[] : []);
+    vertices[id] = {
+      attempts: list(v.attempts, (x): x is number => Number.isInteger(x) && (x as number) >= 0),
+      finished: list(v.finished, (x): x is boolean => typeof x === 'boolean'),
+      deployed: list(v.deployed, (x): x is boolean => typeof x === 'boolean'),
+      taskManagers: list(v.taskManagers, (x): x is string => typeof x === 'string'),
+    };
+  }
+  const restart = isRecord(p.restart) && Array.isArray(p.restart.failureTimes) ? p.restart as unknown as RestartState : emptyRestartState();
+  return {
+    formatVersion: PROGRESS_FORMAT_VERSION,
+    jobId: typeof p.jobId === 'string' ? p.jobId : '',
+    epoch: Number(p.epoch) || 0,
+    updatedAt: Number(p.updatedAt) || 0,
+    vertices,
+    restarts: Number.isInteger(p.restarts) ? p.restarts as number : 0,
+    restart,
+    exceptions: Array.isArray(p.exceptions) ? p.exceptions.filter(isRecord) as unknown as ExceptionEntry[] : [],
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -5,7 +5,7 @@
  */
 import * as crypto from 'node:crypto';
 import { ZkClient, Watcher } from '../zk/client';
-import { NodeExistsError, NoNodeError } from '../zk/errors';
+import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { join, segment } from '../zk/paths';
 import { mapLimit } from '../util/concurrency';
 
@@ -84,11 +84,22 @@ export class JobGraphStore<G = unknown> {
   }
 
   async remove(jobId: string): Promise<void> {
+    await this.removeTree(join(JOBGRAPHS_PATH, segment(jobId)), 0);
+  }
+
+  /**
+   * Deletes a node and anything someone created below it: the product never writes children under a
+   * graph, but one foreign child must not make a job's cleanup (and with it every recovery) fail forever.
+   */
+  private async removeTree(path: string, depth: number): Promise<void> {
     this.guard();
     try {
-      await this.client.delete(join(JOBGRAPHS_PATH, segment(jobId)));
+      await this.client.delete(path);
     } catch (err) {
-      if (!(err instanceof NoNodeError)) throw err;
+      if (err instanceof NoNodeError) return;
+      if (!(err instanceof NotEmptyError) || depth >= 8) throw err;
+      for (const child of await this.client.getChildren(path).catch(() => [] as string[])) await this.removeTree(join(path, child), depth + 1);
+      await this.removeTree(path, depth + 1);
     }
   }
 
