@@ -185,8 +185,20 @@ export class TaskManager {
   }
 
   private async register(): Promise<void> {
-    const leader = this.retrieval.current;
-    if (!leader || !leader.rpcUrl) return;
+    const current = this.retrieval.current;
+    if (!current || !current.rpcUrl) return;
+    let leader = current;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const answer = await this.registerWith(leader);
+      // Our own view of /leader/info may lag (a flapping session): the replica at that address
+      // leads a newer epoch. Registering with it is safe, since every command it sends is fenced.
+      if (answer === 'done' || answer === null || answer <= leader.epoch) return;
+      leader = { ...leader, epoch: answer };
+    }
+  }
+
+  /** 'done' when registered, else the epoch a 409 named (or null). */
+  private async registerWith(leader: LeaderInfo): Promise<'done' | number | null> {
     const reports = [...this.tasks.values()].filter((t) => !t.acknowledged).map((t) => ({ ...t.report }));
     const request: RegistrationRequest = {
       taskManagerId: this.options.id, host: os.hostname(), address: this.address, slots: this.options.slots, epoch: leader.epoch, tasks: reports,
@@ -196,11 +208,12 @@ export class TaskManager {
       res = await rpcCall<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request);
     } catch (err) {
       this.logger.debug('taskmanager.register.unreachable', { leader: leader.replicaId, error: err as Error });
-      return;
+      return null;
     }
     if (res.status !== 200) {
       this.logger.info('taskmanager.register.refused', { leader: leader.replicaId, leaderEpoch: leader.epoch, reason: errorText(res) });
-      return;
+      const epoch = (res.body as { epoch?: unknown } | null)?.epoch;
+      return res.status === 409 && typeof epoch === 'number' ? epoch : null;
     }
     const body = res.body;
     if (body.epoch > this.highestEpoch) this.highestEpoch = body.epoch;
@@ -213,6 +226,7 @@ export class TaskManager {
       leader: leader.replicaId, epoch: body.epoch, slots: this.options.slots, reported: reports.length,
       running: reports.filter((r) => !TERMINAL_REPORTED.has(r.state)).length,
     });
+    return 'done';
   }
 
   private async heartbeat(): Promise<void> {

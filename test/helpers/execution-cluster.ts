@@ -101,6 +101,10 @@ export class ExecutionCluster {
 
   static async start(options: ExecutionClusterOptions): Promise<ExecutionCluster> {
     const cluster = new ExecutionCluster(`x-${crypto.randomBytes(5).toString('hex')}`, options);
+    // Should the test worker be torn down without its after-hooks, leave no process behind.
+    process.once('exit', () => {
+      for (const p of [...cluster.taskManagers, ...cluster.replicas]) if (p.running) p.child?.kill('SIGKILL');
+    });
     const ports = await freePorts(options.replicas ?? 2);
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
@@ -148,10 +152,15 @@ export class ExecutionCluster {
     }, timeoutMs, 100);
   }
 
+  /** Submits with a client-chosen jobId, retrying 503 like the CLI does (the same jobId is idempotent). */
   async submit(graph: object): Promise<string> {
-    const a = await this.rest('POST', '/jobs', graph);
-    if (a.status !== 202) throw new Error(`submit answered ${a.status}: ${a.text}`);
-    return a.body.jobid as string;
+    const body = { jobId: crypto.randomBytes(16).toString('hex'), ...graph };
+    return eventually('the job acknowledged (202)', async () => {
+      const a = await this.rest('POST', '/jobs', body);
+      if (a.status === 503) return null;
+      if (a.status !== 202) throw new Error(`submit answered ${a.status}: ${a.text}`);
+      return a.body.jobid as string;
+    }, 60000, 200);
   }
 
   async job(jobId: string): Promise<any> {
