@@ -146,7 +146,8 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
           break;
         } catch (err) {
           this.logger.warn('job.progress.load-failed', { attempt, error: err as Error });
-          await new Promise<void>((resolve) => this.after(Math.min(2000, 200 * 2 ** attempt), resolve));
+          // Not a tracked timer: suspend() must not leave `ready` pending forever.
+          await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
         }
       }
     }

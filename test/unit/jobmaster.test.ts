@@ -259,7 +259,7 @@ test('recovery: reported tasks of the current attempt are adopted, finished work
       b: { attempts: [0], finished: [false], deployed: [false] },
     },
   };
-  const { clock, executor, outcomes, jm } = setup({ recovered: true, progress, strategy: { type: 'fixed-delay', attempts: 1, delayMs: 0 } });
+  const { executor, outcomes, jm } = setup({ recovered: true, progress, strategy: { type: 'fixed-delay', attempts: 1, delayMs: 0 } });
   jm.start();
   await settle();
   t.is(jm.status, 'RECONCILING');
@@ -280,7 +280,6 @@ test('recovery: reported tasks of the current attempt are adopted, finished work
   t.is(executor.deployed('b').length, 1);
   await finishVertex(executor, 'b', 1);
   t.is(outcomes[0]?.status, 'FINISHED');
-  void clock;
 });
 
 test('recovery: an in-flight subtask nobody reports is redeployed as a new attempt after jobmanager.reconcile-timeout', async (t) => {
