@@ -155,9 +155,10 @@ export class Dispatcher implements LeaderContender {
 
   private async recover(state: LeaderState): Promise<void> {
     const { graphStore, resultStore, term } = state;
-    await graphStore.init();
-    await resultStore.init();
-    for (const stored of await resultStore.readAll()) {
+    // Independent reads go out together: every sequential round trip here delays the failover.
+    await Promise.all([graphStore.init(), resultStore.init()]);
+    const [results, quarantined] = await Promise.all([resultStore.readAll(), graphStore.listQuarantined()]);
+    for (const stored of results) {
       if (!stored.ok) {
         // An unreadable result still means "this job ended": never run it again; report it.
         this.logger.error('jobresult.unreadable', { jobId: stored.jobId, reason: stored.reason, epoch: term.epoch });
@@ -168,7 +169,7 @@ export class Dispatcher implements LeaderContender {
       state.results.set(stored.entry.jobId, stored.entry);
       if (stored.entry.state === 'dirty') await this.cleanUp(state, stored.entry.jobId);
     }
-    state.quarantined = await graphStore.listQuarantined();
+    state.quarantined = quarantined;
     await state.adoptions.run(() => this.adoptStoredGraphs(state, true));
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }

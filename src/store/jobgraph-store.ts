@@ -41,8 +41,7 @@ export class JobGraphStore<G = unknown> {
   ) {}
 
   async init(): Promise<void> {
-    await this.client.mkdirp(JOBGRAPHS_PATH);
-    await this.client.mkdirp(QUARANTINE_PATH);
+    await Promise.all([this.client.mkdirp(JOBGRAPHS_PATH), this.client.mkdirp(QUARANTINE_PATH)]);
   }
 
   /**

@@ -364,6 +364,14 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   }
 
   private async mkdirpAbsolute(absolute: string): Promise<void> {
+    // Nearly always the path exists already (every election check and every recovery asks): one
+    // local read answers that, instead of one create round trip through the quorum leader per segment.
+    try {
+      await this.call('exists', absolute, (h, cb) => h.a_exists(absolute, false, cb), () => undefined);
+      return;
+    } catch (err) {
+      if (!(err instanceof ZkError && err.code === 'NONODE')) throw err;
+    }
     const parts = absolute.split('/').filter(Boolean);
     for (let i = 1; i <= parts.length; i++) {
       const p = join(...parts.slice(0, i));
