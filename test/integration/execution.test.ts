@@ -293,7 +293,8 @@ test.serial('cancel after a leader failover stops every adopted task process and
     const oldLeader = await cluster.leader();
     await oldLeader.signal('SIGKILL');
     await cluster.leader(30000, [oldLeader]);
-    await cluster.waitForJob(jobId, (j) => j.state === 'RUNNING' && j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'job adopted and RUNNING', 30000);
+    await cluster.waitForJob(jobId, (j) => j.state === 'RUNNING' && j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING' && s.attempt === 0),
+      'job RUNNING with every subtask adopted (attempt 0)', 30000);
     t.true(pids.every(isAlive));
     t.is((await cluster.rest('PATCH', `/jobs/${jobId}?mode=cancel`)).status, 202);
     await cluster.waitForJob(jobId, (j) => j.state === 'CANCELED', 'job CANCELED', 30000);
