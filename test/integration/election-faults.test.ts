@@ -23,6 +23,18 @@ test.after.always(async (t) => {
   await t.context.ensemble?.stop({ removeData: true });
 });
 
+/**
+ * Closes a proxy once every client behind it has hung up and pending shutdowns had an I/O turn to
+ * finish. FaultProxy answers a FIN with end() and close() resets every socket; on Node 20, resetting
+ * a socket whose end() is still in flight fails with EINVAL and leaks the handle (TCPWrap::Reset
+ * marks it closing anyway), after which the test process spins forever on exit.
+ */
+async function closeProxy(proxy: FaultProxy): Promise<void> {
+  await eventually('every client behind the proxy hung up', () => proxy.connectionCount === 0, 10000).catch(() => undefined);
+  for (let turn = 0; turn < 3; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+  await proxy.close();
+}
+
 function proxyTo(ensemble: LocalEnsemble, serverIndex: number): Promise<FaultProxy> {
   return FaultProxy.start({ host: '127.0.0.1', port: ensemble.servers[serverIndex].clientPort });
 }
@@ -98,7 +110,7 @@ test.serial('a blackholed leader steps down by itself before any standby is gran
   } finally {
     await closeAll(contenders);
     await observer.close();
-    await proxy.close();
+    await closeProxy(proxy);
   }
 });
 
@@ -172,6 +184,6 @@ test.serial('a contender whose latch create reply is lost finds its node by UUID
   } finally {
     await closeAll(contenders);
     await observer.close();
-    await Promise.all(proxies.map((p) => p.close()));
+    await Promise.all(proxies.map(closeProxy));
   }
 });
