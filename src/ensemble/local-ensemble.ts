@@ -3,7 +3,8 @@
  * ZooKeeper. Used by `ha-dispatcher zookeeper`, `ha-dispatcher local`, the tests and the
  * benchmarks; chaos tooling stops, kills, pauses, resumes and restarts single servers.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../util/clean-spawn';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fourLetterWord } from './four-letter-word';
@@ -134,7 +135,7 @@ export class LocalEnsemble {
 
   private spawnServer(s: ServerSpec): void {
     const logFd = fs.openSync(s.logFile, 'a');
-    const child = spawn(this.install.java, [
+    const child = spawnClean(this.install.java, [
       `-Xmx${this.options.heapMb}m`,
       '-XX:+UseSerialGC',
       '-XX:TieredStopAtLevel=1',

@@ -4,7 +4,8 @@
  * holding a pipe from the TaskManager: when the pipe closes (the TaskManager died, however), it kills
  * every process group still registered with it.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../util/clean-spawn';
 import { EventLogger } from '../util/logger';
 
 const REAPER_SCRIPT = `
@@ -36,7 +37,7 @@ export class Reaper {
 
   static start(logger: EventLogger): Reaper | null {
     try {
-      const child = spawn(process.execPath, ['-e', REAPER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      const child = spawnClean(process.execPath, ['-e', REAPER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
       child.unref();
       child.on('error', (err) => logger.warn('taskmanager.reaper.failed', { error: err }));
       child.stdin?.on('error', () => undefined);

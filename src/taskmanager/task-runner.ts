@@ -2,7 +2,8 @@
  * Runs one attempt of one subtask on a TaskManager. Commands get their own process group so that a cancel
  * reaches everything they started, and write straight into a log file so their output outlives this process.
  */
-import { spawn, ChildProcess } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../util/clean-spawn';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -142,7 +143,7 @@ function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskCont
     try {
       const fd = fs.openSync(ctl.logFile, 'a');
       try {
-        child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: taskEnv(spec, ctx) });
+        child = spawnClean(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: taskEnv(spec, ctx) });
       } finally {
         fs.closeSync(fd); // the child holds its own copy
       }

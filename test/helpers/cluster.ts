@@ -2,7 +2,8 @@
  * Real dispatcher replica processes for integration tests: `node bin/ha-dispatcher.js dispatcher`
  * with -D settings, REST on 127.0.0.1, each cluster in its own cluster-id (chroot).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/util/clean-spawn';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -59,7 +60,7 @@ export class ReplicaProcess {
 
   start(): void {
     const log = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'dispatcher', ...this.startArgs],
+    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'dispatcher', ...this.startArgs],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
   }

@@ -2,7 +2,8 @@
  * Real replica and TaskManager processes for execution tests: `node bin/ha-dispatcher.js dispatcher`
  * and `... taskmanager`, each with its own log file of JSON events, all in one fresh cluster-id.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/util/clean-spawn';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -36,7 +37,7 @@ export class ManagedProcess {
 
   start(): void {
     const log = fs.openSync(this.logFile, 'a');
-    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
+    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
   }
