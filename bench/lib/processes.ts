@@ -46,6 +46,8 @@ export class BenchProcess {
     logDir: string,
     /** REST URL (replicas only). */
     readonly url = '',
+    /** Extra Node.js flags for this process (e.g. --trace-gc). */
+    private readonly nodeFlags: string[] = [],
   ) {
     this.logFile = path.join(logDir, `${id}.log`);
   }
@@ -55,7 +57,7 @@ export class BenchProcess {
     const log = fs.openSync(this.logFile, 'a');
     // HA_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the replicas; Node
     // refuses --cpu-prof in NODE_OPTIONS.
-    const nodeArgs = this.kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+    const nodeArgs = [...(this.kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : []), ...this.nodeFlags];
     const child = spawn(process.execPath, [...nodeArgs, path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
@@ -135,6 +137,23 @@ export class BenchProcess {
     }
   }
 
+  /** Lines of the log that are not JSON events (e.g. V8's --trace-gc output on stdout). */
+  plainLines(fromByte = 0): string[] {
+    try {
+      const fd = fs.openSync(this.logFile, 'r');
+      try {
+        const size = fs.fstatSync(fd).size;
+        const buf = Buffer.alloc(Math.max(0, size - fromByte));
+        fs.readSync(fd, buf, 0, buf.length, fromByte);
+        return buf.toString('utf8').split('\n').filter((l) => l && !l.startsWith('{'));
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch {
+      return [];
+    }
+  }
+
   tail(lines = 20): string {
     try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }
   }
@@ -149,6 +168,8 @@ export interface ClusterOptions {
   slots?: number;
   /** Extra "key=value" settings for every process. */
   settings?: string[];
+  /** Extra Node.js flags for the replicas (e.g. --trace-gc). */
+  replicaNodeFlags?: string[];
 }
 
 /** One cluster-id (its own chroot) with replicas and, optionally, TaskManagers. */
@@ -179,7 +200,7 @@ export class BenchCluster {
     ports.forEach((port, i) => {
       const id = `${cluster.clusterId}-r${i + 1}`;
       cluster.replicas.push(new BenchProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=r${i + 1}`],
-        options.logDir, `http://127.0.0.1:${port}`));
+        options.logDir, `http://127.0.0.1:${port}`, options.replicaNodeFlags));
     });
     for (let i = 0; i < (options.taskManagers ?? 0); i++) {
       const id = `${cluster.clusterId}-tm${i + 1}`;

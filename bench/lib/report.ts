@@ -96,13 +96,13 @@ function herd(s: ScenarioResult): string {
 
 function memory(s: ScenarioResult): string {
   const set = s.settings as any;
-  const sum = s.summary as any;
+  const g = (s.summary as any).growthPer1000Jobs;
   return [
-    `${set.jobs} jobs (${set.job}) on ${set.taskManagers} TaskManagers × ${set.slots} slots, \`jobstore.max-capacity\` ${set.capacity}, submitted in batches of ${set.batch}.`,
-    `Growth per 1,000 completed jobs: heap ${sum.growthPer1000Jobs.heapWhileFillingMiB} MiB while the cache fills, ${sum.growthPer1000Jobs.heapAfterCapacityMiB} MiB heap / ${sum.growthPer1000Jobs.rssAfterCapacityMiB} MiB RSS after ${sum.growthPer1000Jobs.fromCompleted} completed.`,
+    `${set.jobs} jobs (${set.job}) on ${set.taskManagers} TaskManagers × ${set.slots} slots, \`jobstore.max-capacity\` ${set.capacity}, submitted in batches of ${set.batch}; live heap = ${set.liveHeap}.`,
+    `Growth per 1,000 completed jobs from ${g.fromCompleted} to ${g.toCompleted}: live heap ${g.liveHeapMiB} MiB, RSS ${g.rssMiB} MiB.`,
     '',
-    table(['completed jobs', 'leader RSS (MiB)', 'heap used (MiB)', 'batch submit → all finished'],
-      s.trials.map((t: any) => [t.settledAfterMs ? `${t.completed} (+${t.settledAfterMs / 1000} s idle)` : t.completed, t.rssMiB, t.heapUsedMiB, ms(t.batchMs)])),
+    table(['completed jobs', 'leader RSS (MiB)', 'heap used (MiB)', 'heap after last full GC (MiB)', 'full GCs so far', 'batch submit → all finished'],
+      s.trials.map((t: any) => [t.completed, t.rssMiB, t.heapUsedMiB, t.liveHeapMiB, t.fullGcs, ms(t.batchMs)])),
   ].join('\n');
 }
 
