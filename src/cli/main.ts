@@ -19,6 +19,9 @@ Client (any replica; follows 307 to the leader, retries 503):
   ha-dispatcher submit FILE [--wait] | list | status JOBID | cancel JOBID | leader | overview
       [--url URL] [--json] [--timeout MS]
 
+Testing and operations:
+  ha-dispatcher chaos [--scenario NAME,...|all|short] [--seconds S] [--seed N]   fault scenarios + safety checker
+
 Exit codes: 0 ok · 1 job failed/canceled · 2 usage · 3 rejected · 4 not found · 5 unavailable`;
 
 export async function main(argv: string[]): Promise<void> {
@@ -61,6 +64,10 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
     }
     case 'zookeeper':
       return zookeeperCommand(args);
+    case 'chaos': {
+      const { chaosCommand } = await import('../chaos/runner');
+      return chaosCommand(args);
+    }
     case 'local': {
       const { values } = parseArgs({ args, options: { dir: { type: 'string' }, port: { type: 'string' }, 'no-demo': { type: 'boolean' } } });
       await runLocalCluster({ dir: values.dir, basePort: values.port ? Number(values.port) : 8081, demo: !values['no-demo'] });

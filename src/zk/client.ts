@@ -423,10 +423,14 @@ export async function expireSession(connect: string, credentials: { sessionId: s
   const handle = new NativeZooKeeper({
     connect, timeout: 30000, debug_level: 0, client_id: credentials.sessionId, client_password: credentials.password,
   });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`could not attach to session ${credentials.sessionId}`)), timeoutMs);
-    handle.once('connect', () => { clearTimeout(timer); resolve(); });
-    handle.init({});
-  });
-  handle.close();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`could not attach to session ${credentials.sessionId}`)), timeoutMs);
+      handle.once('connect', () => { clearTimeout(timer); resolve(); });
+      handle.init({});
+    });
+  } finally {
+    // Also on failure: a native handle left open keeps reconnecting, and keeps the process alive.
+    handle.close();
+  }
 }

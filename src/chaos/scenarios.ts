@@ -1,0 +1,231 @@
+/**
+ * Named fault scenarios. Each repeats one kind of fault (inject, hold, heal, let the cluster settle)
+ * until its time is up or it reached its iteration bound, recording every injection and healing in
+ * the history. Times scale with the session timeout, so "shorter/longer than the session timeout"
+ * means what it says whatever the run's settings.
+ */
+import { sleep } from '../util/clock';
+import type { ChaosCluster, ChaosProcess } from './cluster';
+import type { HistoryRecorder } from './history';
+import type { Random } from './random';
+
+export interface ScenarioContext {
+  cluster: ChaosCluster;
+  recorder: HistoryRecorder;
+  random: Random;
+  /** Wall-clock time after which no new fault starts. */
+  deadline: number;
+  log(message: string): void;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  /** Runs one fault cycle (inject → hold → heal); the runner repeats it until the deadline. */
+  step(ctx: ScenarioContext): Promise<void>;
+  /** Cycles at most (each run stays bounded even with a long --seconds). */
+  maxSteps?: number;
+}
+
+const MAX_STEPS = 50;
+
+function record(ctx: ScenarioContext, phase: 'inject' | 'heal', name: string, target: string, detail?: string): void {
+  ctx.recorder.record({ kind: 'fault', t: Date.now(), name, phase, target, ...(detail ? { detail } : {}) });
+  ctx.log(`${phase === 'inject' ? 'fault' : 'heal '} ${name} on ${target}${detail ? ` (${detail})` : ''}`);
+}
+
+/** After a fault: a ready leader again (bounded), then a little quiet time with the workload running. */
+async function settle(ctx: ScenarioContext, quietMs: [number, number] = [1000, 3000]): Promise<void> {
+  const leader = await ctx.cluster.waitForLeader(45_000);
+  if (!leader) ctx.log('no ready leader within 45 s after healing');
+  await sleep(ctx.random.int(quietMs[0], quietMs[1]));
+}
+
+async function leaderOrSkip(ctx: ScenarioContext): Promise<ChaosProcess | null> {
+  const leader = await ctx.cluster.waitForLeader(30_000);
+  if (!leader) ctx.log('no ready leader to inject into; waiting');
+  return leader;
+}
+
+async function signalLeader(ctx: ScenarioContext, sig: 'SIGKILL' | 'SIGTERM', name: string): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  record(ctx, 'inject', name, leader.id);
+  await leader.signal(sig);
+  await ctx.cluster.waitForLeader(45_000);
+  await sleep(ctx.random.int(200, 1500));
+  leader.start();
+  record(ctx, 'heal', name, leader.id, 'restarted as a standby');
+  await settle(ctx);
+}
+
+async function pauseLeader(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const holdMs = Math.round(ctx.cluster.sessionTimeoutMs * (1.3 + ctx.random.next()));
+  record(ctx, 'inject', 'pause-leader', leader.id, `SIGSTOP for ${holdMs} ms`);
+  await leader.signal('SIGSTOP');
+  await sleep(holdMs);
+  await leader.signal('SIGCONT');
+  record(ctx, 'heal', 'pause-leader', leader.id, 'SIGCONT');
+  await settle(ctx);
+}
+
+async function partition(ctx: ScenarioContext, who: 'leader' | 'standby', factor: [number, number], mode: 'blackhole' | 'reject', name: string): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const standbys = ctx.cluster.replicas.filter((r) => r !== leader && r.running);
+  const target = who === 'leader' ? leader : standbys.length ? ctx.random.pick(standbys) : null;
+  if (!target) return;
+  const holdMs = Math.round(ctx.cluster.sessionTimeoutMs * (factor[0] + ctx.random.next() * (factor[1] - factor[0])));
+  record(ctx, 'inject', name, target.id, `${mode} ZooKeeper for ${holdMs} ms (session timeout ${ctx.cluster.sessionTimeoutMs} ms)`);
+  target.setNetwork(mode);
+  await sleep(holdMs);
+  target.setNetwork('pass');
+  record(ctx, 'heal', name, target.id, 'network restored');
+  await settle(ctx);
+}
+
+async function zkServerByMode(ctx: ScenarioContext, mode: 'leader' | 'follower'): Promise<number | null> {
+  const status = await ctx.cluster.ensemble.status();
+  const match = status.filter((s) => s.mode === mode);
+  return match.length ? ctx.random.pick(match).id : null;
+}
+
+async function killZkServer(ctx: ScenarioContext, mode: 'leader' | 'follower'): Promise<void> {
+  const { ensemble } = ctx.cluster;
+  await ensemble.waitForQuorum(60_000).catch(() => undefined);
+  const id = await zkServerByMode(ctx, mode);
+  if (id === null) return;
+  const holdMs = ctx.random.int(2000, 6000);
+  record(ctx, 'inject', `kill-zk-${mode}`, `zk${id}`, `SIGKILL, down for ${holdMs} ms`);
+  await ensemble.killServer(id);
+  await sleep(holdMs);
+  await ensemble.restartServer(id);
+  record(ctx, 'heal', `kill-zk-${mode}`, `zk${id}`, 'restarted');
+  await ensemble.waitForQuorum(60_000).catch((err) => ctx.log(`quorum not back: ${(err as Error).message.split('\n')[0]}`));
+  await settle(ctx);
+}
+
+async function loseQuorum(ctx: ScenarioContext): Promise<void> {
+  const { ensemble } = ctx.cluster;
+  await ensemble.waitForQuorum(60_000).catch(() => undefined);
+  const ids = ensemble.servers.map((s) => s.id);
+  const down: number[] = [];
+  while (down.length < Math.floor(ids.length / 2) + 1) down.push(ctx.random.pick(ids.filter((id) => !down.includes(id))));
+  const holdMs = Math.round(ctx.cluster.sessionTimeoutMs * (0.5 + 1.5 * ctx.random.next()));
+  record(ctx, 'inject', 'zk-quorum-loss', down.map((id) => `zk${id}`).join('+'), `SIGKILL, no quorum for ${holdMs} ms`);
+  await Promise.all(down.map((id) => ensemble.killServer(id)));
+  await sleep(holdMs);
+  for (const id of down) await ensemble.restartServer(id);
+  record(ctx, 'heal', 'zk-quorum-loss', down.map((id) => `zk${id}`).join('+'), 'restarted');
+  await ensemble.waitForQuorum(90_000).catch((err) => ctx.log(`quorum not back: ${(err as Error).message.split('\n')[0]}`));
+  await settle(ctx, [2000, 4000]);
+}
+
+async function expire(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const standbys = ctx.cluster.replicas.filter((r) => r !== leader && r.running);
+  const target = ctx.random.chance(0.7) || standbys.length === 0 ? leader : ctx.random.pick(standbys);
+  record(ctx, 'inject', 'expire-session', target.id, target === leader ? 'the leader' : 'a standby');
+  try {
+    const session = await ctx.cluster.expireSessionOf(target);
+    if (!session) ctx.log(`no session of ${target.id} seen by its proxies`);
+  } catch (err) {
+    ctx.log(`expiring the session of ${target.id} failed: ${(err as Error).message}`);
+  }
+  record(ctx, 'heal', 'expire-session', target.id, 'the replica opens a new session by itself');
+  await settle(ctx);
+}
+
+async function killTaskManager(ctx: ScenarioContext): Promise<void> {
+  const tms = ctx.cluster.taskManagers.filter((t) => t.running);
+  if (tms.length === 0) return;
+  const tm = ctx.random.pick(tms);
+  const downMs = ctx.random.int(1000, 5000);
+  record(ctx, 'inject', 'kill-taskmanager', tm.id, `SIGKILL, restarted after ${downMs} ms`);
+  await tm.signal('SIGKILL');
+  await sleep(downMs);
+  tm.start();
+  record(ctx, 'heal', 'kill-taskmanager', tm.id, 'restarted');
+  await settle(ctx, [2000, 4000]);
+}
+
+async function pauseTaskManager(ctx: ScenarioContext): Promise<void> {
+  const tms = ctx.cluster.taskManagers.filter((t) => t.running && !t.paused);
+  if (tms.length === 0) return;
+  const tm = ctx.random.pick(tms);
+  // Sometimes shorter than heartbeat.timeout (4 s: the leader keeps it), sometimes longer (it is lost, then re-registers).
+  const holdMs = ctx.random.pick([2000, 7000, 10_000]);
+  record(ctx, 'inject', 'pause-taskmanager', tm.id, `SIGSTOP for ${holdMs} ms`);
+  await tm.signal('SIGSTOP');
+  await sleep(holdMs);
+  await tm.signal('SIGCONT');
+  record(ctx, 'heal', 'pause-taskmanager', tm.id, 'SIGCONT');
+  await settle(ctx, [2000, 4000]);
+}
+
+/** Leadership changes in quick succession while the clients keep submitting through every replica. */
+async function repeatedElections(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const sig = ctx.random.pick(['SIGTERM', 'SIGKILL'] as const);
+  record(ctx, 'inject', 'election', leader.id, sig);
+  await leader.signal(sig);
+  leader.start();
+  record(ctx, 'heal', 'election', leader.id, 'restarted at once');
+  await ctx.cluster.waitForLeader(45_000);
+  await sleep(ctx.random.int(500, 2000));
+}
+
+export const SCENARIOS: Scenario[] = [
+  { name: 'kill-leader', description: 'SIGKILL the leader; restart it as a standby', step: (c) => signalLeader(c, 'SIGKILL', 'kill-leader') },
+  { name: 'term-leader', description: 'SIGTERM the leader (graceful resign); restart it', step: (c) => signalLeader(c, 'SIGTERM', 'term-leader') },
+  { name: 'pause-leader', description: 'SIGSTOP the leader beyond the session timeout, then SIGCONT', step: pauseLeader },
+  {
+    name: 'partition-leader-short', description: 'cut the leader from ZooKeeper for less than the session timeout',
+    step: (c) => partition(c, 'leader', [0.2, 0.6], 'blackhole', 'partition-leader-short'),
+  },
+  {
+    name: 'partition-leader-long', description: 'cut the leader from ZooKeeper for longer than the session timeout',
+    step: (c) => partition(c, 'leader', [1.5, 2.5], 'blackhole', 'partition-leader-long'),
+  },
+  {
+    name: 'partition-standby', description: 'cut a standby off from ZooKeeper (connections reset), beyond the session timeout',
+    step: (c) => partition(c, 'standby', [1.2, 2.2], 'reject', 'partition-standby'),
+  },
+  { name: 'kill-zk-follower', description: 'SIGKILL a ZooKeeper follower; restart it', step: (c) => killZkServer(c, 'follower') },
+  { name: 'kill-zk-leader', description: 'SIGKILL the ZooKeeper leader; restart it', step: (c) => killZkServer(c, 'leader') },
+  { name: 'zk-quorum-loss', description: 'SIGKILL a majority of ZooKeeper servers; restart them', step: loseQuorum, maxSteps: 10 },
+  { name: 'expire-session', description: 'expire the ZooKeeper session of the leader (or a standby) from outside', step: expire },
+  { name: 'kill-taskmanager', description: 'SIGKILL a TaskManager; restart it', step: killTaskManager },
+  { name: 'pause-taskmanager', description: 'SIGSTOP a TaskManager (shorter and longer than heartbeat.timeout), then SIGCONT', step: pauseTaskManager },
+  { name: 'elections', description: 'repeated leader changes while 3 clients submit through every replica', step: repeatedElections },
+];
+
+const SOAK: Scenario = {
+  name: 'soak',
+  description: 'a random mix of every scenario above',
+  step: async (ctx) => {
+    const s = ctx.random.pick(SCENARIOS);
+    ctx.log(`soak: ${s.name}`);
+    await s.step(ctx);
+  },
+  maxSteps: 200,
+};
+
+export const ALL_SCENARIOS: Scenario[] = [...SCENARIOS, SOAK];
+
+/** The subset the default test command runs (a few minutes in total). */
+export const SHORT_SCENARIOS = ['kill-leader', 'partition-leader-long', 'expire-session', 'kill-taskmanager'];
+
+export function findScenario(name: string): Scenario {
+  const s = ALL_SCENARIOS.find((x) => x.name === name);
+  if (!s) throw new Error(`unknown chaos scenario ${JSON.stringify(name)}; known: ${ALL_SCENARIOS.map((x) => x.name).join(', ')}`);
+  return s;
+}
+
+export function stepsBound(s: Scenario): number {
+  return s.maxSteps ?? MAX_STEPS;
+}
