@@ -5,7 +5,7 @@
  * touching the others. Every process incarnation logs to its own file; `events()` turns those JSON
  * lines, and the task start/end file, into history events.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
@@ -13,6 +13,7 @@ import { expireSession, ZooKeeperClient } from '../zk/client';
 import { freePorts } from '../util/ports';
 import { packageRoot } from '../util/package-root';
 import { sleep } from '../util/clock';
+import { spawnClean } from '../util/clean-spawn';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
 
@@ -47,7 +48,8 @@ export class ChaosProcess {
   start(): void {
     this.incarnation++;
     const log = fs.openSync(this.logFile(), 'a');
-    this.child = spawn(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
+    // The runner may hold ZooKeeper sockets (final reads, session expiry) that children must not inherit.
+    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
     this.paused = false;

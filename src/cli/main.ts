@@ -21,6 +21,7 @@ Client (any replica; follows 307 to the leader, retries 503):
 
 Testing and operations:
   ha-dispatcher chaos [--scenario NAME,...|all|short] [--seconds S] [--seed N]   fault scenarios + safety checker
+  ha-dispatcher drill NAME [--url URL] [--no-kill]             rehearse a runbook against a running cluster
 
 Exit codes: 0 ok · 1 job failed/canceled · 2 usage · 3 rejected · 4 not found · 5 unavailable`;
 
@@ -67,6 +68,10 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
     case 'chaos': {
       const { chaosCommand } = await import('../chaos/runner');
       return chaosCommand(args);
+    }
+    case 'drill': {
+      const { drillCommand } = await import('../chaos/drills');
+      return drillCommand(args);
     }
     case 'local': {
       const { values } = parseArgs({ args, options: { dir: { type: 'string' }, port: { type: 'string' }, 'no-demo': { type: 'boolean' } } });

@@ -1,0 +1,393 @@
+/**
+ * Runbook drills (`ha-dispatcher drill NAME`): each runbook in runbooks/ ends with a drill that
+ * rehearses its failure against a running cluster and prints what it observed, so an operator knows
+ * the procedure works before needing it. Drills that stop a process do so only on this host (they
+ * find the pid from the replica's latch data, or a TaskManager's port); elsewhere, or with
+ * --no-kill, they ask the operator to do it and watch. Every wait is bounded.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { parseArgs } from 'node:util';
+import { RestClient } from '../cli/rest-client';
+import { LocalEnsemble } from '../ensemble/local-ensemble';
+import { ZooKeeperClient } from '../zk/client';
+import { sleep } from '../util/clock';
+import { Random, seedFrom } from './random';
+
+export interface DrillOptions {
+  url: string;
+  noKill: boolean;
+  signal: 'SIGTERM' | 'SIGKILL';
+  timeoutMs: number;
+  zkDir?: string;
+  out: (line: string) => void;
+}
+
+interface Drill {
+  name: string;
+  runbook: string;
+  description: string;
+  run(o: DrillOptions, check: Checks): Promise<void>;
+}
+
+/** Collects expectations: each is printed as it is judged; the drill passes when none failed. */
+class Checks {
+  failed = 0;
+  constructor(private readonly out: (line: string) => void) {}
+  expect(ok: boolean, what: string, detail = ''): boolean {
+    if (!ok) this.failed++;
+    this.out(`  ${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ` — ${detail}` : ''}`);
+    return ok;
+  }
+  note(line: string): void {
+    this.out(`       ${line}`);
+  }
+}
+
+interface Contender { replicaId: string; restUrl: string; pid?: number; host?: string; sequence: number }
+interface Health { status: number; role?: string; leader?: { replicaId: string; restUrl: string; epoch: number } | null; zookeeper?: { state: string } }
+
+async function get(url: string, timeoutMs = 3000): Promise<{ status: number; body: any; headers: Headers } | null> {
+  try {
+    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+    const text = await res.text();
+    let body: unknown = null;
+    try { body = text ? JSON.parse(text) : null; } catch { body = text; }
+    return { status: res.status, body, headers: res.headers };
+  } catch {
+    return null;
+  }
+}
+
+async function contenders(url: string): Promise<Contender[]> {
+  const a = await get(`${url.replace(/\/$/, '')}/replicas`);
+  if (a?.status !== 200) throw new Error(`GET ${url}/replicas answered ${a?.status ?? 'nothing'}; is a replica serving at ${url}?`);
+  return (a.body.replicas as Contender[]).filter((c) => typeof c.restUrl === 'string');
+}
+
+async function health(restUrl: string): Promise<Health> {
+  const a = await get(`${restUrl}/health?standbyok=true`);
+  return a ? { status: a.status, ...(a.body ?? {}) } : { status: 0 };
+}
+
+/** The ready leader as the replica at `url` sees it, polled until `predicate` holds or the time is up. */
+async function waitForLeader(url: string, predicate: (l: { replicaId: string; epoch: number; restUrl: string }) => boolean, timeoutMs: number):
+  Promise<{ replicaId: string; epoch: number; restUrl: string; at: number } | null> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const a = await get(`${url}/leader`, 2000);
+    if (a?.status === 200 && predicate(a.body)) return { ...a.body, at: Date.now() };
+    await sleep(100);
+  }
+  return null;
+}
+
+function isLocalHost(host: string | undefined): boolean {
+  return !!host && (host === os.hostname() || host === 'localhost' || host.startsWith('127.'));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The pid listening on a loopback TCP port, from /proc (Linux); null elsewhere or when not found. */
+export function pidListeningOn(port: number): number | null {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = fs.readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10 || cols[3] !== '0A') continue; // 0A = LISTEN
+      if (parseInt(cols[1].split(':')[1], 16) === port) inodes.add(cols[9]);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try { fds = fs.readdirSync(`/proc/${entry}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${entry}/fd/${fd}`));
+        if (m && inodes.has(m[1])) return Number(entry);
+      } catch { /* gone */ }
+    }
+  }
+  return null;
+}
+
+async function waitJob(client: RestClient, jobId: string, done: (state: string, job: any) => boolean, timeoutMs: number): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  let last: any = null;
+  while (Date.now() < deadline) {
+    last = (await client.request('GET', `/jobs/${jobId}`).catch(() => null))?.body ?? last;
+    if (last && done(last.state, last)) return last;
+    await sleep(250);
+  }
+  return last;
+}
+
+const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+const newJobId = (): string => new Random(seedFrom(undefined)).hex(32);
+
+// ---- the drills -------------------------------------------------------------------------------------
+
+const healthDrill: Drill = {
+  name: 'health',
+  runbook: 'runbooks/cluster-health.md',
+  description: 'read-only: one ready leader, every replica agrees on it, standbys redirect, TaskManagers registered, nothing quarantined',
+  async run(o, check) {
+    const list = await contenders(o.url);
+    check.expect(list.length > 0, `${list.length} contenders in the latch`, list.map((c) => `${c.replicaId}@${c.restUrl}`).join(', '));
+    const healths = await Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+    const leaders = healths.filter(({ h }) => h.role === 'leader');
+    check.expect(leaders.length === 1, 'exactly one replica is the ready leader', leaders.map(({ c }) => c.replicaId).join(', ') || 'none');
+    const leader = leaders[0]?.c;
+    for (const { c, h } of healths) {
+      check.expect(h.zookeeper?.state === 'CONNECTED' || h.zookeeper?.state === 'RECONNECTED', `${c.replicaId} is connected to ZooKeeper`, h.zookeeper?.state ?? `no answer (${h.status})`);
+      if (leader) check.expect(h.leader?.replicaId === leader.replicaId, `${c.replicaId} names ${leader.replicaId} as the leader`, `it names ${h.leader?.replicaId ?? 'none'} (epoch ${h.leader?.epoch ?? '-'})`);
+      if (leader && c !== leader) {
+        const a = await get(`${c.restUrl}/jobs`);
+        const location = a?.headers.get('location') ?? '';
+        check.expect(a?.status === 307 && location.startsWith(leader.restUrl), `${c.replicaId} redirects leader-only calls`, `${a?.status ?? 'no answer'} → ${location || '-'}`);
+      }
+    }
+    if (!leader) return;
+    const overview = (await get(`${leader.restUrl}/overview`))?.body;
+    check.expect((overview?.taskmanagers ?? 0) > 0, 'TaskManagers are registered', `${overview?.taskmanagers ?? 0} TaskManagers, ${overview?.['slots-available'] ?? 0}/${overview?.['slots-total'] ?? 0} slots free`);
+    const quarantined = ((await get(`${leader.restUrl}/jobs/quarantined`))?.body?.quarantined ?? []) as Array<{ jobId: string; reason: string }>;
+    check.expect(quarantined.length === 0, 'no quarantined job graphs', quarantined.map((q) => `${q.jobId}: ${q.reason}`).join('; '));
+  },
+};
+
+const leaderFailoverDrill: Drill = {
+  name: 'leader-failover',
+  runbook: 'runbooks/leader-failover.md',
+  description: 'submit through a standby, stop the leader, measure the takeover, check the job survives',
+  async run(o, check) {
+    const list = await contenders(o.url);
+    const healths = await Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+    const leader = healths.find(({ h }) => h.role === 'leader')?.c;
+    const standby = healths.find(({ c, h }) => c !== leader && h.status !== 0)?.c;
+    if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;
+    if (!check.expect(!!standby, 'a standby to take over', standby?.replicaId ?? 'none: a failover needs a second replica')) return;
+    const before = await waitForLeader(standby!.restUrl, () => true, 5000);
+    check.note(`leader ${leader!.replicaId}, epoch ${before?.epoch ?? '?'}, pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}`);
+
+    const client = new RestClient({ url: standby!.restUrl, deadlineMs: o.timeoutMs });
+    const jobId = newJobId();
+    const submitted = await client.request('POST', '/jobs', { jobId, name: 'drill-leader-failover', vertices: [{ id: 'probe', parallelism: 1, task: { type: 'sleep', ms: 3000 } }] });
+    check.expect(submitted.status === 202, `probe job ${jobId} submitted through standby ${standby!.replicaId}`, `${submitted.status}`);
+
+    const started = Date.now();
+    const canKill = !o.noKill && leader!.pid !== undefined && isLocalHost(leader!.host) && alive(leader!.pid);
+    if (canKill) {
+      process.kill(leader!.pid!, o.signal);
+      check.note(`${o.signal} sent to ${leader!.replicaId} (pid ${leader!.pid})`);
+    } else {
+      o.out(`  >>> stop the leader now: replica ${leader!.replicaId} (pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}); waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
+    }
+    const after = await waitForLeader(standby!.restUrl, (l) => l.replicaId !== leader!.replicaId && l.epoch > (before?.epoch ?? -1), o.timeoutMs);
+    if (!check.expect(!!after, 'a standby took over with a higher epoch', after ? `${after.replicaId}, epoch ${after.epoch}` : 'no new leader in time')) return;
+    check.note(`takeover observed ${((after!.at - started) / 1000).toFixed(1)} s after the stop` +
+      (o.signal === 'SIGKILL' ? ' (a crash waits for the session timeout)' : ' (a graceful stop hands over at once)'));
+    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 60_000);
+    check.expect(job?.state === 'FINISHED', 'the probe job survived the failover and finished', job?.state ?? 'not found');
+    o.out(`  next: start ${leader!.replicaId} again (runbook step "bring the old leader back"); it rejoins as a standby`);
+  },
+};
+
+const taskFailureDrill: Drill = {
+  name: 'task-failure',
+  runbook: 'runbooks/taskmanager-loss.md',
+  description: 'a task that fails once: the restart strategy reruns only that subtask, the exception history names the cause',
+  async run(o, check) {
+    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const overview = (await client.request('GET', '/overview')).body;
+    if (!check.expect(overview.taskmanagers > 0, 'TaskManagers are registered', `${overview.taskmanagers}`)) return;
+    const jobId = newJobId();
+    await client.request('POST', '/jobs', {
+      jobId, name: 'drill-task-failure',
+      vertices: [
+        { id: 'flaky', parallelism: 2, task: { type: 'fail', afterMs: 300, failAttempts: 1, message: 'drill: planned failure' } },
+        { id: 'after', inputs: ['flaky'], task: { type: 'sleep', ms: 200 } },
+      ],
+      restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 500 },
+    });
+    check.note(`job ${jobId} submitted`);
+    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 60_000);
+    check.expect(job?.state === 'FINISHED', 'the job finished after restarting the failed subtasks', job?.state ?? 'not found');
+    check.expect((job?.restarts ?? 0) >= 1, 'restarts were counted', `${job?.restarts ?? 0} restarts`);
+    const exceptions = (await client.request('GET', `/jobs/${jobId}/exceptions`)).body;
+    const entries = (exceptions['exception-history']?.entries ?? []) as Array<{ stacktrace: string }>;
+    check.expect(entries.some((e) => e.stacktrace.includes('drill: planned failure')), 'the exception history names the cause', `${entries.length} entries`);
+  },
+};
+
+const taskManagerLossDrill: Drill = {
+  name: 'taskmanager-loss',
+  runbook: 'runbooks/taskmanager-loss.md',
+  description: 'stop a TaskManager running a job: it is declared lost, its tasks restart elsewhere, the job finishes',
+  async run(o, check) {
+    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const tms = (await client.request('GET', '/taskmanagers')).body.taskmanagers as Array<{ id: string; address: string; slotsNumber: number }>;
+    if (!check.expect(tms.length >= 2, 'at least two TaskManagers', `${tms.length}`)) return;
+    const jobId = newJobId();
+    await client.request('POST', '/jobs', {
+      jobId, name: 'drill-taskmanager-loss', vertices: [{ id: 'work', parallelism: 2, task: { type: 'sleep', ms: 8000 } }],
+      restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 500 },
+    });
+    const running = await waitJob(client, jobId, (_s, j) => (j.vertices?.[0]?.subtasks ?? []).every((x: { status: string }) => x.status === 'RUNNING'), 30_000);
+    const subtasks = (running?.vertices?.[0]?.subtasks ?? []) as Array<{ taskmanager: string | null; status: string }>;
+    const victimId = subtasks.find((s) => s.taskmanager)?.taskmanager;
+    const victim = tms.find((t) => t.id === victimId);
+    if (!check.expect(!!victim, 'the job runs on a TaskManager', victimId ?? 'no placement seen')) return;
+    const url = new URL(victim!.address);
+    const pid = !o.noKill && isLocalHost(url.hostname) ? pidListeningOn(Number(url.port)) : null;
+    const started = Date.now();
+    if (pid) {
+      process.kill(pid, 'SIGKILL');
+      check.note(`SIGKILL sent to TaskManager ${victim!.id} (pid ${pid})`);
+    } else {
+      o.out(`  >>> stop TaskManager ${victim!.id} (${victim!.address}) now; waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
+    }
+    const lostDeadline = Date.now() + o.timeoutMs;
+    let lost = false;
+    while (!lost && Date.now() < lostDeadline) {
+      const list = (await client.request('GET', '/taskmanagers').catch(() => null))?.body?.taskmanagers as Array<{ id: string }> | undefined;
+      lost = !!list && !list.some((t) => t.id === victim!.id);
+      if (!lost) await sleep(250);
+    }
+    check.expect(lost, `${victim!.id} was declared lost`, lost ? `after ${((Date.now() - started) / 1000).toFixed(1)} s (heartbeat.timeout)` : 'still registered');
+    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 90_000);
+    check.expect(job?.state === 'FINISHED', 'the job finished on the remaining TaskManagers', job?.state ?? 'not found');
+    const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body['exception-history']?.entries ?? []) as Array<{ exceptionName: string }>;
+    check.expect(entries.some((e) => e.exceptionName === 'TaskManagerLost'), 'the exception history records TaskManagerLost', `${entries.length} entries`);
+    o.out(`  next: start TaskManager ${victim!.id} again; it registers with the leader by itself`);
+  },
+};
+
+const zookeeperFollowerDrill: Drill = {
+  name: 'zookeeper-follower-loss',
+  runbook: 'runbooks/zookeeper-outage.md',
+  description: 'stop one ZooKeeper follower of a local ensemble (--zk-dir): the cluster keeps serving; restart it',
+  async run(o, check) {
+    if (!check.expect(!!o.zkDir, 'a local ensemble folder (--zk-dir)', o.zkDir ?? 'missing: e.g. --zk-dir <local --dir>/zookeeper')) return;
+    const ensemble = LocalEnsemble.attach(o.zkDir!);
+    const status = await ensemble.status();
+    const follower = status.find((s) => s.mode === 'follower');
+    if (!check.expect(!!follower, 'a serving follower', status.map((s) => `${s.id}:${s.mode}`).join(' '))) return;
+    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const leaderBefore = (await client.request('GET', '/leader')).body;
+    await ensemble.killServer(follower!.id);
+    check.note(`ZooKeeper server ${follower!.id} (follower, port ${follower!.clientPort}) killed`);
+    try {
+      const jobIds: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const jobId = newJobId();
+        const a = await client.request('POST', '/jobs', { jobId, name: `drill-zk-follower-${i}`, vertices: [{ id: 'probe', task: { type: 'sleep', ms: 200 } }] });
+        if (a.status === 202) jobIds.push(jobId);
+      }
+      check.expect(jobIds.length === 3, 'submissions are accepted with one follower down', `${jobIds.length}/3`);
+      const leaderDuring = (await client.request('GET', '/leader')).body;
+      check.expect(leaderDuring.replicaId === leaderBefore.replicaId, 'the dispatcher leader did not change', `${leaderBefore.replicaId} → ${leaderDuring.replicaId}`);
+      const done = await Promise.all(jobIds.map((id) => waitJob(client, id, (s) => TERMINAL.has(s), 60_000)));
+      check.expect(done.every((j) => j?.state === 'FINISHED'), 'the probe jobs finished', done.map((j) => j?.state).join(', '));
+    } finally {
+      await ensemble.restartServer(follower!.id);
+      check.note(`ZooKeeper server ${follower!.id} restarted`);
+    }
+    await ensemble.waitForQuorum(60_000).then(() => check.expect(true, 'the ensemble is whole again'), (err) => check.expect(false, 'the ensemble is whole again', (err as Error).message.split('\n')[0]));
+  },
+};
+
+const corruptJobGraphDrill: Drill = {
+  name: 'corrupt-jobgraph',
+  runbook: 'runbooks/corrupt-state.md',
+  description: 'write an unreadable graph under /jobgraphs: the leader quarantines and reports it and keeps serving; the drill removes its record',
+  async run(o, check) {
+    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const config = (await client.request('GET', '/config')).body as Record<string, string>;
+    const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
+    const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
+    try {
+      await zk.waitUntilConnected(15_000);
+      const jobId = newJobId();
+      await zk.create(`/jobgraphs/${jobId}`, '{"formatVersion":1, "drill": "this is not a job graph"');
+      check.note(`wrote an unreadable /jobgraphs/${jobId} under ${root}`);
+      const deadline = Date.now() + 30_000;
+      let entry: { jobId: string; node: string; reason: string } | undefined;
+      while (!entry && Date.now() < deadline) {
+        const q = (await client.request('GET', '/jobs/quarantined')).body.quarantined as Array<{ jobId: string; node: string; reason: string }>;
+        entry = q.find((x) => x.jobId === jobId);
+        if (!entry) await sleep(250);
+      }
+      check.expect(!!entry, 'the leader quarantined it and reports it on GET /jobs/quarantined', entry ? `${entry.node}: ${entry.reason}` : 'not reported');
+      check.expect(!(await zk.exists(`/jobgraphs/${jobId}`)), 'the unreadable node left /jobgraphs');
+      const probe = newJobId();
+      const a = await client.request('POST', '/jobs', { jobId: probe, name: 'drill-corrupt-jobgraph', vertices: [{ id: 'probe', task: { type: 'sleep', ms: 100 } }] });
+      check.expect(a.status === 202, 'the leader keeps accepting jobs', `${a.status}`);
+      if (entry) {
+        await zk.delete(`/quarantine/jobgraphs/${entry.node}`).catch(() => undefined);
+        check.note(`removed the drill's quarantine record /quarantine/jobgraphs/${entry.node} (the leader lists it until its next term)`);
+      }
+    } finally {
+      await zk.close();
+    }
+  },
+};
+
+export const DRILLS: Drill[] = [healthDrill, leaderFailoverDrill, taskFailureDrill, taskManagerLossDrill, zookeeperFollowerDrill, corruptJobGraphDrill];
+
+export const DRILL_USAGE = `ha-dispatcher drill NAME [--url URL] [--no-kill] [--signal TERM|KILL] [--timeout MS] [--zk-dir DIR]
+drills: ${DRILLS.map((d) => d.name).join(', ')}  (ha-dispatcher drill --list)`;
+
+export async function runDrill(name: string, options: DrillOptions): Promise<boolean> {
+  const drill = DRILLS.find((d) => d.name === name);
+  if (!drill) throw Object.assign(new Error(`unknown drill ${JSON.stringify(name)}; drills: ${DRILLS.map((d) => d.name).join(', ')}`), { exitCode: 2 });
+  options.out(`drill ${drill.name} against ${options.url} (${drill.runbook})`);
+  options.out(`  ${drill.description}`);
+  const check = new Checks(options.out);
+  const started = Date.now();
+  try {
+    await drill.run(options, check);
+  } catch (err) {
+    check.expect(false, 'the drill ran to its end', (err as Error).message);
+  }
+  options.out(`RESULT: ${check.failed === 0 ? 'ok' : `${check.failed} expectation(s) failed`} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  return check.failed === 0;
+}
+
+export async function drillCommand(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: {
+      url: { type: 'string' }, 'no-kill': { type: 'boolean', default: false }, signal: { type: 'string', default: 'TERM' },
+      timeout: { type: 'string', default: '120000' }, 'zk-dir': { type: 'string' }, list: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const out = (line: string): void => { process.stdout.write(`${line}\n`); };
+  if (values.list) {
+    for (const d of DRILLS) out(`${d.name.padEnd(26)} ${d.description} (${d.runbook})`);
+    return 0;
+  }
+  if (values.help || positionals.length !== 1) {
+    out(DRILL_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const signal = values.signal.toUpperCase().replace(/^SIG/, '');
+  if (signal !== 'TERM' && signal !== 'KILL') throw Object.assign(new Error('--signal must be TERM or KILL'), { exitCode: 2 });
+  const timeoutMs = Number(values.timeout);
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 1000) throw Object.assign(new Error('--timeout must be a number of milliseconds, at least 1000'), { exitCode: 2 });
+  const ok = await runDrill(positionals[0], {
+    url: (values.url ?? env.HA_DISPATCHER_URL ?? 'http://127.0.0.1:8081').replace(/\/$/, ''),
+    noKill: values['no-kill'], signal: `SIG${signal}` as 'SIGTERM' | 'SIGKILL', timeoutMs, zkDir: values['zk-dir'], out,
+  });
+  return ok ? 0 : 1;
+}
