@@ -12,7 +12,7 @@ import {
   DeployRequest, executionKey, ExecutionId, HeartbeatRequest, HeartbeatResponse, parseExecutionKey, RegistrationRequest,
   RegistrationResponse, StatusRequest, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from '../taskmanager/protocol';
-import { errorText, rpcCall, RpcRejection } from '../taskmanager/rpc';
+import { errorText, rpcCall, RpcError, RpcRejection } from '../taskmanager/rpc';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 
 /** How a JobMaster hears about its tasks. */
@@ -71,6 +71,12 @@ interface TaskManagerRecord {
   /** Executions holding a slot: reserved for a deploy, deploying or running. */
   tasks: Map<string, { id: ExecutionId; state: SlotState; since: number }>;
   recentTaskMs: number | null;
+  /**
+   * When a command to it last failed in transport (refused, reset, timed out). Until it is heard from
+   * again it gets no new work: a crashed TaskManager stays registered until heartbeat.timeout, and
+   * every restart placed on it in the meantime would fail again and burn the job's restart budget.
+   */
+  unreachableSince: number | null;
 }
 
 /** Where each recent execution ran, for log reads after it finished. */
@@ -138,7 +144,7 @@ export class ResourceManager implements TaskExecutionService {
   allocate(id: ExecutionId): string | null {
     if (!this.active) return null;
     const candidates: TaskManagerLoad[] = [...this.tms.values()]
-      .filter((tm) => tm.tasks.size < tm.slots)
+      .filter((tm) => tm.tasks.size < tm.slots && (tm.unreachableSince === null || tm.lastHeartbeat > tm.unreachableSince))
       .map((tm) => ({ id: tm.id, slots: tm.slots, used: tm.tasks.size, recentTaskMs: tm.recentTaskMs, registeredAt: tm.registeredAt }));
     if (candidates.length === 0) return null;
     const chosen = this.tms.get(this.strategy.select(candidates))!;
@@ -157,7 +163,16 @@ export class ResourceManager implements TaskExecutionService {
 
   async deploy(taskManagerId: string, request: Omit<DeployRequest, 'epoch'>): Promise<void> {
     const tm = this.requireActive(taskManagerId);
-    const res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch });
+    let res;
+    try {
+      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch });
+    } catch (err) {
+      if (err instanceof RpcError) {
+        tm.unreachableSince = this.clock.now();
+        this.logger.warn('taskmanager.unreachable', { taskManagerId: tm.id, address: tm.address, error: err.message });
+      }
+      throw err;
+    }
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the deploy: ${errorText(res)}`);
     const slot = tm.tasks.get(executionKey(request));
     if (slot?.state === 'RESERVED') slot.state = 'DEPLOYING';
@@ -203,7 +218,7 @@ export class ResourceManager implements TaskExecutionService {
       this.lose(previous, `TaskManager ${previous.id} re-registered from a new address ${req.address}; its former process at ${previous.address} is gone`);
     }
     const tm: TaskManagerRecord = this.tms.get(req.taskManagerId) ?? {
-      id: req.taskManagerId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null,
+      id: req.taskManagerId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null, unreachableSince: null,
     };
     tm.slots = req.slots;
     tm.host = req.host;
