@@ -35,8 +35,10 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     if (stopping) return;
     stopping = true;
     out('\nStopping replicas, TaskManagers and ZooKeeper ...');
-    for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+    // A child killed by a signal (a drill, an operator) has exitCode null too: only wait for live ones.
+    const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    for (const c of live) c.kill('SIGTERM');
+    await Promise.all(live.map((c) => new Promise((r) => c.once('exit', r))));
     await ensemble.stop();
     out('Stopped.');
   };
