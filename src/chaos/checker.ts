@@ -43,6 +43,8 @@ export interface ScenarioSummary {
   highestEpoch: number | null;
   unavailability: Unavailability;
   taskStarts: number;
+  /** Subtasks that completed more than once (at-least-once after a reconcile timeout; a figure, not a violation). */
+  subtasksCompletedTwice: number;
   jobs: { finished: number; canceled: number; failed: number; running: number };
   violations: number;
 }
@@ -323,9 +325,16 @@ function summarize(events: HistoryEvent[], ops: OpEvent[], leadership: Leadershi
     highestEpoch: epochs.length ? Math.max(...epochs) : null,
     unavailability: unavailability(ops),
     taskStarts: tasks.filter((e) => e.phase === 'start').length,
+    subtasksCompletedTwice: completedTwice(tasks),
     jobs,
     violations,
   };
+}
+
+function completedTwice(tasks: TaskEvent[]): number {
+  const ends = new Map<string, number>();
+  for (const e of tasks) if (e.phase === 'end') ends.set(`${e.jobId}/${e.vertexId}/${e.subtask}`, (ends.get(`${e.jobId}/${e.vertexId}/${e.subtask}`) ?? 0) + 1);
+  return [...ends.values()].filter((n) => n > 1).length;
 }
 
 /**
@@ -358,7 +367,7 @@ export function formatSummary(s: ScenarioSummary): string {
   return `scenario ${s.scenario}: ${s.operations} operations (${s.submissionsAcknowledged} submissions acknowledged), ` +
     `${s.faults} faults, ${s.failovers} failovers (highest epoch ${s.highestEpoch ?? '-'}), ` +
     `${u.windows} unavailability windows (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
-    `${s.taskStarts} task starts, jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
+    `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
     `${s.violations} violations, ${(s.durationMs / 1000).toFixed(0)} s`;
 }
 

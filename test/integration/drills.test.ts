@@ -1,0 +1,58 @@
+/**
+ * The runbook drills against a running cluster of real processes: each prints its observations and
+ * passes only when every expectation held. (taskmanager-loss and zookeeper-follower-loss stop
+ * processes the way leader-failover does; they are rehearsed by hand, see runbooks/.)
+ */
+import anyTest, { TestFn } from 'ava';
+import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import { runDrill } from '../../src/chaos/drills';
+import { startEnsemble } from '../helpers/ensemble';
+import { ExecutionCluster } from '../helpers/execution-cluster';
+
+interface Context { ensemble: LocalEnsemble; cluster: ExecutionCluster }
+const test = anyTest as TestFn<Context>;
+
+test.before(async (t) => {
+  t.context.ensemble = await startEnsemble();
+  t.context.cluster = await ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1 });
+});
+
+test.after.always(async (t) => {
+  await t.context.cluster?.stop();
+  await t.context.ensemble?.stop({ removeData: true });
+});
+
+async function drill(t: import('ava').ExecutionContext<Context>, name: string, extra: Partial<Parameters<typeof runDrill>[1]> = {}): Promise<string[]> {
+  const lines: string[] = [];
+  const leader = await t.context.cluster.leader();
+  const ok = await runDrill(name, { url: leader.url, noKill: false, signal: 'SIGTERM', timeoutMs: 60_000, out: (l) => lines.push(l), ...extra });
+  t.log(lines.join('\n'));
+  t.true(ok, `drill ${name} passed`);
+  return lines;
+}
+
+test.serial('drill health: every expectation holds on a healthy cluster', async (t) => {
+  const lines = await drill(t, 'health');
+  t.true(lines.some((l) => /ok {3}\S+ redirects leader-only calls — 307/.test(l)));
+});
+
+test.serial('drill task-failure: the failed subtasks restart and the job finishes', async (t) => {
+  await drill(t, 'task-failure');
+});
+
+test.serial('drill corrupt-jobgraph: the leader quarantines a garbage graph and keeps serving', async (t) => {
+  await drill(t, 'corrupt-jobgraph');
+});
+
+test.serial('drill leader-failover: SIGTERM of the leader, a standby takes over, the probe job finishes', async (t) => {
+  const before = await t.context.cluster.leader();
+  const lines = await drill(t, 'leader-failover');
+  t.false(before.running, 'the drill stopped the old leader');
+  t.true(lines.some((l) => l.includes('a standby took over with a higher epoch')));
+  before.start(); // the runbook's last step
+});
+
+test.serial('an unknown drill is a usage error naming the drills', async (t) => {
+  await t.throwsAsync(runDrill('nope', { url: 'http://127.0.0.1:1', noKill: true, signal: 'SIGTERM', timeoutMs: 1000, out: () => undefined }),
+    { message: /unknown drill "nope"; drills: health, leader-failover/ });
+});
