@@ -183,13 +183,18 @@ export class Dispatcher implements LeaderContender {
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
     const stored = await graphStore.readAll(fresh);
+    // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: a
+    // round trip issued after a batch is answered only once the batch's reads were (a session's answers
+    // come in order), so with at most two batches outstanding the event loop never drowns in answers
+    // for longer than the session timeout (pings must get out, or the server expires the session and
+    // the term is lost), while ZooKeeper still works on one batch as this process handles the other.
+    let previousBatch: Promise<unknown> = Promise.resolve();
     for (let i = 0; i < fresh.length; i++) {
-      // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: one
-      // round trip after every batch returns only once the batch's reads were answered (a session's
-      // answers come in order), so the event loop never drowns in answers for longer than the session
-      // timeout (pings must get out, or the server expires the session and the term is lost).
       if (i > 0 && i % ADOPTION_BATCH === 0) {
-        await this.options.client.exists(JOBGRAPHS_PATH);
+        const batch = this.options.client.exists(JOBGRAPHS_PATH);
+        batch.catch(() => undefined); // awaited below, one batch later (or moot once the loop ends)
+        await previousBatch;
+        previousBatch = batch;
         if (this.state !== state) return;
       }
       const id = fresh[i];
