@@ -97,12 +97,8 @@ interface NativeStat extends Omit<Stat, 'ctime' | 'mtime'> { ctime: Date | numbe
 type RcCallback = (rc: number, error: string, ...rest: unknown[]) => void;
 type NativeWatchCb = (type: number, state: number, path: string) => void;
 
-interface NativeHandle extends EventEmitter {
-  init(config: object): NativeHandle;
-  close(): void;
-  readonly client_id: string;
-  readonly client_password: string;
-  readonly timeout: number;
+/** The request methods of the native binding. */
+interface NativeOps {
   a_create(path: string, data: Buffer | string, flags: number, cb: RcCallback): number;
   a_get(path: string, watch: boolean, cb: RcCallback): number;
   aw_get(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
@@ -113,7 +109,21 @@ interface NativeHandle extends EventEmitter {
   a_get_children(path: string, watch: boolean, cb: RcCallback): number;
   aw_get_children(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
   a_sync(path: string, cb: RcCallback): number;
+}
+
+interface NativeHandle extends EventEmitter, NativeOps {
+  init(config: object): NativeHandle;
+  close(): void;
+  readonly client_id: string;
+  readonly client_password: string;
+  readonly timeout: number;
   add_auth(scheme: string, auth: string, cb: RcCallback): void;
+  /**
+   * The binding under the package's JS wrapper. The wrapper formats every request's arguments with
+   * util.inspect for a debug log even when no logger is set (a large share of a request's CPU), so
+   * requests go to the binding directly; it has the same methods and arguments.
+   */
+  readonly native?: NativeOps;
 }
 
 const WATCH_TYPES: Record<number, WatchEventType> = { 1: 'created', 2: 'deleted', 3: 'changed', 4: 'child', '-2': 'notwatching' };
@@ -271,7 +281,7 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   }
 
   /** Runs one native call; a call on a dead handle fails like a lost connection. */
-  private call<T>(op: string, path: string, invoke: (h: NativeHandle, cb: RcCallback) => number, pick: (...rest: unknown[]) => T): Promise<T> {
+  private call<T>(op: string, path: string, invoke: (h: NativeOps, cb: RcCallback) => number, pick: (...rest: unknown[]) => T): Promise<T> {
     const started = this.clock.now();
     return new Promise<T>((resolve, reject) => {
       const finish = (error: ZkError | null, value?: T): void => {
@@ -285,7 +295,7 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
         return;
       }
       try {
-        const rc = invoke(handle, (cbRc: number, _msg: string, ...rest: unknown[]) => {
+        const rc = invoke(handle.native ?? handle, (cbRc: number, _msg: string, ...rest: unknown[]) => {
           if (cbRc !== 0) finish(zkError(cbRc, op, path));
           else finish(null, pick(...rest));
         });
