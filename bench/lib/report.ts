@@ -127,6 +127,8 @@ export function renderMarkdown(results: BenchResults): string {
   const minutes = Math.floor(results.durationMs / 60000);
   const seconds = Math.round((results.durationMs % 60000) / 1000);
   const parts = [
+    '## Figures of the latest run',
+    '',
     `Run of ${results.startedAt.replace('T', ' ').slice(0, 19)} UTC (\`${results.command}\`, ${results.mode} mode, took ${minutes} min ${seconds} s).`,
     `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB RAM, ${m.os}, kernel ${m.kernel}; load average ${m.loadAverage1m} at start.`,
     `Versions: ha-dispatcher ${v.haDispatcher}, Node.js ${v.node}, ZooKeeper server ${v.zookeeperServer} (${e.servers} servers on loopback, tickTime ${e.tickTime} ms, session timeouts ${e.minSessionTimeoutMs}–${e.maxSessionTimeoutMs} ms), \`zookeeper\` npm ${v.zookeeperNpm}, koa ${v.koa}.`,
