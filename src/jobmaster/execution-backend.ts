@@ -67,7 +67,10 @@ export class ExecutionBackendImpl {
       epoch: term.epoch,
       heartbeatTimeoutMs: config['heartbeat.timeout'],
       strategy: allocationStrategy(config['resourcemanager.allocation-strategy']),
-      isActive: () => election.isLeader(term),
+      // TaskManagers are heard only once the term is ready: before recovery has started every JobMaster,
+      // a terminal report would find no job to note it and be acknowledged unrecorded (and the subtask
+      // would run again). TaskManagers look the leader up in /leader/info, written at readiness, anyway.
+      isActive: () => election.isLeader(term) && election.isReadyLeader,
       logger,
       metrics,
     });

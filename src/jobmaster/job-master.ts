@@ -21,6 +21,7 @@ import { topologicalOrder } from '../jobgraph';
 import type { RestartStrategyConfig } from '../jobgraph/types';
 import { Clock, systemClock, TimerHandle } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
+import { NotLeaderError } from '../util/errors';
 import type { JobTaskListener, TaskExecutionService } from '../resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../taskmanager/protocol';
 import { createRestartStrategy, describeStrategy, RestartStrategy } from './restart-strategy';
@@ -295,7 +296,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
 
   async onReport(taskManagerId: string, r: TaskReport): Promise<'ok' | 'cancel'> {
     await this.ready;
-    if (this.suspended) return 'ok';
+    // A suspended JobMaster cannot note anything durably; answering 'ok' would let the TaskManager
+    // forget a finished outcome no leader recorded, and the next term would run that subtask again.
+    if (this.suspended) throw new NotLeaderError('the job was suspended (leadership lost); report again to the next leader');
     const s = this.subtask(r);
     const terminalReport = r.state === 'FINISHED' || r.state === 'FAILED' || r.state === 'CANCELED';
     if (!s) return terminalReport ? 'ok' : 'cancel';
