@@ -45,6 +45,8 @@ export interface ScenarioSummary {
   taskStarts: number;
   /** Subtasks that completed more than once (at-least-once after a reconcile timeout; a figure, not a violation). */
   subtasksCompletedTwice: number;
+  /** Commands TaskManagers refused because they came from an older epoch. */
+  staleCommandsRejected: number;
   jobs: { finished: number; canceled: number; failed: number; running: number };
   violations: number;
 }
@@ -326,6 +328,7 @@ function summarize(events: HistoryEvent[], ops: OpEvent[], leadership: Leadershi
     unavailability: unavailability(ops),
     taskStarts: tasks.filter((e) => e.phase === 'start').length,
     subtasksCompletedTwice: completedTwice(tasks),
+    staleCommandsRejected: events.filter((e) => e.kind === 'rejected-command').length,
     jobs,
     violations,
   };
@@ -367,7 +370,7 @@ export function formatSummary(s: ScenarioSummary): string {
   return `scenario ${s.scenario}: ${s.operations} operations (${s.submissionsAcknowledged} submissions acknowledged), ` +
     `${s.faults} faults, ${s.failovers} failovers (highest epoch ${s.highestEpoch ?? '-'}), ` +
     `${u.windows} unavailability windows (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
-    `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
+    `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice, ${s.staleCommandsRejected} stale commands rejected), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
     `${s.violations} violations, ${(s.durationMs / 1000).toFixed(0)} s`;
 }
 

@@ -264,6 +264,8 @@ export class ChaosCluster {
             out.push({ kind: 'tm-epoch', t, seq, tm: tm.id, incarnation: inc, epoch: e.leaderEpoch, source: 'leader.changed' } satisfies TmEpochEvent);
           } else if (e.event === 'taskmanager.registered' && typeof e.epoch === 'number') {
             out.push({ kind: 'tm-epoch', t, seq, tm: tm.id, incarnation: inc, epoch: e.epoch, source: 'registered' } satisfies TmEpochEvent);
+          } else if (e.event === 'taskmanager.command.rejected' && typeof e.epoch === 'number') {
+            out.push({ kind: 'rejected-command', t, tm: tm.id, epoch: e.epoch, highestEpoch: Number(e.highestEpoch) });
           } else if (e.event === 'task.status' && e.status === 'DEPLOYING' && typeof e.epoch === 'number') {
             out.push({
               kind: 'deploy', t, seq, tm: tm.id, incarnation: inc, jobId: e.jobId, vertexId: e.vertexId, subtask: e.subtask, attempt: e.attempt, epoch: e.epoch,

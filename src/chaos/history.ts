@@ -92,6 +92,15 @@ export interface DeployEvent {
   epoch: number;
 }
 
+/** A TaskManager refused a command from an epoch below the highest it had seen (fencing at work). */
+export interface RejectedCommandEvent {
+  kind: 'rejected-command';
+  t: number;
+  tm: string;
+  epoch: number;
+  highestEpoch: number;
+}
+
 /** A task process wrote its start (or end) line: the ground truth that work ran. */
 export interface TaskEvent {
   kind: 'task';
@@ -144,7 +153,7 @@ export interface NoteEvent {
   data?: Record<string, unknown>;
 }
 
-export type HistoryEvent = OpEvent | FaultEvent | LeadershipEvent | TmEpochEvent | DeployEvent | TaskEvent | FinalEvent | ScenarioEvent | NoteEvent;
+export type HistoryEvent = OpEvent | FaultEvent | LeadershipEvent | TmEpochEvent | DeployEvent | RejectedCommandEvent | TaskEvent | FinalEvent | ScenarioEvent | NoteEvent;
 
 /** Collects events in memory and, when given a file, appends each as a JSON line as it happens. */
 export class HistoryRecorder {

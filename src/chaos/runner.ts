@@ -81,11 +81,12 @@ export async function runScenario(ensemble: LocalEnsemble, scenario: Scenario, o
   try {
     const workload = new Workload({
       replicas: cluster.replicas.map((r) => r.url), clients: 3, taskFile: cluster.taskFile, recorder, random,
-      maxSubmissions: options.maxSubmissions ?? Math.max(30, options.seconds * 3), pauseMs: [150, 600], opDeadlineMs: 45_000,
+      maxSubmissions: options.maxSubmissions ?? Math.max(30, options.seconds * (scenario.durationFactor ?? 1) * 3), pauseMs: [150, 600], opDeadlineMs: 45_000,
     });
     workload.start();
     await sleep(1500);
-    const ctx: ScenarioContext = { cluster, recorder, random, deadline: Date.now() + options.seconds * 1000, log };
+    const seconds = options.seconds * (scenario.durationFactor ?? 1);
+    const ctx: ScenarioContext = { cluster, recorder, random, deadline: Date.now() + seconds * 1000, log };
     const bound = stepsBound(scenario);
     let steps = 0;
     while (Date.now() < ctx.deadline && steps < bound) {

@@ -25,6 +25,8 @@ export interface Scenario {
   step(ctx: ScenarioContext): Promise<void>;
   /** Cycles at most (each run stays bounded even with a long --seconds). */
   maxSteps?: number;
+  /** Runs this many times --seconds (the soak). */
+  durationFactor?: number;
 }
 
 const MAX_STEPS = 50;
@@ -213,6 +215,7 @@ const SOAK: Scenario = {
     await s.step(ctx);
   },
   maxSteps: 200,
+  durationFactor: 4,
 };
 
 export const ALL_SCENARIOS: Scenario[] = [...SCENARIOS, SOAK];
