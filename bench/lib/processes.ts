@@ -180,7 +180,7 @@ export class BenchCluster {
   readonly http = new HttpClient(4);
   private readonly common: string[];
 
-  private constructor(private readonly options: ClusterOptions) {
+  private constructor(options: ClusterOptions) {
     this.common = [
       `high-availability.zookeeper.quorum=${options.connect}`,
       `high-availability.cluster-id=${this.clusterId}`,

@@ -9,7 +9,7 @@ import { parseJson } from '../lib/http';
 import { JobIds, trivialGraph } from '../lib/jobs';
 import { round } from '../lib/stats';
 import { submitAll } from '../lib/submit';
-import { sleep, until } from '../lib/wait';
+import { until } from '../lib/wait';
 import { BenchContext, BlockedError, Scenario, ScenarioOutput, target } from '../lib/types';
 
 const SIZES = {
