@@ -5,6 +5,7 @@
  */
 import { ChildProcess } from 'node:child_process';
 import { spawnClean } from '../util/clean-spawn';
+import { isProcessAlive } from '../util/process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fourLetterWord } from './four-letter-word';
@@ -159,16 +160,16 @@ export class LocalEnsemble {
 
   private async signalAndWait(id: number, signal: NodeJS.Signals, timeoutMs = 15000): Promise<void> {
     const s = this.server(id);
-    if (!s.pid || !isAlive(s.pid)) return;
+    if (!s.pid || !isProcessAlive(s.pid)) return;
     if (this.paused.has(id)) {
       process.kill(s.pid, 'SIGCONT');
       this.paused.delete(id);
     }
     try { process.kill(s.pid, signal); } catch { return; }
     const deadline = Date.now() + timeoutMs;
-    while (isAlive(s.pid) && Date.now() < deadline) await sleep(25);
-    if (isAlive(s.pid)) process.kill(s.pid, 'SIGKILL');
-    while (isAlive(s.pid)) await sleep(25);
+    while (isProcessAlive(s.pid) && Date.now() < deadline) await sleep(25);
+    if (isProcessAlive(s.pid)) process.kill(s.pid, 'SIGKILL');
+    while (isProcessAlive(s.pid)) await sleep(25);
   }
 
   /** Graceful stop of one server (SIGTERM). */
@@ -179,24 +180,24 @@ export class LocalEnsemble {
   /** Freeze one server (SIGSTOP): its sockets stay open but it answers nothing. */
   pauseServer(id: number): void {
     const s = this.server(id);
-    if (s.pid && isAlive(s.pid)) { process.kill(s.pid, 'SIGSTOP'); this.paused.add(id); }
+    if (s.pid && isProcessAlive(s.pid)) { process.kill(s.pid, 'SIGSTOP'); this.paused.add(id); }
   }
 
   resumeServer(id: number): void {
     const s = this.server(id);
-    if (s.pid && isAlive(s.pid)) { process.kill(s.pid, 'SIGCONT'); this.paused.delete(id); }
+    if (s.pid && isProcessAlive(s.pid)) { process.kill(s.pid, 'SIGCONT'); this.paused.delete(id); }
   }
 
   /** Starts a stopped or killed server again with its old config and data. */
   async restartServer(id: number): Promise<void> {
     const s = this.server(id);
-    if (s.pid && isAlive(s.pid)) await this.stopServer(id);
+    if (s.pid && isProcessAlive(s.pid)) await this.stopServer(id);
     this.spawnServer(s);
   }
 
   async status(): Promise<ServerStatus[]> {
     return Promise.all(this.servers.map(async (s) => {
-      const alive = s.pid !== null && isAlive(s.pid);
+      const alive = s.pid !== null && isProcessAlive(s.pid);
       const paused = this.paused.has(s.id);
       let mode: ServerMode = 'down';
       if (alive && !paused) {
@@ -241,20 +242,6 @@ export class LocalEnsemble {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers signal 0; /proc tells whether it has really run.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z /.test(stat);
-  } catch {
-    return true;
-  }
-}
 
 function tail(file: string, lines: number): string {
   try {

@@ -4,6 +4,7 @@
  */
 import { ChildProcess } from 'node:child_process';
 import { spawnClean } from '../util/clean-spawn';
+import { procState } from '../util/process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -237,10 +238,8 @@ function groupAlive(pgid: number): boolean {
   for (const name of entries) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      // "pid (comm) state ppid pgrp ..." — comm may itself contain spaces and parentheses.
-      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(pgrp) === pgid && state !== 'Z') return true;
+      const { state, pgrp } = procState(fs.readFileSync(`/proc/${name}/stat`, 'utf8'));
+      if (pgrp === pgid && state !== 'Z') return true;
     } catch {
       // exited while we looked
     }

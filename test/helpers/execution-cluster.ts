@@ -213,17 +213,4 @@ export function startPids(startsFile: string): number[] {
   }
 }
 
-/** Zombies count as gone (where PID 1 does not reap, killed orphans stay zombies). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
+export { isProcessAlive as isAlive } from '../../src/util/process';

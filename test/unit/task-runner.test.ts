@@ -1,4 +1,5 @@
 import test from 'ava';
+import { isProcessAlive as isAlive } from '../../src/util/process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -22,20 +23,6 @@ function node(script: string, extra: Partial<Extract<TaskSpec, { type: 'command'
   return { type: 'command', argv: [process.execPath, '-e', script], ...extra };
 }
 
-/** Zombies count as gone: where PID 1 does not reap (containers), killed orphans stay zombies. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return true;
-  }
-}
 
 test('a command that exits 0 finishes, sees its env and logs stdout and stderr to one file', async (t) => {
   const ctx = context();

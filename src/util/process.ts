@@ -1,0 +1,24 @@
+import * as fs from 'node:fs';
+
+/**
+ * Whether a process runs. Zombies count as gone: where PID 1 does not reap (containers), killed
+ * orphans stay zombies, and signal 0 alone would call them alive.
+ */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return procState(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).state !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** State letter and process group from a /proc/<pid>/stat line ("pid (comm) state ppid pgrp ..."; comm may hold spaces and parentheses). */
+export function procState(stat: string): { state: string; pgrp: number } {
+  const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state, pgrp: Number(pgrp) };
+}
