@@ -27,6 +27,7 @@ import {
 } from './protocol';
 import { errorText, readJson, rpcCall, RpcRejection } from './rpc';
 import { Reaper } from './reaper';
+import { StallFence } from './stall-fence';
 
 export interface TaskManagerOptions {
   id: string;
@@ -73,6 +74,8 @@ export class TaskManager {
   private address = '';
   readonly logDir: string;
   private reaper: Reaper | null = null;
+  /** A stall shorter than the leader's deploy timeout cannot leave a deploy the leader gave up on. */
+  private readonly stallFence: StallFence;
 
   private constructor(
     private readonly options: TaskManagerOptions,
@@ -83,6 +86,10 @@ export class TaskManager {
   ) {
     this.logger = logger;
     this.logDir = path.join(options.dataDir, options.id, 'logs');
+    this.stallFence = new StallFence({
+      thresholdMs: 3000, fenceMs: 1000,
+      onStall: (gapMs) => this.logger.warn('taskmanager.stalled', { gapMs, reason: 'the process stood still; deploys that were queued meanwhile are refused' }),
+    });
   }
 
   static optionsFrom(config: DispatcherConfig, logger?: EventLogger): TaskManagerOptions {
@@ -138,6 +145,7 @@ export class TaskManager {
     retrieval.on('change', (leader: LeaderInfo | null) => tm.onLeaderChange(leader));
     retrieval.start();
     tm.timer = setInterval(() => tm.tick(true), options.heartbeatIntervalMs);
+    tm.stallFence.start();
     logger.info('taskmanager.started', { address: tm.address, slots: options.slots, logDir: tm.logDir });
     return tm;
   }
@@ -388,6 +396,9 @@ export class TaskManager {
       ctx.body = { taskManagerId: this.options.id, highestEpoch: this.highestEpoch, registeredWith: this.registration, tasks: [...this.tasks.values()].map((t) => t.report) };
     });
     router.post('/deploy', async (ctx) => {
+      if (this.stallFence.fenced) {
+        throw new RpcRejection(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
+      }
       const req = (await readJson(ctx)) as DeployRequest;
       this.checkEpoch(req?.epoch);
       if (!this.running) throw new RpcRejection(503, 'this TaskManager is shutting down; deploy elsewhere');
@@ -422,6 +433,7 @@ export class TaskManager {
     this.closing = (async () => {
       this.running = false;
       if (this.timer) clearInterval(this.timer);
+      this.stallFence.stop();
       this.retrieval.stop();
       await Promise.all([...this.tasks.values()].map((t) => t.running.cancel()));
       await this.queue.drain();

@@ -1,0 +1,61 @@
+/**
+ * Regressions for what the chaos runs found, reproduced deterministically on real processes.
+ *
+ * pause-taskmanager (seed 2026): a deploy sent to a TaskManager frozen by SIGSTOP waited in its socket;
+ * the leader's call timed out, the subtask ran elsewhere and the job FINISHED; when the TaskManager
+ * resumed it read the old deploy (same epoch) and started work of a job that already had its result.
+ */
+import anyTest, { TestFn } from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import { readTaskFile } from '../../src/chaos/cluster';
+import { taskScript } from '../../src/chaos/workload';
+import { eventually, startEnsemble } from '../helpers/ensemble';
+import { ExecutionCluster } from '../helpers/execution-cluster';
+
+interface Context { ensemble: LocalEnsemble; clusters: ExecutionCluster[] }
+const test = anyTest as TestFn<Context>;
+
+test.before(async (t) => {
+  t.context.ensemble = await startEnsemble();
+  t.context.clusters = [];
+});
+
+test.after.always(async (t) => {
+  await Promise.all(t.context.clusters.map((c) => c.stop()));
+  await t.context.ensemble?.stop({ removeData: true });
+});
+
+test('a deploy queued at a frozen TaskManager is not executed when it resumes after the job finished elsewhere', async (t) => {
+  // Long heartbeat timeout: the frozen TaskManager stays registered, so the deploy goes to it and times out.
+  const cluster = await ExecutionCluster.start({
+    connect: t.context.ensemble.connectString, replicas: 1, taskManagers: 2, slots: 1, settings: ['heartbeat.timeout=30000'],
+  });
+  t.context.clusters.push(cluster);
+  try {
+    const tms = (await cluster.rest('GET', '/taskmanagers')).body.taskmanagers as Array<{ id: string; registeredAt: number }>;
+    // Spread allocation picks the earliest registered of two idle TaskManagers: freeze that one.
+    const first = [...tms].sort((a, b) => a.registeredAt - b.registeredAt)[0].id;
+    const frozen = cluster.taskManagers.find((p) => p.id === first)!;
+    const taskFile = path.join(cluster.dir, 'regression-tasks.txt');
+    fs.writeFileSync(taskFile, '');
+    frozen.child!.kill('SIGSTOP');
+    const jobId = await cluster.submit({
+      name: 'stale-deploy', vertices: [{ id: 'work', parallelism: 1, task: { type: 'command', argv: ['sh', '-c', taskScript(taskFile, '0.1')] } }],
+      restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 100 },
+    });
+    // The deploy to the frozen one times out (5 s), attempt 1 runs on the other and the job finishes.
+    const done = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED on the other TaskManager', 60_000);
+    t.is(done.vertices[0].subtasks[0].attempt, 1);
+    frozen.child!.kill('SIGCONT');
+    await eventually('the resumed TaskManager noticed its stall', () => frozen.events('taskmanager.stalled').length > 0, 15_000, 100);
+    await new Promise((r) => setTimeout(r, 2000));
+    const starts = readTaskFile(taskFile).filter((e) => e.phase === 'start');
+    t.deepEqual(starts.map((e) => `${e.vertexId}[${e.subtask}] attempt ${e.attempt}`), ['work[0] attempt 1'], 'nothing ran after the job ended');
+    t.false(frozen.events('task.status').some((e) => e.jobId === jobId), 'the stale deploy was refused');
+  } catch (err) {
+    t.log(cluster.logs());
+    throw err;
+  }
+});
