@@ -54,8 +54,8 @@ export interface ScenarioSummary {
 export interface CheckResult { summary: ScenarioSummary; violations: Violation[] }
 
 const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
-/** Windows of unavailability closer than this are one window (a client retrying through a failover). */
-const WINDOW_MERGE_MS = 500;
+/** Shorter spans without any answer are a client moving to the next replica, not unavailability. */
+const UNAVAILABLE_MIN_MS = 300;
 
 export function checkHistory(events: HistoryEvent[], scenarioName?: string): CheckResult {
   const ops = events.filter((e): e is OpEvent => e.kind === 'op');
@@ -341,26 +341,27 @@ function completedTwice(tasks: TaskEvent[]): number {
 }
 
 /**
- * Client-visible unavailability: from an operation's first 503 or unanswered attempt until it (or any
- * later attempt) succeeded, or until it gave up; overlapping and nearby windows merge.
+ * Client-visible unavailability: spans in which clients saw failures (503, or no answer) and nobody got
+ * a real answer. A span starts at a failed attempt after the last answer and ends at the next answer
+ * of any client on any replica (a 307 is neither). A failure that the next replica answers at once — a
+ * killed or partitioned replica while the cluster serves — is not a window: spans under
+ * UNAVAILABLE_MIN_MS are left out.
  */
 export function unavailability(ops: OpEvent[]): Unavailability {
+  const attempts = ops.flatMap((o) => o.attempts).sort((a, b) => a.t - b.t);
   const windows: Array<[number, number]> = [];
-  for (const op of ops) {
-    const bad = op.attempts.find((a) => a.status === 0 || a.status === 503);
-    if (!bad) continue;
-    const recovered = op.attempts.find((a) => a.t > bad.t && a.status !== 0 && a.status !== 503 && a.status !== 307);
-    windows.push([bad.t, recovered ? recovered.t : op.end]);
+  let start: number | null = null;
+  for (const a of attempts) {
+    const failed = a.status === 0 || a.status === 503;
+    if (failed && start === null) start = a.t;
+    else if (!failed && a.status !== 307 && start !== null) {
+      windows.push([start, a.t]);
+      start = null;
+    }
   }
-  windows.sort((a, b) => a[0] - b[0]);
-  const merged: Array<[number, number]> = [];
-  for (const w of windows) {
-    const last = merged[merged.length - 1];
-    if (last && w[0] <= last[1] + WINDOW_MERGE_MS) last[1] = Math.max(last[1], w[1]);
-    else merged.push([w[0], w[1]]);
-  }
-  const lengths = merged.map(([a, b]) => Math.max(0, b - a));
-  return { windows: merged.length, totalMs: lengths.reduce((s, x) => s + x, 0), longestMs: lengths.length ? Math.max(...lengths) : 0 };
+  if (start !== null) windows.push([start, Math.max(start, ...ops.map((o) => o.end))]);
+  const lengths = windows.map(([a, b]) => b - a).filter((ms) => ms >= UNAVAILABLE_MIN_MS);
+  return { windows: lengths.length, totalMs: lengths.reduce((s, x) => s + x, 0), longestMs: lengths.length ? Math.max(...lengths) : 0 };
 }
 
 // ---- report ---------------------------------------------------------------------------------------
@@ -369,7 +370,7 @@ export function formatSummary(s: ScenarioSummary): string {
   const u = s.unavailability;
   return `scenario ${s.scenario}: ${s.operations} operations (${s.submissionsAcknowledged} submissions acknowledged), ` +
     `${s.faults} faults, ${s.failovers} failovers (highest epoch ${s.highestEpoch ?? '-'}), ` +
-    `${u.windows} unavailability windows (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
+    `${u.windows} unavailability windows ≥ ${UNAVAILABLE_MIN_MS / 1000} s (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
     `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice, ${s.staleCommandsRejected} stale commands rejected), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
     `${s.violations} violations, ${(s.durationMs / 1000).toFixed(0)} s`;
 }

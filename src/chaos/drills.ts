@@ -5,6 +5,7 @@
  * find the pid from the replica's latch data, or a TaskManager's port); elsewhere, or with
  * --no-kill, they ask the operator to do it and watch. Every wait is bounded.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -12,7 +13,6 @@ import { RestClient } from '../cli/rest-client';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { ZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';
-import { Random, seedFrom } from './random';
 
 export interface DrillOptions {
   url: string;
@@ -134,7 +134,7 @@ async function waitJob(client: RestClient, jobId: string, done: (state: string, 
 }
 
 const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
-const newJobId = (): string => new Random(seedFrom(undefined)).hex(32);
+const newJobId = (): string => crypto.randomBytes(16).toString('hex');
 
 // ---- the drills -------------------------------------------------------------------------------------
 

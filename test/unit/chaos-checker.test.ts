@@ -70,7 +70,7 @@ test('a clean history has no violations, and its summary counts operations, faul
   t.like(summary, { scenario: 'unit', operations: 2, submissionsAcknowledged: 2, faults: 1, failovers: 1, highestEpoch: 1, taskStarts: 2, violations: 0 });
   t.like(summary.jobs, { finished: 2, running: 0 });
   t.is(summary.unavailability.windows, 1);
-  t.is(summary.unavailability.totalMs, 590);
+  t.is(summary.unavailability.totalMs, 590, 'from the first failed attempt to the next answer');
   t.regex(formatSummary(summary), /^scenario unit: 2 operations \(2 submissions acknowledged\), 1 faults, 1 failovers .* 1 unavailability windows .* 0 violations/);
 });
 
@@ -176,16 +176,17 @@ test('an acknowledged job still running without recent activity is stuck; with r
   t.regex(violations[0].message, /job b{32} is RUNNING at the end of the run and showed no activity for 59 s/);
 });
 
-test('unavailability merges overlapping windows of several clients', (t) => {
+test('unavailability: spans where clients saw 503s or no answer and nobody got an answer; a quick hop to the next replica is no window', (t) => {
   const op = (start: number, codes: Array<[number, number]>): OpEvent => ({
     kind: 'op', id: ++opId, client: 'c', op: 'list', start, end: codes[codes.length - 1][0], outcome: 'ok', status: 200,
     attempts: codes.map(([at, status]) => ({ t: at, url: 'u', status, ...(status === 503 ? { retryAfter: '1' } : {}) })),
   });
   const u = unavailability([
-    op(0, [[0, 503], [1000, 200]]),
+    op(0, [[0, 503], [1000, 200]]), // two clients failing together: one span 0..1000
     op(800, [[800, 0], [1200, 200]]),
-    op(5000, [[5000, 503], [5400, 307], [5500, 200]]),
+    op(5000, [[5000, 503], [5400, 307], [5500, 200]]), // a 307 is no answer yet: 5000..5500
+    op(7000, [[7000, 0], [7050, 200]]), // refused, then the next replica answers at once: no window
     op(9000, [[9000, 200]]),
   ]);
-  t.deepEqual(u, { windows: 2, totalMs: 1700, longestMs: 1200 });
+  t.deepEqual(u, { windows: 2, totalMs: 1500, longestMs: 1000 });
 });
