@@ -373,14 +373,14 @@ export class Dispatcher implements LeaderContender {
 
   listJobs(): JobSummary[] {
     const state = this.requireLeader();
-    const jobs: JobSummary[] = [...state.jobs.entries()].map(([id, j]) => ({ id, status: j.jobMaster.status }));
+    const jobs: JobSummary[] = [...state.jobs.entries()].map(([id, j]) => ({ id, status: visibleStatus(j.jobMaster.status) }));
     for (const [id, r] of state.results) if (!state.jobs.has(id)) jobs.push({ id, status: r.jobStatus });
     return jobs;
   }
 
   jobsOverview(): JobDetails[] {
     const state = this.requireLeader();
-    const running = [...state.jobs.values()].map((j) => j.jobMaster.details());
+    const running = [...state.jobs.values()].map((j) => visibleDetails(j.jobMaster.details()));
     const done = [...state.results.values()].filter((r) => !state.jobs.has(r.jobId)).map((r) => this.completedDetails(r));
     return [...running, ...done];
   }
@@ -389,7 +389,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
-    if (job) return job.jobMaster.details();
+    if (job) return visibleDetails(job.jobMaster.details());
     const result = state.results.get(jobId);
     if (result) return this.completedDetails(result);
     throw new NotFoundError(`job ${jobId} not found`);
@@ -463,9 +463,29 @@ export class Dispatcher implements LeaderContender {
     const gauge = this.options.metrics?.jobsByState;
     if (!gauge || !this.state) return;
     gauge.reset();
-    for (const j of this.state.jobs.values()) gauge.inc({ state: j.jobMaster.status });
+    for (const j of this.state.jobs.values()) gauge.inc({ state: visibleStatus(j.jobMaster.status) });
     for (const [id, r] of this.state.results) if (!this.state.jobs.has(id)) gauge.inc({ state: r.jobStatus });
   }
+}
+
+/**
+ * A JobMaster that reached a terminal status stays tracked until its result is durably recorded. Until
+ * then nobody may be told the job ended: if the write fails (the leader lost ZooKeeper), the next leader
+ * recovers the job and runs it on, and a client that had read CANCELED would see it run and FINISH.
+ * So the status shows the step before: CANCELLING, FAILING, or RUNNING for a finishing job.
+ */
+const UNRECORDED_TERMINAL: Partial<Record<JobStatus, JobStatus>> = { CANCELED: 'CANCELLING', FAILED: 'FAILING', FINISHED: 'RUNNING' };
+
+function visibleStatus(status: JobStatus): JobStatus {
+  return UNRECORDED_TERMINAL[status] ?? status;
+}
+
+function visibleDetails(details: JobDetails): JobDetails {
+  const state = visibleStatus(details.state);
+  if (state === details.state) return details;
+  const timestamps = { ...details.timestamps };
+  delete timestamps[details.state];
+  return { ...details, state, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
 }
 
 function assertJobId(jobId: string): asserts jobId is string {

@@ -1,0 +1,56 @@
+/**
+ * Regression (found by chaos-short, partition-leader-long): a leader cut from ZooKeeper canceled a job;
+ * GET /jobs/<id> answered CANCELED while its result could not be written; the next leader recovered the
+ * job and ran it to FINISHED. A terminal status may only be shown once the result is recorded; until then
+ * the job shows the step before (CANCELLING, FAILING, RUNNING) and its execution result is IN_PROGRESS.
+ */
+import test from 'ava';
+import { Dispatcher } from '../../src/dispatcher/dispatcher';
+import { LeaderElectionService } from '../../src/election/service';
+import { PassiveJobMaster } from '../../src/jobmaster/passive-job-master';
+import { ZK_CODES } from '../../src/zk/errors';
+import { FakeZkClient } from '../helpers/fake-zk';
+import { eventually } from '../helpers/ensemble';
+
+const JOB = 'e'.repeat(32);
+const GRAPH = { jobId: JOB, name: 'to-cancel', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 1 } }] };
+
+function leader(client: FakeZkClient): Dispatcher {
+  const election = new LeaderElectionService(client, { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
+  const dispatcher = new Dispatcher({
+    client, election, limits: { maxParallelism: 4 }, jobstore: { maxCapacity: 10, expirationMs: 60000 },
+    jobMasterFactory: (ctx) => new PassiveJobMaster(ctx),
+  });
+  election.start(dispatcher);
+  return dispatcher;
+}
+
+test('a canceled job whose result could not be recorded is shown CANCELLING, never CANCELED', async (t) => {
+  const client = new FakeZkClient();
+  const dispatcher = leader(client);
+  await eventually('leader', () => dispatcher.role === 'leader');
+  await dispatcher.submit(GRAPH);
+  client.failNext('create', `/jobresults/${JOB}`, ZK_CODES.CONNECTIONLOSS);
+  dispatcher.cancel(JOB);
+  await eventually('the result write was attempted', () => client.calls.some((c) => c.op === 'create' && c.path === `/jobresults/${JOB}`));
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(dispatcher.listJobs(), [{ id: JOB, status: 'CANCELLING' }]);
+  const details = dispatcher.jobDetails(JOB);
+  t.is(details.state, 'CANCELLING');
+  t.is(details['end-time'], -1);
+  t.is(details.timestamps.CANCELED, undefined);
+  t.deepEqual(dispatcher.jobsOverview().map((d) => d.state), ['CANCELLING']);
+  t.deepEqual(dispatcher.executionResult(JOB), { status: { id: 'IN_PROGRESS' } });
+  t.is(await client.exists(`/jobresults/${JOB}`), null);
+});
+
+test('once the result is recorded the terminal status shows', async (t) => {
+  const client = new FakeZkClient();
+  const dispatcher = leader(client);
+  await eventually('leader', () => dispatcher.role === 'leader');
+  await dispatcher.submit({ ...GRAPH, jobId: 'f'.repeat(32) });
+  dispatcher.cancel('f'.repeat(32));
+  await eventually('CANCELED', () => dispatcher.jobDetails('f'.repeat(32)).state === 'CANCELED');
+  t.deepEqual(dispatcher.listJobs(), [{ id: 'f'.repeat(32), status: 'CANCELED' }]);
+  t.truthy(await client.exists(`/jobresults/${'f'.repeat(32)}`));
+});
