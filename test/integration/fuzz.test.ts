@@ -581,7 +581,7 @@ test.serial('REST fuzz: every seeded bad request gets the right 4xx with a messa
   for (const id of graphs) {
     const { data } = await eventually(`read /jobgraphs/${id}`, () => zk.get(`/jobgraphs/${id}`), 30_000, 200);
     const stored = JSON.parse(data.toString('utf8')) as { digest: string };
-    t.is<string | undefined>(stored.digest, model.acked.get(id), `job ${id}: the stored graph is the acknowledged one`);
+    t.is(stored.digest as string | undefined, model.acked.get(id), `job ${id}: the stored graph is the acknowledged one`);
   }
 });
 
