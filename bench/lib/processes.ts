@@ -3,7 +3,9 @@
  * with -D settings, each logging its JSON events to its own file, so intervals can be read from the
  * processes' own clocks (`leadership.granted` → `dispatcher.ready`).
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
+import { spawnClean } from '../../src/util/clean-spawn';
+import { killOnExit } from '../../src/util/process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,21 +19,6 @@ export interface LogEvent {
   /** Epoch milliseconds from the event's own timestamp. */
   at: number;
   [key: string]: any;
-}
-
-const live = new Set<ChildProcess>();
-let exitHook = false;
-/** Nothing the benchmark started may outlive it, even when it crashes. */
-function track(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (exitHook) return;
-  exitHook = true;
-  process.once('exit', () => {
-    for (const c of live) {
-      try { c.kill('SIGCONT'); c.kill('SIGKILL'); } catch { /* gone */ }
-    }
-  });
 }
 
 export class BenchProcess {
@@ -58,12 +45,13 @@ export class BenchProcess {
     // HA_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the replicas; Node
     // refuses --cpu-prof in NODE_OPTIONS.
     const nodeArgs = [...(this.kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : []), ...this.nodeFlags];
-    const child = spawn(process.execPath, [...nodeArgs, path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
+    // The benchmark holds ZooKeeper sessions of its own: children must not inherit their sockets.
+    const child = spawnClean(process.execPath, [...nodeArgs, path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
       { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
     fs.closeSync(log);
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    track(child);
+    killOnExit(child);
   }
 
   get pid(): number | null { return this.running ? this.child?.pid ?? null : null; }
@@ -101,20 +89,7 @@ export class BenchProcess {
   }
 
   events(name?: string, fromByte = 0): LogEvent[] {
-    let text = '';
-    try {
-      const fd = fs.openSync(this.logFile, 'r');
-      try {
-        const size = fs.fstatSync(fd).size;
-        const buf = Buffer.alloc(Math.max(0, size - fromByte));
-        fs.readSync(fd, buf, 0, buf.length, fromByte);
-        text = buf.toString('utf8');
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return [];
-    }
+    const text = this.readFrom(fromByte);
     const out: LogEvent[] = [];
     for (const line of text.split('\n')) {
       if (!line.startsWith('{')) continue;
@@ -139,20 +114,26 @@ export class BenchProcess {
 
   /** Lines of the log that are not JSON events (e.g. V8's --trace-gc output on stdout). */
   plainLines(fromByte = 0): string[] {
+    return this.readFrom(fromByte).split('\n').filter((l) => l && !l.startsWith('{'));
+  }
+
+  /** The log from byte `fromByte` on ('' when it cannot be read). */
+  private readFrom(fromByte: number): string {
     try {
       const fd = fs.openSync(this.logFile, 'r');
       try {
         const size = fs.fstatSync(fd).size;
         const buf = Buffer.alloc(Math.max(0, size - fromByte));
         fs.readSync(fd, buf, 0, buf.length, fromByte);
-        return buf.toString('utf8').split('\n').filter((l) => l && !l.startsWith('{'));
+        return buf.toString('utf8');
       } finally {
         fs.closeSync(fd);
       }
     } catch {
-      return [];
+      return '';
     }
   }
+
 
   tail(lines = 20): string {
     try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }

@@ -5,7 +5,7 @@
  */
 import { ChildProcess } from 'node:child_process';
 import { spawnClean } from '../util/clean-spawn';
-import { isProcessAlive } from '../util/process';
+import { isProcessAlive, killOnExit } from '../util/process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fourLetterWord } from './four-letter-word';
@@ -154,7 +154,7 @@ export class LocalEnsemble {
     } else {
       this.children.set(s.id, child);
       child.once('exit', () => { if (this.children.get(s.id) === child) this.children.delete(s.id); });
-      trackForExit(child);
+      killOnExit(child);
     }
   }
 
@@ -249,19 +249,4 @@ function tail(file: string, lines: number): string {
   } catch {
     return '(no log)';
   }
-}
-
-const tracked = new Set<ChildProcess>();
-let exitHookInstalled = false;
-/** Attached servers must not outlive a test process that exits without cleaning up. */
-function trackForExit(child: ChildProcess): void {
-  tracked.add(child);
-  child.once('exit', () => tracked.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of tracked) {
-      try { c.kill('SIGCONT'); c.kill('SIGKILL'); } catch { /* gone */ }
-    }
-  });
 }

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 
 /**
@@ -21,4 +22,19 @@ export function isProcessAlive(pid: number): boolean {
 export function procState(stat: string): { state: string; pgrp: number } {
   const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { state, pgrp: Number(pgrp) };
+}
+
+const attached = new Set<ChildProcess>();
+let exitHookInstalled = false;
+/** The child must not outlive this process, even when it exits without cleaning up (tests, benchmarks). */
+export function killOnExit(child: ChildProcess): void {
+  attached.add(child);
+  child.once('exit', () => attached.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of attached) {
+      try { c.kill('SIGCONT'); c.kill('SIGKILL'); } catch { /* gone */ }
+    }
+  });
 }
