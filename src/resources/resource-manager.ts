@@ -180,7 +180,7 @@ export class ResourceManager implements TaskExecutionService {
 
   async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
     const tm = this.requireActive(taskManagerId);
-    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.options.cancelTimeoutMs ?? 15_000);
+    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, { timeoutMs: this.options.cancelTimeoutMs ?? 15_000 });
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
   }
 
@@ -188,7 +188,7 @@ export class ResourceManager implements TaskExecutionService {
     if (!this.active) return;
     await Promise.all([...this.tms.values()].map(async (tm) => {
       try {
-        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.options.cancelTimeoutMs ?? 15_000);
+        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, { timeoutMs: this.options.cancelTimeoutMs ?? 15_000 });
         if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
       } catch (err) {
         this.logger.warn('task.cancel.failed', { jobId, taskManagerId: tm.id, error: err as Error });

@@ -19,14 +19,21 @@ export class RpcError extends Error {
 
 export const DEFAULT_RPC_TIMEOUT_MS = 5000;
 
-export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown, timeoutMs = DEFAULT_RPC_TIMEOUT_MS): Promise<RpcResponse<T>> {
+export interface RpcCallOptions {
+  timeoutMs?: number;
+  /** Ends the call early (e.g. the peer stopped being the leader): fails like a timeout. */
+  signal?: AbortSignal;
+}
+
+export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown, options: RpcCallOptions = {}): Promise<RpcResponse<T>> {
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS);
   let res: Response;
   try {
     res = await fetch(url, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
     });
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause?.code;

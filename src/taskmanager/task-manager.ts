@@ -55,6 +55,8 @@ interface TaskEntry {
 
 /** Terminal, acknowledged tasks kept for GET /tasks. */
 const FINISHED_HISTORY = 500;
+const REGISTER_RETRY_MIN_MS = 100;
+const REGISTER_RETRY_MAX_MS = 2000;
 
 export class TaskManager {
   private readonly tasks = new Map<string, TaskEntry>();
@@ -66,6 +68,15 @@ export class TaskManager {
   /** Keys whose latest state the current leader has not been told. */
   private readonly unreported = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  /**
+   * Aborted when the leader changes: a call to a leader that stood still (SIGSTOP, partition) must not
+   * hold the contact queue for its whole timeout, or re-registration with the new leader comes after
+   * its reconcile window and adopted tasks run a second time.
+   */
+  private contact = new AbortController();
+  /** Registration retries come sooner than heartbeats: the new leader's reconcile window is short. */
+  private registerRetry: NodeJS.Timeout | null = null;
+  private registerBackoffMs = REGISTER_RETRY_MIN_MS;
   private tickPending = false;
   private ticking = false;
   private heartbeatDue = false;
@@ -159,6 +170,9 @@ export class TaskManager {
     if (leader && leader.epoch > this.highestEpoch) this.highestEpoch = leader.epoch;
     if (this.registration && leader?.epoch === this.registration.epoch && leader.rpcUrl === this.registration.rpcUrl) return;
     this.registration = null;
+    this.contact.abort();
+    this.contact = new AbortController();
+    this.registerBackoffMs = REGISTER_RETRY_MIN_MS;
     this.tick();
   }
 
@@ -187,9 +201,20 @@ export class TaskManager {
         if (this.tickPending) {
           this.tickPending = false;
           setImmediate(() => this.tick());
-        }
+        } else if (!this.registration) this.retryRegistration();
       }
     });
+  }
+
+  /** Unregistered while a leader is published: try again soon, backing off up to the heartbeat interval. */
+  private retryRegistration(): void {
+    if (!this.running || this.registerRetry || !this.retrieval.current?.rpcUrl) return;
+    const delay = Math.min(this.registerBackoffMs, REGISTER_RETRY_MAX_MS, this.options.heartbeatIntervalMs);
+    this.registerBackoffMs = Math.min(this.registerBackoffMs * 2, REGISTER_RETRY_MAX_MS);
+    this.registerRetry = setTimeout(() => {
+      this.registerRetry = null;
+      this.tick();
+    }, delay);
   }
 
   private async register(): Promise<void> {
@@ -213,7 +238,7 @@ export class TaskManager {
     };
     let res;
     try {
-      res = await rpcCall<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request);
+      res = await rpcCall<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request, { signal: this.contact.signal });
     } catch (err) {
       this.logger.debug('taskmanager.register.unreachable', { leader: leader.replicaId, error: err as Error });
       return null;
@@ -226,6 +251,7 @@ export class TaskManager {
     const body = res.body;
     if (body.epoch > this.highestEpoch) this.highestEpoch = body.epoch;
     this.registration = { epoch: body.epoch, rpcUrl: leader.rpcUrl, leaderId: leader.replicaId };
+    this.registerBackoffMs = REGISTER_RETRY_MIN_MS;
     this.lastLeaderContact = Date.now();
     for (const r of reports) this.unreported.delete(executionKey(r));
     this.acknowledge(body.acknowledged);
@@ -243,7 +269,7 @@ export class TaskManager {
     let res;
     try {
       res = await rpcCall<HeartbeatResponse>('POST', `${reg.rpcUrl}/internal/taskmanagers/${encodeURIComponent(this.options.id)}/heartbeat`,
-        { epoch: reg.epoch, running });
+        { epoch: reg.epoch, running }, { signal: this.contact.signal });
     } catch (err) {
       this.logger.debug('taskmanager.heartbeat.failed', { error: err as Error });
       this.registration = null;
@@ -266,7 +292,8 @@ export class TaskManager {
     for (const k of keys) this.unreported.delete(k);
     let res;
     try {
-      res = await rpcCall<StatusResponse>('POST', `${reg.rpcUrl}/internal/tasks/status`, { taskManagerId: this.options.id, epoch: reg.epoch, reports }, 15_000);
+      res = await rpcCall<StatusResponse>('POST', `${reg.rpcUrl}/internal/tasks/status`, { taskManagerId: this.options.id, epoch: reg.epoch, reports },
+        { timeoutMs: 15_000, signal: this.contact.signal });
     } catch (err) {
       this.logger.debug('taskmanager.report.failed', { error: err as Error });
       this.registration = null; // re-registration reports everything not acknowledged
@@ -433,6 +460,7 @@ export class TaskManager {
     this.closing = (async () => {
       this.running = false;
       if (this.timer) clearInterval(this.timer);
+      if (this.registerRetry) clearTimeout(this.registerRetry);
       this.stallFence.stop();
       this.retrieval.stop();
       await Promise.all([...this.tasks.values()].map((t) => t.running.cancel()));

@@ -14,10 +14,10 @@ import { eventually } from './ensemble';
 
 export interface Answer { status: number; body: any; text: string; url: string }
 
-/** One HTTP exchange, no redirect following. */
-export async function call(method: string, url: string, body?: unknown): Promise<Answer> {
+/** One HTTP exchange, no redirect following; bounded, since a peer may be frozen (SIGSTOP). */
+export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000): Promise<Answer> {
   const res = await fetch(url, {
-    method, redirect: 'manual',
+    method, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs),
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -133,7 +133,7 @@ export class ExecutionCluster {
     return eventually('a ready leader', async () => {
       for (const r of this.replicas) {
         if (!r.running || exclude.includes(r)) continue;
-        const h = await call('GET', `${r.url}/health`).catch(() => null);
+        const h = await call('GET', `${r.url}/health`, undefined, 1000).catch(() => null);
         if (h?.status === 200 && h.body?.role === 'leader') return r;
       }
       return null;

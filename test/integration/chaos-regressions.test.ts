@@ -4,6 +4,10 @@
  * pause-taskmanager (seed 2026): a deploy sent to a TaskManager frozen by SIGSTOP waited in its socket;
  * the leader's call timed out, the subtask ran elsewhere and the job FINISHED; when the TaskManager
  * resumed it read the old deploy (same epoch) and started work of a job that already had its result.
+ *
+ * pause-leader (seed 2028): a TaskManager's heartbeat or report call to the frozen leader held its
+ * contact queue for the call's whole timeout (5 s, 15 s for reports), so it re-registered with the new
+ * leader after that leader's reconcile window: adoptable subtasks ran a second time.
  */
 import anyTest, { TestFn } from 'ava';
 import * as fs from 'node:fs';
@@ -12,7 +16,7 @@ import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { readTaskFile } from '../../src/chaos/cluster';
 import { taskScript } from '../../src/chaos/workload';
 import { eventually, startEnsemble } from '../helpers/ensemble';
-import { ExecutionCluster } from '../helpers/execution-cluster';
+import { call, ExecutionCluster, shellTask, startCounts } from '../helpers/execution-cluster';
 
 interface Context { ensemble: LocalEnsemble; clusters: ExecutionCluster[] }
 const test = anyTest as TestFn<Context>;
@@ -54,6 +58,40 @@ test('a deploy queued at a frozen TaskManager is not executed when it resumes af
     const starts = readTaskFile(taskFile).filter((e) => e.phase === 'start');
     t.deepEqual(starts.map((e) => `${e.vertexId}[${e.subtask}] attempt ${e.attempt}`), ['work[0] attempt 1'], 'nothing ran after the job ended');
     t.false(frozen.events('task.status').some((e) => e.jobId === jobId), 'the stale deploy was refused');
+  } catch (err) {
+    t.log(cluster.logs());
+    throw err;
+  }
+});
+
+test('a TaskManager whose calls hang on a frozen leader re-registers with the new leader within its reconcile window', async (t) => {
+  // Reconcile window (1.5 s) well under the RPC timeouts (5 s heartbeat, 15 s report) that used to hold the TaskManager.
+  const cluster = await ExecutionCluster.start({
+    connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1, sessionTimeoutMs: 2000,
+    settings: ['jobmanager.reconcile-timeout=1500', 'taskmanager.orphan-timeout=60000', 'heartbeat.timeout=30000'],
+  });
+  t.context.clusters.push(cluster);
+  try {
+    const starts = path.join(cluster.dir, 'pause-starts.txt');
+    const jobId = await cluster.submit({
+      name: 'frozen-leader', vertices: [{ id: 'work', parallelism: 2, task: shellTask(starts, 'sleep 8') }],
+      restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 100 },
+    });
+    await cluster.waitForJob(jobId, (j) => j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'both subtasks RUNNING');
+    const frozen = await cluster.leader();
+    const frozenEpoch = (await call('GET', `${frozen.url}/health`)).body.epoch as number;
+    frozen.child!.kill('SIGSTOP');
+    try {
+      const next = await cluster.leader(30_000, [frozen]);
+      const job = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED under the new leader', 60_000);
+      t.deepEqual([...startCounts(starts).entries()].sort(), [['work/0', 1], ['work/1', 1]], 'each subtask started once');
+      t.true(job.vertices[0].subtasks.every((s: any) => s.attempt === 0));
+      t.like(next.events('job.reconciled').find((e) => e.jobId === jobId), { adopted: 2, redeploy: 0 });
+      const tm = cluster.taskManagers[0];
+      t.true(tm.events('taskmanager.registered').some((e) => e.epoch > frozenEpoch && e.running === 2), 'the TaskManager re-registered reporting both tasks');
+    } finally {
+      frozen.child!.kill('SIGCONT');
+    }
   } catch (err) {
     t.log(cluster.logs());
     throw err;
