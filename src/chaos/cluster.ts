@@ -14,6 +14,7 @@ import { freePorts } from '../util/ports';
 import { packageRoot } from '../util/package-root';
 import { sleep } from '../util/clock';
 import { spawnClean } from '../util/clean-spawn';
+import { stopChild } from '../util/process';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
 
@@ -67,16 +68,8 @@ export class ChaosProcess {
       this.paused = sig === 'SIGSTOP';
       return;
     }
-    const exited = new Promise((r) => child.once('exit', r));
-    if (this.paused) child.kill('SIGCONT');
     this.paused = false;
-    child.kill(sig);
-    const timer = sleep(timeoutMs);
-    await Promise.race([exited, timer]);
-    if (this.running) {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await stopChild(child, sig, timeoutMs);
   }
 
   /** Sets every ZooKeeper proxy of this process to `mode` (pass, blackhole, reject). */

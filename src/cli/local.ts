@@ -3,12 +3,14 @@
  * ZooKeeper ensemble, 3 dispatcher replicas and 2 TaskManagers as separate processes on loopback,
  * plus a demo job submitted through a standby. Ctrl-C stops everything.
  */
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { packageRoot } from '../util/package-root';
+import { spawnClean } from '../util/clean-spawn';
+import { killOnExit, stopChild } from '../util/process';
 import { sleep } from '../util/clock';
 import { RestClient } from './rest-client';
 
@@ -21,6 +23,9 @@ export interface LocalClusterOptions {
 }
 
 const BIN = (): string => path.join(packageRoot(), 'bin', 'ha-dispatcher.js');
+/** A replica's graceful stop hands leadership over at once; beyond this it is killed. */
+const CHILD_STOP_GRACE_MS = 15_000;
+const EXIT_INTERRUPTED = 130;
 
 export async function runLocalCluster(options: LocalClusterOptions): Promise<void> {
   const dir = path.resolve(options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ha-local-')));
@@ -31,19 +36,24 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
 
   const children: ChildProcess[] = [];
   let stopping = false;
-  const stopAll = async (): Promise<void> => {
-    if (stopping) return;
+  // First Ctrl-C: stop in order (a drill may have killed or frozen some children; stopChild copes with
+  // both). A second one: exit now; the exit hooks SIGKILL every child and ZooKeeper server.
+  const onSignal = (): void => {
+    if (stopping) {
+      out('Stopping at once (second signal).');
+      process.exit(EXIT_INTERRUPTED);
+    }
     stopping = true;
-    out('\nStopping replicas, TaskManagers and ZooKeeper ...');
-    // A child killed by a signal (a drill, an operator) has exitCode null too: only wait for live ones.
-    const live = children.filter((c) => c.exitCode === null && c.signalCode === null);
-    for (const c of live) c.kill('SIGTERM');
-    await Promise.all(live.map((c) => new Promise((r) => c.once('exit', r))));
-    await ensemble.stop();
-    out('Stopped.');
+    out('\nStopping replicas, TaskManagers and ZooKeeper ... (Ctrl-C again to kill them at once)');
+    void Promise.all(children.map((c) => stopChild(c, 'SIGTERM', CHILD_STOP_GRACE_MS)))
+      .then(() => ensemble.stop())
+      .then(() => {
+        out('Stopped.');
+        process.exit(0);
+      });
   };
-  process.once('SIGINT', () => void stopAll().then(() => process.exit(0)));
-  process.once('SIGTERM', () => void stopAll().then(() => process.exit(0)));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const common = [
     '-D', `high-availability.zookeeper.quorum=${ensemble.connectString}`,
@@ -79,8 +89,8 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
 function startProcess(dir: string, name: string, args: string[]): ChildProcess {
   const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
   // Own process group: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-  const child = spawn(process.execPath, [BIN(), ...args], { stdio: ['ignore', log, log], detached: true });
-  process.once('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const child = spawnClean(process.execPath, [BIN(), ...args], { stdio: ['ignore', log, log], detached: true });
+  killOnExit(child);
   fs.closeSync(log);
   child.once('exit', (code, signal) => {
     if (code !== 0 && signal === null) process.stderr.write(`${name} exited with code ${code}; see ${path.join(dir, `${name}.log`)}\n`);

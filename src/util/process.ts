@@ -38,3 +38,20 @@ export function killOnExit(child: ChildProcess): void {
     }
   });
 }
+
+/**
+ * Ends a child: wakes it (a SIGSTOPped child cannot act on SIGTERM), sends `signal`, and sends SIGKILL
+ * when it has not exited within `graceMs`. Resolves once it exited; at once for one already gone.
+ */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 20_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try { child.kill('SIGCONT'); child.kill(signal); } catch { /* already gone */ }
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
+  if (await Promise.race([exited, late]) === 'late') {
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+    await exited;
+  }
+  clearTimeout(timer);
+}

@@ -1,0 +1,110 @@
+/**
+ * `ha-dispatcher local`, what `npm start` runs: the newcomer path end to end (its own 3-server
+ * ensemble, 3 replicas, 2 TaskManagers, the demo job), then Ctrl-C after a drill left one replica
+ * killed and one TaskManager frozen. A drill found that Ctrl-C then waited forever for the dead child
+ * and left ZooKeeper running.
+ */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnClean } from '../../src/util/clean-spawn';
+import { packageRoot } from '../../src/util/package-root';
+import { isProcessAlive, killOnExit } from '../../src/util/process';
+import { eventually } from '../helpers/ensemble';
+
+/** `count` consecutive free loopback ports (local takes a base port and counts up). */
+async function consecutiveFreePorts(count: number): Promise<number> {
+  for (let tries = 0; tries < 50; tries++) {
+    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const held: net.Server[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const server = net.createServer();
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(base + i, '127.0.0.1', () => resolve());
+        });
+        held.push(server);
+      }
+      return base;
+    } catch {
+      // taken: try another base
+    } finally {
+      await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+/** Every process below `root`, from the parent links in /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length) for (const pid of children.get(queue.shift()!) ?? []) { out.push(pid); queue.push(pid); }
+  return out;
+}
+
+const commandLine = (pid: number): string => {
+  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return ''; }
+};
+
+test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a frozen TaskManager stops every process', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-local-test-'));
+  const base = await consecutiveFreePorts(3);
+  const local = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'local', '--dir', dir, '--port', String(base)],
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  killOnExit(local);
+  let output = '';
+  local.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
+  local.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => local.once('exit', (code, signal) => resolve({ code, signal })));
+  let started: number[] = [];
+  try {
+    await eventually('the demo job ended', () => /Demo job ended (\w+)\./.exec(output)?.[1] ?? null, 150_000, 200)
+      .then((state) => t.is(state, 'FINISHED'));
+    t.regex(output, new RegExp(`Replicas: +http://127\\.0\\.0\\.1:${base} +http://127\\.0\\.0\\.1:${base + 1} +http://127\\.0\\.0\\.1:${base + 2}`));
+
+    started = descendants(local.pid!);
+    const replica = started.find((pid) => commandLine(pid).includes('replica.id=replica-2'));
+    const taskManager = started.find((pid) => commandLine(pid).includes(`${path.join(dir, 'taskmanager-1')}`));
+    const zookeepers = started.filter((pid) => commandLine(pid).includes('QuorumPeerMain'));
+    if (!replica || !taskManager) throw new Error(`replica-2 or taskmanager-1 not found among ${started.map(commandLine).join('\n')}`);
+    t.is(zookeepers.length, 3);
+
+    // The drill: one replica crashed, one TaskManager frozen.
+    process.kill(replica, 'SIGKILL');
+    await eventually('replica-2 gone', () => !isProcessAlive(replica), 10_000, 50);
+    process.kill(taskManager, 'SIGSTOP');
+
+    local.kill('SIGINT');
+    const outcome = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 90_000).unref())]);
+    t.deepEqual(outcome, { code: 0, signal: null }, 'local exited 0 after Ctrl-C');
+    t.regex(output, /Stopped\./);
+    const left = await eventually('every process local started has exited', () => {
+      const alive = started.filter(isProcessAlive);
+      return alive.length === 0 ? alive : null;
+    }, 15_000, 100).catch(() => started.filter(isProcessAlive).map((pid) => `${pid}: ${commandLine(pid)}`));
+    t.deepEqual(left, []);
+  } catch (err) {
+    t.log(output);
+    throw err;
+  } finally {
+    // A hung local cannot run its exit hooks once killed: end what it started here.
+    for (const pid of new Set([...descendants(local.pid!), ...started, local.pid!])) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
