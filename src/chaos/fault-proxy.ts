@@ -1,13 +1,13 @@
 /**
  * A TCP proxy in front of one upstream server (a ZooKeeper server in integration tests and chaos runs)
- * that simulates network faults: connection resets, partitions that silently lose packets, and a
- * server that is down. In front of ZooKeeper it also reads the session id and password from each
+ * that simulates network faults: connection resets, a partition TCP rides out (everything held, then
+ * delivered in order), a middlebox that silently loses bytes mid-stream, and a server that is down. In front of ZooKeeper it also reads the session id and password from each
  * connection's handshake answer, so chaos tooling can expire that session from outside the process
  * (see `expireSession` in src/zk/client.ts) — test and chaos tooling only.
  */
 import * as net from 'node:net';
 
-export type FaultMode = 'pass' | 'blackhole' | 'reject';
+export type FaultMode = 'pass' | 'stall' | 'blackhole' | 'reject';
 
 interface Link {
   client: net.Socket;
@@ -59,6 +59,7 @@ export class FaultProxy {
 
   set mode(mode: FaultMode) {
     if (mode === 'pass') this.pass();
+    else if (mode === 'stall') this.stall();
     else if (mode === 'blackhole') this.blackhole();
     else this.reject();
   }
@@ -85,10 +86,30 @@ export class FaultProxy {
     return this.session;
   }
 
-  /** Forwards again; closes and resets that happened during a blackhole now reach the other side. */
+  /**
+   * Forwards again: what a stall held arrives now, in order; closes and resets that happened during a
+   * stall or blackhole reach the other side after it.
+   */
   pass(): void {
     this.current = 'pass';
-    for (const link of [...this.links]) this.propagate(link);
+    for (const link of [...this.links]) {
+      if (!link.upstream.writableNeedDrain) link.client.resume();
+      if (!link.client.writableNeedDrain) link.upstream.resume();
+      this.propagate(link);
+    }
+  }
+
+  /**
+   * Holds everything in both directions but keeps sockets open, like a partition that TCP rides out:
+   * nothing is read, so the bytes wait in the kernel's buffers (the sender's window fills as it would)
+   * and arrive in order after pass(). A peer that gave up meanwhile sees only what it sent before.
+   */
+  stall(): void {
+    this.current = 'stall';
+    for (const link of this.links) {
+      link.client.pause();
+      link.upstream.pause();
+    }
   }
 
   /** Resets every open connection; the mode is unchanged, so new connections follow it as before. */
@@ -96,7 +117,10 @@ export class FaultProxy {
     for (const link of [...this.links]) this.resetLink(link);
   }
 
-  /** Drops everything in both directions but keeps sockets open, like a partition that loses packets. */
+  /**
+   * Drops everything in both directions but keeps sockets open, like a middlebox that lost the
+   * connection's state: bytes vanish mid-stream and never arrive, even after pass().
+   */
   blackhole(): void {
     this.current = 'blackhole';
   }
@@ -129,11 +153,15 @@ export class FaultProxy {
     upstream.setNoDelay(true);
     this.wire(link, client, upstream);
     this.wire(link, upstream, client);
+    if (this.current === 'stall') {
+      client.pause();
+      upstream.pause();
+    }
   }
 
   private wire(link: Link, from: net.Socket, to: net.Socket): void {
     from.on('data', (chunk: Buffer) => {
-      if (this.current !== 'pass') {
+      if (this.current === 'blackhole' || this.current === 'reject') {
         this.dropped += chunk.length;
         return;
       }
@@ -141,7 +169,7 @@ export class FaultProxy {
       if (from === link.upstream && link.handshake) this.sniff(link, chunk);
       if (!to.write(chunk)) {
         from.pause();
-        to.once('drain', () => from.resume());
+        to.once('drain', () => { if (this.current === 'pass') from.resume(); });
       }
     });
     // Errors surface as 'close' with hadError; propagate() turns them into a reset of the peer.

@@ -148,6 +148,46 @@ test('blackhole keeps sockets open but loses data both ways; pass resumes on the
   t.is(old.received, 'pingagain', 'data lost in the blackhole never arrives later');
 });
 
+test('stall holds data both ways on open sockets and delivers all of it, in order, after pass', async (t) => {
+  const { echo, proxy } = await setup(t);
+  const old = await Client.connect(proxy.port);
+  await old.roundTrip('ping');
+  const receivedBefore = echo.bytesReceived;
+
+  proxy.stall();
+  t.is(proxy.mode, 'stall');
+  old.socket.write('held-');
+  old.socket.write('in-order');
+  const fresh = await Client.connect(proxy.port);
+  fresh.socket.write('late');
+  await eventually('upstream has both connections', () => echo.sockets.size === 2, 5000);
+  for (const socket of echo.sockets) socket.write('push-');
+  // Nothing crosses while stalled: a bounded poll that must stay false, then the counters.
+  await t.throwsAsync(eventually('anything crossing the stall', () => echo.bytesReceived > receivedBefore || old.received !== 'ping' || fresh.received !== '', 500, 50));
+  t.is(proxy.bytesDropped, 0);
+  t.false(old.isClosed);
+  t.false(fresh.isClosed);
+
+  proxy.pass();
+  // Server pushes arrive first (they were held upstream of the echo), then the echoes, in order.
+  await eventually('held bytes delivered', () => old.received === 'pingpush-held-in-order' && fresh.received === 'push-late', 5000);
+  t.is(proxy.bytesDropped, 0);
+  await old.roundTrip('again');
+  t.is(old.received, 'pingpush-held-in-orderagain');
+});
+
+test('a client closing during a stall is propagated upstream after pass, behind the data it sent', async (t) => {
+  const { echo, proxy } = await setup(t);
+  const client = await Client.connect(proxy.port);
+  await client.roundTrip('x');
+  proxy.stall();
+  const before = echo.bytesReceived;
+  client.socket.end('bye');
+  await t.throwsAsync(eventually('the bytes or the close crossing the stall', () => echo.bytesReceived > before || echo.sockets.size === 0, 500, 50));
+  proxy.pass();
+  await eventually('upstream got the held bytes and the close', () => echo.bytesReceived === before + 3 && echo.sockets.size === 0, 5000);
+});
+
 test('a client closing during a blackhole is propagated upstream only after pass', async (t) => {
   const { echo, proxy } = await setup(t);
   const client = await Client.connect(proxy.port);
