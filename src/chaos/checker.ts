@@ -17,7 +17,7 @@
 import { canonicalJson, parseJobGraph } from '../jobgraph';
 import { graphDigest } from '../store/jobgraph-store';
 import type {
-  DeployEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
+  DeployEvent, FaultEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
 } from './history';
 
 export type CheckName =
@@ -45,6 +45,8 @@ export interface ScenarioSummary {
   taskStarts: number;
   /** Subtasks that completed more than once (at-least-once after a reconcile timeout; a figure, not a violation). */
   subtasksCompletedTwice: number;
+  /** Those, by the fault injected last before the repeated run started ("none" when no fault preceded it). */
+  completedTwiceAfter: Record<string, number>;
   /** Commands TaskManagers refused because they came from an older epoch. */
   staleCommandsRejected: number;
   jobs: { finished: number; canceled: number; failed: number; running: number };
@@ -327,17 +329,29 @@ function summarize(events: HistoryEvent[], ops: OpEvent[], leadership: Leadershi
     highestEpoch: epochs.length ? Math.max(...epochs) : null,
     unavailability: unavailability(ops),
     taskStarts: tasks.filter((e) => e.phase === 'start').length,
-    subtasksCompletedTwice: completedTwice(tasks),
+    ...completedTwice(tasks, events.filter((e): e is FaultEvent => e.kind === 'fault' && e.phase === 'inject')),
     staleCommandsRejected: events.filter((e) => e.kind === 'rejected-command').length,
     jobs,
     violations,
   };
 }
 
-function completedTwice(tasks: TaskEvent[]): number {
-  const ends = new Map<string, number>();
-  for (const e of tasks) if (e.phase === 'end') ends.set(`${e.jobId}/${e.vertexId}/${e.subtask}`, (ends.get(`${e.jobId}/${e.vertexId}/${e.subtask}`) ?? 0) + 1);
-  return [...ends.values()].filter((n) => n > 1).length;
+/** Subtasks whose run ended more than once, each put down to the last fault before its repeated run started. */
+function completedTwice(tasks: TaskEvent[], faults: FaultEvent[]): Pick<ScenarioSummary, 'subtasksCompletedTwice' | 'completedTwiceAfter'> {
+  const key = (e: TaskEvent): string => `${e.jobId}/${e.vertexId}/${e.subtask}`;
+  const ends = new Map<string, TaskEvent[]>();
+  for (const e of tasks) if (e.phase === 'end') ends.set(key(e), [...(ends.get(key(e)) ?? []), e]);
+  const after: Record<string, number> = {};
+  let count = 0;
+  for (const runs of ends.values()) {
+    if (runs.length < 2) continue;
+    count++;
+    const startedAt = runs.map((r) => tasks.find((e) => e.phase === 'start' && key(e) === key(r) && e.pid === r.pid)?.t ?? r.t).sort((a, b) => a - b);
+    const repeatedAt = startedAt[1];
+    const cause = faults.filter((f) => f.t <= repeatedAt).sort((a, b) => b.t - a.t)[0]?.name ?? 'none';
+    after[cause] = (after[cause] ?? 0) + 1;
+  }
+  return { subtasksCompletedTwice: count, completedTwiceAfter: after };
 }
 
 /**
@@ -371,8 +385,13 @@ export function formatSummary(s: ScenarioSummary): string {
   return `scenario ${s.scenario}: ${s.operations} operations (${s.submissionsAcknowledged} submissions acknowledged), ` +
     `${s.faults} faults, ${s.failovers} failovers (highest epoch ${s.highestEpoch ?? '-'}), ` +
     `${u.windows} unavailability windows ≥ ${UNAVAILABLE_MIN_MS / 1000} s (total ${(u.totalMs / 1000).toFixed(1)} s, longest ${(u.longestMs / 1000).toFixed(1)} s), ` +
-    `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice, ${s.staleCommandsRejected} stale commands rejected), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
+    `${s.taskStarts} task starts (${s.subtasksCompletedTwice} subtasks completed twice${completedTwiceCauses(s)}, ${s.staleCommandsRejected} stale commands rejected), jobs ${s.jobs.finished} finished / ${s.jobs.canceled} canceled / ${s.jobs.failed} failed / ${s.jobs.running} running, ` +
     `${s.violations} violations, ${(s.durationMs / 1000).toFixed(0)} s`;
+}
+
+function completedTwiceCauses(s: ScenarioSummary): string {
+  const causes = Object.entries(s.completedTwiceAfter).sort((a, b) => b[1] - a[1]);
+  return causes.length ? ` [after ${causes.map(([name, n]) => `${name} ×${n}`).join(', ')}]` : '';
 }
 
 export function formatViolation(v: Violation, scenario?: string): string {

@@ -74,6 +74,25 @@ test('a clean history has no violations, and its summary counts operations, faul
   t.regex(formatSummary(summary), /^scenario unit: 2 operations \(2 submissions acknowledged\), 1 faults, 1 failovers .* 1 unavailability windows .* 0 violations/);
 });
 
+test('a subtask completed twice is counted (not a violation) and put down to the last fault before its repeated run', (t) => {
+  const events = cleanHistory();
+  const at = events.findIndex((e) => e.kind === 'scenario' && e.phase === 'end');
+  events.splice(at, 0,
+    { kind: 'task', t: T0 + 1100, phase: 'end', jobId: JOB_B, vertexId: 'work', subtask: 0, attempt: 0, pid: 101 },
+    { kind: 'fault', t: T0 + 1120, name: 'pause-taskmanager', phase: 'inject', target: 'tm1' },
+    // Attempt 1 of the same subtask ran to its end as well: at-least-once after the TaskManager was frozen.
+    { kind: 'deploy', t: T0 + 1130, seq: 5, tm: 'tm1', jobId: JOB_B, vertexId: 'work', subtask: 0, attempt: 1, epoch: 1 },
+    { kind: 'task', t: T0 + 1140, phase: 'start', jobId: JOB_B, vertexId: 'work', subtask: 0, attempt: 1, pid: 102 },
+    { kind: 'task', t: T0 + 1190, phase: 'end', jobId: JOB_B, vertexId: 'work', subtask: 0, attempt: 1, pid: 102 },
+  );
+  const { summary, violations } = checkHistory(events);
+  t.deepEqual(violations, []);
+  t.is(summary.subtasksCompletedTwice, 1);
+  t.deepEqual(summary.completedTwiceAfter, { 'pause-taskmanager': 1 });
+  t.regex(formatSummary(summary), /1 subtasks completed twice \[after pause-taskmanager ×1\]/);
+  t.deepEqual(checkHistory(cleanHistory()).summary.completedTwiceAfter, {});
+});
+
 test('an acknowledged job missing after the run is reported with the submission that was acknowledged', (t) => {
   const events = cleanHistory();
   const final = events.find((e) => e.kind === 'final')!;
