@@ -233,6 +233,9 @@ export class TaskManager {
   /** 'done' when registered, else the epoch a 409 named (or null). */
   private async registerWith(leader: LeaderInfo): Promise<'done' | number | null> {
     const reports = [...this.tasks.values()].filter((t) => !t.acknowledged).map((t) => ({ ...t.report }));
+    // Struck off now, not on the answer: a state change during the call (a task finishing) marks the
+    // key again and is flushed after it. Should the call fail, the next registration sends it anyway.
+    for (const r of reports) this.unreported.delete(executionKey(r));
     const request: RegistrationRequest = {
       taskManagerId: this.options.id, host: os.hostname(), address: this.address, slots: this.options.slots, epoch: leader.epoch, tasks: reports,
     };
@@ -253,7 +256,6 @@ export class TaskManager {
     this.registration = { epoch: body.epoch, rpcUrl: leader.rpcUrl, leaderId: leader.replicaId };
     this.registerBackoffMs = REGISTER_RETRY_MIN_MS;
     this.lastLeaderContact = Date.now();
-    for (const r of reports) this.unreported.delete(executionKey(r));
     this.acknowledge(body.acknowledged);
     this.cancelKeys(body.cancel, 'the leader does not own them');
     this.logger.info('taskmanager.registered', {

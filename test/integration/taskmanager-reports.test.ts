@@ -1,0 +1,133 @@
+/**
+ * A real TaskManager (in this process, its own ZooKeeper session) against a scripted leader: an HTTP
+ * server that answers the internal RPC as the test dictates, published in `/leader/info` like a real
+ * leader's (ephemeral, owned by the session it names).
+ *
+ * Regression (chaos partition-leader-long, seed 2030): a task finished while the TaskManager's
+ * registration with a new leader was in flight. The registration carried the task as RUNNING; when it
+ * returned, the TaskManager struck the task off its unreported list, FINISHED included, so the leader
+ * never heard the outcome and the job stayed RUNNING forever.
+ */
+import anyTest, { TestFn } from 'ava';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AddressInfo } from 'node:net';
+import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import { LEADER_INFO_PATH, LeaderInfo } from '../../src/election/leader-info';
+import { TaskManager } from '../../src/taskmanager/task-manager';
+import type { RegistrationRequest, StatusRequest, TaskReport } from '../../src/taskmanager/protocol';
+import { ZooKeeperClient } from '../../src/zk/client';
+import { connectedClient, eventually, startEnsemble } from '../helpers/ensemble';
+
+interface Context { ensemble: LocalEnsemble }
+const test = anyTest as TestFn<Context>;
+
+test.before(async (t) => { t.context.ensemble = await startEnsemble(); });
+test.after.always(async (t) => { await t.context.ensemble?.stop({ removeData: true }); });
+
+type Handler = (body: any) => Promise<{ status: number; body: unknown }>;
+
+/** The leader's side of the internal RPC, scripted per route; every request is kept. */
+class ScriptedLeader {
+  readonly received: Array<{ route: string; body: any }> = [];
+  readonly routes = new Map<string, Handler>();
+  private constructor(private readonly server: http.Server, readonly url: string) {}
+
+  static async start(): Promise<ScriptedLeader> {
+    const server = http.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const leader = new ScriptedLeader(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : null;
+        const route = (req.url ?? '').replace(/\/internal\/taskmanagers\/[^/]+\/heartbeat$/, '/internal/taskmanagers/:id/heartbeat');
+        leader.received.push({ route, body });
+        const handler = leader.routes.get(route) ?? (async () => ({ status: 404, body: { errors: [`no route ${route}`] } }));
+        void handler(body).then(({ status, body: answer }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer));
+        });
+      });
+    });
+    return leader;
+  }
+
+  /** Every report (registration or status) the leader received for `key`, in order. */
+  reportsFor(key: string): TaskReport[] {
+    return this.received.flatMap(({ route, body }) => route === '/internal/taskmanagers' ? (body as RegistrationRequest).tasks
+      : route === '/internal/tasks/status' ? (body as StatusRequest).reports : [])
+      .filter((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}` === key);
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, epoch: number): Promise<void> {
+  const info: LeaderInfo = {
+    replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, sessionId: client.sessionId!,
+    electedAt: new Date().toISOString(), readyAt: new Date().toISOString(),
+  };
+  await client.mkdirp('/leader');
+  await client.delete(LEADER_INFO_PATH).catch(() => undefined);
+  await client.create(LEADER_INFO_PATH, JSON.stringify(info), 'ephemeral');
+}
+
+test('a task that finishes while its TaskManager registers with a new leader is still reported FINISHED', async (t) => {
+  const { ensemble } = t.context;
+  const root = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
+  const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
+  const leader = await ScriptedLeader.start();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-reports-'));
+  let tm: TaskManager | null = null;
+  try {
+    const ok = async (): Promise<{ status: number; body: unknown }> => ({ status: 200, body: { epoch: 8, acknowledged: [], cancel: [] } });
+    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
+    leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
+    leader.routes.set('/internal/tasks/status', async () => ({ status: 200, body: { acknowledged: [], cancel: [] } }));
+    await publishLeader(zk, leader, 7);
+
+    tm = await TaskManager.start({
+      id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs: 200, orphanTimeoutMs: 60_000, dataDir,
+      zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+    });
+    await eventually('the TaskManager registered with epoch 7', () => leader.received.some((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 7), 15_000, 20);
+
+    const id = { jobId: 'e'.repeat(32), vertexId: 'work', subtask: 0, attempt: 0 };
+    const key = `${id.jobId}/work/0/0`;
+    const deployed = await fetch(`${tm.rpcAddress}/deploy`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...id, epoch: 7, parallelism: 1, task: { type: 'sleep', ms: 1500 } }),
+    });
+    t.is(deployed.status, 200);
+    const tasks = async (): Promise<TaskReport[]> => ((await (await fetch(`${tm!.rpcAddress}/tasks`)).json()) as { tasks: TaskReport[] }).tasks;
+    await eventually('the task RUNNING', async () => (await tasks()).some((r) => r.state === 'RUNNING'), 10_000, 20);
+
+    // A new leader (epoch 8) that holds the registration answer until the task has finished.
+    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => {
+      if (body.epoch === 8) await eventually('the task FINISHED on the TaskManager', async () => (await tasks()).some((r) => r.state === 'FINISHED'), 10_000, 20);
+      return ok();
+    });
+    await publishLeader(zk, leader, 8);
+    await eventually('registration with epoch 8 answered', () => leader.received.some((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 8), 15_000, 20);
+    const registration = leader.received.find((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 8)!;
+    t.is((registration.body as RegistrationRequest).tasks.find((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}` === key)?.state, 'RUNNING',
+      'the registration carried the task while it still ran');
+
+    const finished = await eventually('the FINISHED outcome reported to the new leader', () =>
+      leader.reportsFor(key).find((r) => r.state === 'FINISHED') ?? null, 10_000, 20).catch(() => null);
+    t.truthy(finished, `reports the leader got for the task: ${JSON.stringify(leader.reportsFor(key).map((r) => r.state))}`);
+  } finally {
+    await tm?.close();
+    await leader.close();
+    await zk.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
