@@ -63,6 +63,7 @@ type SlotState = 'RESERVED' | TaskReport['state'];
 
 interface TaskManagerRecord {
   id: string;
+  instanceId?: string;
   host: string;
   address: string;
   slots: number;
@@ -216,9 +217,11 @@ export class ResourceManager implements TaskExecutionService {
     if (previous && previous.address !== req.address) {
       // Same id, new process: whatever the old one ran is gone with it.
       this.lose(previous, `TaskManager ${previous.id} re-registered from a new address ${req.address}; its former process at ${previous.address} is gone`);
+    } else if (previous && req.instanceId !== undefined && previous.instanceId !== req.instanceId) {
+      this.lose(previous, `TaskManager ${previous.id} (${previous.address}) re-registered as a new process (restarted); its former process is gone`);
     }
     const tm: TaskManagerRecord = this.tms.get(req.taskManagerId) ?? {
-      id: req.taskManagerId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null, unreachableSince: null,
+      id: req.taskManagerId, instanceId: req.instanceId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null, unreachableSince: null,
     };
     tm.slots = req.slots;
     tm.host = req.host;

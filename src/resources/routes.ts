@@ -61,13 +61,16 @@ function validated<T>(fn: () => T): T {
 }
 
 function checkRegistration(body: Record<string, unknown>): RegistrationRequest {
-  const { taskManagerId, host, address, slots, tasks } = body;
+  const { taskManagerId, instanceId, host, address, slots, tasks } = body;
   if (typeof taskManagerId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(taskManagerId)) throw new RpcRejection(400, 'taskManagerId must be 1 to 128 letters, digits, "_", "." or "-"');
   if (typeof address !== 'string' || !/^https?:\/\/[^/\s]+$/.test(address)) throw new RpcRejection(400, 'address must be the TaskManager\'s base URL, e.g. http://10.0.0.5:6121');
   if (!Number.isInteger(slots) || (slots as number) < 1) throw new RpcRejection(400, 'slots must be a positive integer');
   if (!Array.isArray(tasks)) throw new RpcRejection(400, 'tasks must be a list');
+  if (instanceId !== undefined && (typeof instanceId !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(instanceId))) {
+    throw new RpcRejection(400, 'instanceId must be 1 to 64 letters, digits or "-" (random per TaskManager process)');
+  }
   return {
-    taskManagerId, address, slots: slots as number, epoch: body.epoch as number,
+    taskManagerId, instanceId, address, slots: slots as number, epoch: body.epoch as number,
     host: typeof host === 'string' ? host.slice(0, 255) : '',
     tasks: tasks.map((t, i) => checkReport(t, `tasks[${i}]`)),
   };

@@ -56,6 +56,11 @@ export interface CancelRequest {
 
 export interface RegistrationRequest {
   taskManagerId: string;
+  /**
+   * Random per TaskManager process. A TaskManager restarted under the same id and address (a fixed
+   * port) is another process: what the former one ran is gone, and only this tells the leader so.
+   */
+  instanceId?: string;
   host: string;
   /** Base URL of the TaskManager's RPC server. */
   address: string;

@@ -7,6 +7,7 @@
  * reports what it still runs, plus finished outcomes no leader has acknowledged yet. Only when no
  * leader could be reached for `taskmanager.orphan-timeout` does it stop its tasks.
  */
+import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -83,6 +84,8 @@ export class TaskManager {
   private running = false;
   private closing: Promise<void> | null = null;
   private address = '';
+  /** Tells the leader this process from an earlier one with the same id and address. */
+  private readonly instanceId = randomUUID();
   readonly logDir: string;
   private reaper: Reaper | null = null;
   /** A stall shorter than the leader's deploy timeout cannot leave a deploy the leader gave up on. */
@@ -237,7 +240,7 @@ export class TaskManager {
     // key again and is flushed after it. Should the call fail, the next registration sends it anyway.
     for (const r of reports) this.unreported.delete(executionKey(r));
     const request: RegistrationRequest = {
-      taskManagerId: this.options.id, host: os.hostname(), address: this.address, slots: this.options.slots, epoch: leader.epoch, tasks: reports,
+      taskManagerId: this.options.id, instanceId: this.instanceId, host: os.hostname(), address: this.address, slots: this.options.slots, epoch: leader.epoch, tasks: reports,
     };
     let res;
     try {

@@ -120,9 +120,11 @@ export class ExecutionCluster {
     return cluster;
   }
 
-  startTaskManager(id: string): ManagedProcess {
+  /** `settings`: extra "key=value" settings for this TaskManager only (e.g. a fixed taskmanager.rpc-port). */
+  startTaskManager(id: string, settings: string[] = []): ManagedProcess {
     const tm = new ManagedProcess(id, 'taskmanager', [...this.common, '-D', `taskmanager.id=${id}`,
-      '-D', `taskmanager.numberOfTaskSlots=${this.options.slots ?? 4}`, '-D', `taskmanager.data-dir=${path.join(this.dir, id)}`], this.dir);
+      '-D', `taskmanager.numberOfTaskSlots=${this.options.slots ?? 4}`, '-D', `taskmanager.data-dir=${path.join(this.dir, id)}`,
+      ...settings.flatMap((s) => ['-D', s])], this.dir);
     this.taskManagers.push(tm);
     tm.start();
     return tm;

@@ -8,6 +8,10 @@
  * pause-leader (seed 2028): a TaskManager's heartbeat or report call to the frozen leader held its
  * contact queue for the call's whole timeout (5 s, 15 s for reports), so it re-registered with the new
  * leader after that leader's reconcile window: adoptable subtasks ran a second time.
+ *
+ * A TaskManager restarted at once under the same id and address (a fixed rpc-port, as in docker/
+ * with a restart policy) looked to the leader like the old process re-registering: the tasks the old
+ * process ran stayed RUNNING in their JobMasters forever, since the new one kept heartbeating.
  */
 import anyTest, { TestFn } from 'ava';
 import * as fs from 'node:fs';
@@ -17,6 +21,7 @@ import { readTaskFile } from '../../src/chaos/cluster';
 import { taskScript } from '../../src/chaos/workload';
 import { eventually, startEnsemble } from '../helpers/ensemble';
 import { call, ExecutionCluster, shellTask, startCounts } from '../helpers/execution-cluster';
+import { freePorts } from '../../src/util/ports';
 
 interface Context { ensemble: LocalEnsemble; clusters: ExecutionCluster[] }
 const test = anyTest as TestFn<Context>;
@@ -92,6 +97,34 @@ test('a TaskManager whose calls hang on a frozen leader re-registers with the ne
     } finally {
       frozen.child!.kill('SIGCONT');
     }
+  } catch (err) {
+    t.log(cluster.logs());
+    throw err;
+  }
+});
+
+test('a TaskManager restarted at once with the same id and address is a new process: its lost tasks run again', async (t) => {
+  const cluster = await ExecutionCluster.start({
+    connect: t.context.ensemble.connectString, replicas: 1, taskManagers: 0, settings: ['heartbeat.timeout=30000'],
+  });
+  t.context.clusters.push(cluster);
+  try {
+    const [port] = await freePorts(1);
+    const tm = cluster.startTaskManager('tm-fixed', [`taskmanager.rpc-port=${port}`]);
+    await cluster.waitForTaskManagers(1, 60_000);
+    const starts = path.join(cluster.dir, 'restart-starts.txt');
+    const jobId = await cluster.submit({
+      name: 'tm-restart', vertices: [{ id: 'work', parallelism: 2, task: shellTask(starts, 'sleep 3') }],
+      restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 100 },
+    });
+    await cluster.waitForJob(jobId, (j) => j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'both subtasks RUNNING');
+    await tm.signal('SIGKILL');
+    tm.start(); // same id, same port: well within heartbeat.timeout
+    const job = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED after the TaskManager restart', 60_000);
+    t.deepEqual(job.vertices[0].subtasks.map((s: any) => s.attempt), [1, 1], 'both subtasks ran again as attempt 1');
+    t.deepEqual([...startCounts(starts).entries()].sort(), [['work/0', 2], ['work/1', 2]]);
+    const exceptions = (await cluster.rest('GET', `/jobs/${jobId}/exceptions`)).body;
+    t.regex(JSON.stringify(exceptions), /tm-fixed/, 'the exception history names the restarted TaskManager');
   } catch (err) {
     t.log(cluster.logs());
     throw err;
