@@ -288,6 +288,9 @@ export class TaskManager {
     }
     this.lastLeaderContact = Date.now();
     this.cancelKeys(res.body.cancel, 'the leader does not own them');
+    // Outcomes stay ours to deliver until acknowledged: send them again with every heartbeat, so no
+    // slip in the bookkeeping above can leave a job waiting forever for a report (duplicates are harmless).
+    for (const [key, t] of this.tasks) if (!t.acknowledged && TERMINAL_REPORTED.has(t.report.state)) this.unreported.add(key);
   }
 
   private async flushReports(): Promise<void> {

@@ -6,7 +6,8 @@
  * Regression (chaos partition-leader-long, seed 2030): a task finished while the TaskManager's
  * registration with a new leader was in flight. The registration carried the task as RUNNING; when it
  * returned, the TaskManager struck the task off its unreported list, FINISHED included, so the leader
- * never heard the outcome and the job stayed RUNNING forever.
+ * never heard the outcome and the job stayed RUNNING forever. Besides the fix, a TaskManager now sends
+ * unacknowledged outcomes again with every heartbeat (the second test).
  */
 import anyTest, { TestFn } from 'ava';
 import * as crypto from 'node:crypto';
@@ -124,6 +125,52 @@ test('a task that finishes while its TaskManager registers with a new leader is 
     const finished = await eventually('the FINISHED outcome reported to the new leader', () =>
       leader.reportsFor(key).find((r) => r.state === 'FINISHED') ?? null, 10_000, 20).catch(() => null);
     t.truthy(finished, `reports the leader got for the task: ${JSON.stringify(leader.reportsFor(key).map((r) => r.state))}`);
+  } finally {
+    await tm?.close();
+    await leader.close();
+    await zk.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('an outcome the leader does not acknowledge is sent again with the heartbeats, and no more once acknowledged', async (t) => {
+  const { ensemble } = t.context;
+  const root = `/ha-dispatcher-test/tm-resend-${crypto.randomBytes(6).toString('hex')}`;
+  const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
+  const leader = await ScriptedLeader.start();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-resend-'));
+  let tm: TaskManager | null = null;
+  try {
+    let acknowledging = false;
+    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
+    leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
+    let acknowledgedAt: number | null = null; // FINISHED reports received when the first acknowledgement went out
+    leader.routes.set('/internal/tasks/status', async (body: StatusRequest) => {
+      const finished = body.reports.filter((r) => r.state === 'FINISHED').map((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}`);
+      if (!acknowledging || finished.length === 0) return { status: 200, body: { acknowledged: [], cancel: [] } };
+      acknowledgedAt ??= leader.reportsFor(finished[0]).filter((r) => r.state === 'FINISHED').length;
+      return { status: 200, body: { acknowledged: finished, cancel: [] } };
+    });
+    await publishLeader(zk, leader, 3);
+    tm = await TaskManager.start({
+      id: 'tm-resend', slots: 1, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs: 100, orphanTimeoutMs: 60_000, dataDir,
+      zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+    });
+    await eventually('registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
+    const id = { jobId: 'f'.repeat(32), vertexId: 'work', subtask: 0, attempt: 0 };
+    const key = `${id.jobId}/work/0/0`;
+    const deployed = await fetch(`${tm.rpcAddress}/deploy`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ...id, epoch: 3, parallelism: 1, task: { type: 'sleep', ms: 50 } }),
+    });
+    t.is(deployed.status, 200);
+    const finishedReports = (): number => leader.reportsFor(key).filter((r) => r.state === 'FINISHED').length;
+    await eventually('FINISHED sent three times while unacknowledged', () => finishedReports() >= 3, 10_000, 20);
+    acknowledging = true;
+    const settled = await eventually('the outcome acknowledged', () => acknowledgedAt, 10_000, 20);
+    // Ten heartbeats later (a bounded poll that must stay false): nothing more was sent for the task.
+    await t.throwsAsync(eventually('another FINISHED after the acknowledgement', () => finishedReports() > settled, 1000, 50));
+    t.is(finishedReports(), settled);
   } finally {
     await tm?.close();
     await leader.close();
