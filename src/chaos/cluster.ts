@@ -129,10 +129,13 @@ export class ChaosCluster {
       p.proxies.push(...proxies);
       cluster.replicas.push(p);
     }
-    for (let i = 0; i < (options.taskManagers ?? 2); i++) {
+    // Fixed RPC ports, as in production: a restarted TaskManager comes back under the same id and address.
+    const tmPorts = await freePorts(options.taskManagers ?? 2);
+    for (let i = 0; i < tmPorts.length; i++) {
       const id = `tm${i + 1}`;
       cluster.taskManagers.push(new ChaosProcess(id, 'taskmanager', cluster.settings(options.ensemble.connectString, [
         `taskmanager.id=${id}`, `taskmanager.numberOfTaskSlots=${options.slots ?? 4}`, `taskmanager.data-dir=${path.join(options.dir, id)}`,
+        'taskmanager.bind-address=127.0.0.1', `taskmanager.rpc-port=${tmPorts[i]}`,
       ]), options.dir));
     }
     for (const p of [...cluster.replicas, ...cluster.taskManagers]) p.start();
