@@ -6,6 +6,7 @@
  * lines, and the task start/end file, into history events.
  */
 import { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
@@ -105,10 +106,13 @@ export class ChaosCluster {
   readonly replicas: ChaosProcess[] = [];
   readonly taskManagers: ChaosProcess[] = [];
   readonly taskFile: string;
+  /** The internal RPC is authenticated in chaos runs too, as in production. */
+  readonly tokenFile: string;
   readonly sessionTimeoutMs: number;
 
   private constructor(readonly options: ChaosClusterOptions) {
     this.taskFile = path.join(options.dir, 'tasks.txt');
+    this.tokenFile = path.join(options.dir, 'internal-token');
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 4000;
   }
 
@@ -119,6 +123,7 @@ export class ChaosCluster {
     fs.mkdirSync(options.dir, { recursive: true });
     const cluster = new ChaosCluster(options);
     fs.writeFileSync(cluster.taskFile, '');
+    fs.writeFileSync(cluster.tokenFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
     const replicaCount = options.replicas ?? 3;
     const ports = await freePorts(replicaCount);
     for (let i = 0; i < replicaCount; i++) {
@@ -152,6 +157,7 @@ export class ChaosCluster {
       'heartbeat.interval=500', 'heartbeat.timeout=4000',
       'jobmanager.reconcile-timeout=4000',
       'taskmanager.orphan-timeout=30000',
+      `security.internal.token-file=${this.tokenFile}`,
       'restart-strategy.type=fixed-delay', 'restart-strategy.fixed-delay.attempts=1000', 'restart-strategy.fixed-delay.delay=200',
       ...(this.options.settings ?? []),
       ...extra,

@@ -4,6 +4,7 @@
  * plus a demo job submitted through a standby. Ctrl-C stops everything.
  */
 import { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -55,7 +56,11 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  // The internal RPC runs commands on TaskManagers: even the local cluster shares a token (in a file, not argv).
+  const tokenFile = path.join(dir, 'internal-token');
+  fs.writeFileSync(tokenFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
   const common = [
+    '-D', `security.internal.token-file=${tokenFile}`,
     '-D', `high-availability.zookeeper.quorum=${ensemble.connectString}`,
     '-D', 'high-availability.zookeeper.client.session-timeout=6000',
     '-D', 'heartbeat.interval=1000', '-D', 'heartbeat.timeout=5000',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,6 +69,13 @@ export interface DispatcherConfig {
   'restart-strategy.failure-rate.max-failures-per-interval': number;
   'restart-strategy.failure-rate.failure-rate-interval': number;
   'restart-strategy.failure-rate.delay': number;
+  /**
+   * Shared secret of the internal RPC (TaskManager ↔ leader). When set, every internal call carries it
+   * and both sides refuse calls without it (401) or with another (403). Secret: redacted by publicConfig.
+   */
+  'security.internal.token'?: string;
+  /** A file holding security.internal.token (keeps it out of command lines and config files); read at start-up. */
+  'security.internal.token-file'?: string;
   /** Generated (host-pid-random) when absent. */
   'replica.id': string;
   'log.level': LogLevel;
@@ -78,7 +86,8 @@ export type ConfigKey = keyof DispatcherConfig;
 /** ZooKeeper refuses nodes of 1 MiB or more (jute.maxbuffer), and a job graph is stored in one node. */
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
-type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' | 'high-availability.zookeeper.client.digest-auth';
+type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
+  'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
@@ -117,7 +126,7 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
 });
 
 /** Keys whose values never leave the process. */
-export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['high-availability.zookeeper.client.digest-auth']);
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['high-availability.zookeeper.client.digest-auth', 'security.internal.token']);
 
 type Parser<T> = (value: unknown, key: string) => T;
 
@@ -188,6 +197,8 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'restart-strategy.failure-rate.max-failures-per-interval': int(1, MAX_ATTEMPTS),
   'restart-strategy.failure-rate.failure-rate-interval': duration(1),
   'restart-strategy.failure-rate.delay': duration(0),
+  'security.internal.token': (value, key) => internalToken(value, key),
+  'security.internal.token-file': (value, key) => path.resolve(text(value, key)),
   'replica.id': (value, key) => {
     const id = text(value, key);
     if (!SEGMENT.test(id)) throw new ConfigError(key, `must be 1 to 128 letters, digits, "_", "." or "-", got ${show(id)}`);
@@ -225,6 +236,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
   }
 
+  if (c['security.internal.token-file'] !== undefined) {
+    if (c['security.internal.token'] !== undefined) {
+      throw new ConfigError('security.internal.token-file', 'is set together with security.internal.token; keep one');
+    }
+    c['security.internal.token'] = internalToken(readTokenFile(c['security.internal.token-file']), 'security.internal.token-file');
+  }
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
   c['replica.id'] ??= generateReplicaId();
   c['taskmanager.id'] ??= generateReplicaId();
@@ -386,4 +403,25 @@ function zkRoot(value: unknown, key: string): string {
     throw new ConfigError(key, `must be an absolute ZooKeeper path of letters, digits, "_", "." or "-" segments, not under /zookeeper, e.g. "/ha-dispatcher", got ${show(root)}`);
   }
   return root;
+}
+
+function internalToken(value: unknown, key: string): string {
+  // Never echo the value: it is a secret.
+  if (typeof value !== 'string' || !/^[\x21-\x7e]{16,512}$/.test(value)) {
+    throw new ConfigError(key, 'must be 16 to 512 printable characters without spaces, e.g. from `openssl rand -hex 32` (value not shown: it is secret)');
+  }
+  return value;
+}
+
+function readTokenFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError('security.internal.token-file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (${file})`);
+  }
+}
+
+/** Whether a bind address is reachable only from this machine. */
+export function isLoopbackAddress(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -51,7 +51,7 @@ export class ExecutionBackendImpl {
   readonly resources = (): ResourceManager | null => (this.rm?.active ? this.rm : null);
 
   install(app: Koa): void {
-    mountInternalRoutes(app, () => this.rm);
+    mountInternalRoutes(app, () => this.rm, this.parts.config['security.internal.token']);
   }
 
   /** After the Dispatcher recorded a job's result: its progress is no longer needed. */
@@ -71,6 +71,7 @@ export class ExecutionBackendImpl {
       // a terminal report would find no job to note it and be acknowledged unrecorded (and the subtask
       // would run again). TaskManagers look the leader up in /leader/info, written at readiness, anyway.
       isActive: () => election.isLeader(term) && election.isReadyLeader,
+      internalToken: config['security.internal.token'],
       logger,
       metrics,
     });

@@ -12,7 +12,7 @@ import {
   DeployRequest, executionKey, ExecutionId, HeartbeatRequest, HeartbeatResponse, parseExecutionKey, RegistrationRequest,
   RegistrationResponse, StatusRequest, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from '../taskmanager/protocol';
-import { errorText, rpcCall, RpcError, RpcRejection } from '../taskmanager/rpc';
+import { errorText, rpcCall, RpcCallOptions, RpcError, RpcRejection } from '../taskmanager/rpc';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 
 /** How a JobMaster hears about its tasks. */
@@ -57,6 +57,8 @@ export interface ResourceManagerOptions {
   clock?: Clock;
   /** How long a cancel may take on the TaskManager (its kill grace plus margin). */
   cancelTimeoutMs?: number;
+  /** security.internal.token, sent with every command to a TaskManager. */
+  internalToken?: string;
 }
 
 type SlotState = 'RESERVED' | TaskReport['state'];
@@ -166,7 +168,7 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.requireActive(taskManagerId);
     let res;
     try {
-      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch });
+      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken });
     } catch (err) {
       if (err instanceof RpcError) {
         tm.unreachableSince = this.clock.now();
@@ -181,7 +183,7 @@ export class ResourceManager implements TaskExecutionService {
 
   async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
     const tm = this.requireActive(taskManagerId);
-    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, { timeoutMs: this.options.cancelTimeoutMs ?? 15_000 });
+    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall());
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
   }
 
@@ -189,12 +191,16 @@ export class ResourceManager implements TaskExecutionService {
     if (!this.active) return;
     await Promise.all([...this.tms.values()].map(async (tm) => {
       try {
-        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, { timeoutMs: this.options.cancelTimeoutMs ?? 15_000 });
+        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall());
         if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
       } catch (err) {
         this.logger.warn('task.cancel.failed', { jobId, taskManagerId: tm.id, error: err as Error });
       }
     }));
+  }
+
+  private cancelCall(): RpcCallOptions {
+    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken };
   }
 
   describe(taskManagerId: string): string {
@@ -370,7 +376,8 @@ export class ResourceManager implements TaskExecutionService {
     const order = [...this.tms.values()].sort((a) => (a.id === first ? -1 : 0));
     for (const tm of order) {
       try {
-        const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`);
+        const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`,
+          undefined, { token: this.options.internalToken });
         if (res.status === 200) return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
       } catch (err) {
         this.logger.debug('task.log.unreachable', { taskManagerId: tm.id, error: err as Error });

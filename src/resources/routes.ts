@@ -8,11 +8,12 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import type { Context } from 'koa';
 import { checkReport, HeartbeatRequest, RegistrationRequest, StatusRequest } from '../taskmanager/protocol';
-import { readJson, RpcRejection } from '../taskmanager/rpc';
+import { readJson, requireInternalToken, RpcRejection } from '../taskmanager/rpc';
 import { ResourceManager } from './resource-manager';
 
-export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null): void {
+export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null, token?: string): void {
   const router = new Router({ prefix: '/internal' });
+  router.use(requireInternalToken(token));
 
   const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
     try {

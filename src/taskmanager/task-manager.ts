@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { AddressInfo, isIP } from 'node:net';
 import Koa from 'koa';
 import Router from '@koa/router';
-import { DispatcherConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, isLoopbackAddress, zookeeperNamespace } from '../config';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { LeaderInfo } from '../election/leader-info';
 import { ZooKeeperClient } from '../zk/client';
@@ -26,7 +26,7 @@ import {
   CancelRequest, checkExecutionId, DeployRequest, executionKey, ExecutionId, HeartbeatResponse, RegistrationRequest,
   RegistrationResponse, ReportedState, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from './protocol';
-import { errorText, readJson, rpcCall, RpcRejection } from './rpc';
+import { errorText, readJson, requireInternalToken, rpcCall, RpcCallOptions, RpcRejection } from './rpc';
 import { Reaper } from './reaper';
 import { StallFence } from './stall-fence';
 
@@ -44,6 +44,8 @@ export interface TaskManagerOptions {
   zookeeper: { connect: string; root: string; sessionTimeoutMs: number; connectionTimeoutMs: number; digestAuth?: string };
   logger?: EventLogger;
   killGraceMs?: number;
+  /** security.internal.token: sent with every call to the leader, required of every command to us. */
+  internalToken?: string;
 }
 
 interface TaskEntry {
@@ -124,6 +126,7 @@ export class TaskManager {
         digestAuth: config['high-availability.zookeeper.client.digest-auth'],
       },
       logger: logger ?? createLogger({ level: config['log.level'] }),
+      internalToken: config['security.internal.token'],
     };
   }
 
@@ -160,7 +163,11 @@ export class TaskManager {
     retrieval.start();
     tm.timer = setInterval(() => tm.tick(true), options.heartbeatIntervalMs);
     tm.stallFence.start();
-    logger.info('taskmanager.started', { address: tm.address, slots: options.slots, logDir: tm.logDir });
+    logger.info('taskmanager.started', { address: tm.address, slots: options.slots, logDir: tm.logDir, authenticated: options.internalToken !== undefined });
+    if (options.internalToken === undefined && !isLoopbackAddress(options.bindAddress)) {
+      logger.warn('security.internal.unauthenticated', { bindAddress: options.bindAddress,
+        reason: 'anyone who reaches this TaskManager can deploy commands to it; set security.internal.token-file on every replica and TaskManager' });
+    }
     return tm;
   }
 
@@ -209,6 +216,10 @@ export class TaskManager {
     });
   }
 
+  private leaderCall(timeoutMs?: number): RpcCallOptions {
+    return { timeoutMs, signal: this.contact.signal, token: this.options.internalToken };
+  }
+
   /** Unregistered while a leader is published: try again soon, backing off up to the heartbeat interval. */
   private retryRegistration(): void {
     if (!this.running || this.registerRetry || !this.retrieval.current?.rpcUrl) return;
@@ -244,7 +255,7 @@ export class TaskManager {
     };
     let res;
     try {
-      res = await rpcCall<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request, { signal: this.contact.signal });
+      res = await rpcCall<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request, this.leaderCall());
     } catch (err) {
       this.logger.debug('taskmanager.register.unreachable', { leader: leader.replicaId, error: err as Error });
       return null;
@@ -274,7 +285,7 @@ export class TaskManager {
     let res;
     try {
       res = await rpcCall<HeartbeatResponse>('POST', `${reg.rpcUrl}/internal/taskmanagers/${encodeURIComponent(this.options.id)}/heartbeat`,
-        { epoch: reg.epoch, running }, { signal: this.contact.signal });
+        { epoch: reg.epoch, running }, this.leaderCall());
     } catch (err) {
       this.logger.debug('taskmanager.heartbeat.failed', { error: err as Error });
       this.registration = null;
@@ -301,7 +312,7 @@ export class TaskManager {
     let res;
     try {
       res = await rpcCall<StatusResponse>('POST', `${reg.rpcUrl}/internal/tasks/status`, { taskManagerId: this.options.id, epoch: reg.epoch, reports },
-        { timeoutMs: 15_000, signal: this.contact.signal });
+        this.leaderCall(15_000));
     } catch (err) {
       this.logger.debug('taskmanager.report.failed', { error: err as Error });
       this.registration = null; // re-registration reports everything not acknowledged
@@ -427,6 +438,9 @@ export class TaskManager {
       }
     });
     router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: this.options.id }; });
+    // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
+    const auth = requireInternalToken(this.options.internalToken);
+    router.use(async (ctx, next) => (ctx.path === '/livez' ? next() : auth(ctx, next)));
     router.get('/tasks', (ctx) => {
       ctx.body = { taskManagerId: this.options.id, highestEpoch: this.highestEpoch, registeredWith: this.registration, tasks: [...this.tasks.values()].map((t) => t.report) };
     });
