@@ -9,7 +9,7 @@
  * never heard the outcome and the job stayed RUNNING forever. Besides the fix, a TaskManager now sends
  * unacknowledged outcomes again with every heartbeat (the second test).
  */
-import anyTest, { TestFn } from 'ava';
+import anyTest, { ExecutionContext, TestFn } from 'ava';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -62,7 +62,7 @@ class ScriptedLeader {
   reportsFor(key: string): TaskReport[] {
     return this.received.flatMap(({ route, body }) => route === '/internal/taskmanagers' ? (body as RegistrationRequest).tasks
       : route === '/internal/tasks/status' ? (body as StatusRequest).reports : [])
-      .filter((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}` === key);
+      .filter((r) => keyOf(r) === key);
   }
 
   close(): Promise<void> {
@@ -81,100 +81,99 @@ async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, ep
   await client.create(LEADER_INFO_PATH, JSON.stringify(info), 'ephemeral');
 }
 
-test('a task that finishes while its TaskManager registers with a new leader is still reported FINISHED', async (t) => {
+interface Harness {
+  leader: ScriptedLeader;
+  /** Publishes the scripted leader in /leader/info under `epoch` (a leader change for the TaskManager). */
+  publish(epoch: number): Promise<void>;
+  /** Starts the TaskManager and waits for its first registration. */
+  startTaskManager(heartbeatIntervalMs: number): Promise<TaskManager>;
+  /** Deploys a built-in sleep task with the current epoch; its execution key. */
+  deploySleep(tm: TaskManager, jobId: string, epoch: number, ms: number): Promise<string>;
+}
+
+/** A scripted leader that accepts everything and acknowledges nothing, published at epoch 1; cleaned up after `fn`. */
+async function withScriptedLeader(t: ExecutionContext<Context>, fn: (h: Harness) => Promise<void>): Promise<void> {
   const { ensemble } = t.context;
   const root = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
   const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
   const leader = await ScriptedLeader.start();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-reports-'));
   let tm: TaskManager | null = null;
+  leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
+  leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
+  leader.routes.set('/internal/tasks/status', async () => ({ status: 200, body: { acknowledged: [], cancel: [] } }));
   try {
-    const ok = async (): Promise<{ status: number; body: unknown }> => ({ status: 200, body: { epoch: 8, acknowledged: [], cancel: [] } });
-    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
-    leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
-    leader.routes.set('/internal/tasks/status', async () => ({ status: 200, body: { acknowledged: [], cancel: [] } }));
-    await publishLeader(zk, leader, 7);
-
-    tm = await TaskManager.start({
-      id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs: 200, orphanTimeoutMs: 60_000, dataDir,
-      zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+    await publishLeader(zk, leader, 1);
+    await fn({
+      leader,
+      publish: (epoch) => publishLeader(zk, leader, epoch),
+      startTaskManager: async (heartbeatIntervalMs) => {
+        tm = await TaskManager.start({
+          id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs, orphanTimeoutMs: 60_000, dataDir,
+          zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+        });
+        await eventually('the TaskManager registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
+        return tm;
+      },
+      deploySleep: async (target, jobId, epoch, ms) => {
+        const id = { jobId, vertexId: 'work', subtask: 0, attempt: 0 };
+        const deployed = await fetch(`${target.rpcAddress}/deploy`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...id, epoch, parallelism: 1, task: { type: 'sleep', ms } }),
+        });
+        if (deployed.status !== 200) throw new Error(`deploy answered ${deployed.status}`);
+        return `${jobId}/work/0/0`;
+      },
     });
-    await eventually('the TaskManager registered with epoch 7', () => leader.received.some((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 7), 15_000, 20);
-
-    const id = { jobId: 'e'.repeat(32), vertexId: 'work', subtask: 0, attempt: 0 };
-    const key = `${id.jobId}/work/0/0`;
-    const deployed = await fetch(`${tm.rpcAddress}/deploy`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...id, epoch: 7, parallelism: 1, task: { type: 'sleep', ms: 1500 } }),
-    });
-    t.is(deployed.status, 200);
-    const tasks = async (): Promise<TaskReport[]> => ((await (await fetch(`${tm!.rpcAddress}/tasks`)).json()) as { tasks: TaskReport[] }).tasks;
-    await eventually('the task RUNNING', async () => (await tasks()).some((r) => r.state === 'RUNNING'), 10_000, 20);
-
-    // A new leader (epoch 8) that holds the registration answer until the task has finished.
-    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => {
-      if (body.epoch === 8) await eventually('the task FINISHED on the TaskManager', async () => (await tasks()).some((r) => r.state === 'FINISHED'), 10_000, 20);
-      return ok();
-    });
-    await publishLeader(zk, leader, 8);
-    await eventually('registration with epoch 8 answered', () => leader.received.some((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 8), 15_000, 20);
-    const registration = leader.received.find((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 8)!;
-    t.is((registration.body as RegistrationRequest).tasks.find((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}` === key)?.state, 'RUNNING',
-      'the registration carried the task while it still ran');
-
-    const finished = await eventually('the FINISHED outcome reported to the new leader', () =>
-      leader.reportsFor(key).find((r) => r.state === 'FINISHED') ?? null, 10_000, 20).catch(() => null);
-    t.truthy(finished, `reports the leader got for the task: ${JSON.stringify(leader.reportsFor(key).map((r) => r.state))}`);
   } finally {
-    await tm?.close();
+    await (tm as TaskManager | null)?.close();
     await leader.close();
     await zk.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-});
+}
 
-test('an outcome the leader does not acknowledge is sent again with the heartbeats, and no more once acknowledged', async (t) => {
-  const { ensemble } = t.context;
-  const root = `/ha-dispatcher-test/tm-resend-${crypto.randomBytes(6).toString('hex')}`;
-  const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
-  const leader = await ScriptedLeader.start();
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-resend-'));
-  let tm: TaskManager | null = null;
-  try {
-    let acknowledging = false;
-    leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
-    leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
-    let acknowledgedAt: number | null = null; // FINISHED reports received when the first acknowledgement went out
-    leader.routes.set('/internal/tasks/status', async (body: StatusRequest) => {
-      const finished = body.reports.filter((r) => r.state === 'FINISHED').map((r) => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}`);
-      if (!acknowledging || finished.length === 0) return { status: 200, body: { acknowledged: [], cancel: [] } };
-      acknowledgedAt ??= leader.reportsFor(finished[0]).filter((r) => r.state === 'FINISHED').length;
-      return { status: 200, body: { acknowledged: finished, cancel: [] } };
-    });
-    await publishLeader(zk, leader, 3);
-    tm = await TaskManager.start({
-      id: 'tm-resend', slots: 1, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs: 100, orphanTimeoutMs: 60_000, dataDir,
-      zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
-    });
-    await eventually('registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
-    const id = { jobId: 'f'.repeat(32), vertexId: 'work', subtask: 0, attempt: 0 };
-    const key = `${id.jobId}/work/0/0`;
-    const deployed = await fetch(`${tm.rpcAddress}/deploy`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ...id, epoch: 3, parallelism: 1, task: { type: 'sleep', ms: 50 } }),
-    });
-    t.is(deployed.status, 200);
-    const finishedReports = (): number => leader.reportsFor(key).filter((r) => r.state === 'FINISHED').length;
-    await eventually('FINISHED sent three times while unacknowledged', () => finishedReports() >= 3, 10_000, 20);
-    acknowledging = true;
-    const settled = await eventually('the outcome acknowledged', () => acknowledgedAt, 10_000, 20);
-    // Ten heartbeats later (a bounded poll that must stay false): nothing more was sent for the task.
-    await t.throwsAsync(eventually('another FINISHED after the acknowledgement', () => finishedReports() > settled, 1000, 50));
-    t.is(finishedReports(), settled);
-  } finally {
-    await tm?.close();
-    await leader.close();
-    await zk.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+const keyOf = (r: TaskReport): string => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}`;
+
+test('a task that finishes while its TaskManager registers with a new leader is still reported FINISHED', (t) => withScriptedLeader(t, async (h) => {
+  const { leader } = h;
+  const tm = await h.startTaskManager(200);
+  const key = await h.deploySleep(tm, 'e'.repeat(32), 1, 1500);
+  const tasks = async (): Promise<TaskReport[]> => ((await (await fetch(`${tm.rpcAddress}/tasks`)).json()) as { tasks: TaskReport[] }).tasks;
+  await eventually('the task RUNNING', async () => (await tasks()).some((r) => r.state === 'RUNNING'), 10_000, 20);
+
+  // A new leader (epoch 2) that holds the registration answer until the task has finished.
+  leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => {
+    if (body.epoch === 2) await eventually('the task FINISHED on the TaskManager', async () => (await tasks()).some((r) => r.state === 'FINISHED'), 10_000, 20);
+    return { status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } };
+  });
+  await h.publish(2);
+  const registration = await eventually('registration with epoch 2', () =>
+    leader.received.find((r) => r.route === '/internal/taskmanagers' && r.body.epoch === 2) ?? null, 15_000, 20);
+  t.is((registration.body as RegistrationRequest).tasks.find((r) => keyOf(r) === key)?.state, 'RUNNING', 'the registration carried the task while it still ran');
+
+  const finished = await eventually('the FINISHED outcome reported to the new leader', () =>
+    leader.reportsFor(key).find((r) => r.state === 'FINISHED') ?? null, 10_000, 20).catch(() => null);
+  t.truthy(finished, `reports the leader got for the task: ${JSON.stringify(leader.reportsFor(key).map((r) => r.state))}`);
+}));
+
+test('an outcome the leader does not acknowledge is sent again with the heartbeats, and no more once acknowledged', (t) => withScriptedLeader(t, async (h) => {
+  const { leader } = h;
+  let acknowledging = false;
+  let acknowledgedAt: number | null = null; // FINISHED reports received when the first acknowledgement went out
+  leader.routes.set('/internal/tasks/status', async (body: StatusRequest) => {
+    const finished = body.reports.filter((r) => r.state === 'FINISHED').map(keyOf);
+    if (!acknowledging || finished.length === 0) return { status: 200, body: { acknowledged: [], cancel: [] } };
+    acknowledgedAt ??= leader.reportsFor(finished[0]).filter((r) => r.state === 'FINISHED').length;
+    return { status: 200, body: { acknowledged: finished, cancel: [] } };
+  });
+  const tm = await h.startTaskManager(100);
+  const key = await h.deploySleep(tm, 'f'.repeat(32), 1, 50);
+  const finishedReports = (): number => leader.reportsFor(key).filter((r) => r.state === 'FINISHED').length;
+  await eventually('FINISHED sent three times while unacknowledged', () => finishedReports() >= 3, 10_000, 20);
+  acknowledging = true;
+  const settled = await eventually('the outcome acknowledged', () => acknowledgedAt, 10_000, 20);
+  // Ten heartbeats later (a bounded poll that must stay false): nothing more was sent for the task.
+  await t.throwsAsync(eventually('another FINISHED after the acknowledgement', () => finishedReports() > settled, 1000, 50));
+  t.is(finishedReports(), settled);
+}));
