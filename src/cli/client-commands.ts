@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ export const DEFAULT_URL = 'http://127.0.0.1:8081';
 export const JOB_ID_PATTERN = /^[0-9a-f]{32}$/;
 export const TERMINAL_JOB_STATES: readonly string[] = ['FINISHED', 'FAILED', 'CANCELED'];
 
-const COMMON_USAGE = '[--url URL] [--json] [--timeout MS]';
+const COMMON_USAGE = '[--url URL] [--token-file FILE] [--json] [--timeout MS]';
 const USAGE: Record<string, string> = {
   submit: `submit FILE|- [--wait] [--wait-timeout MS] ${COMMON_USAGE}`,
   list: `list ${COMMON_USAGE}`,
@@ -42,6 +43,7 @@ interface Ctx {
 
 interface Options {
   url?: string;
+  'token-file'?: string;
   json?: boolean;
   timeout?: string;
   help?: boolean;
@@ -86,6 +88,7 @@ async function run(verb: string, argv: string[], io: ClientIo): Promise<number> 
   const client = new RestClient({
     url: values.url ?? env.HA_DISPATCHER_URL ?? DEFAULT_URL,
     deadlineMs: positiveMs('--timeout', values.timeout),
+    token: restToken(values['token-file'], env),
   });
   const ctx: Ctx = { client, json: values.json ?? false, io };
   switch (verb) {
@@ -106,6 +109,7 @@ function parse(verb: string, argv: string[]): { values: Options; positionals: st
       strict: true,
       options: {
         url: { type: 'string' },
+        'token-file': { type: 'string' },
         json: { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -116,6 +120,19 @@ function parse(verb: string, argv: string[]): { values: Options; positionals: st
     return { values: values as Options, positionals };
   } catch (err) {
     throw new CliError(EXIT.USAGE, (err as Error).message);
+  }
+}
+
+/** security.rest.token for a secured cluster: --token-file, else $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN. */
+function restToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const path = file ?? env.HA_DISPATCHER_TOKEN_FILE;
+  if (path === undefined) return env.HA_DISPATCHER_TOKEN || undefined;
+  try {
+    const token = readFileSync(path, 'utf8').trim();
+    if (token === '') throw new Error('the file is empty');
+    return token;
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, `token file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { bearerHeader } from '../security/bearer-token';
 
 /**
  * Exit codes of the client verbs. Scripts branch on these, so a code never changes meaning.
@@ -43,6 +44,8 @@ export interface RestClientOptions {
   /** Budget for one `request()`, including every redirect, retry and back-off. */
   deadlineMs?: number;
   fetchImpl?: typeof fetch;
+  /** The cluster's security.rest.token, sent as a bearer token (also after redirects to the leader). */
+  token?: string;
 }
 
 export interface RestResponse {
@@ -87,8 +90,10 @@ export class RestClient {
   readonly url: string;
   readonly deadlineMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly token: string | undefined;
 
   constructor(opts: RestClientOptions) {
+    this.token = opts.token;
     let parsed: URL;
     try {
       parsed = new URL(opts.url);
@@ -168,7 +173,7 @@ export class RestClient {
   }
 
   private async once(method: string, url: string, payload: string | undefined, deadline: number): Promise<RestResponse | Transient> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...bearerHeader(this.token) };
     if (payload !== undefined) headers['content-type'] = 'application/json';
     try {
       const res = await this.fetchImpl(url, {

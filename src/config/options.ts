@@ -76,6 +76,13 @@ export interface DispatcherConfig {
   'security.internal.token'?: string;
   /** A file holding security.internal.token (keeps it out of command lines and config files); read at start-up. */
   'security.internal.token-file'?: string;
+  /**
+   * Shared secret of the client REST API: when set, every endpoint but the probes (/livez, /readyz,
+   * /health), /metrics and the dashboard page needs it as a bearer token. Secret: redacted by publicConfig.
+   */
+  'security.rest.token'?: string;
+  /** A file holding security.rest.token; read at start-up. */
+  'security.rest.token-file'?: string;
   /** Generated (host-pid-random) when absent. */
   'replica.id': string;
   'log.level': LogLevel;
@@ -87,7 +94,8 @@ export type ConfigKey = keyof DispatcherConfig;
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
-  'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file';
+  'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file' |
+  'security.rest.token' | 'security.rest.token-file';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
@@ -126,7 +134,7 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
 });
 
 /** Keys whose values never leave the process. */
-export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['high-availability.zookeeper.client.digest-auth', 'security.internal.token']);
+export const SECRET_KEYS: ReadonlySet<ConfigKey> = new Set<ConfigKey>(['high-availability.zookeeper.client.digest-auth', 'security.internal.token', 'security.rest.token']);
 
 type Parser<T> = (value: unknown, key: string) => T;
 
@@ -197,8 +205,10 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'restart-strategy.failure-rate.max-failures-per-interval': int(1, MAX_ATTEMPTS),
   'restart-strategy.failure-rate.failure-rate-interval': duration(1),
   'restart-strategy.failure-rate.delay': duration(0),
-  'security.internal.token': (value, key) => internalToken(value, key),
+  'security.internal.token': (value, key) => token(value, key),
   'security.internal.token-file': (value, key) => path.resolve(text(value, key)),
+  'security.rest.token': (value, key) => token(value, key),
+  'security.rest.token-file': (value, key) => path.resolve(text(value, key)),
   'replica.id': (value, key) => {
     const id = text(value, key);
     if (!SEGMENT.test(id)) throw new ConfigError(key, `must be 1 to 128 letters, digits, "_", "." or "-", got ${show(id)}`);
@@ -236,11 +246,12 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
   }
 
-  if (c['security.internal.token-file'] !== undefined) {
-    if (c['security.internal.token'] !== undefined) {
-      throw new ConfigError('security.internal.token-file', 'is set together with security.internal.token; keep one');
-    }
-    c['security.internal.token'] = internalToken(readTokenFile(c['security.internal.token-file']), 'security.internal.token-file');
+  for (const surface of ['internal', 'rest'] as const) {
+    const [key, fileKey] = [`security.${surface}.token`, `security.${surface}.token-file`] as const;
+    const file = c[fileKey];
+    if (file === undefined) continue;
+    if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one`);
+    c[key] = token(readTokenFile(file, fileKey), fileKey);
   }
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
   c['replica.id'] ??= generateReplicaId();
@@ -405,7 +416,7 @@ function zkRoot(value: unknown, key: string): string {
   return root;
 }
 
-function internalToken(value: unknown, key: string): string {
+function token(value: unknown, key: string): string {
   // Never echo the value: it is a secret.
   if (typeof value !== 'string' || !/^[\x21-\x7e]{16,512}$/.test(value)) {
     throw new ConfigError(key, 'must be 16 to 512 printable characters without spaces, e.g. from `openssl rand -hex 32` (value not shown: it is secret)');
@@ -413,11 +424,11 @@ function internalToken(value: unknown, key: string): string {
   return value;
 }
 
-function readTokenFile(file: string): string {
+function readTokenFile(file: string, key: string): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new ConfigError('security.internal.token-file', `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (${file})`);
+    throw new ConfigError(key, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (${file})`);
   }
 }
 

@@ -106,6 +106,7 @@ export class Replica {
       maxBodyBytes: config['rest.max-body-bytes'],
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
+      restToken: config['security.rest.token'],
     });
     server.on('request', requireHostHeader(app.callback()));
 
@@ -114,6 +115,10 @@ export class Replica {
     if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
       logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
         reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });
+    }
+    if (config['security.rest.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
+      logger.warn('security.rest.unauthenticated', { bindAddress: config['rest.bind-address'],
+        reason: 'anyone who reaches rest.port can submit jobs, i.e. run commands on TaskManagers; set security.rest.token-file' });
     }
     try {
       await client.waitUntilConnected(config['high-availability.zookeeper.client.connection-timeout']);

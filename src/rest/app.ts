@@ -15,6 +15,7 @@ import { EventLogger, silentLogger } from '../util/logger';
 import { DispatcherError, NotFoundError } from '../util/errors';
 import { readJsonBody } from './body';
 import { DASHBOARD_HTML } from './dashboard';
+import { requireBearerToken } from '../security/bearer-token';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
@@ -38,7 +39,12 @@ export interface AppDeps {
   install?: (app: Koa) => void;
   metrics?: DispatcherMetrics;
   logger?: EventLogger;
+  /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
+  restToken?: string;
 }
+
+/** What load balancers, orchestrators, scrapers and a browser opening the dashboard reach without a token. */
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/health', '/metrics', '/']);
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
@@ -52,6 +58,9 @@ export function createApp(deps: AppDeps): Koa {
     ctx.set('Access-Control-Allow-Origin', '*');
     await next();
   });
+  // A submitted job runs commands on TaskManagers. Checked before any redirect, so a standby refuses
+  // too; /internal/* carries its own token (security.internal.token).
+  app.use(requireBearerToken({ token: deps.restToken, setting: 'security.rest.token', openPaths: OPEN_PATHS, skipPrefixes: ['/internal/'] }));
 
   // ---- served by every replica ----
   router.get('/livez', (ctx) => { ctx.body = { status: 'alive', replicaId: deps.replicaId }; });

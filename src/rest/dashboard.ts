@@ -14,7 +14,19 @@ export const DASHBOARD_HTML = `<!doctype html>
 <script>
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 const row = (cells, tag = 'td') => '<tr>' + cells.map((c) => '<' + tag + '>' + esc(c) + '</' + tag + '>').join('') + '</tr>';
-async function get(path) { const r = await fetch(path); if (!r.ok) throw new Error(path + ': ' + r.status); return r.json(); }
+// With security.rest.token, open the page once as /#token=<token>: kept for this tab only, then dropped from the URL.
+const token = (() => {
+  const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
+  if (m) { sessionStorage.setItem('ha-dispatcher-token', decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname); }
+  return sessionStorage.getItem('ha-dispatcher-token');
+})();
+const auth = token ? { headers: { authorization: 'Bearer ' + token } } : {};
+async function get(path) {
+  const r = await fetch(path, auth);
+  if (r.status === 401 || r.status === 403) throw new Error('this cluster needs its REST token: open this page as /#token=<security.rest.token>');
+  if (!r.ok) throw new Error(path + ': ' + r.status);
+  return r.json();
+}
 async function refresh() {
   try {
     const h = await fetch('/health?standbyok=true').then((r) => r.json());

@@ -2,8 +2,8 @@
  * JSON over HTTP for the leader ↔ TaskManager messages of protocol.ts: one call helper with a hard
  * timeout (a stalled peer must never pin a heartbeat or a deploy), and one request-body reader.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
+import { bearerHeader, requireBearerToken } from '../security/bearer-token';
 
 export interface RpcResponse<T = unknown> {
   status: number;
@@ -36,7 +36,7 @@ export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, 
       method,
       headers: {
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        ...bearerHeader(options.token),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
@@ -92,32 +92,7 @@ export async function readJson(ctx: Context, maxBytes = 4 * 1024 * 1024): Promis
   }
 }
 
-/**
- * Guards internal endpoints with the cluster's shared token (none configured: open, for local use).
- * Anyone who can call them can run commands on TaskManagers, so a missing token is 401 and a wrong
- * one 403, each saying what to send; tokens are compared in constant time.
- */
-export function requireInternalToken(token: string | undefined): Middleware {
-  const expected = token === undefined ? null : digest(token);
-  return async (ctx, next) => {
-    if (expected === null) return next();
-    const header = ctx.get('authorization');
-    const match = /^Bearer (\S+)$/.exec(header);
-    if (!match) {
-      ctx.status = 401;
-      ctx.set('WWW-Authenticate', 'Bearer realm="ha-dispatcher internal"');
-      ctx.body = { errors: ['internal endpoint: send "Authorization: Bearer <token>" with the cluster\'s security.internal.token'] };
-      return;
-    }
-    if (!timingSafeEqual(digest(match[1]), expected)) {
-      ctx.status = 403;
-      ctx.body = { errors: ['internal endpoint: the bearer token is not this cluster\'s security.internal.token'] };
-      return;
-    }
-    return next();
-  };
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+/** Guards internal endpoints with the cluster's security.internal.token (open when none is set). */
+export function requireInternalToken(token: string | undefined, openPaths?: ReadonlySet<string>): Middleware {
+  return requireBearerToken({ token, setting: 'security.internal.token', openPaths });
 }

@@ -439,8 +439,7 @@ export class TaskManager {
     });
     router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: this.options.id }; });
     // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
-    const auth = requireInternalToken(this.options.internalToken);
-    router.use(async (ctx, next) => (ctx.path === '/livez' ? next() : auth(ctx, next)));
+    router.use(requireInternalToken(this.options.internalToken, new Set(['/livez'])));
     router.get('/tasks', (ctx) => {
       ctx.body = { taskManagerId: this.options.id, highestEpoch: this.highestEpoch, registeredWith: this.registration, tasks: [...this.tasks.values()].map((t) => t.report) };
     });

@@ -15,10 +15,10 @@ import { eventually } from './ensemble';
 export interface Answer { status: number; body: any; text: string; url: string }
 
 /** One HTTP exchange, no redirect following; bounded, since a peer may be frozen (SIGSTOP). */
-export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000): Promise<Answer> {
+export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000, token?: string): Promise<Answer> {
   const res = await fetch(url, {
     method, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs),
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -81,6 +81,8 @@ export interface ExecutionClusterOptions {
   sessionTimeoutMs?: number;
   /** Extra "key=value" settings for every process. */
   settings?: string[];
+  /** security.rest.token, when the settings configure one: the helpers' REST calls send it. */
+  restToken?: string;
 }
 
 export class ExecutionCluster {
@@ -145,7 +147,7 @@ export class ExecutionCluster {
   /** A leader-only REST call against the current leader. */
   async rest(method: string, pathAndQuery: string, body?: unknown): Promise<Answer> {
     const leader = await this.leader();
-    return call(method, `${leader.url}${pathAndQuery}`, body);
+    return call(method, `${leader.url}${pathAndQuery}`, body, 30_000, this.options.restToken);
   }
 
   async waitForTaskManagers(count: number, timeoutMs = 30000): Promise<any[]> {

@@ -197,22 +197,26 @@ test('publicConfig is flat and redacts secrets', (t) => {
   t.false(err!.message.includes('hunter2'), 'a rejected secret is not echoed');
 });
 
-test('security.internal.token: from the key or a file (trimmed), never both, at least 16 characters, redacted in GET /config', (t) => {
-  const token = 'a3f1c9e07b2d4e6f8a1b';
-  t.is(validateConfig({ 'security.internal.token': token })['security.internal.token'], token);
-  const file = yamlFile(`${token}\n`);
-  const fromFile = validateConfig({ 'security.internal.token-file': file });
-  t.is(fromFile['security.internal.token'], token);
-  t.is(fromFile['security.internal.token-file'], file);
-  const shown = publicConfig(fromFile);
-  t.is(shown['security.internal.token'], '******');
-  t.is(shown['security.internal.token-file'], file, 'the path is no secret');
-  t.is(validateConfig({})['security.internal.token'], undefined, 'unset by default (open, for local use)');
+for (const surface of ['internal', 'rest'] as const) {
+  const key = `security.${surface}.token` as const;
+  const fileKey = `security.${surface}.token-file` as const;
+  test(`${key}: from the key or a file (trimmed), never both, at least 16 characters, redacted in GET /config`, (t) => {
+    const token = 'a3f1c9e07b2d4e6f8a1b';
+    t.is(validateConfig({ [key]: token })[key], token);
+    const file = yamlFile(`${token}\n`);
+    const fromFile = validateConfig({ [fileKey]: file });
+    t.is(fromFile[key], token);
+    t.is(fromFile[fileKey], file);
+    const shown = publicConfig(fromFile);
+    t.is(shown[key], '******');
+    t.is(shown[fileKey], file, 'the path is no secret');
+    t.is(validateConfig({})[key], undefined, 'unset by default (open, for local use)');
 
-  rejects(t, () => validateConfig({ 'security.internal.token': 'short-secret' }), 'security.internal.token', /16 to 512 printable characters/);
-  const err = t.throws(() => validateConfig({ 'security.internal.token': 'has spaces in the middle' }), { instanceOf: ConfigError });
-  t.false(err!.message.includes('has spaces'), 'the value is not echoed');
-  rejects(t, () => validateConfig({ 'security.internal.token': token, 'security.internal.token-file': file }), 'security.internal.token-file', /keep one/);
-  rejects(t, () => validateConfig({ 'security.internal.token-file': path.join(dir, 'missing-token') }), 'security.internal.token-file', /cannot be read: ENOENT/);
-  rejects(t, () => validateConfig({ 'security.internal.token-file': yamlFile('tiny\n') }), 'security.internal.token-file', /16 to 512/);
-});
+    rejects(t, () => validateConfig({ [key]: 'short-secret' }), key, /16 to 512 printable characters/);
+    const err = t.throws(() => validateConfig({ [key]: 'has spaces in the middle' }), { instanceOf: ConfigError });
+    t.false(err!.message.includes('has spaces'), 'the value is not echoed');
+    rejects(t, () => validateConfig({ [key]: token, [fileKey]: file }), fileKey, /keep one/);
+    rejects(t, () => validateConfig({ [fileKey]: path.join(dir, 'missing-token') }), fileKey, /cannot be read: ENOENT/);
+    rejects(t, () => validateConfig({ [fileKey]: yamlFile('tiny\n') }), fileKey, /16 to 512/);
+  });
+}
