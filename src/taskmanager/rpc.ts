@@ -29,7 +29,7 @@ export interface RpcCallOptions {
 }
 
 export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, body?: unknown, options: RpcCallOptions = {}): Promise<RpcResponse<T>> {
-  const timeout = AbortSignal.timeout(options.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS);
+  const deadline = callDeadline(options.timeoutMs ?? DEFAULT_RPC_TIMEOUT_MS, options.signal);
   let res: Response;
   try {
     res = await fetch(url, {
@@ -39,9 +39,10 @@ export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, 
         ...bearerHeader(options.token),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
-      signal: options.signal ? AbortSignal.any([timeout, options.signal]) : timeout,
+      signal: deadline.signal,
     });
   } catch (err) {
+    deadline.done();
     const cause = (err as { cause?: { code?: string } }).cause?.code;
     throw new RpcError(url, cause ?? (err as Error).message);
   }
@@ -50,6 +51,8 @@ export async function rpcCall<T = unknown>(method: 'GET' | 'POST', url: string, 
     text = await res.text();
   } catch (err) {
     throw new RpcError(url, `reading the answer: ${(err as Error).message}`);
+  } finally {
+    deadline.done();
   }
   let parsed: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json')) {
@@ -95,4 +98,25 @@ export async function readJson(ctx: Context, maxBytes = 4 * 1024 * 1024): Promis
 /** Guards internal endpoints with the cluster's security.internal.token (open when none is set). */
 export function requireInternalToken(token: string | undefined, openPaths?: ReadonlySet<string>): Middleware {
   return requireBearerToken({ token, setting: 'security.internal.token', openPaths });
+}
+
+/**
+ * One signal for a call's timeout and its caller's abort. Not `AbortSignal.any([AbortSignal.timeout(),
+ * …])`: on Node 20 the combined signal holds its sources weakly, so after a garbage collection the
+ * timeout never fires and a call to a peer that never answers hangs for good (a TaskManager went deaf
+ * that way in a chaos soak). Here the timer holds the controller.
+ */
+function callDeadline(timeoutMs: number, caller?: AbortSignal): { signal: AbortSignal; done(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+  const forward = (): void => controller.abort(caller!.reason);
+  if (caller?.aborted) forward();
+  else caller?.addEventListener('abort', forward, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      caller?.removeEventListener('abort', forward);
+    },
+  };
 }
