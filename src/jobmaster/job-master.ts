@@ -22,7 +22,7 @@ import type { RestartStrategyConfig } from '../jobgraph/types';
 import { Clock, systemClock, TimerHandle } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
 import { NotLeaderError } from '../util/errors';
-import type { JobTaskListener, TaskExecutionService } from '../resources/resource-manager';
+import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../taskmanager/protocol';
 import { createRestartStrategy, describeStrategy, RestartStrategy } from './restart-strategy';
 import { JobProgress, PROGRESS_FORMAT_VERSION, ProgressStore } from './progress-store';
@@ -278,12 +278,29 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       if (this.suspended || !this.termActive()) return;
       if (s.attempt === attempt && (s.state === 'SCHEDULED' || s.state === 'DEPLOYING')) {
         this.executor.release(tm, id);
-        this.handleFailure([s], `deploying ${this.taskName(s)} to TaskManager ${this.executor.describe(tm)} failed: ${(err as Error).message}`,
-          { exceptionName: 'DeploymentFailure', location: this.executor.describe(tm) });
+        if (err instanceof DeployRefusedError) this.placeAgain(s, tm, err.message);
+        else {
+          this.handleFailure([s], `deploying ${this.taskName(s)} to TaskManager ${this.executor.describe(tm)} failed: ${(err as Error).message}`,
+            { exceptionName: 'DeploymentFailure', location: this.executor.describe(tm) });
+        }
       }
     } finally {
       this.inflightDeploys--;
     }
+  }
+
+  /**
+   * The TaskManager ran nothing: a new attempt (the refused one stays unused) goes wherever there is
+   * a slot, now or when resources change. Not a failure, so the restart strategy does not count it.
+   */
+  private placeAgain(s: Subtask, tm: string, reason: string): void {
+    this.logger.info('task.deploy.refused', { vertexId: s.vertex.spec.id, subtask: s.index, attempt: s.attempt, taskManagerId: tm, reason });
+    s.attempt++;
+    s.deployed = false;
+    s.taskManager = null;
+    this.setTaskState(s, 'CREATED');
+    this.persistInBackground();
+    this.schedule();
   }
 
   // ---- reports from TaskManagers (through the ResourceManager) ---------------------------------

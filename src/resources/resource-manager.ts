@@ -29,6 +29,15 @@ export interface JobTaskListener {
   onTaskManagerLost(taskManagerId: string, tasks: ExecutionId[], cause: string): void;
 }
 
+/**
+ * The TaskManager answered that it did not run the deploy: it just resumed from a stall, is shutting
+ * down, or has seen a newer leader. Nothing runs, so this is no task failure: the work is placed
+ * again without counting against the job's restart strategy.
+ */
+export class DeployRefusedError extends Error {
+  override readonly name = 'DeployRefusedError';
+}
+
 /** What a JobMaster needs from the resource side (the ResourceManager, or a fake in unit tests). */
 export interface TaskExecutionService {
   readonly epoch: number;
@@ -36,6 +45,7 @@ export interface TaskExecutionService {
   /** Reserves a slot for the execution on the TaskManager the strategy picks; null when none is free. */
   allocate(id: ExecutionId): string | null;
   release(taskManagerId: string, id: ExecutionId): void;
+  /** Rejects with DeployRefusedError when the TaskManager answered that it ran nothing. */
   deploy(taskManagerId: string, request: Omit<DeployRequest, 'epoch'>): Promise<void>;
   /** Resolves once the TaskManager has stopped the execution (its processes are gone). */
   cancel(taskManagerId: string, id: ExecutionId): Promise<void>;
@@ -176,6 +186,11 @@ export class ResourceManager implements TaskExecutionService {
       }
       throw err;
     }
+    if (res.status === 503 || res.status === 409) {
+      // No new work for it until it heartbeats again (the stall fence lasts about a second).
+      tm.unreachableSince = this.clock.now();
+      throw new DeployRefusedError(`TaskManager ${this.describe(taskManagerId)} refused the deploy without running it: ${errorText(res)}`);
+    }
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the deploy: ${errorText(res)}`);
     const slot = tm.tasks.get(executionKey(request));
     if (slot?.state === 'RESERVED') slot.state = 'DEPLOYING';
@@ -245,6 +260,11 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.tms.get(taskManagerId);
     if (!tm) throw new RpcRejection(404, `TaskManager ${taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
     tm.lastHeartbeat = this.clock.now();
+    if (tm.unreachableSince !== null) {
+      // Heard from again: it takes new work, and jobs waiting for a slot should look now.
+      tm.unreachableSince = null;
+      this.changed();
+    }
     const cancel: string[] = [];
     for (const key of Array.isArray(req.running) ? req.running : []) {
       const id = parseExecutionKey(String(key));

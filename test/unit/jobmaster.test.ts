@@ -7,7 +7,7 @@ import { SchedulingJobMaster } from '../../src/jobmaster/job-master';
 import type { JobProgress, ProgressStore } from '../../src/jobmaster/progress-store';
 import type { JobMasterContext, TerminalOutcome } from '../../src/jobmaster/types';
 import type { JobGraph, RestartStrategyConfig } from '../../src/jobgraph/types';
-import type { JobTaskListener, TaskExecutionService } from '../../src/resources/resource-manager';
+import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../../src/resources/resource-manager';
 import { executionKey, ExecutionId, DeployRequest, ReportedState } from '../../src/taskmanager/protocol';
 import { NotLeaderError } from '../../src/util/errors';
 import { FakeClock, settle } from '../helpers/fake-clock';
@@ -44,7 +44,12 @@ class FakeExecutor implements TaskExecutionService {
   release(tm: string, id: ExecutionId): void {
     if (this.slots.get(tm)?.delete(executionKey(id))) this.changed.forEach((f) => f());
   }
+  /** Deploys these TaskManagers answer "ran nothing" to (once each), or fail in transport. */
+  readonly refuseNext = new Set<string>();
+  readonly breakNext = new Set<string>();
   async deploy(tm: string, req: Omit<DeployRequest, 'epoch'>): Promise<void> {
+    if (this.refuseNext.delete(tm)) throw new DeployRefusedError(`TaskManager ${tm} refused the deploy without running it: 503`);
+    if (this.breakNext.delete(tm)) throw new Error(`${tm}: ECONNRESET`);
     this.deploys.push({ tm, req });
   }
   async cancel(): Promise<void> {}
@@ -194,6 +199,28 @@ test('none: the first failure fails the job', async (t) => {
   await settle();
   t.is(outcomes[0]?.status, 'FAILED');
   t.regex(outcomes[0].failure!.message, /exit 3.*"none"/);
+});
+
+test('a deploy the TaskManager refused (it ran nothing) is placed again as a new attempt without counting as a failure', async (t) => {
+  const { executor, outcomes, jm } = setup({ strategy: { type: 'none' } });
+  executor.refuseNext.add('tm1');
+  jm.start();
+  await settle();
+  t.is(jm.status, 'RUNNING', 'restart strategy "none" would have failed the job on a counted failure');
+  t.deepEqual(executor.deployed('a').sort(), ['0@1 on tm1', '1@0 on tm1'], 'the refused subtask went out again as attempt 1');
+  t.is(jm.details().restarts, 0);
+  t.deepEqual(jm.exceptions(), [], 'no failure in the history');
+  await finishVertex(executor, 'a', 2);
+  await finishVertex(executor, 'b', 1);
+  t.is(outcomes[0]?.status, 'FINISHED');
+
+  // A deploy that failed in transport may or may not have run: that one is a failure.
+  const second = setup({ strategy: { type: 'none' } });
+  second.executor.breakNext.add('tm1');
+  second.jm.start();
+  await settle();
+  t.is(second.outcomes[0]?.status, 'FAILED');
+  t.regex(second.outcomes[0].failure!.message, /ECONNRESET/);
 });
 
 test('exponential-delay: the delays grow by the multiplier up to the maximum, then attempts run out', async (t) => {
