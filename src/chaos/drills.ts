@@ -70,6 +70,12 @@ async function health(restUrl: string): Promise<Health> {
   return a ? { status: a.status, ...(a.body ?? {}) } : { status: 0 };
 }
 
+/** Every contender in latch order, with its own /health. */
+async function contenderHealths(url: string): Promise<Array<{ c: Contender; h: Health }>> {
+  const list = await contenders(url);
+  return Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+}
+
 /** The ready leader as the replica at `url` sees it, polled until `predicate` holds or the time is up. */
 async function waitForLeader(url: string, predicate: (l: { replicaId: string; epoch: number; restUrl: string }) => boolean, timeoutMs: number):
   Promise<{ replicaId: string; epoch: number; restUrl: string; at: number } | null> {
@@ -143,9 +149,8 @@ const healthDrill: Drill = {
   runbook: 'runbooks/cluster-health.md',
   description: 'read-only: one ready leader, every replica agrees on it, standbys redirect, TaskManagers registered, nothing quarantined',
   async run(o, check) {
-    const list = await contenders(o.url);
-    check.expect(list.length > 0, `${list.length} contenders in the latch`, list.map((c) => `${c.replicaId}@${c.restUrl}`).join(', '));
-    const healths = await Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+    const healths = await contenderHealths(o.url);
+    check.expect(healths.length > 0, `${healths.length} contenders in the latch`, healths.map(({ c }) => `${c.replicaId}@${c.restUrl}`).join(', '));
     const leaders = healths.filter(({ h }) => h.role === 'leader');
     check.expect(leaders.length === 1, 'exactly one replica is the ready leader', leaders.map(({ c }) => c.replicaId).join(', ') || 'none');
     const leader = leaders[0]?.c;
@@ -171,8 +176,7 @@ const leaderFailoverDrill: Drill = {
   runbook: 'runbooks/leader-failover.md',
   description: 'submit through a standby, stop the leader, measure the takeover, check the job survives',
   async run(o, check) {
-    const list = await contenders(o.url);
-    const healths = await Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+    const healths = await contenderHealths(o.url);
     const leader = healths.find(({ h }) => h.role === 'leader')?.c;
     const standby = healths.find(({ c, h }) => c !== leader && h.status !== 0)?.c;
     if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;

@@ -16,25 +16,14 @@
 import anyTest, { TestFn } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { readTaskFile } from '../../src/chaos/cluster';
 import { taskScript } from '../../src/chaos/workload';
-import { eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
 import { call, ExecutionCluster, shellTask, startCounts } from '../helpers/execution-cluster';
 import { freePorts } from '../../src/util/ports';
 
-interface Context { ensemble: LocalEnsemble; clusters: ExecutionCluster[] }
-const test = anyTest as TestFn<Context>;
-
-test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
-  t.context.clusters = [];
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.clusters.map((c) => c.stop()));
-  await t.context.ensemble?.stop({ removeData: true });
-});
+const test = anyTest as TestFn<ClusterContext<ExecutionCluster>>;
+ensembleHooks(test);
 
 test('a deploy queued at a frozen TaskManager is not executed when it resumes after the job finished elsewhere', async (t) => {
   // Long heartbeat timeout: the frozen TaskManager stays registered, so the deploy goes to it and times out.

@@ -1,23 +1,13 @@
 import anyTest, { TestFn, ExecutionContext } from 'ava';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { ZooKeeperClient } from '../../src/zk/client';
 import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
-import { connectedClient, eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 import { Cluster, http, ReplicaProcess } from '../helpers/cluster';
 
-const test = anyTest as TestFn<{ ensemble: LocalEnsemble; clusters: Cluster[] }>;
+const test = anyTest as TestFn<ClusterContext<Cluster>>;
+ensembleHooks(test);
 
-test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
-  t.context.clusters = [];
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.clusters.map((c) => c.stop()));
-  await t.context.ensemble?.stop({ removeData: true });
-});
-
-async function cluster(t: ExecutionContext<{ ensemble: LocalEnsemble; clusters: Cluster[] }>, options: { sessionTimeoutMs?: number } = {}): Promise<Cluster> {
+async function cluster(t: ExecutionContext<ClusterContext<Cluster>>, options: { sessionTimeoutMs?: number } = {}): Promise<Cluster> {
   const c = await Cluster.start({ connect: t.context.ensemble.connectString, ...options });
   t.context.clusters.push(c);
   t.teardown(() => { if (!t.passed) t.log(c.logs()); });
@@ -25,7 +15,7 @@ async function cluster(t: ExecutionContext<{ ensemble: LocalEnsemble; clusters: 
 }
 
 /** A chroot client looking at the same cluster's ZooKeeper nodes the replicas use. */
-function zkFor(t: ExecutionContext<{ ensemble: LocalEnsemble; clusters: Cluster[] }>, c: Cluster): Promise<ZooKeeperClient> {
+function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<ZooKeeperClient> {
   return connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${c.clusterId}` });
 }
 
@@ -89,7 +79,7 @@ async function submitMany(c: Cluster, leader: ReplicaProcess, count: number): Pr
   return submitted;
 }
 
-async function assertAllRecovered(t: ExecutionContext<{ ensemble: LocalEnsemble; clusters: Cluster[] }>, c: Cluster, newLeader: ReplicaProcess, submitted: Map<string, string>): Promise<void> {
+async function assertAllRecovered(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster, newLeader: ReplicaProcess, submitted: Map<string, string>): Promise<void> {
   const list = await http('GET', `${newLeader.url}/jobs`);
   const ids = list.body.jobs.map((j: { id: string }) => j.id).sort();
   t.deepEqual(ids, [...submitted.keys()].sort(), 'every acknowledged job is listed exactly once');
@@ -256,7 +246,7 @@ test.serial('while no leader is ready, leader-only endpoints answer 503 with Ret
   }
 });
 
-async function startClusterIn(t: ExecutionContext<{ ensemble: LocalEnsemble; clusters: Cluster[] }>, clusterId: string): Promise<Cluster> {
+async function startClusterIn(t: ExecutionContext<ClusterContext<Cluster>>, clusterId: string): Promise<Cluster> {
   const c = await Cluster.start({ connect: t.context.ensemble.connectString, clusterId });
   t.context.clusters.push(c);
   t.teardown(() => { if (!t.passed) t.log(c.logs()); });
