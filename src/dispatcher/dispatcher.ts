@@ -12,7 +12,7 @@ import { JobGraphStore, graphDigest, JOBGRAPHS_PATH, QuarantineEntry, StoredGrap
 import { JobResultEntry, JobResultStore } from '../store/jobresult-store';
 import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
-import { ConflictError, DispatcherError, NotFoundError, NotLeaderError, ValidationError } from '../util/errors';
+import { ConflictError, HttpError, NotFoundError, NotLeaderError, ValidationError } from '../http/errors';
 import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, sleep, systemClock } from '../util/clock';
 import { DispatcherMetrics } from '../metrics/metrics';
@@ -310,7 +310,7 @@ export class Dispatcher implements LeaderContender {
     const known = state.jobs.get(jobId)?.digest ?? state.results.get(jobId)?.graphDigest;
     if (known !== undefined) return this.answerResubmission(jobId, known, digest);
     if (state.submitting.has(jobId)) {
-      throw new DispatcherError(`job ${jobId} is being submitted right now; retry the same request`, { status: 503, code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
+      throw new HttpError(503, `job ${jobId} is being submitted right now; retry the same request`, { code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
     }
     state.submitting.add(jobId);
     try {
@@ -333,8 +333,7 @@ export class Dispatcher implements LeaderContender {
       if (err instanceof ZkError) {
         metrics?.submissions.inc({ outcome: 'unconfirmed' });
         // The write may or may not have landed: the same request (same jobId) is safe to retry.
-        throw new DispatcherError(`could not confirm that job ${jobId} was stored (${err.code}); retry the same request with "jobId": "${jobId}"`,
-          { status: 503, code: 'UNCONFIRMED', headers: { 'Retry-After': '1' } });
+        throw new HttpError(503, `could not confirm that job ${jobId} was stored (${err.code}); retry the same request with "jobId": "${jobId}"`, { code: 'UNCONFIRMED', headers: { 'Retry-After': '1' } });
       }
       throw err;
     } finally {

@@ -1,4 +1,4 @@
-import { ValidationError } from '../util/errors';
+import { ValidationError } from '../http/errors';
 import type { JobGraph, JobVertex } from './types';
 
 type Edges = Pick<JobVertex, 'id' | 'inputs'>;

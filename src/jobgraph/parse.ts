@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ValidationError } from '../util/errors';
+import { ValidationError } from '../http/errors';
 import { findCycle } from './graph';
 import {
   MAX_ARG_LENGTH, MAX_ATTEMPTS, MAX_ENV_VALUE_LENGTH, MAX_FAIL_MESSAGE_LENGTH, MAX_NAME_LENGTH, MAX_SLEEP_MS,

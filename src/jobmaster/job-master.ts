@@ -21,7 +21,7 @@ import { topologicalOrder } from '../jobgraph';
 import type { RestartStrategyConfig } from '../jobgraph/types';
 import { Clock, systemClock, TimerHandle } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
-import { NotLeaderError } from '../util/errors';
+import { NotLeaderError } from '../http/errors';
 import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../taskmanager/protocol';
 import { createRestartStrategy, describeStrategy, RestartStrategy } from './restart-strategy';

@@ -12,7 +12,8 @@ import {
   DeployRequest, executionKey, ExecutionId, HeartbeatRequest, HeartbeatResponse, parseExecutionKey, RegistrationRequest,
   RegistrationResponse, StatusRequest, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from '../taskmanager/protocol';
-import { errorText, rpcCall, RpcCallOptions, RpcError, RpcRejection } from '../taskmanager/rpc';
+import { errorText, rpcCall, RpcCallOptions, RpcError } from '../taskmanager/rpc';
+import { HttpError } from '../http/errors';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 
 /** How a JobMaster hears about its tasks. */
@@ -258,7 +259,7 @@ export class ResourceManager implements TaskExecutionService {
 
   heartbeat(taskManagerId: string, req: HeartbeatRequest): HeartbeatResponse {
     const tm = this.tms.get(taskManagerId);
-    if (!tm) throw new RpcRejection(404, `TaskManager ${taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
+    if (!tm) throw new HttpError(404, `TaskManager ${taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
     tm.lastHeartbeat = this.clock.now();
     if (tm.unreachableSince !== null) {
       // Heard from again: it takes new work, and jobs waiting for a slot should look now.
@@ -277,7 +278,7 @@ export class ResourceManager implements TaskExecutionService {
 
   async status(req: StatusRequest): Promise<StatusResponse> {
     const tm = this.tms.get(req.taskManagerId);
-    if (!tm) throw new RpcRejection(404, `TaskManager ${req.taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
+    if (!tm) throw new HttpError(404, `TaskManager ${req.taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
     tm.lastHeartbeat = this.clock.now();
     const result = await this.applyReports(tm, req.reports);
     this.changed();

@@ -8,7 +8,9 @@ import Router from '@koa/router';
 import type Koa from 'koa';
 import type { Context } from 'koa';
 import { checkReport, HeartbeatRequest, RegistrationRequest, StatusRequest } from '../taskmanager/protocol';
-import { readJson, requireInternalToken, RpcRejection } from '../taskmanager/rpc';
+import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from '../taskmanager/rpc';
+import { HttpError } from '../http/errors';
+import { readJsonBody } from '../http/body';
 import { ResourceManager } from './resource-manager';
 
 export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null, token?: string): void {
@@ -16,35 +18,21 @@ export function mountInternalRoutes(app: Koa, current: () => ResourceManager | n
   router.use(requireInternalToken(token));
 
   const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
-    try {
-      const body = (await readJson(ctx)) as Record<string, unknown>;
-      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new RpcRejection(400, 'body must be a JSON object');
-      const rm = current();
-      if (!rm || !rm.active) throw new RpcRejection(503, 'this replica is not the leader; look the leader up in ZooKeeper again', { epoch: null });
-      if (body.epoch !== rm.epoch) {
-        throw new RpcRejection(409, `this leader's epoch is ${rm.epoch}, the message is for epoch ${JSON.stringify(body.epoch)}; look the leader up again`, { epoch: rm.epoch });
-      }
-      ctx.body = await fn(ctx, rm, body);
-    } catch (err) {
-      const e = err as Error;
-      if (e instanceof RpcRejection) {
-        ctx.status = e.status;
-        ctx.body = { errors: [e.message], ...e.extra };
-        if (e.status === 503) ctx.set('Retry-After', '1');
-        return;
-      }
-      // NotLeaderError and friends carry their own status (503): the TaskManager tries again later.
-      const status = (e as { status?: number }).status;
-      ctx.status = status && status >= 400 && status <= 599 ? status : 500;
-      ctx.body = { errors: [e.message] };
+    const body = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as Record<string, unknown>;
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+    const rm = current();
+    if (!rm || !rm.active) throw new HttpError(503, 'this replica is not the leader; look the leader up in ZooKeeper again', { extra: { epoch: null } });
+    if (body.epoch !== rm.epoch) {
+      throw new HttpError(409, `this leader's epoch is ${rm.epoch}, the message is for epoch ${JSON.stringify(body.epoch)}; look the leader up again`, { extra: { epoch: rm.epoch } });
     }
+    ctx.body = await fn(ctx, rm, body);
   };
 
   router.post('/taskmanagers', handle(async (_ctx, rm, body) => rm.register(validated(() => checkRegistration(body)))));
   router.post('/taskmanagers/:id/heartbeat', handle((ctx, rm, body) => rm.heartbeat(ctx.params.id, body as unknown as HeartbeatRequest)));
   router.post('/tasks/status', handle(async (_ctx, rm, body) => {
-    if (typeof body.taskManagerId !== 'string') throw new RpcRejection(400, 'taskManagerId is required');
-    if (!Array.isArray(body.reports)) throw new RpcRejection(400, 'reports must be a list');
+    if (typeof body.taskManagerId !== 'string') throw new HttpError(400, 'taskManagerId is required');
+    if (!Array.isArray(body.reports)) throw new HttpError(400, 'reports must be a list');
     const reports = body.reports;
     const req: StatusRequest = { taskManagerId: body.taskManagerId, epoch: body.epoch as number, reports: validated(() => reports.map((r, i) => checkReport(r, `reports[${i}]`))) };
     return rm.status(req);
@@ -56,19 +44,19 @@ function validated<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof RpcRejection) throw err;
-    throw new RpcRejection(400, (err as Error).message);
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(400, (err as Error).message);
   }
 }
 
 function checkRegistration(body: Record<string, unknown>): RegistrationRequest {
   const { taskManagerId, instanceId, host, address, slots, tasks } = body;
-  if (typeof taskManagerId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(taskManagerId)) throw new RpcRejection(400, 'taskManagerId must be 1 to 128 letters, digits, "_", "." or "-"');
-  if (typeof address !== 'string' || !/^https?:\/\/[^/\s]+$/.test(address)) throw new RpcRejection(400, 'address must be the TaskManager\'s base URL, e.g. http://10.0.0.5:6121');
-  if (!Number.isInteger(slots) || (slots as number) < 1) throw new RpcRejection(400, 'slots must be a positive integer');
-  if (!Array.isArray(tasks)) throw new RpcRejection(400, 'tasks must be a list');
+  if (typeof taskManagerId !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(taskManagerId)) throw new HttpError(400, 'taskManagerId must be 1 to 128 letters, digits, "_", "." or "-"');
+  if (typeof address !== 'string' || !/^https?:\/\/[^/\s]+$/.test(address)) throw new HttpError(400, 'address must be the TaskManager\'s base URL, e.g. http://10.0.0.5:6121');
+  if (!Number.isInteger(slots) || (slots as number) < 1) throw new HttpError(400, 'slots must be a positive integer');
+  if (!Array.isArray(tasks)) throw new HttpError(400, 'tasks must be a list');
   if (instanceId !== undefined && (typeof instanceId !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(instanceId))) {
-    throw new RpcRejection(400, 'instanceId must be 1 to 64 letters, digits or "-" (random per TaskManager process)');
+    throw new HttpError(400, 'instanceId must be 1 to 64 letters, digits or "-" (random per TaskManager process)');
   }
   return {
     taskManagerId, instanceId, address, slots: slots as number, epoch: body.epoch as number,

@@ -12,8 +12,8 @@ import { listContenders } from '../election/contenders';
 import { ZkClient } from '../zk/client';
 import { DispatcherMetrics } from '../metrics/metrics';
 import { EventLogger, silentLogger } from '../util/logger';
-import { DispatcherError, NotFoundError } from '../util/errors';
-import { readJsonBody } from './body';
+import { errorMiddleware, HttpError, NotFoundError } from '../http/errors';
+import { readJsonBody } from '../http/body';
 import { DASHBOARD_HTML } from './dashboard';
 import { requireBearerToken } from '../security/bearer-token';
 
@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
   const { dispatcher, retrieval, client } = deps;
 
-  app.use(errorMapper(logger));
+  app.use(errorMiddleware({ logger, event: 'rest.internal-error' }));
   app.use(async (ctx, next) => {
     ctx.set('X-HA-Replica-Id', deps.replicaId);
     ctx.set('Access-Control-Allow-Origin', '*');
@@ -95,7 +95,7 @@ export function createApp(deps: AppDeps): Koa {
     const leader = client.isConnected ? retrieval.current : null;
     if (!leader) {
       ctx.set('Retry-After', '1');
-      throw new DispatcherError('no ready leader is known right now; retry shortly', { status: 503, code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
+      throw new HttpError(503, 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
     }
     ctx.body = leader;
   });
@@ -127,13 +127,13 @@ export function createApp(deps: AppDeps): Koa {
       return;
     }
     deps.metrics?.redirects.inc({ outcome: 'unavailable' });
-    throw new DispatcherError(dispatcher.role === 'recovering'
+    throw new HttpError(503, dispatcher.role === 'recovering'
       ? 'this replica was just elected leader and is recovering jobs; retry shortly'
-      : 'no ready leader is known right now; retry shortly', { status: 503, code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
+      : 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
   };
 
   router.post('/jobs', leaderOnly, async (ctx) => {
-    const body = await readJsonBody(ctx, deps.maxBodyBytes);
+    const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' });
     const result = await dispatcher.submit(Dispatcher.withJobId(body));
     ctx.status = 202;
     ctx.body = { jobid: result.jobId, jobUrl: `/jobs/${result.jobId}` };
@@ -162,7 +162,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   router.patch('/jobs/:jobid', leaderOnly, (ctx) => {
     const mode = ctx.query.mode ?? 'cancel';
-    if (mode !== 'cancel') throw new DispatcherError(`unsupported mode ${JSON.stringify(mode)}; use ?mode=cancel`, { status: 400, code: 'INVALID' });
+    if (mode !== 'cancel') throw new HttpError(400, `unsupported mode ${JSON.stringify(mode)}; use ?mode=cancel`, { code: 'INVALID' });
     dispatcher.cancel(ctx.params.jobid);
     ctx.status = 202;
     ctx.body = {};
@@ -215,21 +215,4 @@ function countTasks(states: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const s of states) counts[s.toLowerCase()] = (counts[s.toLowerCase()] ?? 0) + 1;
   return counts;
-}
-
-function errorMapper(logger: EventLogger) {
-  return async (ctx: Context, next: Next): Promise<void> => {
-    try {
-      await next();
-    } catch (err) {
-      const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; headers?: Record<string, string> };
-      const status = e.status ?? e.statusCode ?? 500;
-      ctx.status = status >= 400 && status <= 599 ? status : 500;
-      for (const [k, v] of Object.entries(e.headers ?? {})) ctx.set(k, v);
-      if (ctx.status === 503 && !ctx.response.get('Retry-After')) ctx.set('Retry-After', '1');
-      const expose = e instanceof DispatcherError ? e.expose : ctx.status < 500 || e.expose === true;
-      ctx.body = { errors: [expose ? e.message : 'internal error; see the replica log'] };
-      if (ctx.status >= 500 && ctx.status !== 503) logger.error('rest.internal-error', { method: ctx.method, path: ctx.path, error: e });
-    }
-  };
 }

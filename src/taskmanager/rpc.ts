@@ -2,7 +2,7 @@
  * JSON over HTTP for the leader ↔ TaskManager messages of protocol.ts: one call helper with a hard
  * timeout (a stalled peer must never pin a heartbeat or a deploy), and one request-body reader.
  */
-import type { Context, Middleware } from 'koa';
+import type { Middleware } from 'koa';
 import { bearerHeader, requireBearerToken } from '../security/bearer-token';
 
 export interface RpcResponse<T = unknown> {
@@ -71,29 +71,8 @@ export function errorText(res: RpcResponse): string {
   return Array.isArray(errors) && typeof errors[0] === 'string' ? `${res.status}: ${errors[0]}` : `HTTP ${res.status}`;
 }
 
-/** Raised by the internal routes; carries its HTTP status like the REST layer's errors. */
-export class RpcRejection extends Error {
-  override readonly name = 'RpcRejection';
-  readonly expose = true;
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
-export async function readJson(ctx: Context, maxBytes = 4 * 1024 * 1024): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) throw new RpcRejection(413, `request body over ${maxBytes} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
-  } catch (err) {
-    throw new RpcRejection(400, `malformed JSON: ${(err as Error).message}`);
-  }
-}
+/** Bodies of internal messages are small; a registration carrying every running task stays far below this. */
+export const INTERNAL_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** Guards internal endpoints with the cluster's security.internal.token (open when none is set). */
 export function requireInternalToken(token: string | undefined, openPaths?: ReadonlySet<string>): Middleware {

@@ -26,7 +26,9 @@ import {
   CancelRequest, checkExecutionId, DeployRequest, executionKey, ExecutionId, HeartbeatResponse, RegistrationRequest,
   RegistrationResponse, ReportedState, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from './protocol';
-import { errorText, readJson, requireInternalToken, rpcCall, RpcCallOptions, RpcRejection } from './rpc';
+import { errorText, INTERNAL_MAX_BODY_BYTES, requireInternalToken, rpcCall, RpcCallOptions } from './rpc';
+import { errorMiddleware, HttpError } from '../http/errors';
+import { readJsonBody } from '../http/body';
 import { Reaper } from './reaper';
 import { StallFence } from './stall-fence';
 
@@ -412,11 +414,11 @@ export class TaskManager {
   }
 
   private checkEpoch(epoch: unknown): number {
-    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new RpcRejection(400, 'epoch must be an integer: the sending leader\'s fencing token');
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new HttpError(400, 'epoch must be an integer: the sending leader\'s fencing token');
     if (epoch < this.highestEpoch) {
       this.logger.warn('taskmanager.command.rejected', { epoch, highestEpoch: this.highestEpoch });
-      throw new RpcRejection(409, `stale leader epoch ${epoch}: this TaskManager has seen epoch ${this.highestEpoch}; the command was not executed`,
-        { epoch: this.highestEpoch });
+      throw new HttpError(409, `stale leader epoch ${epoch}: this TaskManager has seen epoch ${this.highestEpoch}; the command was not executed`,
+        { extra: { epoch: this.highestEpoch } });
     }
     this.highestEpoch = epoch;
     return epoch;
@@ -427,16 +429,7 @@ export class TaskManager {
   private app(): Koa {
     const app = new Koa();
     const router = new Router();
-    app.use(async (ctx, next) => {
-      try {
-        await next();
-      } catch (err) {
-        const e = err as Error & { status?: number; extra?: Record<string, unknown> };
-        const status = e instanceof RpcRejection ? e.status : e.status && e.status >= 400 && e.status < 500 ? e.status : 400;
-        ctx.status = status;
-        ctx.body = { errors: [e.message], ...(e instanceof RpcRejection ? e.extra : {}) };
-      }
-    });
+    app.use(errorMiddleware({ logger: this.logger, event: 'taskmanager.rpc.internal-error' }));
     router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: this.options.id }; });
     // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
     router.use(requireInternalToken(this.options.internalToken, new Set(['/livez'])));
@@ -445,33 +438,33 @@ export class TaskManager {
     });
     router.post('/deploy', async (ctx) => {
       if (this.stallFence.fenced) {
-        throw new RpcRejection(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
+        throw new HttpError(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
       }
-      const req = (await readJson(ctx)) as DeployRequest;
+      const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as DeployRequest;
       this.checkEpoch(req?.epoch);
-      if (!this.running) throw new RpcRejection(503, 'this TaskManager is shutting down; deploy elsewhere');
+      if (!this.running) throw new HttpError(503, 'this TaskManager is shutting down; deploy elsewhere');
       try {
         ctx.body = this.deploy(req);
       } catch (err) {
-        throw new RpcRejection(400, (err as Error).message);
+        throw new HttpError(400, (err as Error).message);
       }
     });
     router.post('/cancel', async (ctx) => {
-      const req = (await readJson(ctx)) as CancelRequest;
+      const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as CancelRequest;
       this.checkEpoch(req?.epoch);
-      if (typeof req.jobId !== 'string') throw new RpcRejection(400, 'jobId is required');
+      if (typeof req.jobId !== 'string') throw new HttpError(400, 'jobId is required');
       ctx.body = { canceled: await this.cancel(req) };
     });
     router.get('/logs/:jobId/:vertexId/:subtask/:attempt', async (ctx) => {
       const p = ctx.params;
       const file = logFilePath({ jobId: p.jobId, vertexId: p.vertexId, subtaskIndex: Number(p.subtask), attempt: Number(p.attempt), parallelism: 1, logDir: this.logDir });
       const text = await readTail(file, 1024 * 1024);
-      if (text === null) throw new RpcRejection(404, 'no log for that task attempt on this TaskManager');
+      if (text === null) throw new HttpError(404, 'no log for that task attempt on this TaskManager');
       ctx.type = 'text/plain';
       ctx.body = text;
     });
     app.use(router.routes());
-    app.use((ctx) => { throw new RpcRejection(404, `no such endpoint: ${ctx.method} ${ctx.path}`); });
+    app.use((ctx) => { throw new HttpError(404, `no such endpoint: ${ctx.method} ${ctx.path}`); });
     return app;
   }
 

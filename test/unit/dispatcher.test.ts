@@ -6,7 +6,7 @@ import { JobMaster } from '../../src/jobmaster/types';
 import { ZK_CODES } from '../../src/zk/errors';
 import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest } from '../../src/store/jobgraph-store';
-import { DispatcherError, NotLeaderError } from '../../src/util/errors';
+import { HttpError, NotLeaderError } from '../../src/http/errors';
 import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
 import { eventually } from '../helpers/ensemble';
 
@@ -53,8 +53,8 @@ test('a submission whose write is unconfirmed answers 503 naming the jobId, and 
   await eventually('leader', () => dispatcher.role === 'leader');
   client.failNext('create', `/jobgraphs/${jobId(2)}`, ZK_CODES.CONNECTIONLOSS);
   const err = await t.throwsAsync(dispatcher.submit(graph(2)));
-  t.true(err instanceof DispatcherError);
-  t.is((err as DispatcherError).status, 503);
+  t.true(err instanceof HttpError);
+  t.is((err as HttpError).status, 503);
   t.regex(err!.message, new RegExp(jobId(2)));
   t.is(await client.exists(`/jobgraphs/${jobId(2)}`), null);
   t.deepEqual(await dispatcher.submit(graph(2)), { jobId: jobId(2), created: true });

@@ -1,6 +1,6 @@
 import test, { ExecutionContext } from 'ava';
 import { JobGraph, canonicalJson, isJobId, parseJobGraph, topologicalOrder } from '../../src/jobgraph';
-import { ValidationError } from '../../src/util/errors';
+import { ValidationError } from '../../src/http/errors';
 
 const limits = { maxParallelism: 128 };
 

@@ -9,7 +9,7 @@ import type { JobMasterContext, TerminalOutcome } from '../../src/jobmaster/type
 import type { JobGraph, RestartStrategyConfig } from '../../src/jobgraph/types';
 import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../../src/resources/resource-manager';
 import { executionKey, ExecutionId, DeployRequest, ReportedState } from '../../src/taskmanager/protocol';
-import { NotLeaderError } from '../../src/util/errors';
+import { NotLeaderError } from '../../src/http/errors';
 import { FakeClock, settle } from '../helpers/fake-clock';
 
 const JOB_ID = 'a'.repeat(32);

@@ -7,7 +7,7 @@ import test from 'ava';
 import { scoreStrategy, spreadStrategy, scoreOf, allocationStrategy, TaskManagerLoad } from '../../src/resources/allocation';
 import { JobTaskListener, ResourceManager } from '../../src/resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../../src/taskmanager/protocol';
-import { RpcRejection } from '../../src/taskmanager/rpc';
+import { HttpError } from '../../src/http/errors';
 import { FakeClock } from '../helpers/fake-clock';
 
 const load = (id: string, slots: number, used: number, recentTaskMs: number | null = null, registeredAt = 0): TaskManagerLoad => ({ id, slots, used, recentTaskMs, registeredAt });
@@ -112,7 +112,7 @@ test('no heartbeat for heartbeat.timeout → the TaskManager is lost and each jo
   t.regex(cause, /TaskManager tm1 \(http:\/\/127\.0\.0\.1:1\) lost: no heartbeat for \d+ ms/);
   t.true(changes > 0);
   t.deepEqual(r.list().map((x: any) => x.id), ['tm2']);
-  t.throws(() => r.heartbeat('tm1', { epoch: 3, running: [] }), { instanceOf: RpcRejection, message: /register again/ });
+  t.throws(() => r.heartbeat('tm1', { epoch: 3, running: [] }), { instanceOf: HttpError, message: /register again/ });
   r.stop();
 });
 
