@@ -47,7 +47,7 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
   if (verb && (CLIENT_VERBS as readonly string[]).includes(verb)) return runClientCommand(verb, args, io);
   switch (verb) {
     case 'dispatcher': {
-      const { Replica } = await import('../dispatcher/replica');
+      const { Replica } = await import('../replica/replica');
       const { createExecutionBackend } = await import('../jobmaster/execution-backend');
       const config = loadConfig(processOptions(args));
       const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts) });

@@ -1,7 +1,7 @@
 /**
  * One dispatcher replica process: the composition root that wires the ZooKeeper session, leader
  * election, leader retrieval, the Dispatcher, the REST server and metrics. `close()` is the graceful
- * resign of DESIGN §3 (suspend JobMasters, delete /leader/info and the latch node, close the session).
+ * resign (suspend JobMasters, delete /leader/info and the latch node, close the session).
  */
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -14,7 +14,7 @@ import { createMetrics, DispatcherMetrics } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
 import { installProtocolErrorHandlers, requireHostHeader } from '../rest/protocol-errors';
 import { EventLogger, createLogger } from '../util/logger';
-import { Dispatcher } from './dispatcher';
+import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';

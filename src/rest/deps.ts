@@ -1,0 +1,43 @@
+/**
+ * What the REST API is built from. Narrow views of the Dispatcher and leader retrieval, so unit tests
+ * can drive `createApp(deps).callback()` with fakes instead of ZooKeeper.
+ */
+import type Koa from 'koa';
+import type { Dispatcher } from '../dispatcher/dispatcher';
+import type { LeaderRetrievalService } from '../election/retrieval';
+import type { ZkClient } from '../zk/client';
+import type { DispatcherMetrics } from '../metrics/metrics';
+import type { EventLogger } from '../util/logger';
+
+/** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
+export interface ResourceView {
+  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number };
+  list(): object[];
+  get(id: string): object | null;
+  /** Text of a task attempt's log file on a TaskManager, read through it; null when unknown. */
+  taskLog?(jobId: string, vertexId: string, subtask: number, attempt: number): Promise<string | null>;
+}
+
+/** The Dispatcher as the REST API uses it: its role and the leader-only requests. */
+export type RestDispatcher = Pick<Dispatcher,
+  'role' | 'epoch' | 'submit' | 'cancel' | 'listJobs' | 'jobsOverview' | 'jobDetails' | 'jobExceptions' |
+  'executionResult' | 'quarantined' | 'jobCounts'>;
+
+export interface AppDeps {
+  replicaId: string;
+  version: string;
+  dispatcher: RestDispatcher;
+  /** The ready leader as published in /leader/info (`current`, null when none is known). */
+  retrieval: Pick<LeaderRetrievalService, 'current'>;
+  client: ZkClient;
+  publicConfig: Record<string, unknown>;
+  /** rest.max-body-bytes: larger submissions get 413. */
+  maxBodyBytes: number;
+  resources?: () => ResourceView | null;
+  /** Mounts extra routes (the execution backend's internal RPC) ahead of the 404 fallback. */
+  install?: (app: Koa) => void;
+  metrics?: DispatcherMetrics;
+  logger?: EventLogger;
+  /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
+  restToken?: string;
+}

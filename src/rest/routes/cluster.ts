@@ -1,0 +1,63 @@
+/**
+ * Cluster-wide endpoints. Every replica answers `/leader`, `/replicas`, `/metrics` and the dashboard
+ * page `/`; the leader alone answers `/overview`, `/taskmanagers` and `/config` (behind the leader gate).
+ */
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { listContenders } from '../../election/contenders';
+import { jobCountsByOutcome } from '../../dispatcher/views';
+import { HttpError, NotFoundError } from '../../http/errors';
+import { DASHBOARD_HTML } from '../dashboard';
+import type { AppDeps } from '../deps';
+
+const NO_RESOURCES = { taskmanagers: 0, 'slots-total': 0, 'slots-available': 0 };
+
+export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware): void {
+  const { dispatcher, retrieval, client } = deps;
+
+  // ---- served by every replica ----
+  router.get('/leader', (ctx) => {
+    const leader = client.isConnected ? retrieval.current : null;
+    if (!leader) throw new HttpError(503, 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
+    ctx.body = leader;
+  });
+
+  // Reads the latch children (znodes under the election path) in latch order.
+  router.get('/replicas', async (ctx) => {
+    const contenders = await listContenders(client);
+    ctx.body = { replicas: contenders.map((c, i) => ({ position: i, node: c.node, sequence: c.sequence, ...(c.info ?? { unreadable: true }) })) };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    if (!deps.metrics) throw new NotFoundError('metrics are not enabled on this replica');
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
+
+  router.get('/', (ctx) => { ctx.type = 'html'; ctx.body = DASHBOARD_HTML; });
+
+  // ---- leader only ----
+  router.get('/overview', leaderOnly, (ctx) => {
+    const jobs = jobCountsByOutcome(dispatcher.jobCounts());
+    ctx.body = {
+      ...(deps.resources?.()?.overview() ?? NO_RESOURCES),
+      'jobs-running': jobs.running,
+      'jobs-finished': jobs.finished,
+      'jobs-cancelled': jobs.cancelled,
+      'jobs-failed': jobs.failed,
+      version: deps.version,
+      'leader-replica': deps.replicaId,
+      epoch: dispatcher.epoch,
+    };
+  });
+
+  router.get('/taskmanagers', leaderOnly, (ctx) => { ctx.body = { taskmanagers: deps.resources?.()?.list() ?? [] }; });
+
+  router.get('/taskmanagers/:id', leaderOnly, (ctx) => {
+    const tm = deps.resources?.()?.get(ctx.params.id);
+    if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(ctx.params.id.slice(0, 80))} is not registered`);
+    ctx.body = tm;
+  });
+
+  router.get('/config', leaderOnly, (ctx) => { ctx.body = deps.publicConfig; });
+}

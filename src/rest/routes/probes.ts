@@ -1,0 +1,47 @@
+/**
+ * Probes every replica answers itself, never redirected: `/livez` (the process serves HTTP),
+ * `/readyz` (connected to ZooKeeper and a ready leader exists, here or elsewhere) and `/health`
+ * (role-dependent status codes for load balancers that route to the leader only).
+ */
+import type Router from '@koa/router';
+import type { AppDeps } from '../deps';
+import { readyLeaderElsewhere } from '../leader-gate';
+
+export function probeRoutes(router: Router, deps: AppDeps): void {
+  const { dispatcher, retrieval, client } = deps;
+
+  router.get('/livez', (ctx) => { ctx.body = { status: 'alive', replicaId: deps.replicaId }; });
+
+  router.get('/readyz', (ctx) => {
+    const ready = client.isConnected && (dispatcher.role === 'leader' || readyLeaderElsewhere(deps) !== null);
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { ready, role: dispatcher.role, zookeeper: client.state };
+    if (!ready) ctx.set('Retry-After', '1');
+  });
+
+  // ?activecode=, ?standbycode= (default 429) and ?standbyok=true choose the leader's and a standby's status.
+  router.get('/health', (ctx) => {
+    const role = dispatcher.role;
+    const leader = role === 'leader' ? null : readyLeaderElsewhere(deps);
+    const codes = {
+      active: statusParam(ctx.query.activecode, 200),
+      standby: ctx.query.standbyok === 'true' ? 200 : statusParam(ctx.query.standbycode, 429),
+    };
+    ctx.status = !client.isConnected ? 503 : role === 'leader' ? codes.active : leader ? codes.standby : 503;
+    if (ctx.status === 503) ctx.set('Retry-After', '1');
+    const info = role === 'leader' ? { replicaId: deps.replicaId, restUrl: retrieval.current?.restUrl ?? null, epoch: dispatcher.epoch } : leader;
+    ctx.body = {
+      role: role === 'leader' ? 'leader' : role === 'recovering' ? 'recovering' : 'standby',
+      replicaId: deps.replicaId,
+      epoch: role === 'leader' ? dispatcher.epoch : null,
+      leader: info ? { replicaId: info.replicaId, restUrl: info.restUrl, epoch: info.epoch } : null,
+      zookeeper: { state: client.state, sessionId: client.sessionId },
+    };
+  });
+}
+
+/** An HTTP status from a query parameter, or `fallback` when it is not an integer in 100..599. */
+function statusParam(value: unknown, fallback: number): number {
+  const n = Number(value);
+  return Number.isInteger(n) && n >= 100 && n <= 599 ? n : fallback;
+}
