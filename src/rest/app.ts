@@ -15,6 +15,7 @@ import { EventLogger, silentLogger } from '../util/logger';
 import { errorMiddleware, HttpError, NotFoundError } from '../http/errors';
 import { readJsonBody } from '../http/body';
 import { DASHBOARD_HTML } from './dashboard';
+import { httpMetricsMiddleware } from '../metrics/http';
 import { requireBearerToken } from '../security/bearer-token';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps): Koa {
   const router = new Router();
   const { dispatcher, retrieval, client } = deps;
 
+  app.use(httpMetricsMiddleware(deps.metrics));
   app.use(errorMiddleware({ logger, event: 'rest.internal-error' }));
   app.use(async (ctx, next) => {
     ctx.set('X-HA-Replica-Id', deps.replicaId);
@@ -133,7 +135,8 @@ export function createApp(deps: AppDeps): Koa {
   };
 
   router.post('/jobs', leaderOnly, async (ctx) => {
-    const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' });
+    const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' })
+      .catch((err) => { deps.metrics?.submissions.inc({ outcome: 'rejected' }); throw err; });
     const result = await dispatcher.submit(Dispatcher.withJobId(body));
     ctx.status = 202;
     ctx.body = { jobid: result.jobId, jobUrl: `/jobs/${result.jobId}` };
