@@ -14,8 +14,8 @@ export interface TaskManagerView {
   slots(): number;
   /** States of the tasks this TaskManager holds (DEPLOYING, RUNNING, FINISHED, …). */
   taskStates(): string[];
-  /** Epoch-ms of the last answer from the leader it is registered with; null while unregistered. */
-  lastLeaderContact(): number | null;
+  /** The leader it is registered with and epoch-ms of that leader's last answer; null while unregistered. */
+  lastLeaderContact(): { leaderId: string; at: number } | null;
   /** Directory of task log files; its total size is exported. */
   logDir(): string;
 }
@@ -45,11 +45,12 @@ export function createTaskManagerMetrics(view: TaskManagerView, options: { versi
     },
   });
   new Gauge({
-    name: 'ha_taskmanager_leader_heartbeat_age_seconds', help: 'Seconds since the leader last answered a heartbeat, registration or report; absent while unregistered', registers,
+    name: 'ha_taskmanager_leader_heartbeat_age_seconds', help: 'Seconds since the leader (leader_id) last answered a heartbeat, registration or report; absent while unregistered',
+    labelNames: ['leader_id'], registers,
     collect() {
       this.reset();
       const last = view.lastLeaderContact();
-      if (last !== null) this.set(Math.max(0, now() - last) / 1000);
+      if (last !== null) this.set({ leader_id: last.leaderId }, Math.max(0, now() - last.at) / 1000);
     },
   });
   new Gauge({

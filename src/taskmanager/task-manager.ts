@@ -99,7 +99,7 @@ export class TaskManager {
   private readonly metrics = createTaskManagerMetrics({
     slots: () => this.options.slots, logDir: () => this.logDir,
     taskStates: () => [...this.tasks.values()].map((t) => t.report.state),
-    lastLeaderContact: () => (this.registration ? this.lastLeaderContact : null),
+    lastLeaderContact: () => (this.registration ? { leaderId: this.registration.leaderId, at: this.lastLeaderContact } : null),
   }, { version: VERSION });
 
   private constructor(
