@@ -51,7 +51,7 @@ export const memory: Scenario = {
     const leader = await cluster.leader();
     const heapUsed = async (): Promise<number | null> => {
       const a = await cluster.http.tryRequest('GET', `${leader.url}/metrics`);
-      const m = /^ha_dispatcher_process_nodejs_heap_size_used_bytes\s+([0-9.e+]+)/m.exec(a.text);
+      const m = /^nodejs_heap_size_used_bytes\s+([0-9.e+]+)/m.exec(a.text);
       return m ? Number(m[1]) : null;
     };
     const sample = async (completed: number, batchMs: number | null): Promise<Sample> => {

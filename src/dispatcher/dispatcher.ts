@@ -22,8 +22,6 @@ export type Role = 'standby' | 'recovering' | 'leader';
 
 /** Window in which `/jobgraphs` watch events are coalesced into one adoption pass. */
 const ADOPTION_COALESCE_MS = 100;
-/** Window in which recounts of the jobs-by-state gauge are coalesced. */
-const JOB_GAUGE_COALESCE_MS = 250;
 /** JobMasters started between two paced round trips during adoption. */
 const ADOPTION_BATCH = 200;
 
@@ -59,8 +57,6 @@ class LeaderState {
   readonly adoptions = new SerialQueue();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
-  /** A coalesced recount of the jobs gauge is waiting for its timer. */
-  gaugeUpdateScheduled = false;
   ready = false;
   constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {
     this.guard = guard;
@@ -93,7 +89,7 @@ export class Dispatcher implements LeaderContender {
   // ---- leadership -------------------------------------------------------------------------
 
   async grantLeadership(term: LeadershipTerm): Promise<void> {
-    this.options.metrics?.leadershipChanges.inc({ change: 'granted' });
+    this.options.metrics?.leadershipChanged('granted');
     // A failed recovery is retried while the term lasts: holding the latch without ever serving
     // would block every standby, and exiting would turn a bad moment into a crash loop.
     for (let attempt = 0; this.options.election.isLeader(term); attempt++) {
@@ -119,11 +115,7 @@ export class Dispatcher implements LeaderContender {
       this.recovering = false;
       if (!state.ready) return true;
       const seconds = (this.clock.now() - term.grantedAt) / 1000;
-      metrics?.recoverySeconds.observe(seconds);
-      metrics?.failoverSeconds.set(seconds);
-      metrics?.isLeader.set(1);
-      metrics?.epoch.set(term.epoch);
-      this.updateJobGauges();
+      metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt, now: this.clock.now() });
       this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
       return true;
     } catch (err) {
@@ -136,7 +128,7 @@ export class Dispatcher implements LeaderContender {
 
   async revokeLeadership(term: LeadershipTerm, reason: string): Promise<void> {
     const state = this.state;
-    this.options.metrics?.leadershipChanges.inc({ change: 'revoked' });
+    this.options.metrics?.leadershipChanged('revoked');
     if (!state || state.term !== term) return;
     await this.dropLeaderState(state, reason);
   }
@@ -144,9 +136,7 @@ export class Dispatcher implements LeaderContender {
   private async dropLeaderState(state: LeaderState, reason: string): Promise<void> {
     this.state = null;
     this.recovering = false;
-    const { metrics } = this.options;
-    metrics?.isLeader.set(0);
-    metrics?.epoch.set(0);
+    this.options.metrics?.quarantined.set(0); // leader state; jobs, epoch and leader gauges follow the role at scrape time
     await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
       this.logger.error('job.suspend.failed', { jobId: j.jobMaster.jobId, error: err as Error });
     })));
@@ -254,7 +244,6 @@ export class Dispatcher implements LeaderContender {
     });
     state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt });
     jobMaster.start();
-    this.updateJobGauges();
   }
 
   /** Terminal job: dirty result → graph removed → result clean; then the job lives in the cache. */
@@ -270,13 +259,13 @@ export class Dispatcher implements LeaderContender {
       this.completed.set(jobId, outcome.details);
       if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
       state.jobs.delete(jobId);
+      if (outcome.status === 'FAILED') this.options.metrics?.jobFailures.inc();
       this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
       await this.cleanUp(state, jobId);
     } catch (err) {
       // Not recorded: the next leader recovers the job and its persisted progress finishes it.
       this.logger.error('jobresult.write.failed', { jobId, status: outcome.status, error: err as Error });
     }
-    this.updateJobGauges();
   }
 
   private async cleanUp(state: LeaderState, jobId: string): Promise<void> {
@@ -310,6 +299,7 @@ export class Dispatcher implements LeaderContender {
     const known = state.jobs.get(jobId)?.digest ?? state.results.get(jobId)?.graphDigest;
     if (known !== undefined) return this.answerResubmission(jobId, known, digest);
     if (state.submitting.has(jobId)) {
+      metrics?.submissions.inc({ outcome: 'in_progress' });
       throw new HttpError(503, `job ${jobId} is being submitted right now; retry the same request`, { code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
     }
     state.submitting.add(jobId);
@@ -335,6 +325,7 @@ export class Dispatcher implements LeaderContender {
         // The write may or may not have landed: the same request (same jobId) is safe to retry.
         throw new HttpError(503, `could not confirm that job ${jobId} was stored (${err.code}); retry the same request with "jobId": "${jobId}"`, { code: 'UNCONFIRMED', headers: { 'Retry-After': '1' } });
       }
+      if (err instanceof NotLeaderError) metrics?.submissions.inc({ outcome: 'not_leader' });
       throw err;
     } finally {
       state.submitting.delete(jobId);
@@ -441,29 +432,6 @@ export class Dispatcher implements LeaderContender {
       'start-time': result.startTime, 'end-time': result.endTime, duration: result.endTime - result.startTime,
       now: this.clock.now(), timestamps: { [result.jobStatus]: result.endTime }, vertices: [], restarts: 0, attempt: 0,
     };
-  }
-
-  /**
-   * Recounts jobs by state for the gauge. A recount walks every job, so under a burst of
-   * submissions recounts are coalesced (one per JOB_GAUGE_COALESCE_MS) rather than one per job.
-   */
-  private updateJobGauges(): void {
-    const state = this.state;
-    if (!this.options.metrics || !state || state.gaugeUpdateScheduled) return;
-    state.gaugeUpdateScheduled = true;
-    const timer = this.clock.setTimeout(() => {
-      state.gaugeUpdateScheduled = false;
-      if (this.state === state) this.recountJobGauges();
-    }, JOB_GAUGE_COALESCE_MS);
-    timer.unref?.();
-  }
-
-  private recountJobGauges(): void {
-    const gauge = this.options.metrics?.jobsByState;
-    if (!gauge || !this.state) return;
-    gauge.reset();
-    for (const j of this.state.jobs.values()) gauge.inc({ state: visibleStatus(j.jobMaster.status) });
-    for (const [id, r] of this.state.results) if (!this.state.jobs.has(id)) gauge.inc({ state: r.jobStatus });
   }
 }
 

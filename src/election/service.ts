@@ -18,6 +18,8 @@ export interface LeadershipTerm {
   readonly sessionId: string;
   readonly latchNode: string;
   readonly grantedAt: number;
+  /** Epoch-ms at which the predecessor's latch node was seen to vanish (the old leader's last sign of life), if it was. */
+  readonly predecessorGoneAt?: number;
 }
 
 /** The dispatcher's side of election: it only ever sees grant and revoke. */
@@ -90,7 +92,8 @@ export class LeaderElectionService extends EventEmitter {
   }
 
   private onGrant(epoch: number, latchNode: string): void {
-    const term: LeadershipTerm = { epoch, latchNode, sessionId: this.client.sessionId ?? '', grantedAt: this.clock.now() };
+    const term: LeadershipTerm = { epoch, latchNode, sessionId: this.client.sessionId ?? '', grantedAt: this.clock.now(),
+      predecessorGoneAt: this.driver.predecessorGoneAt ?? undefined };
     this.term = term;
     this.logger.info('leadership.granted', { epoch, latchNode, sessionId: term.sessionId });
     void this.queue.run(async () => {

@@ -57,6 +57,8 @@ export class ZooKeeperLeaderElectionDriver {
   /** Persistent latch children: no session owns them, so no contender stands behind them. */
   private readonly foreignNodes = new Set<string>();
   private readonly onState = (change: StateChange): void => this.handleState(change);
+  /** Epoch-ms at which the watched predecessor was seen gone; cleared when a new one is watched. For failover metrics. */
+  private predecessorGone: number | null = null;
 
   constructor(
     private readonly client: ZkClient,
@@ -71,6 +73,8 @@ export class ZooKeeperLeaderElectionDriver {
   get epoch(): number | null { return this.leaderEpoch; }
   /** Name of our latch node (without path), if we currently hold one. */
   get latchNode(): string | null { return this.ourNode; }
+  /** Epoch-ms at which the predecessor latch node was last seen to vanish, or null (first election, new session). */
+  get predecessorGoneAt(): number | null { return this.predecessorGone; }
 
   start(): void {
     if (this.running) return;
@@ -113,6 +117,7 @@ export class ZooKeeperLeaderElectionDriver {
           if (this.ourNode) this.staleNodes.add(this.ourNode);
           this.ourNode = null;
           this.ourSession = null;
+          this.predecessorGone = null;
         });
         break;
       case 'CONNECTED':
@@ -233,12 +238,19 @@ export class ZooKeeperLeaderElectionDriver {
   }
 
   private async watchPredecessor(generation: number, predecessor: string): Promise<void> {
+    this.predecessorGone = null;
     const stat = await this.client.exists(join(this.latchPath, predecessor), (event) => {
       this.stats.watchEvents++;
-      if (event.type === 'deleted' && generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} deleted`);
+      if (event.type === 'deleted' && generation === this.generation) {
+        this.predecessorGone = Date.now();
+        void this.enqueueCheck(`predecessor ${predecessor} deleted`);
+      }
     });
     // Gone between listing and watching: list again rather than assume we are next.
-    if (!stat && generation === this.generation) void this.enqueueCheck(`predecessor ${predecessor} already gone`);
+    if (!stat && generation === this.generation) {
+      this.predecessorGone = Date.now();
+      void this.enqueueCheck(`predecessor ${predecessor} already gone`);
+    }
     if (stat && stat.ephemeralOwner === '0') {
       // A persistent node (written by hand or by a foreign tool) would block the latch forever: every
       // contender's node is ephemeral, so this one stands for nobody. Report it and order without it.

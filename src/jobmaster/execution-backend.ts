@@ -86,7 +86,7 @@ export class ExecutionBackendImpl {
     this.rm = null;
     this.rmTerm = null;
     this.parts.metrics?.taskManagers.set(0);
-    this.parts.metrics?.slotsTotal.set(0);
+    this.parts.metrics?.slots.set(0);
     this.parts.metrics?.slotsAvailable.set(0);
   }
 }

@@ -10,7 +10,7 @@ import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, z
 import { LeaderElectionService } from '../election/service';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
-import { createMetrics, DispatcherMetrics } from '../metrics/metrics';
+import { createMetrics, DispatcherMetrics, sessionEventOf } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
 import { installProtocolErrorHandlers, requireHostHeader } from '../rest/protocol-errors';
 import { EventLogger, createLogger } from '../util/logger';
@@ -62,7 +62,7 @@ export class Replica {
   static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
     const replicaId = config['replica.id'];
     const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
-    const metrics = createMetrics({ defaultMetrics: true });
+    const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
     const client = new ZooKeeperClient({
       connect: config['high-availability.zookeeper.quorum'],
       root: zookeeperNamespace(config),
@@ -71,7 +71,11 @@ export class Replica {
       logger,
       onOperation: (op, ms, error) => metrics.zkOperationSeconds.observe({ op, outcome: error ? error.code : 'ok' }, ms / 1000),
     });
-    client.on('state', (change) => metrics.zkConnected.set(change.state === 'CONNECTED' || change.state === 'RECONNECTED' ? 1 : 0));
+    client.on('state', (change) => {
+      metrics.zkConnected.set(change.state === 'CONNECTED' || change.state === 'RECONNECTED' ? 1 : 0);
+      const event = sessionEventOf(change.state);
+      if (event) metrics.zkSessionEvents.inc({ event });
+    });
 
     const server = http.createServer({ requireHostHeader: false });
     // Slow or stalled request bodies must not pin a replica's sockets forever.
@@ -109,6 +113,15 @@ export class Replica {
       restToken: config['security.rest.token'],
     });
     server.on('request', requireHostHeader(app.callback()));
+    metrics.bindDispatcher(dispatcher);
+    metrics.trackReadyLeader(() => {
+      const leader = dispatcher.role === 'leader' ? { replicaId, epoch: dispatcher.epoch } : client.isConnected ? retrieval.current : null;
+      return { known: leader !== null, identity: leader ? `${leader.replicaId}@${leader.epoch}` : null };
+    });
+    const noteLeaderView = (): void => metrics.noteLeaderView();
+    client.on('state', noteLeaderView);
+    retrieval.on('change', noteLeaderView);
+    election.on('ready', noteLeaderView).on('revoked', noteLeaderView);
 
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });

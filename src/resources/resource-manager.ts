@@ -330,6 +330,7 @@ export class ResourceManager implements TaskExecutionService {
       list.push(id);
       byJob.set(id.jobId, list);
     }
+    this.options.metrics?.taskManagersLost.inc();
     this.logger.warn('taskmanager.lost', { taskManagerId: tm.id, address: tm.address, cause, tasks: tm.tasks.size, jobIds: [...byJob.keys()] });
     for (const [jobId, ids] of byJob) {
       try {
@@ -350,7 +351,7 @@ export class ResourceManager implements TaskExecutionService {
     if (!m || this.stopped) return;
     const o = this.overview();
     m.taskManagers.set(o.taskmanagers);
-    m.slotsTotal.set(o['slots-total']);
+    m.slots.set(o['slots-total']);
     m.slotsAvailable.set(o['slots-available']);
   }
 

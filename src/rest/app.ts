@@ -8,6 +8,7 @@ import Router from '@koa/router';
 import { silentLogger } from '../util/logger';
 import { errorMiddleware, NotFoundError } from '../http/errors';
 import { requireBearerToken } from '../security/bearer-token';
+import { httpMetricsMiddleware } from '../metrics/http';
 import type { AppDeps } from './deps';
 import { leaderGate } from './leader-gate';
 import { probeRoutes } from './routes/probes';
@@ -23,6 +24,7 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
   const logger = deps.logger ?? silentLogger;
 
+  app.use(httpMetricsMiddleware(deps.metrics));
   app.use(errorMiddleware({ logger, event: 'rest.internal-error' }));
   app.use(async (ctx, next) => {
     ctx.set('X-HA-Replica-Id', deps.replicaId);

@@ -31,6 +31,8 @@ import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
 import { Reaper } from './reaper';
 import { StallFence } from './stall-fence';
+import { createTaskManagerMetrics } from '../metrics/taskmanager-metrics';
+import { VERSION } from '../version';
 
 export interface TaskManagerOptions {
   id: string;
@@ -94,6 +96,11 @@ export class TaskManager {
   private reaper: Reaper | null = null;
   /** A stall shorter than the leader's deploy timeout cannot leave a deploy the leader gave up on. */
   private readonly stallFence: StallFence;
+  private readonly metrics = createTaskManagerMetrics({
+    slots: () => this.options.slots, logDir: () => this.logDir,
+    taskStates: () => [...this.tasks.values()].map((t) => t.report.state),
+    lastLeaderContact: () => (this.registration ? { leaderId: this.registration.leaderId, at: this.lastLeaderContact } : null),
+  }, { version: VERSION });
 
   private constructor(
     private readonly options: TaskManagerOptions,
@@ -370,6 +377,7 @@ export class TaskManager {
       jobId: id.jobId, vertexId: id.vertexId, subtaskIndex: id.subtask, parallelism: Number(req.parallelism) || 1, attempt: id.attempt, logDir: this.logDir,
     };
     const running = startTask(req.task as TaskSpec, ctx, { killGraceMs: this.options.killGraceMs });
+    this.metrics.taskLaunched();
     const entry: TaskEntry = { id, running, acknowledged: false, report: { ...id, state: 'DEPLOYING', startedAt: running.startedAt, pid: null } };
     this.tasks.set(key, entry);
     this.logger.info('task.status', { jobId: id.jobId, vertexId: id.vertexId, subtask: id.subtask, attempt: id.attempt, status: 'DEPLOYING', epoch: req.epoch });
@@ -430,6 +438,7 @@ export class TaskManager {
     const app = new Koa();
     const router = new Router();
     app.use(errorMiddleware({ logger: this.logger, event: 'taskmanager.rpc.internal-error' }));
+    app.use(this.metrics.middleware()); // GET /metrics, open like a replica's
     router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: this.options.id }; });
     // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
     router.use(requireInternalToken(this.options.internalToken, new Set(['/livez'])));

@@ -16,7 +16,8 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
 
   // 202 once the graph is stored in ZooKeeper; 415 / 413 / 400 for a body that is not a readable JSON graph.
   router.post('/jobs', leaderOnly, async (ctx) => {
-    const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' });
+    const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' })
+      .catch((err) => { deps.metrics?.submissions.inc({ outcome: 'rejected' }); throw err; });
     const result = await dispatcher.submit(Dispatcher.withJobId(body));
     ctx.status = 202;
     ctx.body = { jobid: result.jobId, jobUrl: `/jobs/${result.jobId}` };
