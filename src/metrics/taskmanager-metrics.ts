@@ -14,8 +14,8 @@ export interface TaskManagerView {
   slots(): number;
   /** States of the tasks this TaskManager holds (DEPLOYING, RUNNING, FINISHED, …). */
   taskStates(): string[];
-  /** The leader it is registered with and epoch-ms of that leader's last answer; null while unregistered. */
-  lastLeaderContact(): { leaderId: string; at: number } | null;
+  /** The leader it is registered with and ms since that leader last answered (monotonic); null while unregistered. */
+  leaderContact(): { leaderId: string; ageMs: number } | null;
   /** Directory of task log files; its total size is exported. */
   logDir(): string;
 }
@@ -28,11 +28,10 @@ export interface TaskManagerMetrics {
   taskLaunched(): void;
 }
 
-export function createTaskManagerMetrics(view: TaskManagerView, options: { version?: string; defaultMetrics?: boolean; now?: () => number } = {}): TaskManagerMetrics {
+export function createTaskManagerMetrics(view: TaskManagerView, options: { version?: string; defaultMetrics?: boolean } = {}): TaskManagerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true) registerDefaultMetrics(registry);
   const registers = [registry];
-  const now = options.now ?? Date.now;
   new Gauge({ name: 'ha_taskmanager_slots', help: 'Task slots this TaskManager offers', registers, collect() { this.set(view.slots()); } });
   new Gauge({
     name: 'ha_taskmanager_tasks', help: 'Task attempts held by this TaskManager by state (terminal ones until the leader acknowledged them, plus a short history)',
@@ -49,8 +48,8 @@ export function createTaskManagerMetrics(view: TaskManagerView, options: { versi
     labelNames: ['leader_id'], registers,
     collect() {
       this.reset();
-      const last = view.lastLeaderContact();
-      if (last !== null) this.set({ leader_id: last.leaderId }, Math.max(0, now() - last.at) / 1000);
+      const last = view.leaderContact();
+      if (last !== null) this.set({ leader_id: last.leaderId }, Math.max(0, last.ageMs) / 1000);
     },
   });
   new Gauge({

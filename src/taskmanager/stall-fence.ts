@@ -8,38 +8,57 @@
  * it would run work of a job that already has its result. Requests queued during the stall are all
  * read within moments of resuming, so refusing deploys briefly after a stall is enough; the leader
  * treats a refusal like any failed deploy and places the work again.
+ *
+ * Gaps are measured on the clock's monotonic reading: a wall-clock step (NTP, an operator setting the
+ * time) is not a stall, and a stall is seen even if the wall clock was set back meanwhile.
  */
+import { Clock, systemClock, TimerHandle } from '../util/clock';
+
 export interface StallFenceOptions {
   /** A gap in the beat at least this long counts as a stall (keep it under the leader's RPC timeout). */
   thresholdMs: number;
   /** How long after a detected stall commands are refused. */
   fenceMs: number;
+  /** Interval of the regular beat, ms (default 100). */
   beatMs?: number;
-  now?: () => number;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Called once per detected stall with the gap in ms. */
   onStall?: (gapMs: number) => void;
 }
 
 export class StallFence {
   private lastBeat: number;
-  private fencedUntil = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly now: () => number;
+  private fencedUntil = -Infinity;
+  private timer: TimerHandle | null = null;
+  private readonly clock: Clock;
 
   constructor(private readonly options: StallFenceOptions) {
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.lastBeat = this.now();
   }
 
   start(): void {
     if (this.timer) return;
     this.lastBeat = this.now();
-    this.timer = setInterval(() => this.beat(), this.options.beatMs ?? 100);
-    this.timer.unref();
+    this.scheduleBeat();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
+  }
+
+  private scheduleBeat(): void {
+    this.timer = this.clock.setTimeout(() => {
+      this.beat();
+      if (this.timer) this.scheduleBeat();
+    }, this.options.beatMs ?? 100);
+    this.timer.unref?.();
+  }
+
+  private now(): number {
+    return this.clock.monotonicNow();
   }
 
   /**

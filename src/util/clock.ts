@@ -1,6 +1,15 @@
-/** Time source behind an interface so unit tests can drive timers deterministically. */
+/**
+ * Time source behind an interface so unit tests can drive timers deterministically.
+ *
+ * Two readings: `now()` is wall-clock epoch-ms, for timestamps shown to people or stored (it may jump
+ * when the system clock is set); `monotonicNow()` is ms from an arbitrary origin that never jumps, for
+ * every duration, age and deadline (heartbeat silence, back-offs, stall detection).
+ */
 export interface Clock {
+  /** Wall-clock time, epoch-ms. */
   now(): number;
+  /** Monotonic time in ms (fractional, arbitrary origin): only differences between readings mean anything. */
+  monotonicNow(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -12,6 +21,7 @@ export interface TimerHandle {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };

@@ -1,18 +1,32 @@
-/** A manual clock for unit tests: time moves only through `advance`, which fires due timers in order. */
+/**
+ * A manual clock for unit tests: time moves only through `advance`, which fires due timers in order.
+ * `jumpWallClock` moves only the wall clock (someone set the system time), never `monotonicNow`.
+ */
 import type { Clock, TimerHandle } from '../../src/util/clock';
 
 interface Timer extends TimerHandle { at: number; seq: number; fn: () => void; cancelled: boolean }
 
 export class FakeClock implements Clock {
   private current: number;
+  private readonly origin: number;
+  private wallOffset = 0;
   private seq = 0;
   private timers: Timer[] = [];
 
   constructor(start = 1_700_000_000_000) {
     this.current = start;
+    this.origin = start;
   }
 
-  now(): number { return this.current; }
+  now(): number { return this.current + this.wallOffset; }
+
+  /** Time since this clock was made, ms; timers and `advance` move it, `jumpWallClock` does not. */
+  monotonicNow(): number { return this.current - this.origin; }
+
+  /** Sets the wall clock forward (or back, with a negative `ms`) without any time passing. */
+  jumpWallClock(ms: number): void {
+    this.wallOffset += ms;
+  }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: Timer = { at: this.current + Math.max(0, ms), seq: this.seq++, fn, cancelled: false, unref() {} };

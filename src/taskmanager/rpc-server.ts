@@ -1,0 +1,157 @@
+/**
+ * The TaskManager's RPC server: the commands a leader sends (protocol.ts, leader → TaskManager) over
+ * koa, behind the cluster's internal token (all but /livez), with errors through the shared
+ * `errorMiddleware`. It only speaks HTTP: fencing (stall fence, leader epoch), deploys, cancels and
+ * the task list are the owner's (`TaskManagerCommands`).
+ *
+ *   GET  /livez                                   → {status, taskManagerId} (no token)
+ *   GET  /tasks                                   → owner.status()
+ *   POST /deploy   DeployRequest                  → {key, state} | 400 | 409 stale epoch | 503 stalled or shutting down
+ *   POST /cancel   CancelRequest                  → {canceled: keys} | 400 | 409 stale epoch
+ *   GET  /logs/:jobId/:vertexId/:subtask/:attempt → text/plain (last 1 MiB) | 404
+ */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import Koa from 'koa';
+import type { Middleware } from 'koa';
+import Router from '@koa/router';
+import { EventLogger } from '../util/logger';
+import { errorMiddleware, HttpError } from '../http/errors';
+import { readJsonBody } from '../http/body';
+import { CancelRequest, DeployRequest, ReportedState } from './protocol';
+import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
+import { logFilePath } from './task-runner';
+
+const LOG_TAIL_BYTES = 1024 * 1024;
+
+/** What the RPC server asks of the TaskManager it serves. */
+export interface TaskManagerCommands {
+  readonly taskManagerId: string;
+  /** Root of the task logs (TaskContext.logDir). */
+  readonly logDir: string;
+  /** True just after a stall: a deploy arriving now may be stale and is refused (see stall-fence.ts). */
+  stalled(): boolean;
+  /** The highest leader epoch seen (the fence a stale command is refused against). */
+  highestEpoch(): number;
+  /** Leader-epoch fencing of a command: false when a newer leader has been seen; else notes `epoch`. */
+  admitCommand(epoch: number): boolean;
+  /** False once shutting down: deploys are refused. */
+  accepting(): boolean;
+  /** Starts the attempt (or answers the state of the one already here); throws Error on a malformed request. */
+  deploy(req: DeployRequest): { key: string; state: ReportedState };
+  /** Cancels the live attempts the request matches; resolves with their keys once they stopped. */
+  cancel(req: CancelRequest): Promise<string[]>;
+  /** The body of GET /tasks. */
+  status(): unknown;
+}
+
+export interface RpcServerOptions {
+  bindAddress: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** security.internal.token required of every request but /livez; open when undefined. */
+  internalToken?: string;
+  logger: EventLogger;
+  /** Serves `GET /metrics` (open, like a replica's) ahead of the token guard. */
+  metrics?: Middleware;
+}
+
+/** The koa app serving `owner`. */
+export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServerOptions, 'internalToken' | 'logger' | 'metrics'>): Koa {
+  const { logger } = options;
+  const app = new Koa();
+  const router = new Router();
+  app.use(errorMiddleware({ logger, event: 'taskmanager.rpc.internal-error' }));
+  if (options.metrics) app.use(options.metrics);
+  router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: owner.taskManagerId }; });
+  // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
+  router.use(requireInternalToken(options.internalToken, new Set(['/livez'])));
+  router.get('/tasks', (ctx) => { ctx.body = owner.status(); });
+  const checkEpoch = (epoch: unknown): void => {
+    if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new HttpError(400, 'epoch must be an integer: the sending leader\'s fencing token');
+    if (!owner.admitCommand(epoch)) {
+      const highestEpoch = owner.highestEpoch();
+      logger.warn('taskmanager.command.rejected', { epoch, highestEpoch });
+      throw new HttpError(409, `stale leader epoch ${epoch}: this TaskManager has seen epoch ${highestEpoch}; the command was not executed`,
+        { extra: { epoch: highestEpoch } });
+    }
+  };
+  router.post('/deploy', async (ctx) => {
+    if (owner.stalled()) {
+      throw new HttpError(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
+    }
+    const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as DeployRequest;
+    checkEpoch(req?.epoch);
+    if (!owner.accepting()) throw new HttpError(503, 'this TaskManager is shutting down; deploy elsewhere');
+    try {
+      ctx.body = owner.deploy(req);
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message);
+    }
+  });
+  router.post('/cancel', async (ctx) => {
+    const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as CancelRequest;
+    checkEpoch(req?.epoch);
+    if (typeof req.jobId !== 'string') throw new HttpError(400, 'jobId is required');
+    ctx.body = { canceled: await owner.cancel(req) };
+  });
+  router.get('/logs/:jobId/:vertexId/:subtask/:attempt', async (ctx) => {
+    const p = ctx.params;
+    const file = logFilePath({ jobId: p.jobId, vertexId: p.vertexId, subtaskIndex: Number(p.subtask), attempt: Number(p.attempt), parallelism: 1, logDir: owner.logDir });
+    const text = await readTail(file, LOG_TAIL_BYTES);
+    if (text === null) throw new HttpError(404, 'no log for that task attempt on this TaskManager');
+    ctx.type = 'text/plain';
+    ctx.body = text;
+  });
+  app.use(router.routes());
+  app.use((ctx) => { throw new HttpError(404, `no such endpoint: ${ctx.method} ${ctx.path}`); });
+  return app;
+}
+
+/** The listening HTTP server around `taskManagerApp`. */
+export class RpcServer {
+  private constructor(private readonly server: http.Server) {}
+
+  /** Binds `bindAddress:port`; rejects with the listen error (e.g. EADDRINUSE). */
+  static async listen(owner: TaskManagerCommands, options: RpcServerOptions): Promise<RpcServer> {
+    const server = http.createServer();
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    server.on('request', taskManagerApp(owner, options).callback());
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.bindAddress, () => resolve());
+    });
+    return new RpcServer(server);
+  }
+
+  /** The bound port. */
+  get port(): number { return (this.server.address() as AddressInfo).port; }
+
+  /** Stops accepting, closes idle connections now and any still open after 1 s. */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+      setTimeout(() => this.server.closeAllConnections(), 1000).unref();
+    });
+  }
+}
+
+async function readTail(file: string, maxBytes: number): Promise<string | null> {
+  try {
+    const handle = await fs.promises.open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, maxBytes);
+      const buf = Buffer.alloc(length);
+      await handle.read(buf, 0, length, size - length);
+      return buf.toString('utf8');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
+}
