@@ -87,7 +87,7 @@ test('HAProxy with the leader-only health check routes to the leader and follows
     t.is(first.body.role, 'leader');
     t.is(first.replicaId, leader.id);
     const listed = await lb('GET', '/jobs');
-    t.is(listed.status, 200, 'a leader-only call is answered directly, not redirected');
+    t.is(listed.status, 200, `a leader-only call is answered directly, not redirected: ${listed.replicaId} ${JSON.stringify(listed.body)}`);
     t.is(listed.replicaId, leader.id);
     t.is((await lb('GET', '/jobs', undefined, false)).status, 401, 'authentication holds through the load balancer');
 
