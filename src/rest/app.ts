@@ -9,6 +9,7 @@ import type { Context, Next } from 'koa';
 import { Dispatcher } from '../dispatcher/dispatcher';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { listContenders } from '../election/contenders';
+import { leaderInfoJson } from '../election/leader-info';
 import { ZkClient } from '../zk/client';
 import { DispatcherMetrics } from '../metrics/metrics';
 import { EventLogger, silentLogger } from '../util/logger';
@@ -97,7 +98,7 @@ export function createApp(deps: AppDeps): Koa {
       ctx.set('Retry-After', '1');
       throw new HttpError(503, 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
     }
-    ctx.body = leader;
+    ctx.body = leaderInfoJson(leader);
   });
 
   router.get('/replicas', async (ctx) => {

@@ -137,7 +137,7 @@ test('/leader/info appears only after readiness is confirmed, disappears with th
     const term = await eventually('first is granted', () => first.grants[0]);
     t.is(await observer.exists(LEADER_INFO_PATH), null, 'no /leader/info before confirmation');
     t.is(retrieval.current, null);
-    t.true(await first.service.confirmLeadership(term));
+    t.true(await first.confirm(term));
     const info = await eventually('retrieval sees first', () => retrieval.current);
     t.is(info.replicaId, 'first');
     t.is(info.epoch, term.epoch);
