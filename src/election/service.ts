@@ -51,6 +51,8 @@ export class LeaderElectionService extends EventEmitter {
   private contender: LeaderContender | null = null;
   private term: LeadershipTerm | null = null;
   private readyTerm: LeadershipTerm | null = null;
+  /** The last term handed to the contender: only that one is revoked from it. */
+  private deliveredTerm: LeadershipTerm | null = null;
   /** Between start() and close(): every driver callback and queued contender call checks it. */
   private running = false;
 
@@ -107,6 +109,7 @@ export class LeaderElectionService extends EventEmitter {
     void this.queue.run(async () => {
       if (!this.running) return this.ignored('grant', 'service stopped', term.epoch);
       if (term !== this.term) return this.ignored('grant', 'stale term', term.epoch);
+      this.deliveredTerm = term;
       this.emit('elected', term);
       try {
         await this.contender?.grantLeadership(term);
@@ -126,8 +129,12 @@ export class LeaderElectionService extends EventEmitter {
     this.logger.warn('leadership.revoked', { epoch: term.epoch, reason });
     void this.queue.run(async () => {
       if (!this.running) return this.ignored('revoke', 'service stopped', term.epoch);
-      this.emit('revoked', term, reason);
-      await this.revokeContender(term, reason);
+      if (term === this.deliveredTerm) {
+        this.emit('revoked', term, reason);
+        await this.revokeContender(term, reason);
+      } else {
+        this.ignored('revoke', 'term never reached the contender', term.epoch);
+      }
       await this.driver.deleteLeaderInfo();
     });
   }
@@ -142,6 +149,7 @@ export class LeaderElectionService extends EventEmitter {
   }
 
   private async revokeContender(term: LeadershipTerm, reason: string): Promise<void> {
+    this.deliveredTerm = null;
     try {
       await this.contender?.revokeLeadership(term, reason);
     } catch (err) {
@@ -213,7 +221,7 @@ export class LeaderElectionService extends EventEmitter {
     this.term = null;
     this.readyTerm = null;
     await this.queue.run(async () => {
-      if (term) {
+      if (term && term === this.deliveredTerm) {
         this.logger.info('leadership.revoked', { epoch: term.epoch, reason: 'resigned' });
         await this.revokeContender(term, 'resigned');
         await this.driver.deleteLeaderInfo();
