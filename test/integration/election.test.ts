@@ -93,6 +93,8 @@ test('an expired leader session hands leadership to a standby and the old leader
     });
     t.false(oldLeader.isLeader);
     t.is(oldLeader.grants.filter((g) => g.epoch === oldEpoch).length, 1, 'the old epoch was granted exactly once');
+    const oldTerm = timeline.intervals.find((i) => i.contender === oldLeader.name && i.epoch === oldEpoch);
+    t.true(oldTerm !== undefined && oldTerm.acts > 0 && oldTerm.revokedAt !== null, 'the old term acted, then was revoked (acts after it would be violations)');
     t.deepEqual(timeline.violations, []);
   } finally {
     await closeAll(contenders);
