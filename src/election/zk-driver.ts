@@ -11,7 +11,8 @@
  *    a new one is created with the next session.
  * The driver reports `grant({epoch, latchNode, zkSessionId})` / `revoke(reason)` to one listener;
  * epochs are latch sequence numbers. `/leader/info` is ephemeral, owned by the session holding the
- * latch, and repaired while the grant lasts.
+ * latch, and repaired while the grant lasts. Every failure is retried here (next check, next
+ * connection event), so nothing reaches the listener's `handleError` today.
  */
 import * as crypto from 'node:crypto';
 import { StateChange, ZkClient } from '../zk/client';
