@@ -8,6 +8,7 @@
  */
 import * as crypto from 'node:crypto';
 import { LeaderElectionService } from '../../src/election/service';
+import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
 import { LeaderRetrievalService } from '../../src/election/retrieval';
 import { CreateMode, StateChange, Stat, Watcher, ZkClient, ZooKeeperClient } from '../../src/zk/client';
 import { nowMs, round } from '../lib/stats';
@@ -57,10 +58,11 @@ class Contender {
     const inner = new ZooKeeperClient({ connect, root, sessionTimeoutMs: 4000 });
     await inner.waitUntilConnected(15_000);
     const client = new CountingClient(inner);
-    const service = new LeaderElectionService(client, { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `rpc://${name}` } });
+    const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `rpc://${name}` } });
     service.start({
       grantLeadership: async (term) => { await service.confirmLeadership(term); },
       revokeLeadership: () => undefined,
+      handleError: (err) => { console.error(`herd: contender ${name}:`, err); },
     });
     return new Contender(name, client, service);
   }

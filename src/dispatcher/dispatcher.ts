@@ -133,6 +133,20 @@ export class Dispatcher implements LeaderContender {
     await this.dropLeaderState(state, reason);
   }
 
+  /**
+   * A leadership callback failed (or the election reported an error): never serve a half-set-up term.
+   * Drops the term's leader state (JobMasters suspended) and resigns the term, so a standby can lead
+   * while this replica keeps running and contends again.
+   */
+  async handleError(err: Error): Promise<void> {
+    const { election } = this.options;
+    const term = election.currentTerm;
+    this.logger.error('dispatcher.leadership.error', { epoch: term?.epoch ?? null, action: term ? 'resign' : 'none', error: err });
+    const state = this.state;
+    if (state) await this.dropLeaderState(state, 'leadership error');
+    if (term) await election.resign(term);
+  }
+
   private async dropLeaderState(state: LeaderState, reason: string): Promise<void> {
     this.state = null;
     this.recovering = false;

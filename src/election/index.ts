@@ -1,3 +1,4 @@
+export * from './driver';
 export * from './zk-driver';
 export * from './service';
 export * from './leader-info';

@@ -67,7 +67,7 @@ export class LeaderRetrievalService extends EventEmitter {
       if (!info) this.logger.warn('leader.info.unreadable', { path: LEADER_INFO_PATH, bytes: data.length });
       // A leader's node is ephemeral and owned by the session it names; anything else (a node written by
       // hand or by a foreign tool) must not steer standbys, nor raise the epoch TaskManagers accept.
-      if (info && current.ephemeralOwner !== info.sessionId) {
+      if (info && current.ephemeralOwner !== info.zkSessionId) {
         this.logger.warn('leader.info.foreign', { path: LEADER_INFO_PATH, claimed: info.replicaId, claimedEpoch: info.epoch, owner: current.ephemeralOwner });
         return this.update(null);
       }

@@ -1,31 +1,32 @@
 /**
- * Leader election service: turns the driver's grant/revoke into numbered terms, calls the contender
- * in order (one callback at a time), and publishes `/leader/info` only after the contender confirms
- * it is ready (recovered). Side effects are guarded by "is this term still current?" checks.
+ * Leader election service: turns the driver's grant/revoke into numbered terms and calls the
+ * contender in order (one callback at a time, never after `close`). The contender confirms readiness
+ * (recovered), then the driver publishes `/leader/info` for that term. Side effects are guarded by
+ * "is this term still current?" checks (`isLeader`). The service never touches ZooKeeper: the driver
+ * (built by the injected factory, see `zooKeeperLeaderElectionDriverFactory`) does.
  */
 import { EventEmitter } from 'node:events';
-import { ZooKeeperLeaderElectionDriver, DriverStats } from './zk-driver';
-import { LEADER_INFO_PATH, LeaderInfo } from './leader-info';
-import { ZkClient } from '../zk/client';
-import { ZkError } from '../zk/errors';
+import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory } from './driver';
+import { LeaderInfo } from './leader-info';
 import { SerialQueue } from '../util/serial-queue';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
 
-export interface LeadershipTerm {
-  /** Fencing token: the sequence number of our latch node. */
-  readonly epoch: number;
-  readonly sessionId: string;
-  readonly latchNode: string;
+/** One term of leadership: a latch grant (epoch = fencing token, zkSessionId = owning session) and when it began. */
+export interface LeadershipTerm extends LatchGrant {
+  /** Epoch-ms at which the service learned of the grant. */
   readonly grantedAt: number;
-  /** Epoch-ms at which the predecessor's latch node was seen to vanish (the old leader's last sign of life), if it was. */
-  readonly predecessorGoneAt?: number;
 }
 
-/** The dispatcher's side of election: it only ever sees grant and revoke. */
+/**
+ * The dispatcher's side of election (Flink's LeaderContender). Callbacks are serialized; a term is
+ * revoked only after its grant callback returned.
+ */
 export interface LeaderContender {
   grantLeadership(term: LeadershipTerm): Promise<void> | void;
   revokeLeadership(term: LeadershipTerm, reason: string): Promise<void> | void;
+  /** A grant or revoke callback failed, or the driver reported an error it cannot retry. */
+  handleError(err: Error): Promise<void> | void;
 }
 
 export interface ContenderInfo {
@@ -37,34 +38,34 @@ export interface ContenderInfo {
 
 export interface ElectionServiceOptions {
   contenderInfo: ContenderInfo;
-  tolerateSuspendedConnections?: boolean;
   logger?: EventLogger;
   clock?: Clock;
 }
 
+/** Events: 'elected' (term), 'ready' (term), 'revoked' (term, reason). Never 'error': errors go to the contender. */
 export class LeaderElectionService extends EventEmitter {
-  private readonly driver: ZooKeeperLeaderElectionDriver;
+  private readonly driver: LeaderElectionDriver;
   private readonly queue = new SerialQueue();
   private readonly logger: EventLogger;
   private readonly clock: Clock;
   private contender: LeaderContender | null = null;
   private term: LeadershipTerm | null = null;
   private readyTerm: LeadershipTerm | null = null;
+  /** The last term handed to the contender: only that one is revoked from it. */
+  private deliveredTerm: LeadershipTerm | null = null;
+  /** Between start() and close(): every driver callback and queued contender call checks it. */
   private running = false;
 
-  constructor(private readonly client: ZkClient, private readonly options: ElectionServiceOptions) {
+  constructor(driverFactory: LeaderElectionDriverFactory, private readonly options: ElectionServiceOptions) {
     super();
     if (!options.contenderInfo?.replicaId) throw new Error('LeaderElectionService needs contenderInfo.replicaId');
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
-    this.driver = new ZooKeeperLeaderElectionDriver(client, {
-      grant: (epoch, node) => this.onGrant(epoch, node),
+    this.driver = driverFactory({
+      grant: (grant) => this.onGrant(grant),
       revoke: (reason) => this.onRevoke(reason),
-    }, {
-      contenderInfo: { ...options.contenderInfo, pid: process.pid, startedAt: new Date(this.clock.now()).toISOString() },
-      tolerateSuspendedConnections: options.tolerateSuspendedConnections,
-      logger: this.logger,
-    });
+      handleError: (err) => this.onDriverError(err),
+    }, { ...options.contenderInfo, pid: process.pid, startedAt: new Date(this.clock.now()).toISOString() });
   }
 
   get stats(): DriverStats { return this.driver.stats; }
@@ -79,10 +80,9 @@ export class LeaderElectionService extends EventEmitter {
     this.driver.start();
   }
 
-  /** "Run if leader": true only while `term` is the current term and the latch still says so. */
+  /** "Run if leader": true only while `term` is the current term and the driver still holds its grant. */
   isLeader(term: LeadershipTerm | null | undefined): boolean {
-    return !!term && this.running && term === this.term && this.driver.epoch === term.epoch &&
-      (this.client.isConnected || !!this.options.tolerateSuspendedConnections) && this.client.sessionId === term.sessionId;
+    return !!term && this.running && term === this.term && this.driver.hasLeadership(term);
   }
 
   /** Resolves with the next term in which this replica is leader. */
@@ -91,122 +91,128 @@ export class LeaderElectionService extends EventEmitter {
     return new Promise((resolve) => this.once('elected', resolve));
   }
 
-  private onGrant(epoch: number, latchNode: string): void {
-    const term: LeadershipTerm = { epoch, latchNode, sessionId: this.client.sessionId ?? '', grantedAt: this.clock.now(),
-      predecessorGoneAt: this.driver.predecessorGoneAt ?? undefined };
+  /** Debug record of an event that changes nothing, with why (event `leadership.event.ignored`). */
+  private ignored(event: string, reason: string, epoch?: number): void {
+    this.logger.debug('leadership.event.ignored', { event, reason, epoch: epoch ?? null });
+  }
+
+  private onGrant(grant: LatchGrant): void {
+    if (!this.running) return this.ignored('grant', 'service stopped', grant.epoch);
+    if (this.term) {
+      if (this.term.epoch === grant.epoch && this.term.zkSessionId === grant.zkSessionId) return this.ignored('grant', 'already leading this term', grant.epoch);
+      // The driver moved on without a revoke: end the old term first, so the contender never holds two.
+      this.onRevoke(`superseded by epoch ${grant.epoch}`);
+    }
+    const term: LeadershipTerm = { ...grant, grantedAt: this.clock.now() };
     this.term = term;
-    this.logger.info('leadership.granted', { epoch, latchNode, sessionId: term.sessionId });
+    this.logger.info('leadership.granted', { epoch: term.epoch, latchNode: term.latchNode, zkSessionId: term.zkSessionId });
     void this.queue.run(async () => {
-      if (term !== this.term || !this.running) return;
+      if (!this.running) return this.ignored('grant', 'service stopped', term.epoch);
+      if (term !== this.term) return this.ignored('grant', 'stale term', term.epoch);
+      this.deliveredTerm = term;
       this.emit('elected', term);
       try {
         await this.contender?.grantLeadership(term);
       } catch (err) {
-        this.logger.error('leadership.grant.failed', { epoch, error: err as Error });
-        this.emit('error', err);
+        this.logger.error('leadership.grant.failed', { epoch: term.epoch, error: err as Error });
+        await this.reportError(err);
       }
     });
   }
 
   private onRevoke(reason: string): void {
+    if (!this.running) return this.ignored('revoke', 'service stopped');
     const term = this.term;
     this.term = null;
     this.readyTerm = null;
-    if (!term) return;
+    if (!term) return this.ignored('revoke', 'not leading');
     this.logger.warn('leadership.revoked', { epoch: term.epoch, reason });
     void this.queue.run(async () => {
-      this.emit('revoked', term, reason);
-      try {
-        await this.contender?.revokeLeadership(term, reason);
-      } catch (err) {
-        this.logger.error('leadership.revoke.failed', { epoch: term.epoch, error: err as Error });
+      if (!this.running) return this.ignored('revoke', 'service stopped', term.epoch);
+      if (term === this.deliveredTerm) {
+        this.emit('revoked', term, reason);
+        await this.revokeContender(term, reason);
+      } else {
+        this.ignored('revoke', 'term never reached the contender', term.epoch);
       }
-      await this.deleteOwnLeaderInfo();
+      await this.driver.deleteLeaderInfo();
     });
   }
 
+  private onDriverError(err: Error): void {
+    if (!this.running) return this.ignored('error', 'service stopped');
+    this.logger.error('leadership.driver.failed', { epoch: this.term?.epoch ?? null, error: err });
+    void this.queue.run(async () => {
+      if (!this.running) return this.ignored('error', 'service stopped');
+      await this.reportError(err);
+    });
+  }
+
+  private async revokeContender(term: LeadershipTerm, reason: string): Promise<void> {
+    this.deliveredTerm = null;
+    try {
+      await this.contender?.revokeLeadership(term, reason);
+    } catch (err) {
+      this.logger.error('leadership.revoke.failed', { epoch: term.epoch, error: err as Error });
+      await this.reportError(err);
+    }
+  }
+
+  /** Hands `err` to the contender; a failing handler is logged, never thrown (nothing above would catch it). */
+  private async reportError(err: unknown): Promise<void> {
+    const error = err instanceof Error ? err : new Error(String(err));
+    try {
+      await this.contender?.handleError(error);
+    } catch (handlerErr) {
+      this.logger.error('leadership.error.unhandled', { error: handlerErr as Error, cause: error });
+    }
+  }
+
   /**
-   * The contender finished recovery: publish `/leader/info` (ephemeral, owned by the session that
-   * holds the latch node). Returns false if leadership was lost meanwhile.
+   * The contender finished recovery: the driver publishes `/leader/info` for `term` (ephemeral,
+   * owned by the session holding the latch) and keeps it. Returns false, and publishes nothing or
+   * deletes what it published, if `term` is not (or no longer) current. Rejects with the driver's
+   * (ZooKeeper) error.
    */
   async confirmLeadership(term: LeadershipTerm): Promise<boolean> {
-    if (!this.isLeader(term)) return false;
+    if (!this.isLeader(term)) {
+      this.ignored('confirm', this.running ? 'stale term' : 'service stopped', term.epoch);
+      return false;
+    }
     const info: LeaderInfo = {
       replicaId: this.options.contenderInfo.replicaId,
       restUrl: this.options.contenderInfo.restUrl,
       rpcUrl: this.options.contenderInfo.rpcUrl,
       epoch: term.epoch,
-      sessionId: term.sessionId,
+      zkSessionId: term.zkSessionId,
       electedAt: new Date(term.grantedAt).toISOString(),
       readyAt: new Date(this.clock.now()).toISOString(),
     };
-    const data = JSON.stringify(info);
-    await this.publishLeaderInfo(term, data);
+    await this.driver.publishLeaderInfo(term, info);
     if (!this.isLeader(term)) {
-      await this.deleteOwnLeaderInfo();
+      this.ignored('confirm', 'leadership lost while publishing', term.epoch);
+      await this.driver.deleteLeaderInfo();
       return false;
     }
     this.readyTerm = term;
     this.logger.info('leadership.ready', { epoch: term.epoch, readyInMs: this.clock.now() - term.grantedAt });
     this.emit('ready', term);
-    await this.watchLeaderInfo(term, data);
     return true;
   }
 
-  private async publishLeaderInfo(term: LeadershipTerm, data: string): Promise<void> {
-    for (let attempt = 0; attempt < 5 && this.isLeader(term); attempt++) {
-      try {
-        await this.client.create(LEADER_INFO_PATH, data, 'ephemeral');
-        return;
-      } catch (err) {
-        if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
-        // A previous leader's node: its session may still live (e.g. its latch node was deleted by hand).
-        const stat = await this.client.exists(LEADER_INFO_PATH);
-        if (stat && stat.ephemeralOwner === term.sessionId) {
-          await this.client.set(LEADER_INFO_PATH, data);
-          return;
-        }
-        if (stat) await this.client.delete(LEADER_INFO_PATH, stat.version).catch(() => undefined);
-      }
-    }
-  }
-
   /**
-   * Keeps `/leader/info` ours while the term lasts: if anything overwrites or deletes it (an operator,
-   * a foreign tool), standbys would stop redirecting and TaskManagers would lose the leader, so the
-   * leader publishes itself again. One exists-watch at a time (it fires on change, deletion and creation),
-   * re-armed by every check; checks are serialized with grant/revoke.
+   * Gives up `term` while keeping on contending (e.g. the contender cannot serve it): the driver
+   * leaves the latch, the revoke follows as usual, and a later grant is a new term with a higher
+   * epoch. Ignored if `term` is not current.
    */
-  private async watchLeaderInfo(term: LeadershipTerm, data: string): Promise<void> {
-    if (this.readyTerm !== term || !this.isLeader(term)) return;
-    const recheck = (): void => { void this.queue.run(() => this.watchLeaderInfo(term, data)); };
-    try {
-      const stat = await this.client.exists(LEADER_INFO_PATH, recheck);
-      if (stat && stat.ephemeralOwner === term.sessionId) {
-        const { data: current } = await this.client.get(LEADER_INFO_PATH);
-        if (current.toString('utf8') === data) return;
-      }
-      if (this.readyTerm !== term || !this.isLeader(term)) return;
-      this.logger.warn('leadership.info.repaired', { epoch: term.epoch, found: stat ? (stat.ephemeralOwner === term.sessionId ? 'changed' : 'foreign node') : 'deleted' });
-      await this.publishLeaderInfo(term, data);
-    } catch (err) {
-      // Connection trouble ends the term or is followed by RECONNECTED; nothing to repair meanwhile.
-      this.logger.debug('leadership.info.check-failed', { epoch: term.epoch, error: err as Error });
-    }
-  }
-
-  private async deleteOwnLeaderInfo(): Promise<void> {
-    if (!this.client.isConnected) return;
-    try {
-      const stat = await this.client.exists(LEADER_INFO_PATH);
-      if (stat && stat.ephemeralOwner === this.client.sessionId) await this.client.delete(LEADER_INFO_PATH, stat.version);
-    } catch (err) {
-      this.logger.debug('leadership.info.delete-failed', { error: err as Error });
-    }
+  async resign(term: LeadershipTerm): Promise<void> {
+    if (!this.isLeader(term)) return this.ignored('resign', this.running ? 'stale term' : 'service stopped', term.epoch);
+    this.logger.warn('leadership.resigning', { epoch: term.epoch });
+    await this.driver.resign(term);
   }
 
   /**
-   * Graceful resign: the contender suspends its work (revoke), `/leader/info` and the latch node are
+   * Graceful stop: the contender suspends its work (revoke), `/leader/info` and the latch node are
    * deleted, so a standby takes over within one ZooKeeper round trip. Idempotent.
    */
   async close(): Promise<void> {
@@ -215,12 +221,10 @@ export class LeaderElectionService extends EventEmitter {
     this.term = null;
     this.readyTerm = null;
     await this.queue.run(async () => {
-      if (term) {
+      if (term && term === this.deliveredTerm) {
         this.logger.info('leadership.revoked', { epoch: term.epoch, reason: 'resigned' });
-        try { await this.contender?.revokeLeadership(term, 'resigned'); } catch (err) {
-          this.logger.error('leadership.revoke.failed', { epoch: term.epoch, error: err as Error });
-        }
-        await this.deleteOwnLeaderInfo();
+        await this.revokeContender(term, 'resigned');
+        await this.driver.deleteLeaderInfo();
       }
     });
     this.running = false;

@@ -1,6 +1,6 @@
 /**
- * Leader election driver: the only election code that knows ZooKeeper. It runs the latch recipe
- * hardened the way Curator's LeaderLatch learned to:
+ * Leader election driver: the only election code that knows ZooKeeper. It owns the latch and
+ * `/leader/info`. The latch recipe is hardened the way Curator's LeaderLatch learned to:
  *  - protected creation: the node name carries a per-attempt UUID, so after a connection loss during
  *    create we find our node instead of creating a second one;
  *  - leader = lowest sequence AND owned by our current session (a node of an old session of ours
@@ -9,7 +9,10 @@
  *  - the leader watches its own node and steps down if it vanishes;
  *  - SUSPENDED revokes at once unless suspended connections are tolerated; LOST forgets the node and
  *    a new one is created with the next session.
- * The driver reports `grant(epoch)` / `revoke(reason)` to one listener; epochs are latch sequence numbers.
+ * The driver reports `grant({epoch, latchNode, zkSessionId})` / `revoke(reason)` to one listener;
+ * epochs are latch sequence numbers. `/leader/info` is ephemeral, owned by the session holding the
+ * latch, and repaired while the grant lasts. Every failure is retried here (next check, next
+ * connection event), so nothing reaches the listener's `handleError` today.
  */
 import * as crypto from 'node:crypto';
 import { StateChange, ZkClient } from '../zk/client';
@@ -17,35 +20,42 @@ import { ZkError } from '../zk/errors';
 import { basename, join, sequenceOf } from '../zk/paths';
 import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
+import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory, LeaderElectionDriverListener } from './driver';
+import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from './leader-info';
 
 export const LATCH_PATH = '/leader/latch';
 
-export interface DriverListener {
-  grant(epoch: number, latchNode: string): void;
-  revoke(reason: string): void;
-}
-
 export interface DriverOptions {
-  /** JSON stored in the latch node: who we are, for /replicas and operators. */
+  /**
+   * JSON stored in the latch node: who we are, for /replicas and operators. The driver adds
+   * `sessionId` (the owning ZooKeeper session, hex; JSON name kept for readers of the latch).
+   */
   contenderInfo: Record<string, unknown>;
   tolerateSuspendedConnections?: boolean;
   logger?: EventLogger;
   latchPath?: string;
 }
 
-/** Counters that tests and benchmarks read to prove the recipe has no herd effect. */
-export interface DriverStats {
-  watchEvents: number;
-  childListings: number;
-  creates: number;
+/** Options of the ZooKeeper driver that do not depend on the contender. */
+export type ZooKeeperDriverFactoryOptions = Omit<DriverOptions, 'contenderInfo'>;
+
+/** The factory a `LeaderElectionService` uses to elect through ZooKeeper on `client`. */
+export function zooKeeperLeaderElectionDriverFactory(client: ZkClient, options: ZooKeeperDriverFactoryOptions = {}): LeaderElectionDriverFactory {
+  return (listener, contenderInfo) => new ZooKeeperLeaderElectionDriver(client, listener, { ...options, contenderInfo });
 }
+
+/** The leader information being kept in `/leader/info`: the grant it belongs to and the exact bytes. */
+interface PublishedInfo { readonly grant: LatchGrant; readonly data: string }
 
 const PROTECTED_PREFIX = '_c_';
 
-export class ZooKeeperLeaderElectionDriver {
+export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   readonly stats: DriverStats = { watchEvents: 0, childListings: 0, creates: 0 };
   private readonly latchPath: string;
+  /** Latch checks and state changes, one at a time. */
   private readonly queue = new SerialQueue();
+  /** Every read and write of `/leader/info`, one at a time (separate: publishing never waits for a latch check). */
+  private readonly infoQueue = new SerialQueue();
   private readonly logger: EventLogger;
   private ourNode: string | null = null;
   private ourSession: string | null = null;
@@ -56,13 +66,15 @@ export class ZooKeeperLeaderElectionDriver {
   private readonly staleNodes = new Set<string>();
   /** Persistent latch children: no session owns them, so no contender stands behind them. */
   private readonly foreignNodes = new Set<string>();
+  /** Kept in `/leader/info` while set; cleared (synchronously) by a revoke, delete or close. */
+  private published: PublishedInfo | null = null;
   private readonly onState = (change: StateChange): void => this.handleState(change);
   /** Epoch-ms at which the watched predecessor was seen gone; cleared when a new one is watched. For failover metrics. */
   private predecessorGone: number | null = null;
 
   constructor(
     private readonly client: ZkClient,
-    private readonly listener: DriverListener,
+    private readonly listener: LeaderElectionDriverListener,
     private readonly options: DriverOptions,
   ) {
     this.latchPath = options.latchPath ?? LATCH_PATH;
@@ -76,6 +88,11 @@ export class ZooKeeperLeaderElectionDriver {
   /** Epoch-ms at which the predecessor latch node was last seen to vanish, or null (first election, new session). */
   get predecessorGoneAt(): number | null { return this.predecessorGone; }
 
+  hasLeadership(grant: LatchGrant): boolean {
+    return this.running && this.leaderEpoch === grant.epoch &&
+      (this.client.isConnected || !!this.options.tolerateSuspendedConnections) && this.client.sessionId === grant.zkSessionId;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -87,6 +104,7 @@ export class ZooKeeperLeaderElectionDriver {
   async close(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.published = null;
     this.client.off('state', this.onState);
     this.generation++;
     await this.queue.run(async () => {
@@ -187,7 +205,7 @@ export class ZooKeeperLeaderElectionDriver {
       this.ourNode = found;
     }
     this.ourSession = session;
-    this.logger.info('leadership.latch.created', { node: this.ourNode, sessionId: session });
+    this.logger.info('leadership.latch.created', { node: this.ourNode, zkSessionId: session });
   }
 
   private async findProtectedNode(attempt: string): Promise<string | null> {
@@ -263,13 +281,114 @@ export class ZooKeeperLeaderElectionDriver {
   private setLeader(epoch: number, node: string): void {
     if (this.leaderEpoch === epoch) return;
     this.leaderEpoch = epoch;
-    this.listener.grant(epoch, node);
+    this.listener.grant({ epoch, latchNode: node, zkSessionId: this.client.sessionId ?? '', predecessorGoneAt: this.predecessorGone ?? undefined });
   }
 
   private setNotLeader(reason: string): void {
     if (this.leaderEpoch === null) return;
     this.leaderEpoch = null;
+    this.published = null;
     this.listener.revoke(reason);
+  }
+
+  /**
+   * Deletes our latch node while it grants `grant`: the revoke follows at once, and the next check
+   * creates a new node behind every other contender's. Connection trouble is logged (the session's
+   * end or the next check sorts it out).
+   */
+  async resign(grant: LatchGrant): Promise<void> {
+    await this.queue.run(async () => {
+      if (!this.hasLeadership(grant) || !this.ourNode) return;
+      const node = this.ourNode;
+      this.generation++; // our own node's deletion watch is now stale: this is no operator's doing
+      this.ourNode = null;
+      this.setNotLeader('resigned; contending again');
+      try {
+        await this.client.delete(join(this.latchPath, node));
+      } catch (err) {
+        this.logger.warn('leadership.latch.delete-failed', { node, error: err as Error });
+        if (!(err instanceof ZkError && err.code === 'NONODE')) this.staleNodes.add(node);
+      }
+    });
+    if (this.running) void this.enqueueCheck('resigned');
+  }
+
+  // ---- /leader/info -------------------------------------------------------------------------
+
+  /**
+   * Writes `/leader/info` (ephemeral, so owned by the session holding the latch) and keeps it while
+   * `grant` lasts. A node left by a previous leader whose session still lives (e.g. its latch node
+   * was deleted by hand) is replaced; up to 5 attempts while the grant is held. Rejects with the
+   * ZkError of a failed create/exists/set.
+   */
+  publishLeaderInfo(grant: LatchGrant, info: LeaderInfo): Promise<void> {
+    const entry: PublishedInfo = { grant, data: serializeLeaderInfo(info) };
+    return this.infoQueue.run(async () => {
+      if (!this.hasLeadership(grant)) return;
+      await this.writeLeaderInfo(entry);
+      if (!this.hasLeadership(grant)) return;
+      this.published = entry;
+      await this.checkLeaderInfo(entry);
+    });
+  }
+
+  async deleteLeaderInfo(): Promise<void> {
+    this.published = null;
+    await this.infoQueue.run(() => this.deleteOwnLeaderInfo());
+  }
+
+  private async writeLeaderInfo({ grant, data }: PublishedInfo): Promise<void> {
+    for (let attempt = 0; attempt < 5 && this.hasLeadership(grant); attempt++) {
+      try {
+        await this.client.create(LEADER_INFO_PATH, data, 'ephemeral');
+        return;
+      } catch (err) {
+        if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
+        // A previous leader's node: its session may still live (e.g. its latch node was deleted by hand).
+        const stat = await this.client.exists(LEADER_INFO_PATH);
+        if (stat && stat.ephemeralOwner === grant.zkSessionId) {
+          await this.client.set(LEADER_INFO_PATH, data);
+          return;
+        }
+        if (stat) await this.client.delete(LEADER_INFO_PATH, stat.version).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Keeps `/leader/info` ours while the grant lasts: if anything overwrites or deletes it (an operator,
+   * a foreign tool), standbys would stop redirecting and TaskManagers would lose the leader, so the
+   * leader publishes itself again. One exists-watch at a time (it fires on change, deletion and creation),
+   * re-armed by every check; checks are serialized with publish and delete.
+   */
+  private async checkLeaderInfo(entry: PublishedInfo): Promise<void> {
+    const { grant, data } = entry;
+    const current = (): boolean => this.published === entry && this.hasLeadership(grant);
+    if (!current()) return;
+    const recheck = (): void => { void this.infoQueue.run(() => this.checkLeaderInfo(entry)); };
+    try {
+      const stat = await this.client.exists(LEADER_INFO_PATH, recheck);
+      if (stat && stat.ephemeralOwner === grant.zkSessionId) {
+        const { data: stored } = await this.client.get(LEADER_INFO_PATH);
+        if (stored.toString('utf8') === data) return;
+      }
+      if (!current()) return;
+      this.logger.warn('leadership.info.repaired', { epoch: grant.epoch, found: stat ? (stat.ephemeralOwner === grant.zkSessionId ? 'changed' : 'foreign node') : 'deleted' });
+      await this.writeLeaderInfo(entry);
+    } catch (err) {
+      // Connection trouble ends the grant or is followed by RECONNECTED; nothing to repair meanwhile.
+      this.logger.debug('leadership.info.check-failed', { epoch: grant.epoch, error: err as Error });
+    }
+  }
+
+  private async deleteOwnLeaderInfo(): Promise<void> {
+    if (!this.client.isConnected) return;
+    try {
+      const stat = await this.client.exists(LEADER_INFO_PATH);
+      if (stat && stat.ephemeralOwner === this.client.sessionId) await this.client.delete(LEADER_INFO_PATH, stat.version);
+    } catch (err) {
+      this.logger.debug('leadership.info.delete-failed', { error: err as Error });
+    }
   }
 }
 

@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
 import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, zookeeperNamespace } from '../config';
 import { LeaderElectionService } from '../election/service';
+import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
 import { createMetrics, DispatcherMetrics, sessionEventOf } from '../metrics/metrics';
@@ -90,9 +91,12 @@ export class Replica {
     const port = (server.address() as AddressInfo).port;
     const restUrl = advertisedRestUrl(config, port);
 
-    const election = new LeaderElectionService(client, {
-      contenderInfo: { replicaId, restUrl, rpcUrl: restUrl, host: os.hostname(), version: VERSION },
+    const driverFactory = zooKeeperLeaderElectionDriverFactory(client, {
       tolerateSuspendedConnections: config['high-availability.zookeeper.client.tolerate-suspended-connections'],
+      logger,
+    });
+    const election = new LeaderElectionService(driverFactory, {
+      contenderInfo: { replicaId, restUrl, rpcUrl: restUrl, host: os.hostname(), version: VERSION },
       logger,
     });
     const retrieval = new LeaderRetrievalService(client, { logger });

@@ -78,7 +78,7 @@ export class RecordingLogger implements EventLogger {
 
 /** Leader info as a ready leader publishes it in /leader/info. */
 export function leaderInfo(replicaId: string, restUrl: string, epoch: number): LeaderInfo {
-  return { replicaId, restUrl, rpcUrl: restUrl, epoch, sessionId: '1', electedAt: '2024-01-01T00:00:00.000Z', readyAt: '2024-01-01T00:00:01.000Z' };
+  return { replicaId, restUrl, rpcUrl: restUrl, epoch, zkSessionId: '1', electedAt: '2024-01-01T00:00:00.000Z', readyAt: '2024-01-01T00:00:01.000Z' };
 }
 
 export interface FakeRestDeps {

@@ -93,6 +93,8 @@ test('an expired leader session hands leadership to a standby and the old leader
     });
     t.false(oldLeader.isLeader);
     t.is(oldLeader.grants.filter((g) => g.epoch === oldEpoch).length, 1, 'the old epoch was granted exactly once');
+    const oldTerm = timeline.intervals.find((i) => i.contender === oldLeader.name && i.epoch === oldEpoch);
+    t.true(oldTerm !== undefined && oldTerm.acts > 0 && oldTerm.revokedAt !== null, 'the old term acted, then was revoked (acts after it would be violations)');
     t.deepEqual(timeline.violations, []);
   } finally {
     await closeAll(contenders);
@@ -137,7 +139,7 @@ test('/leader/info appears only after readiness is confirmed, disappears with th
     const term = await eventually('first is granted', () => first.grants[0]);
     t.is(await observer.exists(LEADER_INFO_PATH), null, 'no /leader/info before confirmation');
     t.is(retrieval.current, null);
-    t.true(await first.service.confirmLeadership(term));
+    t.true(await first.confirm(term));
     const info = await eventually('retrieval sees first', () => retrieval.current);
     t.is(info.replicaId, 'first');
     t.is(info.epoch, term.epoch);

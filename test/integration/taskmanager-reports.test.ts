@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AddressInfo } from 'node:net';
 import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { LEADER_INFO_PATH, LeaderInfo } from '../../src/election/leader-info';
+import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from '../../src/election/leader-info';
 import { TaskManager } from '../../src/taskmanager/task-manager';
 import type { RegistrationRequest, StatusRequest, TaskReport } from '../../src/taskmanager/protocol';
 import { ZooKeeperClient } from '../../src/zk/client';
@@ -73,12 +73,12 @@ class ScriptedLeader {
 
 async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, epoch: number): Promise<void> {
   const info: LeaderInfo = {
-    replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, sessionId: client.sessionId!,
+    replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, zkSessionId: client.sessionId!,
     electedAt: new Date().toISOString(), readyAt: new Date().toISOString(),
   };
   await client.mkdirp('/leader');
   await client.delete(LEADER_INFO_PATH).catch(() => undefined);
-  await client.create(LEADER_INFO_PATH, JSON.stringify(info), 'ephemeral');
+  await client.create(LEADER_INFO_PATH, serializeLeaderInfo(info), 'ephemeral');
 }
 
 interface Harness {

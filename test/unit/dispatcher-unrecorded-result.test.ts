@@ -7,6 +7,7 @@
 import test from 'ava';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { LeaderElectionService } from '../../src/election/service';
+import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
 import { PassiveJobMaster } from '../../src/jobmaster/passive-job-master';
 import { ZK_CODES } from '../../src/zk/errors';
 import { FakeZkClient } from '../helpers/fake-zk';
@@ -16,7 +17,7 @@ const JOB = 'e'.repeat(32);
 const GRAPH = { jobId: JOB, name: 'to-cancel', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 1 } }] };
 
 function leader(client: FakeZkClient): Dispatcher {
-  const election = new LeaderElectionService(client, { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
+  const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
   const dispatcher = new Dispatcher({
     client, election, limits: { maxParallelism: 4 }, jobstore: { maxCapacity: 10, expirationMs: 60000 },
     jobMasterFactory: (ctx) => new PassiveJobMaster(ctx),

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { LeaderElectionService } from '../../src/election/service';
+import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
 import { PassiveJobMaster } from '../../src/jobmaster/passive-job-master';
 import { JobMaster } from '../../src/jobmaster/types';
 import { ZK_CODES } from '../../src/zk/errors';
@@ -23,7 +24,7 @@ function envelope(n: number): string {
 }
 
 function startReplica(client: FakeZkClient): { dispatcher: Dispatcher; election: LeaderElectionService; masters: JobMaster[] } {
-  const election = new LeaderElectionService(client, { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
+  const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
   const masters: JobMaster[] = [];
   const dispatcher = new Dispatcher({
     client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 },

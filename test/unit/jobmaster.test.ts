@@ -117,7 +117,7 @@ function setup(options: { strategy?: RestartStrategyConfig; tms?: Record<string,
   const outcomes: TerminalOutcome[] = [];
   const context: JobMasterContext = {
     graph: graph(options.strategy), submittedAt: clock.now(), recovered: options.recovered ?? false,
-    term: { epoch: 7, sessionId: 's', latchNode: 'n', grantedAt: clock.now() },
+    term: { epoch: 7, zkSessionId: 's', latchNode: 'n', grantedAt: clock.now() },
     guard: () => { if (options.leader && !options.leader()) throw new NotLeaderError(); },
     onTerminal: (o) => outcomes.push(o),
   };

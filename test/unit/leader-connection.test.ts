@@ -17,7 +17,7 @@ class FakeLeaders extends EventEmitter implements LeaderSource {
   start(): void {}
   stop(): void {}
   publish(replicaId: string, epoch: number): void {
-    this.current = { replicaId, rpcUrl: `http://${replicaId}`, restUrl: `http://${replicaId}`, epoch, sessionId: 's', electedAt: '', readyAt: '' };
+    this.current = { replicaId, rpcUrl: `http://${replicaId}`, restUrl: `http://${replicaId}`, epoch, zkSessionId: 's', electedAt: '', readyAt: '' };
     this.emit('change', this.current);
   }
 }

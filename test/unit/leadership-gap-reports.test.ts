@@ -39,7 +39,7 @@ test('a suspended JobMaster refuses a finished report, so the TaskManager keeps 
   const jm = new SchedulingJobMaster({
     context: {
       graph: { jobId: JOB_ID, name: 'gap', vertices: [{ id: 'v', name: 'v', parallelism: 1, inputs: [], task: { type: 'sleep', ms: 1 } }] },
-      term: { epoch: 4, sessionId: 's', latchNode: 'n', grantedAt: 0 }, guard: () => undefined, submittedAt: 0, recovered: false, onTerminal: () => undefined,
+      term: { epoch: 4, zkSessionId: 's', latchNode: 'n', grantedAt: 0 }, guard: () => undefined, submittedAt: 0, recovered: false, onTerminal: () => undefined,
     },
     executor, progress, clock, reconcileTimeoutMs: 1000, defaultRestartStrategy: { type: 'none' },
   });
@@ -64,7 +64,7 @@ test('a new term\'s ResourceManager takes TaskManager messages only once the ter
   const backend = new ExecutionBackendImpl({
     config: loadConfig({ env: {} }), client: {} as ZkClient, election: election as unknown as LeaderElectionService, logger: silentLogger,
   });
-  const term: LeadershipTerm = { epoch: 9, sessionId: 's', latchNode: 'n', grantedAt: 0 };
+  const term: LeadershipTerm = { epoch: 9, zkSessionId: 's', latchNode: 'n', grantedAt: 0 };
   election.leaderOf = term;
   election.emit('elected', term);
   t.is(backend.resources(), null, 'recovering: TaskManagers are answered 503 and keep their reports');

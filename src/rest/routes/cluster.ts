@@ -5,6 +5,7 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { listContenders } from '../../election/contenders';
+import { leaderInfoJson } from '../../election/leader-info';
 import { jobCountsByOutcome } from '../../dispatcher/views';
 import { HttpError, NotFoundError } from '../../http/errors';
 import { DASHBOARD_HTML } from '../dashboard';
@@ -19,7 +20,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   router.get('/leader', (ctx) => {
     const leader = client.isConnected ? retrieval.current : null;
     if (!leader) throw new HttpError(503, 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
-    ctx.body = leader;
+    ctx.body = leaderInfoJson(leader);
   });
 
   // Reads the latch children (znodes under the election path) in latch order.
