@@ -7,7 +7,7 @@
 import { ZooKeeperClient } from '../../src/zk/client';
 import { JOBGRAPHS_PATH } from '../../src/store/jobgraph-store';
 import { JOBRESULTS_PATH } from '../../src/store/jobresult-store';
-import { progressPath } from '../../src/jobmaster/progress-store';
+import { progressPath } from '../../src/store/progress-store';
 import { NoNodeError } from '../../src/zk/errors';
 import { BenchCluster, BenchProcess } from '../lib/processes';
 import { JobIds, typicalGraph, writeStoredGraphs } from '../lib/jobs';

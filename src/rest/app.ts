@@ -16,6 +16,7 @@ import { errorMiddleware, HttpError, NotFoundError } from '../http/errors';
 import { readJsonBody } from '../http/body';
 import { DASHBOARD_HTML } from './dashboard';
 import { requireBearerToken } from '../security/bearer-token';
+import { withAttemptLogUrls } from './job-urls';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
@@ -149,7 +150,7 @@ export function createApp(deps: AppDeps): Koa {
     };
   });
   router.get('/jobs/quarantined', leaderOnly, (ctx) => { ctx.body = { quarantined: dispatcher.quarantined() }; });
-  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = dispatcher.jobDetails(ctx.params.jobid); });
+  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = withAttemptLogUrls(dispatcher.jobDetails(ctx.params.jobid)); });
   router.get('/jobs/:jobid/exceptions', leaderOnly, (ctx) => { ctx.body = dispatcher.jobExceptions(ctx.params.jobid); });
   router.get('/jobs/:jobid/execution-result', leaderOnly, (ctx) => { ctx.body = dispatcher.executionResult(ctx.params.jobid); });
   router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt/log', leaderOnly, async (ctx) => {

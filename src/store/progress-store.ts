@@ -16,8 +16,8 @@
 import { ZkClient } from '../zk/client';
 import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { join, segment } from '../zk/paths';
-import type { ExceptionEntry } from './types';
-import { emptyRestartState, RestartState } from './restart-strategy';
+import type { ExceptionEntry } from '../jobmaster/types';
+import { emptyRestartState, RestartState } from '../jobmaster/restart-strategy';
 
 export const JOBS_PATH = '/jobs';
 export const PROGRESS_FORMAT_VERSION = 1;
