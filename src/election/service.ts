@@ -5,7 +5,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { ZooKeeperLeaderElectionDriver, DriverStats } from './zk-driver';
-import { LEADER_INFO_PATH, LeaderInfo } from './leader-info';
+import { LeaderInfo } from './leader-info';
+import { LEADER_INFO_PATH } from '../zk/layout';
 import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { SerialQueue } from '../util/serial-queue';

@@ -18,7 +18,8 @@ import { basename, join, sequenceOf } from '../zk/paths';
 import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
 
-export const LATCH_PATH = '/leader/latch';
+import { LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
+export { LATCH_PATH };
 
 export interface DriverListener {
   grant(epoch: number, latchNode: string): void;
@@ -40,7 +41,7 @@ export interface DriverStats {
   creates: number;
 }
 
-const PROTECTED_PREFIX = '_c_';
+const PROTECTED_PREFIX = LATCH_NODE_PROTECTED_PREFIX;
 
 export class ZooKeeperLeaderElectionDriver {
   readonly stats: DriverStats = { watchEvents: 0, childListings: 0, creates: 0 };
