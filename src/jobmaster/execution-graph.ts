@@ -128,6 +128,11 @@ export class ExecutionGraph {
     return this.byId.get(id.vertexId)?.subtasks[id.subtask];
   }
 
+  /** The subtasks of one vertex in index order; [] for an unknown vertex. */
+  jobVertexSubtasks(vertexId: string): readonly ExecutionVertex[] {
+    return this.byId.get(vertexId)?.subtasks ?? [];
+  }
+
   allExecutions(): ExecutionVertex[] {
     return this.vertices.flatMap((v) => v.subtasks);
   }
