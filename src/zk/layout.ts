@@ -1,8 +1,8 @@
 /**
  * The product's ZooKeeper layout: every node path it creates, reads or watches, named once. Paths are
  * relative to the cluster's chroot `<high-availability.zookeeper.path.root>/<high-availability.cluster-id>`
- * (default `/ha-dispatcher/default`; the ZkClient applies it). README.md "ZooKeeper layout" and
- * docs/ARCHITECTURE.md describe the same nodes for operators.
+ * (default `/ha-dispatcher/default`; the ZkClient applies it). README.md "ZooKeeper layout" describes
+ * the same nodes for operators.
  *
  * Functions taking an id pass it through `segment()`, so an id from outside (REST, a stored node
  * name) can never become a path trick; they throw Error on an invalid segment.
