@@ -1,6 +1,6 @@
 /**
  * Job and task (execution) status names, their terminal sets, and the legal transitions between them.
- * The one place these are declared: the JobMaster, the Dispatcher, the stores, the CLI and the chaos
+ * The one place these are declared: the JobMaster, the Dispatcher, the stores and the chaos
  * checker all import from here (this package sits below all of them and imports nothing above it).
  */
 
