@@ -1,7 +1,8 @@
 /** Job graphs the benchmarks submit, and the exact bytes the JobGraph store writes for them. */
 import * as crypto from 'node:crypto';
 import { canonicalJson, JobGraph, parseJobGraph } from '../../src/jobgraph';
-import { ENVELOPE_FORMAT_VERSION, graphDigest, JOBGRAPHS_PATH } from '../../src/store/jobgraph-store';
+import { ENVELOPE_FORMAT_VERSION, graphDigest } from '../../src/store/jobgraph-store';
+import { JOBGRAPHS_PATH } from '../../src/zk/layout';
 import { ZooKeeperClient } from '../../src/zk/client';
 import { mapLimit } from './wait';
 

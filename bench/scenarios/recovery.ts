@@ -5,9 +5,7 @@
  * `/jobresults` and `/jobgraphs` and reads every graph node, as many in flight as the store uses (256).
  */
 import { ZooKeeperClient } from '../../src/zk/client';
-import { JOBGRAPHS_PATH } from '../../src/store/jobgraph-store';
-import { JOBRESULTS_PATH } from '../../src/store/jobresult-store';
-import { progressPath } from '../../src/jobmaster/progress-store';
+import { JOBGRAPHS_PATH, JOBRESULTS_PATH, progressPath } from '../../src/zk/layout';
 import { NoNodeError } from '../../src/zk/errors';
 import { BenchCluster, BenchProcess } from '../lib/processes';
 import { JobIds, typicalGraph, writeStoredGraphs } from '../lib/jobs';

@@ -16,6 +16,7 @@
  */
 import { canonicalJson, parseJobGraph } from '../jobgraph';
 import { graphDigest } from '../store/jobgraph-store';
+import { isTerminalJobStatus } from '../jobgraph/status';
 import type {
   DeployEvent, FaultEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
 } from './history';
@@ -55,7 +56,6 @@ export interface ScenarioSummary {
 
 export interface CheckResult { summary: ScenarioSummary; violations: Violation[] }
 
-const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
 /** Shorter spans without any answer are a client moving to the next replica, not unavailability. */
 const UNAVAILABLE_MIN_MS = 300;
 
@@ -184,11 +184,11 @@ function resultTimes(ops: OpEvent[], final: FinalEvent | null): Map<string, { t:
     if (!known || t < known.t) times.set(jobId, { t, how, event });
   };
   for (const job of final?.jobs ?? []) {
-    const end = job.resultEndTime ?? (job.state && TERMINAL.has(job.state) ? job.endTime : undefined);
+    const end = job.resultEndTime ?? (isTerminalJobStatus(job.state) ? job.endTime : undefined);
     if (end !== undefined && end > 0) offer(job.jobId, end, `its result (${job.resultStatus ?? job.state}) ended it at ${iso(end)}`);
   }
   for (const op of ops) {
-    if (op.op === 'status' && op.outcome === 'ok' && op.jobId && op.state && TERMINAL.has(op.state)) {
+    if (op.op === 'status' && op.outcome === 'ok' && op.jobId && isTerminalJobStatus(op.state)) {
       offer(op.jobId, op.end, `a client read ${op.state} at ${iso(op.end)} (op #${op.id})`, op);
     }
   }
@@ -274,7 +274,7 @@ function checkTermination(ops: OpEvent[], deploys: DeployEvent[], tasks: TaskEve
 }
 
 function isTerminal(job: FinalJob): boolean {
-  return (job.state !== undefined && TERMINAL.has(job.state)) || job.resultStatus !== undefined;
+  return isTerminalJobStatus(job.state) || job.resultStatus !== undefined;
 }
 
 // ---- client-visible errors ------------------------------------------------------------------------

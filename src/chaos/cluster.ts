@@ -16,6 +16,7 @@ import { packageRoot } from '../util/package-root';
 import { sleep } from '../util/clock';
 import { spawnClean } from '../util/clean-spawn';
 import { stopChild } from '../util/process';
+import { JOBGRAPHS_PATH, JOBRESULTS_PATH } from '../zk/layout';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
 
@@ -306,7 +307,7 @@ export class ChaosCluster {
           }
           break;
         }
-        const [graph, result] = await Promise.all([readNode(zk, `/jobgraphs/${jobId}`), readNode(zk, `/jobresults/${jobId}`)]);
+        const [graph, result] = await Promise.all([readNode(zk, `${JOBGRAPHS_PATH}/${jobId}`), readNode(zk, `${JOBRESULTS_PATH}/${jobId}`)]);
         try {
           if (graph) job.storedDigest = (JSON.parse(graph) as { digest: string }).digest;
           if (result) {

@@ -13,6 +13,8 @@ import { RestClient } from '../cli/rest-client';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { ZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';
+import { isTerminalJobStatus } from '../jobgraph/status';
+import { jobGraphPath, quarantineNodePath } from '../zk/layout';
 
 export interface DrillOptions {
   url: string;
@@ -139,7 +141,6 @@ async function waitJob(client: RestClient, jobId: string, done: (state: string, 
   return last;
 }
 
-const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
 const newJobId = (): string => crypto.randomBytes(16).toString('hex');
 
 // ---- the drills -------------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ const leaderFailoverDrill: Drill = {
     if (!check.expect(!!after, 'a standby took over with a higher epoch', after ? `${after.replicaId}, epoch ${after.epoch}` : 'no new leader in time')) return;
     check.note(`takeover observed ${((after!.at - started) / 1000).toFixed(1)} s after the stop` +
       (o.signal === 'SIGKILL' ? ' (a crash waits for the session timeout)' : ' (a graceful stop hands over at once)'));
-    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 60_000);
+    const job = await waitJob(client, jobId, isTerminalJobStatus, 60_000);
     check.expect(job?.state === 'FINISHED', 'the probe job survived the failover and finished', job?.state ?? 'not found');
     o.out(`  next: start ${leader!.replicaId} again (runbook step "bring the old leader back"); it rejoins as a standby`);
   },
@@ -225,7 +226,7 @@ const taskFailureDrill: Drill = {
       restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 500 },
     });
     check.note(`job ${jobId} submitted`);
-    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 60_000);
+    const job = await waitJob(client, jobId, isTerminalJobStatus, 60_000);
     check.expect(job?.state === 'FINISHED', 'the job finished after restarting the failed subtasks', job?.state ?? 'not found');
     check.expect((job?.restarts ?? 0) >= 1, 'restarts were counted', `${job?.restarts ?? 0} restarts`);
     const exceptions = (await client.request('GET', `/jobs/${jobId}/exceptions`)).body;
@@ -269,7 +270,7 @@ const taskManagerLossDrill: Drill = {
       if (!lost) await sleep(250);
     }
     check.expect(lost, `${victim!.id} was declared lost`, lost ? `after ${((Date.now() - started) / 1000).toFixed(1)} s (heartbeat.timeout)` : 'still registered');
-    const job = await waitJob(client, jobId, (s) => TERMINAL.has(s), 90_000);
+    const job = await waitJob(client, jobId, isTerminalJobStatus, 90_000);
     check.expect(job?.state === 'FINISHED', 'the job finished on the remaining TaskManagers', job?.state ?? 'not found');
     const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body['exception-history']?.entries ?? []) as Array<{ exceptionName: string }>;
     check.expect(entries.some((e) => e.exceptionName === 'TaskManagerLost'), 'the exception history records TaskManagerLost', `${entries.length} entries`);
@@ -301,7 +302,7 @@ const zookeeperFollowerDrill: Drill = {
       check.expect(jobIds.length === 3, 'submissions are accepted with one follower down', `${jobIds.length}/3`);
       const leaderDuring = (await client.request('GET', '/leader')).body;
       check.expect(leaderDuring.replicaId === leaderBefore.replicaId, 'the dispatcher leader did not change', `${leaderBefore.replicaId} → ${leaderDuring.replicaId}`);
-      const done = await Promise.all(jobIds.map((id) => waitJob(client, id, (s) => TERMINAL.has(s), 60_000)));
+      const done = await Promise.all(jobIds.map((id) => waitJob(client, id, isTerminalJobStatus, 60_000)));
       check.expect(done.every((j) => j?.state === 'FINISHED'), 'the probe jobs finished', done.map((j) => j?.state).join(', '));
     } finally {
       await ensemble.restartServer(follower!.id);
@@ -323,8 +324,8 @@ const corruptJobGraphDrill: Drill = {
     try {
       await zk.waitUntilConnected(15_000);
       const jobId = newJobId();
-      await zk.create(`/jobgraphs/${jobId}`, '{"formatVersion":1, "drill": "this is not a job graph"');
-      check.note(`wrote an unreadable /jobgraphs/${jobId} under ${root}`);
+      await zk.create(jobGraphPath(jobId), '{"formatVersion":1, "drill": "this is not a job graph"');
+      check.note(`wrote an unreadable ${jobGraphPath(jobId)} under ${root}`);
       const deadline = Date.now() + 30_000;
       let entry: { jobId: string; node: string; reason: string } | undefined;
       while (!entry && Date.now() < deadline) {
@@ -333,13 +334,13 @@ const corruptJobGraphDrill: Drill = {
         if (!entry) await sleep(250);
       }
       check.expect(!!entry, 'the leader quarantined it and reports it on GET /jobs/quarantined', entry ? `${entry.node}: ${entry.reason}` : 'not reported');
-      check.expect(!(await zk.exists(`/jobgraphs/${jobId}`)), 'the unreadable node left /jobgraphs');
+      check.expect(!(await zk.exists(jobGraphPath(jobId))), 'the unreadable node left /jobgraphs');
       const probe = newJobId();
       const a = await client.request('POST', '/jobs', { jobId: probe, name: 'drill-corrupt-jobgraph', vertices: [{ id: 'probe', task: { type: 'sleep', ms: 100 } }] });
       check.expect(a.status === 202, 'the leader keeps accepting jobs', `${a.status}`);
       if (entry) {
-        await zk.delete(`/quarantine/jobgraphs/${entry.node}`).catch(() => undefined);
-        check.note(`removed the drill's quarantine record /quarantine/jobgraphs/${entry.node} (the leader lists it until its next term)`);
+        await zk.delete(quarantineNodePath(entry.node)).catch(() => undefined);
+        check.note(`removed the drill's quarantine record ${quarantineNodePath(entry.node)} (the leader lists it until its next term)`);
       }
     } finally {
       await zk.close();

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { sleep } from '../util/clock';
+import { isTerminalJobStatus } from '../jobgraph/status';
 import { checkHistory, CheckResult, formatSummary, formatViolation } from './checker';
 import { ChaosCluster, httpCall } from './cluster';
 import { HistoryRecorder } from './history';
@@ -37,7 +38,6 @@ export interface ChaosOptions {
 
 export interface ScenarioRun extends CheckResult { historyFile: string; dir: string }
 
-const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
 
 export async function runChaos(options: ChaosOptions): Promise<ScenarioRun[]> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -131,7 +131,7 @@ async function drain(cluster: ChaosCluster, jobIds: string[], timeoutMs: number)
     const a = leader ? await httpCall('GET', `${leader.url}/jobs`, undefined, 5000).catch(() => null) : null;
     if (a?.status === 200) {
       const states = new Map((a.body.jobs as Array<{ id: string; status: string }>).map((j) => [j.id, j.status]));
-      remaining = jobIds.filter((id) => !TERMINAL.has(states.get(id) ?? '')).length;
+      remaining = jobIds.filter((id) => !isTerminalJobStatus(states.get(id))).length;
       if (remaining === 0) return 0;
     }
     await sleep(500);

@@ -1,4 +1,5 @@
-import { LATCH_PATH, sortBySequence } from './zk-driver';
+import { sortBySequence } from './zk-driver';
+import { LATCH_PATH } from '../zk/layout';
 import { ZkClient } from '../zk/client';
 import { join, sequenceOf } from '../zk/paths';
 

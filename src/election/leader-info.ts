@@ -1,5 +1,5 @@
 /** What `/leader/info` holds: written by the leader once recovered, read by standbys and TaskManagers. */
-export const LEADER_INFO_PATH = '/leader/info';
+export { LEADER_INFO_PATH } from '../zk/layout';
 
 export interface LeaderInfo {
   replicaId: string;

@@ -3,7 +3,8 @@
  * node disappears. Used by standbys (to redirect) and TaskManagers (to register).
  */
 import { EventEmitter } from 'node:events';
-import { LEADER_INFO_PATH, LeaderInfo, parseLeaderInfo } from './leader-info';
+import { LeaderInfo, parseLeaderInfo } from './leader-info';
+import { LEADER_INFO_PATH } from '../zk/layout';
 import { StateChange, ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { SerialQueue } from '../util/serial-queue';

@@ -23,7 +23,8 @@ import { EventLogger, silentLogger } from '../util/logger';
 import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory, LeaderElectionDriverListener } from './driver';
 import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from './leader-info';
 
-export const LATCH_PATH = '/leader/latch';
+import { LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
+export { LATCH_PATH };
 
 export interface DriverOptions {
   /**
@@ -47,7 +48,7 @@ export function zooKeeperLeaderElectionDriverFactory(client: ZkClient, options: 
 /** The leader information being kept in `/leader/info`: the grant it belongs to and the exact bytes. */
 interface PublishedInfo { readonly grant: LatchGrant; readonly data: string }
 
-const PROTECTED_PREFIX = '_c_';
+const PROTECTED_PREFIX = LATCH_NODE_PROTECTED_PREFIX;
 
 export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   readonly stats: DriverStats = { watchEvents: 0, childListings: 0, creates: 0 };

@@ -1,7 +1,9 @@
 /**
- * The JobGraph JSON model (DESIGN §4). These are the shapes `parseJobGraph` returns: normalized, with
+ * The JobGraph JSON model. These are the shapes `parseJobGraph` returns: normalized, with
  * defaults filled and no extra fields, so the same graph always serialises the same way.
  */
+
+import type { TaskSpec } from '../taskmanager/protocol';
 
 export interface JobGraph {
   /** 32 lowercase hex characters (Flink's JobID form); safe to use as a ZooKeeper node name. */
@@ -22,34 +24,8 @@ export interface JobVertex {
   task: TaskSpec;
 }
 
-export type TaskSpec = CommandTask | SleepTask | FailTask;
-export type TaskType = TaskSpec['type'];
-
-/** Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT. */
-export interface CommandTask {
-  type: 'command';
-  argv: string[];
-  /** Filled with {} when absent. */
-  env?: Record<string, string>;
-  timeoutMs?: number;
-}
-
-export interface SleepTask {
-  type: 'sleep';
-  ms: number;
-}
-
-/**
- * A deterministic drill task: after `afterMs` it fails while the attempt number (0-based, as Flink's)
- * is below `failAttempts`, then succeeds. Without `failAttempts` it always fails.
- */
-export interface FailTask {
-  type: 'fail';
-  /** Filled with 0 when absent. */
-  afterMs?: number;
-  message?: string;
-  failAttempts?: number;
-}
+// What a subtask runs: declared with the TaskManager protocol (the deploy command carries it).
+export type { TaskSpec, TaskType, CommandTask, SleepTask, FailTask } from '../taskmanager/protocol';
 
 /** Flink's restart strategies, with the same names. */
 export type RestartStrategyConfig =

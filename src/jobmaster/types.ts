@@ -2,15 +2,11 @@
 import type { JobGraph } from '../jobgraph';
 import type { LeadershipTerm } from '../election/service';
 
-/** Flink's JobStatus names. */
-export type JobStatus =
-  | 'INITIALIZING' | 'CREATED' | 'RUNNING' | 'FAILING' | 'FAILED' | 'CANCELLING' | 'CANCELED'
-  | 'FINISHED' | 'RESTARTING' | 'SUSPENDED' | 'RECONCILING';
+import type { JobStatus, TaskState, TerminalJobStatus } from '../jobgraph/status';
 
-/** Flink's ExecutionState names used here. */
-export type TaskState = 'CREATED' | 'SCHEDULED' | 'DEPLOYING' | 'RUNNING' | 'FINISHED' | 'CANCELING' | 'CANCELED' | 'FAILED';
-
-export const TERMINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+// Declared once in src/jobgraph/status.ts; re-exported for the JobMaster contract's users.
+export type { JobStatus, TaskState, TerminalJobStatus } from '../jobgraph/status';
+export { TERMINAL_JOB_STATUSES, isTerminalJobStatus } from '../jobgraph/status';
 
 export interface SubtaskDetail {
   subtask: number;
@@ -20,7 +16,7 @@ export interface SubtaskDetail {
   'start-time': number;
   'end-time': number;
   duration: number;
-  /** REST path of the attempt's log, when a TaskManager ran it. */
+  /** REST path of the attempt's log: added by the REST layer (src/rest/job-urls.ts), absent here. */
   log?: string;
 }
 
@@ -61,7 +57,7 @@ export interface ExceptionEntry {
 }
 
 export interface TerminalOutcome {
-  status: 'FINISHED' | 'FAILED' | 'CANCELED';
+  status: TerminalJobStatus;
   details: JobDetails;
   failure?: { message: string; timestamp: number };
   /** The job's failure history, kept with its details once it completed. */

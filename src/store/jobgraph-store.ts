@@ -6,11 +6,10 @@
 import * as crypto from 'node:crypto';
 import { ZkClient, Watcher } from '../zk/client';
 import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
-import { join, segment } from '../zk/paths';
+import { join } from '../zk/paths';
+import { JOBGRAPHS_PATH, jobGraphPath, QUARANTINE_PATH, quarantineNodePath } from '../zk/layout';
 import { mapLimit } from '../util/concurrency';
 
-export const JOBGRAPHS_PATH = '/jobgraphs';
-export const QUARANTINE_PATH = '/quarantine/jobgraphs';
 export const ENVELOPE_FORMAT_VERSION = 1;
 
 export interface JobGraphEnvelope<G = unknown> {
@@ -50,7 +49,7 @@ export class JobGraphStore<G = unknown> {
    */
   async put(jobId: string, envelope: JobGraphEnvelope<G>): Promise<{ created: true } | { created: false; existing: StoredGraph<G> }> {
     this.guard();
-    const path = join(JOBGRAPHS_PATH, segment(jobId));
+    const path = jobGraphPath(jobId);
     try {
       await this.client.create(path, JSON.stringify(envelope), 'persistent');
       return { created: true };
@@ -64,7 +63,7 @@ export class JobGraphStore<G = unknown> {
 
   async get(jobId: string): Promise<StoredGraph<G> | null> {
     try {
-      const { data } = await this.client.get(join(JOBGRAPHS_PATH, segment(jobId)));
+      const { data } = await this.client.get(jobGraphPath(jobId));
       return this.decode(jobId, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
@@ -83,7 +82,7 @@ export class JobGraphStore<G = unknown> {
   }
 
   async remove(jobId: string): Promise<void> {
-    await this.removeTree(join(JOBGRAPHS_PATH, segment(jobId)), 0);
+    await this.removeTree(jobGraphPath(jobId), 0);
   }
 
   /**
@@ -109,7 +108,7 @@ export class JobGraphStore<G = unknown> {
     // Named by content, so a new leader redoing an interrupted quarantine finds the record already there.
     const node = `${safeName(jobId)}-${crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
     const record = { jobId, reason, quarantinedAt, originalPath: join(JOBGRAPHS_PATH, jobId), dataBase64: raw.toString('base64') };
-    await this.client.create(join(QUARANTINE_PATH, node), JSON.stringify(record), 'persistent').catch((err) => {
+    await this.client.create(quarantineNodePath(node), JSON.stringify(record), 'persistent').catch((err) => {
       if (!(err instanceof NodeExistsError)) throw err;
     });
     await this.client.delete(join(JOBGRAPHS_PATH, jobId)).catch((err) => {
@@ -122,7 +121,7 @@ export class JobGraphStore<G = unknown> {
     const nodes = await this.client.getChildren(QUARANTINE_PATH).catch(() => [] as string[]);
     const entries = await mapLimit(nodes, 64, async (node) => {
       try {
-        const { data } = await this.client.get(join(QUARANTINE_PATH, node));
+        const { data } = await this.client.get(quarantineNodePath(node));
         const r = JSON.parse(data.toString('utf8')) as QuarantineEntry;
         return { jobId: String(r.jobId), node, reason: String(r.reason), quarantinedAt: String(r.quarantinedAt) };
       } catch {

@@ -5,13 +5,13 @@
  */
 import { ZkClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
-import { join, segment } from '../zk/paths';
+import { join } from '../zk/paths';
+import { jobResultPath, JOBRESULTS_PATH } from '../zk/layout';
+import { isTerminalJobStatus, TerminalJobStatus } from '../jobgraph/status';
 import { WriteGuard } from './jobgraph-store';
 import { mapLimit } from '../util/concurrency';
 
-export const JOBRESULTS_PATH = '/jobresults';
-
-export type TerminalJobStatus = 'FINISHED' | 'FAILED' | 'CANCELED';
+export type { TerminalJobStatus } from '../jobgraph/status';
 
 export interface JobResultEntry {
   state: 'dirty' | 'clean';
@@ -39,7 +39,7 @@ export class JobResultStore {
     this.guard();
     const record: JobResultEntry = { ...entry, state: 'dirty' };
     try {
-      await this.client.create(join(JOBRESULTS_PATH, segment(entry.jobId)), JSON.stringify(record), 'persistent');
+      await this.client.create(jobResultPath(entry.jobId), JSON.stringify(record), 'persistent');
       return record;
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
@@ -51,7 +51,7 @@ export class JobResultStore {
 
   async markClean(jobId: string): Promise<void> {
     this.guard();
-    const path = join(JOBRESULTS_PATH, segment(jobId));
+    const path = jobResultPath(jobId);
     const { data, stat } = await this.client.get(path);
     const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
     if (entry.state === 'clean') return;
@@ -60,7 +60,7 @@ export class JobResultStore {
 
   async get(jobId: string): Promise<StoredResult | null> {
     try {
-      const { data } = await this.client.get(join(JOBRESULTS_PATH, segment(jobId)));
+      const { data } = await this.client.get(jobResultPath(jobId));
       return decode(jobId, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
@@ -87,12 +87,10 @@ export class JobResultStore {
   }
 }
 
-const TERMINAL = new Set(['FINISHED', 'FAILED', 'CANCELED']);
-
 function decode(jobId: string, data: Buffer): StoredResult {
   try {
     const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
-    if ((entry.state !== 'dirty' && entry.state !== 'clean') || !TERMINAL.has(entry.jobStatus)) {
+    if ((entry.state !== 'dirty' && entry.state !== 'clean') || !isTerminalJobStatus(entry.jobStatus)) {
       return { ok: false, jobId, reason: 'not a job result record' };
     }
     return { ok: true, entry: { ...entry, jobId } };

@@ -10,11 +10,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { failWork, sleepWork } from './builtin-tasks';
 
-export type TaskSpec =
-  | { type: 'command'; argv: string[]; env?: Record<string, string>; timeoutMs?: number }
-  | { type: 'sleep'; ms: number }
-  /** Drill task: fails while `attempt < failAttempts` (always, without it), after `afterMs`. */
-  | { type: 'fail'; afterMs?: number; message?: string; failAttempts?: number };
+import type { TaskSpec } from './protocol';
+export type { TaskSpec } from './protocol';
 
 export interface TaskContext {
   jobId: string;

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import { SchedulingJobMaster } from '../../src/jobmaster/job-master';
-import type { JobProgress, ProgressStore } from '../../src/jobmaster/progress-store';
+import type { JobProgress, ProgressStore } from '../../src/store/progress-store';
 import type { JobMasterContext, TerminalOutcome } from '../../src/jobmaster/types';
 import type { JobGraph, RestartStrategyConfig } from '../../src/jobgraph/types';
 import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../../src/resources/resource-manager';

@@ -9,7 +9,7 @@
 import test from 'ava';
 import { EventEmitter } from 'node:events';
 import { SchedulingJobMaster } from '../../src/jobmaster/job-master';
-import type { JobProgress, ProgressStore } from '../../src/jobmaster/progress-store';
+import type { JobProgress, ProgressStore } from '../../src/store/progress-store';
 import { ExecutionBackendImpl } from '../../src/jobmaster/execution-backend';
 import type { JobTaskListener, TaskExecutionService } from '../../src/resources/resource-manager';
 import type { LeaderElectionService, LeadershipTerm } from '../../src/election/service';

@@ -10,6 +10,7 @@ import { jobOverview } from '../../dispatcher/views';
 import { HttpError, NotFoundError } from '../../http/errors';
 import { readJsonBody } from '../../http/body';
 import type { AppDeps } from '../deps';
+import { withAttemptLogUrls } from '../job-urls';
 
 export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware): void {
   const { dispatcher } = deps;
@@ -29,7 +30,7 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
   router.get('/jobs/overview', leaderOnly, (ctx) => { ctx.body = { jobs: dispatcher.jobsOverview().map(jobOverview) }; });
   router.get('/jobs/quarantined', leaderOnly, (ctx) => { ctx.body = { quarantined: dispatcher.quarantined() }; });
 
-  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = dispatcher.jobDetails(ctx.params.jobid); });
+  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = withAttemptLogUrls(dispatcher.jobDetails(ctx.params.jobid)); });
   router.get('/jobs/:jobid/exceptions', leaderOnly, (ctx) => { ctx.body = dispatcher.jobExceptions(ctx.params.jobid); });
   router.get('/jobs/:jobid/execution-result', leaderOnly, (ctx) => { ctx.body = dispatcher.executionResult(ctx.params.jobid); });
 

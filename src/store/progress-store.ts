@@ -15,11 +15,10 @@
  */
 import { ZkClient } from '../zk/client';
 import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
-import { join, segment } from '../zk/paths';
-import type { ExceptionEntry } from './types';
-import { emptyRestartState, RestartState } from './restart-strategy';
+import { jobPath, progressPath } from '../zk/layout';
+import type { ExceptionEntry } from '../jobmaster/types';
+import { emptyRestartState, RestartState } from '../jobmaster/restart-strategy';
 
-export const JOBS_PATH = '/jobs';
 export const PROGRESS_FORMAT_VERSION = 1;
 
 export interface VertexProgress {
@@ -48,10 +47,6 @@ export interface ProgressStore {
   save(progress: JobProgress): Promise<void>;
 }
 
-export function progressPath(jobId: string): string {
-  return join(JOBS_PATH, segment(jobId), 'progress');
-}
-
 export class ZkProgressStore implements ProgressStore {
   constructor(private readonly client: ZkClient, private readonly guard: () => void, private readonly jobId: string) {}
 
@@ -73,7 +68,7 @@ export class ZkProgressStore implements ProgressStore {
       await this.client.set(path, data);
     } catch (err) {
       if (!(err instanceof NoNodeError)) throw err;
-      await this.client.mkdirp(join(JOBS_PATH, segment(this.jobId)));
+      await this.client.mkdirp(jobPath(this.jobId));
       this.guard();
       try {
         await this.client.create(path, data, 'persistent');
@@ -87,7 +82,7 @@ export class ZkProgressStore implements ProgressStore {
 
 /** Removes `/jobs/<jobId>` and its progress; called after the job's result is recorded. */
 export async function removeJobProgress(client: ZkClient, guard: () => void, jobId: string): Promise<void> {
-  for (const path of [progressPath(jobId), join(JOBS_PATH, segment(jobId))]) {
+  for (const path of [progressPath(jobId), jobPath(jobId)]) {
     guard();
     try {
       await client.delete(path);

@@ -1,0 +1,73 @@
+/**
+ * The ResourceManager lifecycle of a replica (Flink's ResourceManagerService): one ResourceManager per
+ * leader term, created when the term is granted (or first asked for), stopped when the term is revoked.
+ * A standby has none. Also mounts the internal RPC routes TaskManagers talk to, which always reach the
+ * current term's ResourceManager.
+ */
+import type Koa from 'koa';
+import type { DispatcherConfig } from '../config';
+import type { LeaderElectionService, LeadershipTerm } from '../election/service';
+import type { DispatcherMetrics } from '../metrics/metrics';
+import type { EventLogger } from '../util/logger';
+import { ResourceManager } from './resource-manager';
+import { allocationStrategy } from './allocation';
+import { mountInternalRoutes } from './routes';
+
+export interface ResourceManagerServiceParts {
+  config: DispatcherConfig;
+  election: LeaderElectionService;
+  logger: EventLogger;
+  metrics?: DispatcherMetrics;
+}
+
+export class ResourceManagerService {
+  private rm: ResourceManager | null = null;
+  private rmTerm: LeadershipTerm | null = null;
+
+  constructor(private readonly parts: ResourceManagerServiceParts) {
+    parts.election.on('elected', (term: LeadershipTerm) => this.resourceManagerFor(term));
+    parts.election.on('revoked', (term: LeadershipTerm) => {
+      if (this.rmTerm === term) this.stopResourceManager();
+    });
+  }
+
+  /** The current term's ResourceManager while it is active (ready leader), for REST views; null on a standby. */
+  readonly resources = (): ResourceManager | null => (this.rm?.active ? this.rm : null);
+
+  /** Mounts `/internal/*` (TaskManager registration, heartbeats, task reports) on the replica's app. */
+  install(app: Koa): void {
+    mountInternalRoutes(app, () => this.rm, this.parts.config['security.internal.token']);
+  }
+
+  /** The ResourceManager of `term`, started on first use; replaces (stops) the one of an earlier term. */
+  resourceManagerFor(term: LeadershipTerm): ResourceManager {
+    if (this.rm && this.rmTerm === term) return this.rm;
+    this.stopResourceManager();
+    const { config, election, logger, metrics } = this.parts;
+    const rm = new ResourceManager({
+      epoch: term.epoch,
+      heartbeatTimeoutMs: config['heartbeat.timeout'],
+      strategy: allocationStrategy(config['resourcemanager.allocation-strategy']),
+      // TaskManagers are heard only once the term is ready: before recovery has started every JobMaster,
+      // a terminal report would find no job to note it and be acknowledged unrecorded (and the subtask
+      // would run again). TaskManagers look the leader up in /leader/info, written at readiness, anyway.
+      isActive: () => election.isLeader(term) && election.isReadyLeader,
+      internalToken: config['security.internal.token'],
+      logger,
+      metrics,
+    });
+    rm.start();
+    this.rm = rm;
+    this.rmTerm = term;
+    return rm;
+  }
+
+  private stopResourceManager(): void {
+    this.rm?.stop();
+    this.rm = null;
+    this.rmTerm = null;
+    this.parts.metrics?.taskManagers.set(0);
+    this.parts.metrics?.slots.set(0);
+    this.parts.metrics?.slotsAvailable.set(0);
+  }
+}
