@@ -9,6 +9,7 @@ import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { expireSession, ZooKeeperClient } from '../zk/client';
 import { freePorts } from '../util/ports';
@@ -369,8 +370,8 @@ export function readTaskFile(file: string): TaskEvent[] {
   }
   const out: TaskEvent[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\d+) (start|end) ([0-9a-f]{32}) (\S+) (\d+) (\d+) (\d+)$/.exec(line.trim());
-    if (!m) continue;
+    const m = /^(\d+) (start|end) (\S+) (\S+) (\d+) (\d+) (\d+)$/.exec(line.trim());
+    if (!m || !isJobId(m[3])) continue;
     out.push({ kind: 'task', t: Number(m[1]), phase: m[2] as 'start' | 'end', jobId: m[3], vertexId: m[4], subtask: Number(m[5]), attempt: Number(m[6]), pid: Number(m[7]) });
   }
   return out;

@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { RestClient } from '../cli/rest-client';
+import { RestClient } from '../client/rest-client';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { ZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';

@@ -13,7 +13,7 @@ import { packageRoot } from '../util/package-root';
 import { spawnClean } from '../util/clean-spawn';
 import { killOnExit, stopChild } from '../util/process';
 import { sleep } from '../util/clock';
-import { RestClient } from './rest-client';
+import { RestClient } from '../client/rest-client';
 
 export interface LocalClusterOptions {
   dir?: string;

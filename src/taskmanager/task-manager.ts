@@ -29,6 +29,7 @@ import {
 import { errorText, INTERNAL_MAX_BODY_BYTES, requireInternalToken, rpcCall, RpcCallOptions } from './rpc';
 import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
+import { closeServer, listen } from '../http/server';
 import { Reaper } from './reaper';
 import { StallFence } from './stall-fence';
 
@@ -144,10 +145,7 @@ export class TaskManager {
     server.keepAliveTimeout = 5_000;
     const tm = new TaskManager(options, client, retrieval, server, logger);
     server.on('request', tm.app().callback());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.rpcPort, options.bindAddress, () => resolve());
-    });
+    await listen(server, options.rpcPort, options.bindAddress);
     const port = (server.address() as AddressInfo).port;
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
     tm.address = options.advertisedUrl ?? `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
@@ -483,11 +481,7 @@ export class TaskManager {
       if (this.registration && this.unreported.size > 0) await this.flushReports().catch(() => undefined);
       await this.client.close();
       this.reaper?.stop();
-      await new Promise<void>((resolve) => {
-        this.server.close(() => resolve());
-        this.server.closeIdleConnections();
-        setTimeout(() => this.server.closeAllConnections(), 1000).unref();
-      });
+      await closeServer(this.server);
       this.logger.info('taskmanager.stopped', {});
     })();
     return this.closing;
