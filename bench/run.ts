@@ -12,9 +12,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalEnsemble } from '../src/ensemble/local-ensemble';
 import { packageRoot } from '../src/util/package-root';
-import { describeEnvironment, ENSEMBLE_SETTINGS, Environment } from './lib/environment';
+import { describeEnvironment, ENSEMBLE_SETTINGS } from './lib/environment';
 import { renderMarkdown, renderConsole, updateBenchmarksMd } from './lib/report';
-import { BenchContext, BlockedError, Mode, Scenario, ScenarioName, ScenarioResult, SCENARIOS } from './lib/types';
+import { BenchContext, BenchResults, BlockedError, Mode, Scenario, ScenarioName, ScenarioResult, SCENARIOS } from './lib/types';
 import { failover } from './scenarios/failover';
 import { throughput } from './scenarios/throughput';
 import { recovery } from './scenarios/recovery';
@@ -24,17 +24,6 @@ import { memory } from './scenarios/memory';
 import { execution } from './scenarios/execution';
 
 const ALL: Record<ScenarioName, Scenario> = { failover, throughput, recovery, redirect, herd, memory, execution };
-
-export interface BenchResults {
-  schemaVersion: 1;
-  mode: Mode;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  command: string;
-  environment: Environment;
-  scenarios: ScenarioResult[];
-}
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({

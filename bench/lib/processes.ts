@@ -3,14 +3,11 @@
  * with -D settings, each logging its JSON events to its own file, so intervals can be read from the
  * processes' own clocks (`leadership.granted` → `dispatcher.ready`).
  */
-import { ChildProcess } from 'node:child_process';
-import { spawnClean } from '../../src/util/clean-spawn';
-import { killOnExit } from '../../src/util/process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePorts } from '../../src/util/ports';
-import { packageRoot } from '../../src/util/package-root';
+import { HaProcess, ProcessKind } from '../../src/util/ha-process';
 import { HttpClient, parseJson } from './http';
 import { until } from './wait';
 
@@ -21,83 +18,29 @@ export interface LogEvent {
   [key: string]: any;
 }
 
-export class BenchProcess {
-  child: ChildProcess | null = null;
-  readonly logFile: string;
-  private exited: Promise<void> = Promise.resolve();
-
+/** A replica or TaskManager of a benchmark: the shared HaProcess plus the figures the scenarios read. */
+export class BenchProcess extends HaProcess {
   constructor(
-    readonly id: string,
-    readonly kind: 'dispatcher' | 'taskmanager',
-    private readonly args: string[],
+    id: string,
+    kind: ProcessKind,
+    args: string[],
     logDir: string,
     /** REST URL (replicas only). */
-    readonly url = '',
+    url = '',
     /** Extra Node.js flags for this process (e.g. --trace-gc). */
-    private readonly nodeFlags: string[] = [],
+    nodeFlags: string[] = [],
   ) {
-    this.logFile = path.join(logDir, `${id}.log`);
-  }
-
-  start(): void {
-    if (this.running) throw new Error(`${this.id} is already running`);
-    const log = fs.openSync(this.logFile, 'a');
     // HA_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the replicas; Node
     // refuses --cpu-prof in NODE_OPTIONS.
-    const nodeArgs = [...(this.kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : []), ...this.nodeFlags];
-    // The benchmark holds ZooKeeper sessions of its own: children must not inherit their sockets.
-    const child = spawnClean(process.execPath, [...nodeArgs, path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
-      { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
-    fs.closeSync(log);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    killOnExit(child);
+    const profile = kind === 'dispatcher' ? (process.env.HA_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean) : [];
+    super(id, kind, args, logDir, url, { nodeFlags: [...profile, ...nodeFlags] });
   }
 
-  get pid(): number | null { return this.running ? this.child?.pid ?? null : null; }
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
-  /** Sends the signal without waiting. */
-  kill(signal: NodeJS.Signals): void {
-    if (this.running) this.child!.kill(signal);
-  }
-
-  /** Sends the signal and waits (bounded) for the exit; SIGKILL after the bound. */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<void> {
-    if (!this.running) return;
-    this.child!.kill(signal);
-    await this.waitForExit(timeoutMs);
-  }
-
-  async waitForExit(timeoutMs = 15_000): Promise<void> {
-    if (!this.running) return;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.exited.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut && this.running) {
-      this.child!.kill('SIGKILL');
-      await this.exited;
-    }
-  }
-
-  /** Bytes logged so far: pass to `events` to see only what came after. */
-  logSize(): number {
-    try { return fs.statSync(this.logFile).size; } catch { return 0; }
-  }
-
-  events(name?: string, fromByte = 0): LogEvent[] {
-    const text = this.readFrom(fromByte);
-    const out: LogEvent[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      const e = parseJson<Record<string, any>>(line);
-      if (!e || typeof e.event !== 'string' || (name && e.event !== name)) continue;
-      out.push({ ...e, event: e.event, at: Date.parse(String(e.timestamp)) });
-    }
-    return out;
+  /** The JSON events (named `name`, when given) from byte `fromByte` of the log on, each with its own time. */
+  override events(name?: string, fromByte = 0): LogEvent[] {
+    return super.events(name, fromByte)
+      .filter((e) => typeof e.event === 'string')
+      .map((e) => ({ ...e, event: e.event as string, at: Date.parse(String(e.timestamp)) }));
   }
 
   /** Resident set size from /proc (Linux), in bytes. */
@@ -114,29 +57,7 @@ export class BenchProcess {
 
   /** Lines of the log that are not JSON events (e.g. V8's --trace-gc output on stdout). */
   plainLines(fromByte = 0): string[] {
-    return this.readFrom(fromByte).split('\n').filter((l) => l && !l.startsWith('{'));
-  }
-
-  /** The log from byte `fromByte` on ('' when it cannot be read). */
-  private readFrom(fromByte: number): string {
-    try {
-      const fd = fs.openSync(this.logFile, 'r');
-      try {
-        const size = fs.fstatSync(fd).size;
-        const buf = Buffer.alloc(Math.max(0, size - fromByte));
-        fs.readSync(fd, buf, 0, buf.length, fromByte);
-        return buf.toString('utf8');
-      } finally {
-        fs.closeSync(fd);
-      }
-    } catch {
-      return '';
-    }
-  }
-
-
-  tail(lines = 20): string {
-    try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }
+    return this.readLog(fromByte).split('\n').filter((l) => l && !l.startsWith('{'));
   }
 }
 

@@ -1,5 +1,6 @@
 /** The shape of `bench/results/*.json`: one record per scenario, with its targets checked. */
 import type { LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import type { Environment } from './environment';
 
 export type Mode = 'full' | 'smoke';
 
@@ -31,6 +32,18 @@ export interface ScenarioResult {
   trials: Array<Record<string, unknown>>;
   targets: Target[];
   notes: string[];
+}
+
+/** A whole run: what `bench/results/*.json` holds. */
+export interface BenchResults {
+  schemaVersion: 1;
+  mode: Mode;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  command: string;
+  environment: Environment;
+  scenarios: ScenarioResult[];
 }
 
 export const SCENARIOS = ['failover', 'throughput', 'recovery', 'redirect', 'herd', 'memory', 'execution'] as const;

@@ -5,17 +5,16 @@
  * touching the others. Every process incarnation logs to its own file; `events()` turns those JSON
  * lines, and the task start/end file, into history events.
  */
-import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { expireSession, ZooKeeperClient } from '../zk/client';
 import { freePorts } from '../util/ports';
-import { packageRoot } from '../util/package-root';
 import { sleep } from '../util/clock';
-import { spawnClean } from '../util/clean-spawn';
-import { stopChild } from '../util/process';
+import { HaProcess, ProcessKind, readJsonLines } from '../util/ha-process';
+import { requestJson } from '../http/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH } from '../zk/layout';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
@@ -33,74 +32,18 @@ export interface ChaosClusterOptions {
   settings?: string[];
 }
 
-export type ProcessKind = 'dispatcher' | 'taskmanager';
-
-/** One replica or TaskManager; restarts keep its id (and a replica its REST port) but start a new incarnation. */
-export class ChaosProcess {
-  child: ChildProcess | null = null;
-  incarnation = 0;
-  paused = false;
+/** One replica or TaskManager; restarts keep its id (and a replica its REST port) but start a new incarnation with its own log. */
+export class ChaosProcess extends HaProcess {
   readonly proxies: FaultProxy[] = [];
 
-  constructor(readonly id: string, readonly kind: ProcessKind, private readonly args: string[], private readonly dir: string, readonly url = '') {}
-
-  logFile(incarnation = this.incarnation): string {
-    return path.join(this.dir, `${this.id}.${incarnation}.log`);
-  }
-
-  start(): void {
-    this.incarnation++;
-    const log = fs.openSync(this.logFile(), 'a');
-    // The runner may hold ZooKeeper sockets (final reads, session expiry) that children must not inherit.
-    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
-      { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
-    fs.closeSync(log);
-    this.paused = false;
-  }
-
-  get pid(): number | null { return this.child?.pid ?? null; }
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
-  /** SIGSTOP/SIGCONT return at once; other signals wait (bounded) for the exit. */
-  async signal(sig: NodeJS.Signals, timeoutMs = 20_000): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running) return;
-    if (sig === 'SIGSTOP' || sig === 'SIGCONT') {
-      child.kill(sig);
-      this.paused = sig === 'SIGSTOP';
-      return;
-    }
-    this.paused = false;
-    await stopChild(child, sig, timeoutMs);
+  constructor(id: string, kind: ProcessKind, args: string[], dir: string, url = '') {
+    super(id, kind, args, dir, url, { logPerIncarnation: true });
   }
 
   /** Sets every ZooKeeper proxy of this process to `mode` (pass, blackhole, reject). */
   setNetwork(mode: FaultMode): void {
     for (const p of this.proxies) p.mode = mode;
   }
-
-  tail(lines = 30): string {
-    try {
-      return fs.readFileSync(this.logFile(), 'utf8').trim().split('\n').slice(-lines).join('\n');
-    } catch {
-      return '';
-    }
-  }
-}
-
-export interface HttpAnswer { status: number; body: any; text: string; headers: Headers }
-
-export async function httpCall(method: string, url: string, body?: unknown, timeoutMs = 5000): Promise<HttpAnswer> {
-  const res = await fetch(url, {
-    method, redirect: 'manual',
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let parsed: unknown = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-  return { status: res.status, body: parsed, text, headers: res.headers };
 }
 
 export class ChaosCluster {
@@ -175,7 +118,7 @@ export class ChaosCluster {
   async currentLeader(): Promise<ChaosProcess | null> {
     for (const r of this.replicas) {
       if (!r.running || r.paused) continue;
-      const h = await httpCall('GET', `${r.url}/health`, undefined, 2000).catch(() => null);
+      const h = await requestJson('GET', `${r.url}/health`, undefined, { timeoutMs: 2000 }).catch(() => null);
       if (h?.status === 200 && h.body?.role === 'leader') return r;
     }
     return null;
@@ -196,7 +139,7 @@ export class ChaosCluster {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       const leader = await this.currentLeader();
-      const a = leader ? await httpCall('GET', `${leader.url}/taskmanagers`, undefined, 2000).catch(() => null) : null;
+      const a = leader ? await requestJson('GET', `${leader.url}/taskmanagers`, undefined, { timeoutMs: 2000 }).catch(() => null) : null;
       if (a?.status === 200 && a.body.taskmanagers.length >= want) return true;
       await sleep(200);
     }
@@ -293,7 +236,7 @@ export class ChaosCluster {
       for (const jobId of jobIds) {
         const job: FinalJob = { jobId, restStatus: 0, stored: 'none' };
         for (let attempt = 0; attempt < 5 && leader; attempt++) {
-          const a = await httpCall('GET', `${leader.url}/jobs/${jobId}`, undefined, 5000).catch(() => null);
+          const a = await requestJson('GET', `${leader.url}/jobs/${jobId}`, undefined, { timeoutMs: 5000 }).catch(() => null);
           if (!a || a.status === 503) {
             await sleep(500);
             continue;
@@ -341,25 +284,6 @@ async function readNode(zk: ZooKeeperClient, p: string): Promise<string | null> 
   }
 }
 
-function readJsonLines(file: string): Array<Record<string, any>> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: Array<Record<string, any>> = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(line) as Record<string, any>);
-    } catch {
-      // a line cut by SIGKILL
-    }
-  }
-  return out;
-}
-
 /** The line each chaos task writes when it starts and when it ends (see workload.ts). */
 export function readTaskFile(file: string): TaskEvent[] {
   let text: string;
@@ -370,8 +294,8 @@ export function readTaskFile(file: string): TaskEvent[] {
   }
   const out: TaskEvent[] = [];
   for (const line of text.split('\n')) {
-    const m = /^(\d+) (start|end) ([0-9a-f]{32}) (\S+) (\d+) (\d+) (\d+)$/.exec(line.trim());
-    if (!m) continue;
+    const m = /^(\d+) (start|end) (\S+) (\S+) (\d+) (\d+) (\d+)$/.exec(line.trim());
+    if (!m || !isJobId(m[3])) continue;
     out.push({ kind: 'task', t: Number(m[1]), phase: m[2] as 'start' | 'end', jobId: m[3], vertexId: m[4], subtask: Number(m[5]), attempt: Number(m[6]), pid: Number(m[7]) });
   }
   return out;

@@ -5,11 +5,12 @@
  * find the pid from the replica's latch data, or a TaskManager's port); elsewhere, or with
  * --no-kill, they ask the operator to do it and watch. Every wait is bounded.
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
-import { RestClient } from '../cli/rest-client';
+import { RestClient } from '../client/rest-client';
+import { JsonResponse, requestJson } from '../http/client';
+import { generateJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { ZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';
@@ -49,16 +50,9 @@ class Checks {
 interface Contender { replicaId: string; restUrl: string; pid?: number; host?: string; sequence: number }
 interface Health { status: number; role?: string; leader?: { replicaId: string; restUrl: string; epoch: number } | null; zookeeper?: { state: string } }
 
-async function get(url: string, timeoutMs = 3000): Promise<{ status: number; body: any; headers: Headers } | null> {
-  try {
-    const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    const text = await res.text();
-    let body: unknown = null;
-    try { body = text ? JSON.parse(text) : null; } catch { body = text; }
-    return { status: res.status, body, headers: res.headers };
-  } catch {
-    return null;
-  }
+/** A GET through the shared client; null when no answer came within `timeoutMs`. */
+function get(url: string, timeoutMs = 3000): Promise<JsonResponse | null> {
+  return requestJson('GET', url, undefined, { timeoutMs }).catch(() => null);
 }
 
 async function contenders(url: string): Promise<Contender[]> {
@@ -141,7 +135,6 @@ async function waitJob(client: RestClient, jobId: string, done: (state: string, 
   return last;
 }
 
-const newJobId = (): string => crypto.randomBytes(16).toString('hex');
 
 // ---- the drills -------------------------------------------------------------------------------------
 
@@ -186,7 +179,7 @@ const leaderFailoverDrill: Drill = {
     check.note(`leader ${leader!.replicaId}, epoch ${before?.epoch ?? '?'}, pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}`);
 
     const client = new RestClient({ url: standby!.restUrl, deadlineMs: o.timeoutMs });
-    const jobId = newJobId();
+    const jobId = generateJobId();
     const submitted = await client.request('POST', '/jobs', { jobId, name: 'drill-leader-failover', vertices: [{ id: 'probe', parallelism: 1, task: { type: 'sleep', ms: 3000 } }] });
     check.expect(submitted.status === 202, `probe job ${jobId} submitted through standby ${standby!.replicaId}`, `${submitted.status}`);
 
@@ -216,7 +209,7 @@ const taskFailureDrill: Drill = {
     const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
     const overview = (await client.request('GET', '/overview')).body;
     if (!check.expect(overview.taskmanagers > 0, 'TaskManagers are registered', `${overview.taskmanagers}`)) return;
-    const jobId = newJobId();
+    const jobId = generateJobId();
     await client.request('POST', '/jobs', {
       jobId, name: 'drill-task-failure',
       vertices: [
@@ -243,7 +236,7 @@ const taskManagerLossDrill: Drill = {
     const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
     const tms = (await client.request('GET', '/taskmanagers')).body.taskmanagers as Array<{ id: string; address: string; slotsNumber: number }>;
     if (!check.expect(tms.length >= 2, 'at least two TaskManagers', `${tms.length}`)) return;
-    const jobId = newJobId();
+    const jobId = generateJobId();
     await client.request('POST', '/jobs', {
       jobId, name: 'drill-taskmanager-loss', vertices: [{ id: 'work', parallelism: 2, task: { type: 'sleep', ms: 8000 } }],
       restartStrategy: { type: 'fixed-delay', attempts: 5, delayMs: 500 },
@@ -295,7 +288,7 @@ const zookeeperFollowerDrill: Drill = {
     try {
       const jobIds: string[] = [];
       for (let i = 0; i < 3; i++) {
-        const jobId = newJobId();
+        const jobId = generateJobId();
         const a = await client.request('POST', '/jobs', { jobId, name: `drill-zk-follower-${i}`, vertices: [{ id: 'probe', task: { type: 'sleep', ms: 200 } }] });
         if (a.status === 202) jobIds.push(jobId);
       }
@@ -323,7 +316,7 @@ const corruptJobGraphDrill: Drill = {
     const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
     try {
       await zk.waitUntilConnected(15_000);
-      const jobId = newJobId();
+      const jobId = generateJobId();
       await zk.create(jobGraphPath(jobId), '{"formatVersion":1, "drill": "this is not a job graph"');
       check.note(`wrote an unreadable ${jobGraphPath(jobId)} under ${root}`);
       const deadline = Date.now() + 30_000;
@@ -335,7 +328,7 @@ const corruptJobGraphDrill: Drill = {
       }
       check.expect(!!entry, 'the leader quarantined it and reports it on GET /jobs/quarantined', entry ? `${entry.node}: ${entry.reason}` : 'not reported');
       check.expect(!(await zk.exists(jobGraphPath(jobId))), 'the unreadable node left /jobgraphs');
-      const probe = newJobId();
+      const probe = generateJobId();
       const a = await client.request('POST', '/jobs', { jobId: probe, name: 'drill-corrupt-jobgraph', vertices: [{ id: 'probe', task: { type: 'sleep', ms: 100 } }] });
       check.expect(a.status === 202, 'the leader keeps accepting jobs', `${a.status}`);
       if (entry) {

@@ -13,7 +13,8 @@ import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { sleep } from '../util/clock';
 import { isTerminalJobStatus } from '../jobgraph/status';
 import { checkHistory, CheckResult, formatSummary, formatViolation } from './checker';
-import { ChaosCluster, httpCall } from './cluster';
+import { requestJson } from '../http/client';
+import { ChaosCluster } from './cluster';
 import { HistoryRecorder } from './history';
 import { Random } from './random';
 import { findScenario, Scenario, ScenarioContext, stepsBound } from './scenarios';
@@ -128,7 +129,7 @@ async function drain(cluster: ChaosCluster, jobIds: string[], timeoutMs: number)
   let remaining = jobIds.length;
   while (Date.now() < deadline) {
     const leader = await cluster.currentLeader();
-    const a = leader ? await httpCall('GET', `${leader.url}/jobs`, undefined, 5000).catch(() => null) : null;
+    const a = leader ? await requestJson('GET', `${leader.url}/jobs`, undefined, { timeoutMs: 5000 }).catch(() => null) : null;
     if (a?.status === 200) {
       const states = new Map((a.body.jobs as Array<{ id: string; status: string }>).map((j) => [j.id, j.status]));
       remaining = jobIds.filter((id) => !isTerminalJobStatus(states.get(id))).length;

@@ -6,6 +6,7 @@
  * retried submission is idempotent. Tasks are `sh` commands that append a start and an end line
  * (time, job, vertex, subtask, attempt, pid) to the task file — the ground truth of what ran.
  */
+import { HttpTransportError, JsonResponse, requestJson } from '../http/client';
 import { sleep } from '../util/clock';
 import type { Attempt, HistoryRecorder, OpEvent, OpKind } from './history';
 import { Random } from './random';
@@ -127,16 +128,12 @@ export class Workload {
     let mayHaveLanded = false;
     while (Date.now() < deadline) {
       const t = Date.now();
-      let res: Response;
+      let res: JsonResponse;
       try {
-        res = await fetch(url, {
-          method, redirect: 'manual',
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - t))),
-        });
+        res = await requestJson(method, url, body, { timeoutMs: Math.max(500, Math.min(5000, deadline - t)) });
       } catch (err) {
-        const code = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        if (!(err instanceof HttpTransportError)) throw err;
+        const code = err.code ?? (err.kind === 'timeout' ? 'TimeoutError' : err.detail);
         attempts.push({ t, url, status: 0, error: code });
         // Refused: nothing arrived. A timeout or reset after sending: the leader may have acted.
         if (code !== 'ECONNREFUSED') mayHaveLanded = true;
@@ -146,12 +143,10 @@ export class Workload {
         await sleep(100);
         continue;
       }
-      const text = await res.text().catch(() => '');
       const attempt: Attempt = { t, url, status: res.status };
       const retryAfter = res.headers.get('retry-after');
       if (retryAfter) attempt.retryAfter = retryAfter;
-      let parsed: any = null;
-      try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
+      const parsed: any = res.body;
       if (Array.isArray(parsed?.errors) && typeof parsed.errors[0] === 'string') attempt.message = String(parsed.errors[0]).slice(0, 300);
       attempts.push(attempt);
       if (res.status === 307) {

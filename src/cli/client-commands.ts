@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { isTerminalJobStatus } from '../jobgraph/status';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { CliError, EXIT, RestClient, type RestResponse } from './rest-client';
+import { CliError, EXIT, RestClient, type RestResponse } from '../client/rest-client';
+import { isJobId } from '../jobgraph';
 import { cell, formatDuration, formatKeyValues, formatTable, formatTime } from './format';
 
-export { CliError, EXIT, type ExitCode } from './rest-client';
+export { CliError, EXIT, type ExitCode } from '../client/rest-client';
 
 export interface ClientIo {
   stdout: (s: string) => void;
@@ -18,8 +20,6 @@ export interface ClientIo {
 
 export const CLIENT_VERBS = ['submit', 'list', 'status', 'cancel', 'leader', 'overview'] as const;
 export const DEFAULT_URL = 'http://127.0.0.1:8081';
-export const JOB_ID_PATTERN = /^[0-9a-f]{32}$/;
-export const TERMINAL_JOB_STATES: readonly string[] = ['FINISHED', 'FAILED', 'CANCELED'];
 
 const COMMON_USAGE = '[--url URL] [--token-file FILE] [--json] [--timeout MS]';
 const USAGE: Record<string, string> = {
@@ -146,7 +146,7 @@ function positiveMs(name: string, value: string | undefined): number | undefined
 
 /** Checked locally so a typo never turns into a request (or a confusing 404). */
 function jobIdArg(value: string): string {
-  if (!JOB_ID_PATTERN.test(value)) {
+  if (!isJobId(value)) {
     throw new CliError(EXIT.USAGE, `"${value}" is not a job id; a job id is 32 lowercase hex characters`);
   }
   return value;
@@ -190,7 +190,7 @@ async function submit(ctx: Ctx, file: string, values: Options): Promise<number> 
   const res = await ctx.client.request('POST', '/jobs', graph);
   const accepted = expectOk(res, 'submit');
   const jobid = accepted?.jobid;
-  if (typeof jobid !== 'string' || !JOB_ID_PATTERN.test(jobid)) throw unexpected(res, 'submit');
+  if (typeof jobid !== 'string' || !isJobId(jobid)) throw unexpected(res, 'submit');
   if (!values.wait) {
     if (ctx.json) printJson(ctx, accepted);
     else ctx.io.stdout(`${jobid}\n`);
@@ -216,7 +216,7 @@ async function waitForTerminal(ctx: Ctx, jobid: string, waitTimeoutMs: number | 
     if (typeof state !== 'string') throw unexpected(res, `job ${jobid}`);
     if (state !== last && !ctx.json) ctx.io.stdout(`${formatTime(Date.now())}  ${state}\n`);
     last = state;
-    if (TERMINAL_JOB_STATES.includes(state)) return detail;
+    if (isTerminalJobStatus(state)) return detail;
     const left = until - Date.now();
     if (left <= 0) {
       throw new CliError(EXIT.UNAVAILABLE, `job ${jobid} still ${state} after ${waitTimeoutMs} ms (--wait-timeout); it keeps running`);

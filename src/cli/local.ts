@@ -3,17 +3,15 @@
  * ZooKeeper ensemble, 3 dispatcher replicas and 2 TaskManagers as separate processes on loopback,
  * plus a demo job submitted through a standby. Ctrl-C stops everything.
  */
-import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { packageRoot } from '../util/package-root';
-import { spawnClean } from '../util/clean-spawn';
-import { killOnExit, stopChild } from '../util/process';
+import { ManagedChild } from '../util/managed-child';
 import { sleep } from '../util/clock';
-import { RestClient } from './rest-client';
+import { RestClient } from '../client/rest-client';
 
 export interface LocalClusterOptions {
   dir?: string;
@@ -35,9 +33,9 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   const ensemble = await LocalEnsemble.start({ dir: path.join(dir, 'zookeeper'), servers: 3, tickTime: 500 });
   out(`ZooKeeper: ${ensemble.connectString}`);
 
-  const children: ChildProcess[] = [];
+  const children: ManagedChild[] = [];
   let stopping = false;
-  // First Ctrl-C: stop in order (a drill may have killed or frozen some children; stopChild copes with
+  // First Ctrl-C: stop in order (a drill may have killed or frozen some children; ManagedChild.stop copes with
   // both). A second one: exit now; the exit hooks SIGKILL every child and ZooKeeper server.
   const onSignal = (): void => {
     if (stopping) {
@@ -46,7 +44,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     }
     stopping = true;
     out('\nStopping replicas, TaskManagers and ZooKeeper ... (Ctrl-C again to kill them at once)');
-    void Promise.all(children.map((c) => stopChild(c, 'SIGTERM', CHILD_STOP_GRACE_MS)))
+    void Promise.all(children.map((c) => c.stop('SIGTERM', CHILD_STOP_GRACE_MS)))
       .then(() => ensemble.stop())
       .then(() => {
         out('Stopped.');
@@ -91,14 +89,12 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   while (!stopping) await sleep(1000);
 }
 
-function startProcess(dir: string, name: string, args: string[]): ChildProcess {
-  const log = fs.openSync(path.join(dir, `${name}.log`), 'a');
+function startProcess(dir: string, name: string, args: string[]): ManagedChild {
+  const logFile = path.join(dir, `${name}.log`);
   // Own process group: a terminal's Ctrl-C reaches only us, and we stop the children in order.
-  const child = spawnClean(process.execPath, [BIN(), ...args], { stdio: ['ignore', log, log], detached: true });
-  killOnExit(child);
-  fs.closeSync(log);
-  child.once('exit', (code, signal) => {
-    if (code !== 0 && signal === null) process.stderr.write(`${name} exited with code ${code}; see ${path.join(dir, `${name}.log`)}\n`);
+  const child = ManagedChild.spawn(process.execPath, [BIN(), ...args], { logFile, detached: true });
+  child.child.once('exit', (code, signal) => {
+    if (code !== 0 && signal === null) process.stderr.write(`${name} exited with code ${code}; see ${logFile}\n`);
   });
   return child;
 }

@@ -1,4 +1,4 @@
 export * from './types';
 export * from './limits';
-export { parseJobGraph, parseRestartStrategy, isJobId, generateJobId } from './parse';
+export { parseJobGraph, parseRestartStrategy, isJobId, generateJobId, JOB_ID_PATTERN } from './parse';
 export { canonicalJson, topologicalOrder, findCycle } from './graph';

@@ -7,7 +7,8 @@ import {
 } from './limits';
 import type { JobGraph, JobGraphLimits, JobVertex, RestartStrategyConfig, TaskSpec } from './types';
 
-const JOB_ID = /^[0-9a-f]{32}$/;
+/** A job id: Flink's JobID form, 32 lowercase hex digits (16 random bytes). */
+export const JOB_ID_PATTERN = /^[0-9a-f]{32}$/;
 const VERTEX_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 // eslint-disable-next-line no-control-regex
@@ -22,7 +23,7 @@ type Fields = Record<string, unknown>;
 
 /** Flink's JobID form; the only job ids that may become ZooKeeper node names or URL segments. */
 export function isJobId(value: unknown): value is string {
-  return typeof value === 'string' && JOB_ID.test(value);
+  return typeof value === 'string' && JOB_ID_PATTERN.test(value);
 }
 
 export function generateJobId(): string {

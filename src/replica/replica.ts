@@ -19,6 +19,7 @@ import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
+import { closeServer, listen } from '../http/server';
 
 export interface ReplicaOptions {
   logger?: EventLogger;
@@ -84,10 +85,7 @@ export class Replica {
     server.headersTimeout = 10_000;
     server.keepAliveTimeout = 5_000;
     installProtocolErrorHandlers(server);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config['rest.port'], config['rest.bind-address'], () => resolve());
-    });
+    await listen(server, config['rest.port'], config['rest.bind-address']);
     const port = (server.address() as AddressInfo).port;
     const restUrl = advertisedRestUrl(config, port);
 
@@ -158,11 +156,7 @@ export class Replica {
       await this.election.close();
       this.retrieval.stop();
       await this.client.close();
-      await new Promise<void>((resolve) => {
-        this.server.close(() => resolve());
-        this.server.closeIdleConnections();
-        setTimeout(() => this.server.closeAllConnections(), 1000).unref();
-      });
+      await closeServer(this.server);
       this.logger.info('replica.stopped', {});
     })();
     return this.closing;

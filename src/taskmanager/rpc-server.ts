@@ -19,6 +19,7 @@ import Router from '@koa/router';
 import { EventLogger } from '../util/logger';
 import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
+import { closeServer, listen } from '../http/server';
 import { CancelRequest, DeployRequest, ReportedState } from './protocol';
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
 import { logFilePath } from './task-runner';
@@ -119,10 +120,7 @@ export class RpcServer {
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
     server.on('request', taskManagerApp(owner, options).callback());
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port, options.bindAddress, () => resolve());
-    });
+    await listen(server, options.port, options.bindAddress);
     return new RpcServer(server);
   }
 
@@ -131,11 +129,7 @@ export class RpcServer {
 
   /** Stops accepting, closes idle connections now and any still open after 1 s. */
   close(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-      setTimeout(() => this.server.closeAllConnections(), 1000).unref();
-    });
+    return closeServer(this.server);
   }
 }
 

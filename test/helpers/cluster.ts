@@ -2,13 +2,12 @@
  * Real dispatcher replica processes for integration tests: `node bin/ha-dispatcher.js dispatcher`
  * with -D settings, REST on 127.0.0.1, each cluster in its own cluster-id (chroot).
  */
-import { ChildProcess } from 'node:child_process';
-import { spawnClean } from '../../src/util/clean-spawn';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { packageRoot } from '../../src/util/package-root';
+import { JsonResponse, requestJson } from '../../src/http/client';
+import { HaProcess } from '../../src/util/ha-process';
 import { eventually } from './ensemble';
 
 export interface ClusterOptions {
@@ -21,34 +20,22 @@ export interface ClusterOptions {
   settings?: string[];
 }
 
-export interface HttpAnswer { status: number; headers: Headers; body: any; text: string }
+export type HttpAnswer = JsonResponse;
 
-/** One HTTP exchange without following redirects (tests look at 307s themselves). */
-export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
-  const init: RequestInit = { method, redirect: 'manual', headers: { ...headers } };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' || Buffer.isBuffer(body) ? (body as string) : JSON.stringify(body);
-    if (!('content-type' in headers)) (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(url, init);
-  const text = await res.text();
-  let parsed: unknown = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+/** One HTTP exchange without following redirects (tests look at 307s themselves); a string or Buffer body is sent as is. */
+export function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  const raw = typeof body === 'string' || Buffer.isBuffer(body);
+  return requestJson(method, url, body, { headers, raw, timeoutMs: 60_000 });
 }
 
-export class ReplicaProcess {
-  child: ChildProcess | null = null;
-  /** Known once the process printed where it serves (it binds an ephemeral port). */
-  url = '';
-  readonly logFile: string;
-
-  constructor(readonly id: string, private readonly args: string[], logDir: string) {
-    this.logFile = path.join(logDir, `${id}.log`);
+/** A replica on an ephemeral REST port, learnt from its log; restarts keep that port. */
+export class ReplicaProcess extends HaProcess {
+  constructor(id: string, args: string[], logDir: string) {
+    super(id, 'dispatcher', args, logDir);
   }
 
   /** Restarts keep the first URL: `rest.port` is pinned to it after the first start. */
-  private get startArgs(): string[] {
+  protected override startArgs(): string[] {
     return this.url ? [...this.args, '-D', `rest.port=${new URL(this.url).port}`] : [...this.args, '-D', 'rest.port=0'];
   }
 
@@ -58,32 +45,8 @@ export class ReplicaProcess {
     return m ? m[1] : null;
   }
 
-  start(): void {
-    const log = fs.openSync(this.logFile, 'a');
-    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'dispatcher', ...this.startArgs],
-      { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
-    fs.closeSync(log);
-  }
-
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
-  /** Sends a signal and, unless it is SIGSTOP/SIGCONT, waits for the process to exit. */
-  async signal(sig: NodeJS.Signals): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running) return;
-    if (sig === 'SIGSTOP' || sig === 'SIGCONT') { child.kill(sig); return; }
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGCONT');
-    child.kill(sig);
-    await exited;
-  }
-
   async health(): Promise<HttpAnswer | null> {
     try { return await http('GET', `${this.url}/health`); } catch { return null; }
-  }
-
-  tail(lines = 30): string {
-    try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }
   }
 }
 

@@ -2,76 +2,25 @@
  * Real replica and TaskManager processes for execution tests: `node bin/ha-dispatcher.js dispatcher`
  * and `... taskmanager`, each with its own log file of JSON events, all in one fresh cluster-id.
  */
-import { ChildProcess } from 'node:child_process';
-import { spawnClean } from '../../src/util/clean-spawn';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts } from '../../src/util/ports';
-import { packageRoot } from '../../src/util/package-root';
+import { JsonResponse, requestJson } from '../../src/http/client';
+import { generateJobId } from '../../src/jobgraph';
+import { HaProcess as ManagedProcess } from '../../src/util/ha-process';
 import { eventually } from './ensemble';
 
-export interface Answer { status: number; body: any; text: string; url: string }
+export type Answer = JsonResponse & { url: string };
 
 /** One HTTP exchange, no redirect following; bounded, since a peer may be frozen (SIGSTOP). */
 export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000, token?: string): Promise<Answer> {
-  const res = await fetch(url, {
-    method, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs),
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed: unknown = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = null; }
-  return { status: res.status, body: parsed, text, url };
+  return { ...await requestJson(method, url, body, { timeoutMs, token }), url };
 }
 
-export class ManagedProcess {
-  child: ChildProcess | null = null;
-  readonly logFile: string;
-
-  constructor(readonly id: string, readonly kind: 'dispatcher' | 'taskmanager', private readonly args: string[], logDir: string, readonly url = '') {
-    this.logFile = path.join(logDir, `${id}.log`);
-  }
-
-  start(): void {
-    const log = fs.openSync(this.logFile, 'a');
-    this.child = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.args],
-      { stdio: ['ignore', log, log], env: { ...process.env, HA_LOG_LEVEL: 'info' } });
-    fs.closeSync(log);
-  }
-
-  get pid(): number | null { return this.child?.pid ?? null; }
-  get running(): boolean { return this.child !== null && this.child.exitCode === null && this.child.signalCode === null; }
-
-  async signal(sig: NodeJS.Signals): Promise<void> {
-    const child = this.child;
-    if (!child || !this.running) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(sig);
-    await exited;
-  }
-
-  /** The JSON events this process logged so far. */
-  events(name?: string): Array<Record<string, any>> {
-    let text = '';
-    try { text = fs.readFileSync(this.logFile, 'utf8'); } catch { return []; }
-    const out: Array<Record<string, any>> = [];
-    for (const line of text.split('\n')) {
-      if (!line.startsWith('{')) continue;
-      try {
-        const e = JSON.parse(line) as Record<string, any>;
-        if (!name || e.event === name) out.push(e);
-      } catch { /* partial line */ }
-    }
-    return out;
-  }
-
-  tail(lines = 40): string {
-    try { return fs.readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join('\n'); } catch { return ''; }
-  }
-}
+/** A replica or TaskManager of an execution test (the shared HaProcess, one log file per process). */
+export { HaProcess as ManagedProcess } from '../../src/util/ha-process';
 
 export interface ExecutionClusterOptions {
   connect: string;
@@ -104,10 +53,7 @@ export class ExecutionCluster {
 
   static async start(options: ExecutionClusterOptions): Promise<ExecutionCluster> {
     const cluster = new ExecutionCluster(`x-${crypto.randomBytes(5).toString('hex')}`, options);
-    // Should the test worker be torn down without its after-hooks, leave no process behind.
-    process.once('exit', () => {
-      for (const p of [...cluster.taskManagers, ...cluster.replicas]) if (p.running) p.child?.kill('SIGKILL');
-    });
+    // Should the test worker be torn down without its after-hooks, ManagedChild SIGKILLs every process.
     const ports = await freePorts(options.replicas ?? 2);
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
@@ -159,7 +105,7 @@ export class ExecutionCluster {
 
   /** Submits with a client-chosen jobId, retrying 503 like the CLI does (the same jobId is idempotent). */
   async submit(graph: object): Promise<string> {
-    const body = { jobId: crypto.randomBytes(16).toString('hex'), ...graph };
+    const body = { jobId: generateJobId(), ...graph };
     return eventually('the job acknowledged (202)', async () => {
       const a = await this.rest('POST', '/jobs', body);
       if (a.status === 503) return null;

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { packageRoot } from '../../src/util/package-root';
 import { SCENARIOS, ScenarioResult } from '../../bench/lib/types';
 import { renderMarkdown } from '../../bench/lib/report';
-import type { BenchResults } from '../../bench/run';
+import type { BenchResults } from '../../bench/lib/types';
 
 /** Scenarios that need the execution backend may report "blocked" (with the reason) instead of running. */
 const MAY_BE_BLOCKED = new Set(['memory', 'execution']);

@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import Koa from 'koa';
 import Router from '@koa/router';
 import { CliError, EXIT, runClientCommand } from '../../src/cli/client-commands';
-import { RestClient, parseRetryAfter } from '../../src/cli/rest-client';
+import { RestClient, parseRetryAfter } from '../../src/client/rest-client';
 import { formatDuration, formatTable, formatTime } from '../../src/cli/format';
 
 const JOB_ID = '0123456789abcdef0123456789abcdef';

@@ -1,5 +1,10 @@
+/**
+ * The cluster's REST client, shared by the CLI verbs, `ha-dispatcher local` and the drills: any replica
+ * as entry point, 307s to the leader followed, 503/429 and unreachable replicas retried until one
+ * deadline. Requests go through the shared JSON client (src/http/client.ts).
+ */
 import { setTimeout as delay } from 'node:timers/promises';
-import { bearerHeader } from '../security/bearer-token';
+import { HttpTransportError, requestJson } from '../http/client';
 
 /**
  * Exit codes of the client verbs. Scripts branch on these, so a code never changes meaning.
@@ -84,7 +89,7 @@ class DeadlineReached extends Error {
 /**
  * Talks to the cluster through any replica. Every retry starts again at the configured URL rather than at the
  * last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
- * Re-sending POST /jobs is safe because submission is idempotent per jobId (DESIGN §4).
+ * Re-sending POST /jobs is safe because submission is idempotent per jobId (docs/ARCHITECTURE.md).
  */
 export class RestClient {
   readonly url: string;
@@ -173,33 +178,19 @@ export class RestClient {
   }
 
   private async once(method: string, url: string, payload: string | undefined, deadline: number): Promise<RestResponse | Transient> {
-    const headers: Record<string, string> = { accept: 'application/json', ...bearerHeader(this.token) };
-    if (payload !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await this.fetchImpl(url, {
-        method, headers, body: payload, redirect: 'manual',
-        signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+      const res = await requestJson(method, url, payload, {
+        raw: true, token: this.token, headers: { accept: 'application/json' }, fetchImpl: this.fetchImpl,
+        timeoutMs: Math.max(1, deadline - Date.now()),
       });
-      const body = parseBody(await res.text());
-      return { status: res.status, body, url, errors: errorsOf(res.status, body), headers: res.headers };
+      return { status: res.status, body: res.body, url, errors: errorsOf(res.status, res.body), headers: res.headers };
     } catch (err) {
-      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-        // The budget is spent: a replica that accepted the connection but never answered gets no second chance.
-        throw new DeadlineReached(url);
-      }
-      const code = errorCode(err);
-      if (code && RETRYABLE_CONNECT_CODES.has(code)) return new Transient('no replica reachable', `${code} from ${url}`);
-      throw new CliError(EXIT.UNAVAILABLE, `cannot reach ${url}: ${code ?? (err as Error).message}`, { url });
+      if (!(err instanceof HttpTransportError)) throw err;
+      // The budget is spent: a replica that accepted the connection but never answered gets no second chance.
+      if (err.kind !== 'network') throw new DeadlineReached(url);
+      if (err.code && RETRYABLE_CONNECT_CODES.has(err.code)) return new Transient('no replica reachable', `${err.code} from ${url}`);
+      throw new CliError(EXIT.UNAVAILABLE, `cannot reach ${url}: ${err.detail}`, { url });
     }
-  }
-}
-
-function parseBody(text: string): unknown {
-  if (text === '') return null;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
   }
 }
 
@@ -217,16 +208,6 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   if (/^\s*\d+\s*$/.test(value)) return Number(value) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** undici hides the socket error under `cause` (an AggregateError when several addresses were tried). */
-function errorCode(err: unknown): string | undefined {
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
-    if (typeof e.code === 'string') return e.code;
-    const nested = Array.isArray(e.errors) ? e.errors.find((x: any) => typeof x?.code === 'string') : undefined;
-    if (nested) return nested.code;
-  }
-  return undefined;
 }
 
 function said(errors: string[]): string {

@@ -1,0 +1,32 @@
+/**
+ * Listening and graceful closing of the project's HTTP servers (a replica's REST server, a
+ * TaskManager's RPC server), so both stop the same way.
+ */
+import type * as http from 'node:http';
+
+/** Binds `server` to `host:port` (port 0: any free port); rejects with the listen error (e.g. EADDRINUSE). */
+export function listen(server: http.Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** How long open requests may still finish once a close began, in ms. */
+export const CLOSE_GRACE_MS = 1000;
+
+/**
+ * Stops accepting connections, closes idle keep-alive connections at once and every remaining one
+ * after `graceMs`. Resolves once the server closed; at once for one that never listened.
+ */
+export function closeServer(server: http.Server, graceMs = CLOSE_GRACE_MS): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), graceMs).unref();
+  });
+}
