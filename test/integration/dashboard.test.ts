@@ -184,6 +184,21 @@ test.serial('a job submitted from the jobs view is cancelled from its detail vie
     t.is((await c.job(jobId)).state, 'CANCELED');
     t.is(await page.$('#cancel-job'), null);
     await shot(page, 'job-canceled');
+
+    // The jobs list filters by state and sorts by column, client-side.
+    await view(page, `${leader.url}/#/jobs`, `#jobs-table tr[data-job="${jobId}"]`);
+    await waitForCount(page, '#jobs-table tbody tr', 2);
+    await page.select('#state-filter', 'CANCELED');
+    await waitForCount(page, '#jobs-table tbody tr', 1);
+    t.regex((await texts(page, '#jobs-table tbody tr'))[0], /long-running.*CANCELED/);
+    await page.select('#state-filter', '');
+    await waitForCount(page, '#jobs-table tbody tr', 2);
+    await page.click('[data-key="sort-name"]');
+    await waitForText(page, '#jobs-table th[aria-sort="ascending"]', /Name/);
+    t.deepEqual((await texts(page, '#jobs-table tbody tr td:nth-child(2)')), ['long-running', 'three-stages']);
+    await page.click('[data-key="sort-name"]');
+    await waitForText(page, '#jobs-table th[aria-sort="descending"]', /Name/);
+    t.deepEqual((await texts(page, '#jobs-table tbody tr td:nth-child(2)')), ['three-stages', 'long-running']);
     await page.close();
     t.deepEqual(violations, []);
   });
