@@ -282,13 +282,17 @@ export class ExecutionGraph {
       }));
       const counts: Partial<Record<TaskState, number>> = {};
       for (const s of v.subtasks) counts[s.state] = (counts[s.state] ?? 0) + 1;
-      const starts = v.subtasks.map((s) => s.startTime).filter((t) => t >= 0);
-      const vStart = starts.length ? Math.min(...starts) : -1;
-      const vEnd = v.subtasks.every((s) => s.endTime >= 0) ? Math.max(...v.subtasks.map((s) => s.endTime)) : -1;
+      // Loops, not Math.min(...array): a spread of a vertex's subtasks overflows the call stack at large parallelism.
+      let vStart = -1;
+      let vEnd = v.subtasks.length > 0 ? 0 : -1;
+      for (const s of v.subtasks) {
+        if (s.startTime >= 0 && (vStart < 0 || s.startTime < vStart)) vStart = s.startTime;
+        vEnd = vEnd < 0 || s.endTime < 0 ? -1 : Math.max(vEnd, s.endTime);
+      }
       return {
         id: spec.id, name: spec.name ?? spec.id, parallelism: spec.parallelism, status: vertexState(v.subtasks.map((s) => s.state)),
         'start-time': vStart, 'end-time': vEnd, duration: vStart < 0 ? -1 : (vEnd >= 0 ? vEnd : now) - vStart,
-        tasks: counts, subtasks,
+        tasks: counts, subtasks, inputs: [...(spec.inputs ?? [])],
       };
     });
   }

@@ -30,6 +30,8 @@ export interface VertexDetail {
   duration: number;
   tasks: Partial<Record<TaskState, number>>;
   subtasks: SubtaskDetail[];
+  /** Ids of the vertices this one reads from (the JobGraph's edges), for the dashboard's plan. */
+  inputs?: string[];
 }
 
 export interface JobDetails {

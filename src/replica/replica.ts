@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
 import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, zookeeperNamespace } from '../config';
-import { LeaderElectionService } from '../election/service';
+import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
@@ -20,6 +20,7 @@ import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
 import { closeServer, listen } from '../http/server';
+import { LeadershipHistoryStore, termRecord } from '../store/leadership-history';
 
 export interface ReplicaOptions {
   logger?: EventLogger;
@@ -97,6 +98,9 @@ export class Replica {
       contenderInfo: { replicaId, restUrl, rpcUrl: restUrl, host: os.hostname(), version: VERSION },
       logger,
     });
+    // The failover timeline: informational, so a failed append is logged and never retried.
+    election.on('ready', (term: LeadershipTerm) => void new LeadershipHistoryStore(client).append(termRecord(term, replicaId, restUrl, Date.now()))
+      .catch((err) => logger.warn('leadership.history.append-failed', { epoch: term.epoch, error: err as Error })));
     const retrieval = new LeaderRetrievalService(client, { logger });
     const execution = options.execution?.({ config, client, election, logger, metrics });
     const dispatcher = new Dispatcher({

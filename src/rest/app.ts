@@ -14,11 +14,13 @@ import { leaderGate } from './leader-gate';
 import { probeRoutes } from './routes/probes';
 import { clusterRoutes } from './routes/cluster';
 import { jobRoutes } from './routes/jobs';
+import { historyRoutes } from './routes/history';
+import { DASHBOARD_PATHS } from './dashboard';
 
 export type { AppDeps, ResourceView, RestDispatcher } from './deps';
 
 /** What load balancers, orchestrators, scrapers and a browser opening the dashboard reach without a token. */
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/health', '/metrics', '/']);
+const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/health', '/metrics', ...DASHBOARD_PATHS]);
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
@@ -40,6 +42,7 @@ export function createApp(deps: AppDeps): Koa {
   probeRoutes(router, deps);
   clusterRoutes(router, deps, leaderOnly);
   jobRoutes(router, deps, leaderOnly);
+  historyRoutes(router, deps);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
 

@@ -1,49 +1,40 @@
-/** The web dashboard: one static page that polls the REST API (works on every replica). */
-export const DASHBOARD_HTML = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ha-dispatcher</title>
-<style>
- body{font-family:system-ui,sans-serif;margin:2rem;color:#222} h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:1.5rem}
- table{border-collapse:collapse;min-width:40rem} td,th{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:left;font-size:.9rem}
- .pill{padding:.1rem .5rem;border-radius:.6rem;background:#eee} .leader{background:#cfe8cf} .err{color:#a00}
-</style></head><body>
-<h1>ha-dispatcher <span id="role" class="pill">…</span></h1>
-<div id="health"></div>
-<h2>Replicas (latch order)</h2><table id="replicas"></table>
-<h2>Cluster</h2><div id="overview"></div>
-<h2>Jobs</h2><table id="jobs"></table>
-<script>
-const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-const row = (cells, tag = 'td') => '<tr>' + cells.map((c) => '<' + tag + '>' + esc(c) + '</' + tag + '>').join('') + '</tr>';
-// With security.rest.token, open the page once as /#token=<token>: kept for this tab only, then dropped from the URL.
-const token = (() => {
-  const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
-  if (m) { sessionStorage.setItem('ha-dispatcher-token', decodeURIComponent(m[1])); history.replaceState(null, '', location.pathname); }
-  return sessionStorage.getItem('ha-dispatcher-token');
-})();
-const auth = token ? { headers: { authorization: 'Bearer ' + token } } : {};
-async function get(path) {
-  const r = await fetch(path, auth);
-  if (r.status === 401 || r.status === 403) throw new Error('this cluster needs its REST token: open this page as /#token=<security.rest.token>');
-  if (!r.ok) throw new Error(path + ': ' + r.status);
-  return r.json();
+/**
+ * The web dashboard: static files in `src/rest/dashboard/` (index.html, app.js, app.css), read once
+ * from the package root (tsc emits only .ts, so they are not copied to dist/) and served by every
+ * replica with a strict Content-Security-Policy: no inline script or style, same-origin only.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { packageRoot } from '../util/package-root';
+
+/** Sent on every dashboard response: everything from this origin, nothing inline, no framing. */
+export const DASHBOARD_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+export interface DashboardAsset { type: string; body: Buffer }
+
+/** URL path → file under src/rest/dashboard/ and its content type. */
+const ASSETS: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/dashboard/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/dashboard/app.css': { file: 'app.css', type: 'text/css; charset=utf-8' },
+};
+
+/** The URL paths the dashboard is served at; a browser loads them without the REST token. */
+export const DASHBOARD_PATHS: readonly string[] = Object.keys(ASSETS);
+
+const cache = new Map<string, DashboardAsset>();
+
+/**
+ * The asset served at `urlPath` (one of DASHBOARD_PATHS), read from disk on first use.
+ * @throws Error naming the missing file when the package was installed without src/rest/dashboard/.
+ */
+export function dashboardAsset(urlPath: string): DashboardAsset {
+  const cached = cache.get(urlPath);
+  if (cached) return cached;
+  const spec = ASSETS[urlPath];
+  if (!spec) throw new Error(`no dashboard asset at ${urlPath}`);
+  const file = path.join(packageRoot(), 'src', 'rest', 'dashboard', spec.file);
+  const asset = { type: spec.type, body: fs.readFileSync(file) };
+  cache.set(urlPath, asset);
+  return asset;
 }
-async function refresh() {
-  try {
-    const h = await fetch('/health?standbyok=true').then((r) => r.json());
-    document.getElementById('role').textContent = h.role;
-    document.getElementById('role').className = 'pill' + (h.role === 'leader' ? ' leader' : '');
-    document.getElementById('health').textContent = 'replica ' + h.replicaId + ' · ZooKeeper ' + h.zookeeper.state +
-      ' · leader ' + (h.leader ? h.leader.replicaId + ' (epoch ' + h.leader.epoch + ')' : 'none');
-    const reps = await get('/replicas');
-    document.getElementById('replicas').innerHTML = row(['#', 'replica', 'rest', 'sequence'], 'th') +
-      reps.replicas.map((r) => row([r.position, r.replicaId, r.restUrl, r.sequence])).join('');
-    const o = await get('/overview');
-    document.getElementById('overview').textContent = o.taskmanagers + ' TaskManagers · ' + o['slots-available'] + '/' + o['slots-total'] +
-      ' slots free · running ' + o['jobs-running'] + ' · finished ' + o['jobs-finished'] + ' · failed ' + o['jobs-failed'] + ' · canceled ' + o['jobs-cancelled'];
-    const jobs = await get('/jobs/overview');
-    document.getElementById('jobs').innerHTML = row(['job id', 'name', 'state', 'duration (s)'], 'th') +
-      jobs.jobs.map((j) => row([j.jid, j.name, j.state, (j.duration / 1000).toFixed(1)])).join('');
-  } catch (e) { document.getElementById('health').innerHTML = '<span class="err">' + esc(e.message) + '</span>'; }
-}
-refresh(); setInterval(refresh, 2000);
-</script></body></html>`;

@@ -1,6 +1,7 @@
 /**
  * Cluster-wide endpoints. Every replica answers `/leader`, `/replicas`, `/metrics` and the dashboard
- * page `/`; the leader alone answers `/overview`, `/taskmanagers` and `/config` (behind the leader gate).
+ * (`/`, `/dashboard/app.js`, `/dashboard/app.css`); the leader alone answers `/overview`,
+ * `/taskmanagers` and `/config` (behind the leader gate).
  */
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
@@ -8,7 +9,7 @@ import { listContenders } from '../../election/contenders';
 import { leaderInfoJson } from '../../election/leader-info';
 import { jobCountsByOutcome } from '../../dispatcher/views';
 import { HttpError, NotFoundError } from '../../http/errors';
-import { DASHBOARD_HTML } from '../dashboard';
+import { DASHBOARD_CSP, DASHBOARD_PATHS, dashboardAsset } from '../dashboard';
 import type { AppDeps } from '../deps';
 
 const NO_RESOURCES = { taskmanagers: 0, 'slots-total': 0, 'slots-available': 0 };
@@ -35,7 +36,16 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
     ctx.body = await deps.metrics.registry.metrics();
   });
 
-  router.get('/', (ctx) => { ctx.type = 'html'; ctx.body = DASHBOARD_HTML; });
+  for (const assetPath of DASHBOARD_PATHS) {
+    router.get(assetPath, (ctx) => {
+      const asset = dashboardAsset(assetPath);
+      ctx.set('Content-Security-Policy', DASHBOARD_CSP);
+      ctx.set('X-Content-Type-Options', 'nosniff');
+      ctx.set('Cache-Control', 'no-cache');
+      ctx.type = asset.type;
+      ctx.body = asset.body;
+    });
+  }
 
   // ---- leader only ----
   router.get('/overview', leaderOnly, (ctx) => {
