@@ -65,7 +65,7 @@ export class Replica {
     const metrics = createMetrics({ defaultMetrics: true });
     const client = new ZooKeeperClient({
       connect: config['high-availability.zookeeper.quorum'],
-      root: zookeeperNamespace(config),
+      chroot: zookeeperNamespace(config),
       sessionTimeoutMs: config['high-availability.zookeeper.client.session-timeout'],
       digestAuth: config['high-availability.zookeeper.client.digest-auth'],
       logger,

@@ -16,7 +16,7 @@ async function cluster(t: ExecutionContext<ClusterContext<Cluster>>, options: { 
 
 /** A chroot client looking at the same cluster's ZooKeeper nodes the replicas use. */
 function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<ZooKeeperClient> {
-  return connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${c.clusterId}` });
+  return connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c.clusterId}` });
 }
 
 function hexId(n: number): string {
@@ -211,7 +211,7 @@ test.serial('bad input gets its 4xx with a message, changes no stored state, and
 test.serial('while no leader is ready, leader-only endpoints answer 503 with Retry-After and /health codes follow the roles', async (t) => {
   // Hold the lowest latch position with a node that will never publish /leader/info.
   const c0 = `c-blocked-${Date.now().toString(16)}`;
-  const blocker = await connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${c0}` });
+  const blocker = await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c0}` });
   await blocker.mkdirp('/leader/latch');
   const blockNode = await blocker.create('/leader/latch/_c_blocker-latch-', '{"replicaId":"blocker"}', 'ephemeral_sequential');
   const blocked = await startClusterIn(t, c0);

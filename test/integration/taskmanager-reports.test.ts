@@ -94,8 +94,8 @@ interface Harness {
 /** A scripted leader that accepts everything and acknowledges nothing, published at epoch 1; cleaned up after `fn`. */
 async function withScriptedLeader(t: ExecutionContext<Context>, fn: (h: Harness) => Promise<void>): Promise<void> {
   const { ensemble } = t.context;
-  const root = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
-  const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
+  const chroot = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
+  const zk = await connectedClient({ connect: ensemble.connectString, chroot, sessionTimeoutMs: 4000 });
   const leader = await ScriptedLeader.start();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-reports-'));
   let tm: TaskManager | null = null;
@@ -110,7 +110,7 @@ async function withScriptedLeader(t: ExecutionContext<Context>, fn: (h: Harness)
       startTaskManager: async (heartbeatIntervalMs) => {
         tm = await TaskManager.start({
           id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs, orphanTimeoutMs: 60_000, dataDir,
-          zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+          zookeeper: { connect: ensemble.connectString, root: chroot, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
         });
         await eventually('the TaskManager registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
         return tm;
