@@ -15,32 +15,20 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { canonicalJson, isJobId, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest } from '../../src/store/jobgraph-store';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { Random, seedFrom } from '../../src/chaos/random';
-import { ZkClient } from '../../src/zk/client';
 import { Cluster } from '../helpers/cluster';
 import { Answer, call, ManagedProcess } from '../helpers/execution-cluster';
 import { freePorts } from '../../src/util/ports';
-import { connectedClient, eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 import { RawAnswer, RawRequest, rawRequest } from '../helpers/raw-http';
 
-interface Context { ensemble: LocalEnsemble; clusters: Cluster[]; clients: ZkClient[] }
+type Context = ClusterContext<Cluster>;
 const test = anyTest as TestFn<Context>;
 
-test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
-  t.context.clusters = [];
-  t.context.clients = [];
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.clients.map((c) => c.close()));
-  await Promise.all(t.context.clusters.map((c) => c.stop()));
-  await t.context.ensemble?.stop({ removeData: true });
-});
+ensembleHooks(test);
 
 const MAX_BODY = 512_000;
 const LIMITS = { maxParallelism: 128 };
