@@ -28,10 +28,10 @@ export interface ClusterContext<C extends Stoppable = Stoppable> { ensemble: Loc
 /**
  * One ensemble per test file, started before its tests (`options` override the test defaults of
  * startEnsemble); what the file registered in the context, and then the ensemble, stopped after.
- * Before hooks the file adds later run after this one (AVA runs them in order), so they can use the ensemble.
+ * The before hook is serial, so before hooks the file adds later start only once the ensemble runs.
  */
 export function ensembleHooks<X extends ClusterContext<Stoppable>>(test: TestFn<X>, options: Partial<EnsembleOptions> = {}): void {
-  test.before(async (t) => {
+  test.serial.before(async (t) => {
     t.context.clusters = [] as X['clusters'];
     t.context.clients = [];
     t.context.ensemble = await startEnsemble(options);
