@@ -31,7 +31,7 @@ class CountingClient implements ZkClient {
   get isConnected() { return this.inner.isConnected; }
   get sessionId() { return this.inner.sessionId; }
   get sessionTimeoutMs() { return this.inner.sessionTimeoutMs; }
-  get root() { return this.inner.root; }
+  get chroot() { return this.inner.chroot; }
   on(event: 'state', listener: (change: StateChange) => void): this { this.inner.on(event, listener); return this; }
   off(event: 'state', listener: (change: StateChange) => void): this { this.inner.off(event, listener); return this; }
   private read(path: string): void {
@@ -55,7 +55,7 @@ class Contender {
   private constructor(readonly name: string, readonly client: CountingClient, readonly service: LeaderElectionService) {}
 
   static async start(connect: string, root: string, name: string): Promise<Contender> {
-    const inner = new ZooKeeperClient({ connect, root, sessionTimeoutMs: 4000 });
+    const inner = new ZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
     await inner.waitUntilConnected(15_000);
     const client = new CountingClient(inner);
     const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `rpc://${name}` } });

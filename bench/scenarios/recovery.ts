@@ -27,7 +27,7 @@ export const recovery: Scenario = {
     const cluster = await BenchCluster.create({ connect: ctx.connect, logDir: ctx.logDir, replicas: 2, sessionTimeoutMs: 4000 });
     ctx.defer(() => cluster.stop());
     // The graphs go straight into the store's layout before any replica runs (same envelopes the store writes).
-    const writer = new ZooKeeperClient({ connect: ctx.connect, root: cluster.root, sessionTimeoutMs: 4000 });
+    const writer = new ZooKeeperClient({ connect: ctx.connect, chroot: cluster.root, sessionTimeoutMs: 4000 });
     ctx.defer(() => writer.close());
     await writer.waitUntilConnected(15_000);
     const ids = new JobIds();
@@ -93,7 +93,7 @@ async function readyLeader(cluster: BenchCluster, replica: BenchProcess, jobs: n
  * then every job's progress node, which a recovered JobMaster reads before it acts (`allMs`).
  */
 async function rawRecoveryRead(connect: string, root: string, concurrency: number, expected: number): Promise<{ graphsMs: number; allMs: number }> {
-  const client = new ZooKeeperClient({ connect, root, sessionTimeoutMs: 4000 });
+  const client = new ZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
   try {
     await client.waitUntilConnected(15_000);
     const started = nowMs();

@@ -30,7 +30,7 @@ export const throughput: Scenario = {
     ctx.defer(() => cluster.stop());
     await cluster.start();
     const leader = await cluster.leader();
-    const raw = new ZooKeeperClient({ connect: ctx.connect, root: `/ha-dispatcher/bench-raw-${crypto.randomBytes(5).toString('hex')}`, sessionTimeoutMs: 4000 });
+    const raw = new ZooKeeperClient({ connect: ctx.connect, chroot: `/ha-dispatcher/bench-raw-${crypto.randomBytes(5).toString('hex')}`, sessionTimeoutMs: 4000 });
     ctx.defer(() => raw.close());
     await raw.waitUntilConnected(15_000);
     await raw.mkdirp('/jobgraphs');

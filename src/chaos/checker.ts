@@ -1,6 +1,6 @@
 /**
  * The safety checker: reads a recorded history (history.ts) and nothing else, and reports every
- * violation of the properties DESIGN §9 promises under failure:
+ * violation of the properties the product promises under failure (docs/ARCHITECTURE.md, "Failure model"):
  *
  *  single-leader-per-epoch   at most one replica is granted leadership in any epoch
  *  epochs-increase           leadership grants never go back to a lower epoch

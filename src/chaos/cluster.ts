@@ -229,7 +229,7 @@ export class ChaosCluster {
   /** After the run: each job as the leader's REST API and ZooKeeper itself report it. */
   async finalJobs(jobIds: string[]): Promise<FinalJob[]> {
     const leader = await this.waitForLeader(60_000);
-    const zk = new ZooKeeperClient({ connect: this.ensemble.connectString, root: this.namespace, sessionTimeoutMs: 30_000 });
+    const zk = new ZooKeeperClient({ connect: this.ensemble.connectString, chroot: this.namespace, sessionTimeoutMs: 30_000 });
     try {
       await zk.waitUntilConnected(30_000);
       const out: FinalJob[] = [];

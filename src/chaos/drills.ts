@@ -313,7 +313,7 @@ const corruptJobGraphDrill: Drill = {
     const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
     const config = (await client.request('GET', '/config')).body as Record<string, string>;
     const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
-    const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
+    const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], chroot: root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
     try {
       await zk.waitUntilConnected(15_000);
       const jobId = generateJobId();

@@ -89,7 +89,8 @@ class DeadlineReached extends Error {
 /**
  * Talks to the cluster through any replica. Every retry starts again at the configured URL rather than at the
  * last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
- * Re-sending POST /jobs is safe because submission is idempotent per jobId (docs/ARCHITECTURE.md).
+ * Re-sending POST /jobs is safe because submission is idempotent per jobId (the same graph under the same
+ * jobId is accepted again; a different one is 409).
  */
 export class RestClient {
   readonly url: string;

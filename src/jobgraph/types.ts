@@ -1,5 +1,5 @@
 /**
- * The JobGraph JSON model. These are the shapes `parseJobGraph` returns: normalized, with
+ * The JobGraph JSON model (docs/ARCHITECTURE.md, "JobGraph"). These are the shapes `parseJobGraph` returns: normalized, with
  * defaults filled and no extra fields, so the same graph always serialises the same way.
  */
 

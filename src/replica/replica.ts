@@ -1,7 +1,8 @@
 /**
  * One dispatcher replica process: the composition root that wires the ZooKeeper session, leader
  * election, leader retrieval, the Dispatcher, the REST server and metrics. `close()` is the graceful
- * resign (suspend JobMasters, delete /leader/info and the latch node, close the session).
+ * resign (docs/ARCHITECTURE.md, "Failure model"): suspend JobMasters, delete /leader/info and the latch
+ * node, close the session.
  */
 import * as http from 'node:http';
 import * as os from 'node:os';
@@ -68,7 +69,7 @@ export class Replica {
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
     const client = new ZooKeeperClient({
       connect: config['high-availability.zookeeper.quorum'],
-      root: zookeeperNamespace(config),
+      chroot: zookeeperNamespace(config),
       sessionTimeoutMs: config['high-availability.zookeeper.client.session-timeout'],
       digestAuth: config['high-availability.zookeeper.client.digest-auth'],
       logger,

@@ -124,7 +124,7 @@ export class TaskManager {
   static async start(options: TaskManagerOptions): Promise<TaskManager> {
     const logger = (options.logger ?? createLogger()).child({ taskManagerId: options.id, component: 'taskmanager' });
     const client = new ZooKeeperClient({
-      connect: options.zookeeper.connect, root: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
+      connect: options.zookeeper.connect, chroot: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
       digestAuth: options.zookeeper.digestAuth, logger,
     });
     const retrieval = new LeaderRetrievalService(client, { logger });

@@ -10,7 +10,7 @@
  * Every transition is logged as a `zk.state` event.
  */
 import { EventEmitter } from 'node:events';
-import { ConnectionLossError, ZK_CODES, ZkError, zkError } from './errors';
+import { ConnectionLossError, ZK_CLOSE_STATES, ZK_CODES, ZkError, zkError } from './errors';
 import { join, validatePath } from './paths';
 import { Clock, TimerHandle, systemClock } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
@@ -62,8 +62,8 @@ export interface ZkClient {
   readonly sessionId: string | null;
   /** Negotiated session timeout (falls back to the requested one before connecting). */
   readonly sessionTimeoutMs: number;
-  /** The chroot every path is relative to. */
-  readonly root: string;
+  /** The chroot every path is relative to ("/" for none). */
+  readonly chroot: string;
   on(event: 'state', listener: (change: StateChange) => void): this;
   off(event: 'state', listener: (change: StateChange) => void): this;
   create(path: string, data?: Buffer | string, mode?: CreateMode): Promise<string>;
@@ -83,7 +83,7 @@ export interface ZkClientOptions {
   /** "host:port,host:port" */
   connect: string;
   /** Chroot, e.g. "/ha-dispatcher/default"; created on first connect. */
-  root?: string;
+  chroot?: string;
   sessionTimeoutMs?: number;
   logger?: EventLogger;
   clock?: Clock;
@@ -130,7 +130,7 @@ const WATCH_TYPES: Record<number, WatchEventType> = { 1: 'created', 2: 'deleted'
 const SESSION_EVENT = -1;
 
 export class ZooKeeperClient extends EventEmitter implements ZkClient {
-  readonly root: string;
+  readonly chroot: string;
   private readonly connectString: string;
   private readonly requestedTimeoutMs: number;
   private readonly logger: EventLogger;
@@ -141,13 +141,13 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   private currentState: ConnectionState = 'CONNECTING';
   private currentSessionId: string | null = null;
   private lostTimer: TimerHandle | null = null;
-  private rootEnsured = false;
+  private chrootEnsured = false;
   private closing: Promise<void> | null = null;
 
   constructor(options: ZkClientOptions) {
     super();
     this.connectString = options.connect;
-    this.root = options.root ? validatePath(options.root) : '/';
+    this.chroot = options.chroot ? validatePath(options.chroot) : '/';
     this.requestedTimeoutMs = options.sessionTimeoutMs ?? 30000;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
@@ -205,9 +205,13 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
     }, timeoutMs);
   }
 
+  /**
+   * The binding emits 'close' with the C client's session *state* (ZOO_EXPIRED_SESSION_STATE or
+   * ZOO_AUTH_FAILED_STATE), not a result code: compare against ZK_CLOSE_STATES, never ZK_CODES.
+   */
   private onNativeClose(code: number): void {
     if (this.closing) return;
-    const reason = code === ZK_CODES.SESSIONEXPIRED ? 'session expired' : code === -113 ? 'authentication failed' : `closed (${code})`;
+    const reason = code === ZK_CLOSE_STATES.EXPIRED_SESSION ? 'session expired' : code === ZK_CLOSE_STATES.AUTH_FAILED ? 'authentication failed' : `closed (${code})`;
     this.handle = null;
     this.loseSession(reason);
   }
@@ -244,7 +248,7 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   }
 
   async waitUntilConnected(timeoutMs: number): Promise<void> {
-    if (this.isConnected) return this.ensureRoot();
+    if (this.isConnected) return this.ensureChroot();
     await new Promise<void>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.off('state', listener);
@@ -260,24 +264,24 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
       };
       this.on('state', listener);
     });
-    return this.ensureRoot();
+    return this.ensureChroot();
   }
 
-  private async ensureRoot(): Promise<void> {
-    if (this.rootEnsured || this.root === '/') return;
-    await this.mkdirpAbsolute(this.root);
-    this.rootEnsured = true;
+  private async ensureChroot(): Promise<void> {
+    if (this.chrootEnsured || this.chroot === '/') return;
+    await this.mkdirpAbsolute(this.chroot);
+    this.chrootEnsured = true;
   }
 
   private abs(path: string): string {
     validatePath(path);
-    return this.root === '/' ? path : path === '/' ? this.root : this.root + path;
+    return this.chroot === '/' ? path : path === '/' ? this.chroot : this.chroot + path;
   }
 
   private rel(absolute: string): string {
-    if (this.root === '/') return absolute;
-    if (absolute === this.root) return '/';
-    return absolute.startsWith(this.root + '/') ? absolute.slice(this.root.length) : absolute;
+    if (this.chroot === '/') return absolute;
+    if (absolute === this.chroot) return '/';
+    return absolute.startsWith(this.chroot + '/') ? absolute.slice(this.chroot.length) : absolute;
   }
 
   /** Runs one native call; a call on a dead handle fails like a lost connection. */

@@ -30,6 +30,16 @@ export const ZK_CODES = {
   THROTTLEDOP: -127,
 } as const;
 
+/**
+ * Session states (the C client's ZOO_*_STATE, zk_adaptor.h) that the native binding passes with its
+ * 'close' event. They share numbers with unrelated result codes above (-112 is also SESSIONEXPIRED,
+ * -113 is also INVALIDCALLBACK), so a close code is compared only against these.
+ */
+export const ZK_CLOSE_STATES = {
+  EXPIRED_SESSION: -112,
+  AUTH_FAILED: -113,
+} as const;
+
 export type ZkCodeName = keyof typeof ZK_CODES;
 
 const NAMES_BY_CODE = new Map<number, ZkCodeName>(

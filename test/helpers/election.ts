@@ -78,7 +78,7 @@ export class TestContender {
     private readonly timeline: LeadershipTimeline) {}
 
   static async start(options: TestContenderOptions): Promise<TestContender> {
-    const client = new ZooKeeperClient({ connect: options.connect, root: options.root, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
+    const client = new ZooKeeperClient({ connect: options.connect, chroot: options.root, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
     await client.waitUntilConnected(15000);
     const electionClient = options.wrapClient ? options.wrapClient(client) : client;
     const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(electionClient), {

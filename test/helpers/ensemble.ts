@@ -7,24 +7,37 @@ import * as crypto from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { ZooKeeperClient, ZkClientOptions } from '../../src/zk/client';
+import { EnsembleOptions, LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import { ZkClient, ZooKeeperClient, ZkClientOptions } from '../../src/zk/client';
 
-export async function startEnsemble(servers = 3): Promise<LocalEnsemble> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-zk-'));
-  return LocalEnsemble.start({ dir, servers, tickTime: 100, minSessionTimeoutMs: 400, maxSessionTimeoutMs: 30000 });
+/** Test defaults: 3 servers, tickTime 100 ms, sessions of 400 ms – 30 s, data in a fresh temporary directory. */
+export async function startEnsemble(options: Partial<EnsembleOptions> = {}): Promise<LocalEnsemble> {
+  const dir = options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ha-zk-'));
+  return LocalEnsemble.start({ servers: 3, tickTime: 100, minSessionTimeoutMs: 400, maxSessionTimeoutMs: 30000, ...options, dir });
 }
 
-/** What ensembleHooks keeps: the file's ensemble, and every cluster its tests start (stopped after the file). */
-export interface ClusterContext<C extends { stop(): Promise<void> }> { ensemble: LocalEnsemble; clusters: C[] }
+export interface Stoppable { stop(): Promise<void> }
 
-/** One ensemble per test file, started before its tests; the clusters they add and then the ensemble stopped after. */
-export function ensembleHooks<C extends { stop(): Promise<void> }>(test: TestFn<ClusterContext<C>>): void {
-  test.before(async (t) => {
-    t.context.ensemble = await startEnsemble();
-    t.context.clusters = [];
+/**
+ * What ensembleHooks keeps for a test file: its ensemble, every cluster its tests add to `clusters`
+ * and every ZooKeeper client they add to `clients`; after the file the clients are closed, then the
+ * clusters stopped, then the ensemble. Per-test cleanup uses `t.teardown` instead.
+ */
+export interface ClusterContext<C extends Stoppable = Stoppable> { ensemble: LocalEnsemble; clusters: C[]; clients: ZkClient[] }
+
+/**
+ * One ensemble per test file, started before its tests (`options` override the test defaults of
+ * startEnsemble); what the file registered in the context, and then the ensemble, stopped after.
+ * The before hook is serial, so before hooks the file adds later start only once the ensemble runs.
+ */
+export function ensembleHooks<X extends ClusterContext<Stoppable>>(test: TestFn<X>, options: Partial<EnsembleOptions> = {}): void {
+  test.serial.before(async (t) => {
+    t.context.clusters = [] as X['clusters'];
+    t.context.clients = [];
+    t.context.ensemble = await startEnsemble(options);
   });
   test.after.always(async (t) => {
+    await Promise.all((t.context.clients ?? []).map((c) => c.close().catch(() => undefined)));
     await Promise.all((t.context.clusters ?? []).map((c) => c.stop()));
     await t.context.ensemble?.stop({ removeData: true });
   });

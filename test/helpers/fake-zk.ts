@@ -74,7 +74,7 @@ export class FakeZkServer {
 type Op = 'create' | 'get' | 'set' | 'delete' | 'exists' | 'getChildren';
 
 export class FakeZkClient extends EventEmitter implements ZkClient {
-  readonly root = '/';
+  readonly chroot = '/';
   readonly sessionTimeoutMs = 4000;
   private current: ConnectionState = 'CONNECTED';
   private session: string | null;

@@ -74,18 +74,15 @@ test('a TaskManager whose calls hang on a frozen leader re-registers with the ne
     await cluster.waitForJob(jobId, (j) => j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'both subtasks RUNNING');
     const frozen = await cluster.leader();
     const frozenEpoch = (await call('GET', `${frozen.url}/health`)).body.epoch as number;
+    t.teardown(() => { frozen.child!.kill('SIGCONT'); });
     frozen.child!.kill('SIGSTOP');
-    try {
-      const next = await cluster.leader(30_000, [frozen]);
-      const job = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED under the new leader', 60_000);
-      t.deepEqual([...startCounts(starts).entries()].sort(), [['work/0', 1], ['work/1', 1]], 'each subtask started once');
-      t.true(job.vertices[0].subtasks.every((s: any) => s.attempt === 0));
-      t.like(next.events('job.reconciled').find((e) => e.jobId === jobId), { adopted: 2, redeploy: 0 });
-      const tm = cluster.taskManagers[0];
-      t.true(tm.events('taskmanager.registered').some((e) => e.epoch > frozenEpoch && e.running === 2), 'the TaskManager re-registered reporting both tasks');
-    } finally {
-      frozen.child!.kill('SIGCONT');
-    }
+    const next = await cluster.leader(30_000, [frozen]);
+    const job = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED under the new leader', 60_000);
+    t.deepEqual([...startCounts(starts).entries()].sort(), [['work/0', 1], ['work/1', 1]], 'each subtask started once');
+    t.true(job.vertices[0].subtasks.every((s: any) => s.attempt === 0));
+    t.like(next.events('job.reconciled').find((e) => e.jobId === jobId), { adopted: 2, redeploy: 0 });
+    const tm = cluster.taskManagers[0];
+    t.true(tm.events('taskmanager.registered').some((e) => e.epoch > frozenEpoch && e.running === 2), 'the TaskManager re-registered reporting both tasks');
   } catch (err) {
     t.log(cluster.logs());
     throw err;

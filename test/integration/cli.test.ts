@@ -3,21 +3,16 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { packageRoot } from '../../src/util/package-root';
-import { eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
 import { Cluster } from '../helpers/cluster';
 
-const test = anyTest as TestFn<{ ensemble: LocalEnsemble; cluster: Cluster }>;
+const test = anyTest as TestFn<ClusterContext<Cluster> & { cluster: Cluster }>;
 
+ensembleHooks(test);
 test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
   t.context.cluster = await Cluster.start({ connect: t.context.ensemble.connectString });
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.stop();
-  await t.context.ensemble?.stop({ removeData: true });
+  t.context.clusters.push(t.context.cluster);
 });
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -14,9 +14,11 @@ async function cluster(t: ExecutionContext<ClusterContext<Cluster>>, options: { 
   return c;
 }
 
-/** A chroot client looking at the same cluster's ZooKeeper nodes the replicas use. */
-function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<ZooKeeperClient> {
-  return connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${c.clusterId}` });
+/** A chroot client looking at the same cluster's ZooKeeper nodes the replicas use; closed when the test ends. */
+async function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<ZooKeeperClient> {
+  const zk = await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c.clusterId}` });
+  t.teardown(() => zk.close());
+  return zk;
 }
 
 function hexId(n: number): string {
@@ -84,14 +86,10 @@ async function assertAllRecovered(t: ExecutionContext<ClusterContext<Cluster>>, 
   const ids = list.body.jobs.map((j: { id: string }) => j.id).sort();
   t.deepEqual(ids, [...submitted.keys()].sort(), 'every acknowledged job is listed exactly once');
   const zk = await zkFor(t, c);
-  try {
-    for (const [id, canonical] of submitted) {
-      const { data } = await zk.get(`/jobgraphs/${id}`);
-      const envelope = JSON.parse(data.toString('utf8'));
-      t.is(canonicalJson(envelope.graph), canonical, `graph of ${id} is intact`);
-    }
-  } finally {
-    await zk.close();
+  for (const [id, canonical] of submitted) {
+    const { data } = await zk.get(`/jobgraphs/${id}`);
+    const envelope = JSON.parse(data.toString('utf8'));
+    t.is(canonicalJson(envelope.graph), canonical, `graph of ${id} is intact`);
   }
 }
 
@@ -144,7 +142,6 @@ test.serial('a cancelled job stays CANCELED across two further failovers and is 
   const stored = JSON.parse((await zk.get(`/jobresults/${hexId(7)}`)).data.toString());
   t.is(stored.state, 'clean');
   t.is(stored.jobStatus, 'CANCELED');
-  await zk.close();
 });
 
 test.serial('a corrupt /jobgraphs node is quarantined and reported; every other job is recovered and the leader keeps serving', async (t) => {
@@ -167,7 +164,6 @@ test.serial('a corrupt /jobgraphs node is quarantined and reported; every other 
   const metrics = await http('GET', `${next.url}/metrics`);
   t.regex(metrics.text, /ha_dispatcher_quarantined_jobgraphs 2/);
   t.is((await http('POST', `${next.url}/jobs`, graph(14))).status, 202, 'still serving');
-  await zk.close();
 });
 
 test.serial('bad input gets its 4xx with a message, changes no stored state, and the replica stays up', async (t) => {
@@ -205,45 +201,41 @@ test.serial('bad input gets its 4xx with a message, changes no stored state, and
   }
   t.is((await http('GET', `${leader.url}/livez`)).status, 200);
   t.true(leader.running);
-  await zk.close();
 });
 
 test.serial('while no leader is ready, leader-only endpoints answer 503 with Retry-After and /health codes follow the roles', async (t) => {
   // Hold the lowest latch position with a node that will never publish /leader/info.
   const c0 = `c-blocked-${Date.now().toString(16)}`;
-  const blocker = await connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${c0}` });
+  const blocker = await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c0}` });
+  t.teardown(() => blocker.close());
   await blocker.mkdirp('/leader/latch');
   const blockNode = await blocker.create('/leader/latch/_c_blocker-latch-', '{"replicaId":"blocker"}', 'ephemeral_sequential');
   const blocked = await startClusterIn(t, c0);
-  try {
-    for (const r of blocked.replicas) {
-      const res = await http('GET', `${r.url}/jobs`);
-      t.is(res.status, 503);
-      t.truthy(res.headers.get('retry-after'));
-      t.regex(res.body.errors[0], /no ready leader/);
-      const health = await http('GET', `${r.url}/health`);
-      t.is(health.status, 503);
-      t.is((await http('GET', `${r.url}/readyz`)).status, 503);
-      t.is((await http('GET', `${r.url}/livez`)).status, 200);
-    }
-    await blocker.delete(blockNode);
-    const leader = await blocked.leader();
-    const standbys = await blocked.standbys(leader);
-    await eventually('standbys know the leader', async () => (await http('GET', `${standbys[0].url}/health`)).status === 429);
-    t.is((await http('GET', `${leader.url}/health`)).status, 200);
-    t.is((await http('GET', `${standbys[0].url}/health?standbyok=true`)).status, 200);
-    t.is((await http('GET', `${standbys[0].url}/health?standbycode=473`)).status, 473);
-    t.is((await http('GET', `${leader.url}/health?activecode=299`)).status, 299);
-    const body = (await http('GET', `${standbys[0].url}/health`)).body;
-    t.is(body.role, 'standby');
-    t.is(body.leader.replicaId, leader.id);
-    t.is(body.zookeeper.state, 'CONNECTED');
-    const replicas = (await http('GET', `${leader.url}/replicas`)).body.replicas;
-    t.is(replicas[0].replicaId, leader.id, 'the leader is first in latch order');
-    t.is(replicas.length, 3);
-  } finally {
-    await blocker.close();
+  for (const r of blocked.replicas) {
+    const res = await http('GET', `${r.url}/jobs`);
+    t.is(res.status, 503);
+    t.truthy(res.headers.get('retry-after'));
+    t.regex(res.body.errors[0], /no ready leader/);
+    const health = await http('GET', `${r.url}/health`);
+    t.is(health.status, 503);
+    t.is((await http('GET', `${r.url}/readyz`)).status, 503);
+    t.is((await http('GET', `${r.url}/livez`)).status, 200);
   }
+  await blocker.delete(blockNode);
+  const leader = await blocked.leader();
+  const standbys = await blocked.standbys(leader);
+  await eventually('standbys know the leader', async () => (await http('GET', `${standbys[0].url}/health`)).status === 429);
+  t.is((await http('GET', `${leader.url}/health`)).status, 200);
+  t.is((await http('GET', `${standbys[0].url}/health?standbyok=true`)).status, 200);
+  t.is((await http('GET', `${standbys[0].url}/health?standbycode=473`)).status, 473);
+  t.is((await http('GET', `${leader.url}/health?activecode=299`)).status, 299);
+  const body = (await http('GET', `${standbys[0].url}/health`)).body;
+  t.is(body.role, 'standby');
+  t.is(body.leader.replicaId, leader.id);
+  t.is(body.zookeeper.state, 'CONNECTED');
+  const replicas = (await http('GET', `${leader.url}/replicas`)).body.replicas;
+  t.is(replicas[0].replicaId, leader.id, 'the leader is first in latch order');
+  t.is(replicas.length, 3);
 });
 
 async function startClusterIn(t: ExecutionContext<ClusterContext<Cluster>>, clusterId: string): Promise<Cluster> {

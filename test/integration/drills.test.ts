@@ -4,22 +4,17 @@
  * processes the way leader-failover does; they are rehearsed by hand, see runbooks/.)
  */
 import anyTest, { TestFn } from 'ava';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { runDrill } from '../../src/chaos/drills';
-import { startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, ensembleHooks } from '../helpers/ensemble';
 import { ExecutionCluster } from '../helpers/execution-cluster';
 
-interface Context { ensemble: LocalEnsemble; cluster: ExecutionCluster }
+interface Context extends ClusterContext<ExecutionCluster> { cluster: ExecutionCluster }
 const test = anyTest as TestFn<Context>;
 
+ensembleHooks(test);
 test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
   t.context.cluster = await ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1 });
-});
-
-test.after.always(async (t) => {
-  await t.context.cluster?.stop();
-  await t.context.ensemble?.stop({ removeData: true });
+  t.context.clusters.push(t.context.cluster);
 });
 
 async function drill(t: import('ava').ExecutionContext<Context>, name: string, extra: Partial<Parameters<typeof runDrill>[1]> = {}): Promise<string[]> {

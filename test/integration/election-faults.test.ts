@@ -59,7 +59,7 @@ test.serial('a blackholed leader steps down by itself before any standby is gran
   const root = uniqueRoot('blackhole');
   const timeline = new LeadershipTimeline();
   const proxy = await proxyTo(ensemble, 0);
-  const observer = await connectedClient({ connect: ensemble.connectString, root });
+  const observer = await connectedClient({ connect: ensemble.connectString, chroot: root });
   const contenders: TestContender[] = [];
   try {
     const a = await TestContender.start({ connect: proxy.address, root, name: 'A', timeline, sessionTimeoutMs: 4000 });
@@ -142,7 +142,7 @@ test.serial('a contender whose latch create reply is lost finds its node by UUID
   const { ensemble } = t.context;
   const root = uniqueRoot('lost-reply');
   const timeline = new LeadershipTimeline();
-  const observer = await connectedClient({ connect: ensemble.connectString, root });
+  const observer = await connectedClient({ connect: ensemble.connectString, chroot: root });
   const proxies = [await proxyTo(ensemble, 0), await proxyTo(ensemble, 1)];
   const fired = [{ count: 0 }, { count: 0 }];
   const contenders: TestContender[] = [];

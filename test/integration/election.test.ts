@@ -128,7 +128,7 @@ test('/leader/info appears only after readiness is confirmed, disappears with th
   const { ensemble } = t.context;
   const root = uniqueRoot('info');
   const timeline = new LeadershipTimeline();
-  const observer = await connectedClient({ connect: ensemble.connectString, root });
+  const observer = await connectedClient({ connect: ensemble.connectString, chroot: root });
   const retrieval = new LeaderRetrievalService(observer);
   const seen: Array<string | null> = [];
   retrieval.on('change', (info) => seen.push(info ? `${info.replicaId}@${info.epoch}` : null));

@@ -6,22 +6,13 @@
 import anyTest, { ExecutionContext, TestFn } from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
 import { call, ExecutionCluster, isAlive, shellTask, startCounts, startPids } from '../helpers/execution-cluster';
 
-interface Context { ensemble: LocalEnsemble }
+type Context = ClusterContext<ExecutionCluster>;
 const test = anyTest as TestFn<Context>;
-const clusters: ExecutionCluster[] = [];
 
-test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
-});
-
-test.after.always(async (t) => {
-  await Promise.all(clusters.map((c) => c.stop()));
-  await t.context.ensemble?.stop({ removeData: true });
-});
+ensembleHooks(test);
 
 let single: Promise<ExecutionCluster> | null = null;
 let failover: Promise<ExecutionCluster> | null = null;
@@ -29,14 +20,14 @@ let failover: Promise<ExecutionCluster> | null = null;
 /** Cluster A: 2 replicas, 2 TaskManagers (4 slots each); no leader changes, so a short orphan timeout. */
 function clusterA(t: ExecutionContext<Context>): Promise<ExecutionCluster> {
   single ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, settings: ['taskmanager.orphan-timeout=5000'] })
-    .then((c) => (clusters.push(c), c));
+    .then((c) => (t.context.clusters.push(c), c));
   return single;
 }
 
 /** Cluster B: 3 replicas (two leader kills), 2 TaskManagers. */
 function clusterB(t: ExecutionContext<Context>): Promise<ExecutionCluster> {
   failover ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 3, settings: ['taskmanager.orphan-timeout=60000'] })
-    .then((c) => (clusters.push(c), c));
+    .then((c) => (t.context.clusters.push(c), c));
   return failover;
 }
 

@@ -15,32 +15,20 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { canonicalJson, isJobId, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest } from '../../src/store/jobgraph-store';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { Random, seedFrom } from '../../src/chaos/random';
-import { ZkClient } from '../../src/zk/client';
 import { Cluster } from '../helpers/cluster';
 import { Answer, call, ManagedProcess } from '../helpers/execution-cluster';
 import { freePorts } from '../../src/util/ports';
-import { connectedClient, eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 import { RawAnswer, RawRequest, rawRequest } from '../helpers/raw-http';
 
-interface Context { ensemble: LocalEnsemble; clusters: Cluster[]; clients: ZkClient[] }
+type Context = ClusterContext<Cluster>;
 const test = anyTest as TestFn<Context>;
 
-test.before(async (t) => {
-  t.context.ensemble = await startEnsemble();
-  t.context.clusters = [];
-  t.context.clients = [];
-});
-
-test.after.always(async (t) => {
-  await Promise.all(t.context.clients.map((c) => c.close()));
-  await Promise.all(t.context.clusters.map((c) => c.stop()));
-  await t.context.ensemble?.stop({ removeData: true });
-});
+ensembleHooks(test);
 
 const MAX_BODY = 512_000;
 const LIMITS = { maxParallelism: 128 };
@@ -567,7 +555,7 @@ test.serial('REST fuzz: every seeded bad request gets the right 4xx with a messa
 
   // ZooKeeper holds exactly what the accepted requests stored: graphs of acknowledged, uncanceled jobs
   // with the acknowledged digests, results only for canceled jobs, nothing quarantined.
-  const zk = await connectedClient({ connect: t.context.ensemble.connectString, root: `/ha-dispatcher/${cluster.clusterId}` });
+  const zk = await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${cluster.clusterId}` });
   t.context.clients.push(zk);
   const expectedGraphs = [...model.acked.keys()].filter((id) => !model.canceled.has(id)).sort();
   const children = (p: string): Promise<string[]> => eventually(`list ${p}`, async () => (await zk.getChildren(p)).sort(), 30_000, 200);
@@ -599,7 +587,7 @@ const smallJob = (jobId: string, name: string): object => ({
 test.serial('corrupt or foreign nodes under every path the product reads: replicas stay up, a leader serves, bad graphs are quarantined, bad results and progress never stop recovery', async (t) => {
   const { ensemble } = t.context;
   const clusterId = `fz-${crypto.randomBytes(4).toString('hex')}`;
-  const zk = await connectedClient({ connect: ensemble.connectString, root: `/ha-dispatcher/${clusterId}` });
+  const zk = await connectedClient({ connect: ensemble.connectString, chroot: `/ha-dispatcher/${clusterId}` });
   t.context.clients.push(zk);
   const ids = { junkGraph: hex32(), format2: hex32(), cycle: hex32(), junkProgress: hex32(), nullProgress: hex32(), wrongProgress: hex32(),
     withChild: hex32(), junkResult: hex32(), wrongResult: hex32(), resultAndGraph: hex32(), orphanProgress: hex32() };

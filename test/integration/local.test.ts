@@ -70,6 +70,14 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
   local.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
   const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => local.once('exit', (code, signal) => resolve({ code, signal })));
   let started: number[] = [];
+  t.teardown(async () => {
+    // A hung local cannot run its exit hooks once killed: end what it started here.
+    for (const pid of new Set([...descendants(local.pid!), ...started, local.pid!])) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   try {
     await eventually('the demo job ended', () => /Demo job ended (\w+)\./.exec(output)?.[1] ?? null, 150_000, 200)
       .then((state) => t.is(state, 'FINISHED'));
@@ -99,12 +107,5 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
   } catch (err) {
     t.log(output);
     throw err;
-  } finally {
-    // A hung local cannot run its exit hooks once killed: end what it started here.
-    for (const pid of new Set([...descendants(local.pid!), ...started, local.pid!])) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-    await exited;
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

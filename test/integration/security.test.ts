@@ -9,17 +9,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, ensembleHooks } from '../helpers/ensemble';
 import { execFile } from 'node:child_process';
 import { packageRoot } from '../../src/util/package-root';
 import { call, ExecutionCluster, shellTask, startCounts } from '../helpers/execution-cluster';
 
-interface Context { ensemble: LocalEnsemble }
-const test = anyTest as TestFn<Context>;
+const test = anyTest as TestFn<ClusterContext<ExecutionCluster>>;
 
-test.before(async (t) => { t.context.ensemble = await startEnsemble(); });
-test.after.always(async (t) => { await t.context.ensemble?.stop({ removeData: true }); });
+ensembleHooks(test);
 
 function newTokenFile(): { token: string; tokenFile: string } {
   const token = crypto.randomBytes(24).toString('hex');
@@ -49,6 +46,7 @@ test('with security.internal.token the cluster runs jobs, and internal calls wit
   const cluster = await ExecutionCluster.start({
     connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1, settings: [`security.internal.token-file=${tokenFile}`],
   });
+  t.teardown(() => cluster.stop());
   try {
     const starts = path.join(cluster.dir, 'auth-starts.txt');
     const jobId = await cluster.submit({ name: 'with-token', vertices: [{ id: 'work', parallelism: 2, task: shellTask(starts, 'sleep 0.2') }] });
@@ -82,8 +80,6 @@ test('with security.internal.token the cluster runs jobs, and internal calls wit
   } catch (err) {
     t.log(cluster.logs());
     throw err;
-  } finally {
-    await cluster.stop();
   }
 });
 
@@ -92,6 +88,7 @@ test('with security.rest.token every replica refuses API calls without it (401) 
   const cluster = await ExecutionCluster.start({
     connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1, settings: [`security.rest.token-file=${tokenFile}`], restToken: token,
   });
+  t.teardown(() => cluster.stop());
   try {
     const leader = await cluster.leader();
     const standby = cluster.replicas.find((r) => r !== leader)!;
@@ -124,7 +121,5 @@ test('with security.rest.token every replica refuses API calls without it (401) 
   } catch (err) {
     t.log(cluster.logs());
     throw err;
-  } finally {
-    await cluster.stop();
   }
 });

@@ -16,18 +16,16 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AddressInfo } from 'node:net';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from '../../src/election/leader-info';
 import { TaskManager } from '../../src/taskmanager/task-manager';
 import type { RegistrationRequest, StatusRequest, TaskReport } from '../../src/taskmanager/protocol';
 import { ZooKeeperClient } from '../../src/zk/client';
-import { connectedClient, eventually, startEnsemble } from '../helpers/ensemble';
+import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 
-interface Context { ensemble: LocalEnsemble }
+type Context = ClusterContext;
 const test = anyTest as TestFn<Context>;
 
-test.before(async (t) => { t.context.ensemble = await startEnsemble(); });
-test.after.always(async (t) => { await t.context.ensemble?.stop({ removeData: true }); });
+ensembleHooks(test);
 
 type Handler = (body: any) => Promise<{ status: number; body: unknown }>;
 
@@ -91,46 +89,42 @@ interface Harness {
   deploySleep(tm: TaskManager, jobId: string, epoch: number, ms: number): Promise<string>;
 }
 
-/** A scripted leader that accepts everything and acknowledges nothing, published at epoch 1; cleaned up after `fn`. */
+/** A scripted leader that accepts everything and acknowledges nothing, published at epoch 1; cleaned up after the test. */
 async function withScriptedLeader(t: ExecutionContext<Context>, fn: (h: Harness) => Promise<void>): Promise<void> {
   const { ensemble } = t.context;
-  const root = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
-  const zk = await connectedClient({ connect: ensemble.connectString, root, sessionTimeoutMs: 4000 });
+  const chroot = `/ha-dispatcher-test/tm-reports-${crypto.randomBytes(6).toString('hex')}`;
+  const zk = await connectedClient({ connect: ensemble.connectString, chroot, sessionTimeoutMs: 4000 });
+  t.teardown(() => zk.close());
   const leader = await ScriptedLeader.start();
+  t.teardown(() => leader.close());
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-tm-reports-'));
-  let tm: TaskManager | null = null;
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   leader.routes.set('/internal/taskmanagers', async (body: RegistrationRequest) => ({ status: 200, body: { epoch: body.epoch, acknowledged: [], cancel: [] } }));
   leader.routes.set('/internal/taskmanagers/:id/heartbeat', async (body) => ({ status: 200, body: { epoch: body.epoch, cancel: [] } }));
   leader.routes.set('/internal/tasks/status', async () => ({ status: 200, body: { acknowledged: [], cancel: [] } }));
-  try {
-    await publishLeader(zk, leader, 1);
-    await fn({
-      leader,
-      publish: (epoch) => publishLeader(zk, leader, epoch),
-      startTaskManager: async (heartbeatIntervalMs) => {
-        tm = await TaskManager.start({
-          id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs, orphanTimeoutMs: 60_000, dataDir,
-          zookeeper: { connect: ensemble.connectString, root, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
-        });
-        await eventually('the TaskManager registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
-        return tm;
-      },
-      deploySleep: async (target, jobId, epoch, ms) => {
-        const id = { jobId, vertexId: 'work', subtask: 0, attempt: 0 };
-        const deployed = await fetch(`${target.rpcAddress}/deploy`, {
-          method: 'POST', headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ ...id, epoch, parallelism: 1, task: { type: 'sleep', ms } }),
-        });
-        if (deployed.status !== 200) throw new Error(`deploy answered ${deployed.status}`);
-        return `${jobId}/work/0/0`;
-      },
-    });
-  } finally {
-    await (tm as TaskManager | null)?.close();
-    await leader.close();
-    await zk.close();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
+  await publishLeader(zk, leader, 1);
+  await fn({
+    leader,
+    publish: (epoch) => publishLeader(zk, leader, epoch),
+    startTaskManager: async (heartbeatIntervalMs) => {
+      const tm = await TaskManager.start({
+        id: 'tm-scripted', slots: 2, bindAddress: '127.0.0.1', rpcPort: 0, heartbeatIntervalMs, orphanTimeoutMs: 60_000, dataDir,
+        zookeeper: { connect: ensemble.connectString, root: chroot, sessionTimeoutMs: 4000, connectionTimeoutMs: 15_000 },
+      });
+      t.teardown(() => tm.close());
+      await eventually('the TaskManager registered', () => leader.received.some((r) => r.route === '/internal/taskmanagers'), 15_000, 20);
+      return tm;
+    },
+    deploySleep: async (target, jobId, epoch, ms) => {
+      const id = { jobId, vertexId: 'work', subtask: 0, attempt: 0 };
+      const deployed = await fetch(`${target.rpcAddress}/deploy`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...id, epoch, parallelism: 1, task: { type: 'sleep', ms } }),
+      });
+      if (deployed.status !== 200) throw new Error(`deploy answered ${deployed.status}`);
+      return `${jobId}/work/0/0`;
+    },
+  });
 }
 
 const keyOf = (r: TaskReport): string => `${r.jobId}/${r.vertexId}/${r.subtask}/${r.attempt}`;

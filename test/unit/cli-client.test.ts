@@ -59,7 +59,7 @@ async function startReplica(routes: (router: Router) => void, port = 0): Promise
   };
 }
 
-/** A standby: every request is answered 307 to `target()` + the same path and query, as DESIGN §5 prescribes. */
+/** A standby: every request is answered 307 to `target()` + the same path and query, as every standby does (docs/ARCHITECTURE.md, "Processes"). */
 function redirectTo(target: () => string) {
   return (router: Router) => {
     router.all(/.*/, (ctx) => {

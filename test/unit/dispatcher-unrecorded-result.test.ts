@@ -12,14 +12,21 @@ import { PassiveJobMaster } from '../../src/jobmaster/passive-job-master';
 import { ZK_CODES } from '../../src/zk/errors';
 import { FakeZkClient } from '../helpers/fake-zk';
 import { eventually } from '../helpers/ensemble';
+import type { EventFields, EventLogger } from '../../src/util/logger';
 
 const JOB = 'e'.repeat(32);
 const GRAPH = { jobId: JOB, name: 'to-cancel', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 1 } }] };
 
-function leader(client: FakeZkClient): Dispatcher {
+/** Keeps the name of every event logged, so a test can wait for one instead of sleeping. */
+function recordingLogger(events: string[]): EventLogger {
+  const note = (event: string, _fields?: EventFields): void => { events.push(event); };
+  return { debug: note, info: note, warn: note, error: note, child: () => recordingLogger(events) };
+}
+
+function leader(client: FakeZkClient, events: string[] = []): Dispatcher {
   const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
   const dispatcher = new Dispatcher({
-    client, election, limits: { maxParallelism: 4 }, jobstore: { maxCapacity: 10, expirationMs: 60000 },
+    client, election, limits: { maxParallelism: 4 }, jobstore: { maxCapacity: 10, expirationMs: 60000 }, logger: recordingLogger(events),
     jobMasterFactory: (ctx) => new PassiveJobMaster(ctx),
   });
   election.start(dispatcher);
@@ -28,13 +35,14 @@ function leader(client: FakeZkClient): Dispatcher {
 
 test('a canceled job whose result could not be recorded is shown CANCELLING, never CANCELED', async (t) => {
   const client = new FakeZkClient();
-  const dispatcher = leader(client);
+  const events: string[] = [];
+  const dispatcher = leader(client, events);
   await eventually('leader', () => dispatcher.role === 'leader');
   await dispatcher.submit(GRAPH);
   client.failNext('create', `/jobresults/${JOB}`, ZK_CODES.CONNECTIONLOSS);
   dispatcher.cancel(JOB);
   await eventually('the result write was attempted', () => client.calls.some((c) => c.op === 'create' && c.path === `/jobresults/${JOB}`));
-  await new Promise((r) => setTimeout(r, 20));
+  await eventually('the dispatcher saw the result write fail', () => events.includes('jobresult.write.failed'), 5000, 5);
   t.deepEqual(dispatcher.listJobs(), [{ id: JOB, status: 'CANCELLING' }]);
   const details = dispatcher.jobDetails(JOB);
   t.is(details.state, 'CANCELLING');

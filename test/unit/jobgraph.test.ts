@@ -4,7 +4,7 @@ import { ValidationError } from '../../src/http/errors';
 
 const limits = { maxParallelism: 128 };
 
-/** The example of DESIGN §4. */
+/** The example JobGraph of docs/ARCHITECTURE.md ("JobGraph"). */
 const example = () => ({
   jobId: '0123456789abcdef0123456789abcdef',
   name: 'nightly-etl',
@@ -27,7 +27,7 @@ function rejects(t: ExecutionContext, input: unknown, ...fragments: string[]): v
   for (const fragment of fragments) t.true(err!.message.includes(fragment), `"${err!.message}" lacks "${fragment}"`);
 }
 
-test('the DESIGN §4 example parses and is normalized', (t) => {
+test('the documented example JobGraph parses and is normalized', (t) => {
   const graph = parseJobGraph(example(), limits);
   t.deepEqual(graph, {
     jobId: '0123456789abcdef0123456789abcdef',
