@@ -80,6 +80,7 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
   };
   router.post('/deploy', async (ctx) => {
     if (owner.stalled()) {
+      logger.warn('taskmanager.deploy.refused', { reason: 'stalled' });
       throw new HttpError(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
     }
     const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as DeployRequest;

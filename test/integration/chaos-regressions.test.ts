@@ -48,7 +48,9 @@ test('a deploy queued at a frozen TaskManager is not executed when it resumes af
     t.is(done.vertices[0].subtasks[0].attempt, 1);
     frozen.child!.kill('SIGCONT');
     await eventually('the resumed TaskManager noticed its stall', () => frozen.events('taskmanager.stalled').length > 0, 15_000, 100);
-    await new Promise((r) => setTimeout(r, 2000));
+    // The deploy queued while it stood still is handled once it resumes: wait for its refusal, not a fixed time.
+    await eventually('the queued deploy reached the resumed TaskManager and was refused',
+      () => frozen.events('taskmanager.deploy.refused').some((e) => e.reason === 'stalled'), 15_000, 100);
     const starts = readTaskFile(taskFile).filter((e) => e.phase === 'start');
     t.deepEqual(starts.map((e) => `${e.vertexId}[${e.subtask}] attempt ${e.attempt}`), ['work[0] attempt 1'], 'nothing ran after the job ended');
     t.false(frozen.events('task.status').some((e) => e.jobId === jobId), 'the stale deploy was refused');
