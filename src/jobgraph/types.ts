@@ -3,6 +3,8 @@
  * defaults filled and no extra fields, so the same graph always serialises the same way.
  */
 
+import type { EnvValue } from './task-env';
+
 export interface JobGraph {
   /** 32 lowercase hex characters (Flink's JobID form); safe to use as a ZooKeeper node name. */
   jobId: string;
@@ -25,12 +27,15 @@ export interface JobVertex {
 export type TaskSpec = CommandTask | SleepTask | FailTask;
 export type TaskType = TaskSpec['type'];
 
-/** Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT. */
+/**
+ * Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT, in a clean
+ * environment (no TaskManager variables; see task-env.ts for the names a job may not set).
+ */
 export interface CommandTask {
   type: 'command';
   argv: string[];
-  /** Filled with {} when absent. */
-  env?: Record<string, string>;
+  /** Filled with {} when absent. Secrets as `{fromFile}` / `{fromEnv}`, resolved on the TaskManager at launch. */
+  env?: Record<string, EnvValue>;
   timeoutMs?: number;
 }
 
