@@ -57,8 +57,9 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
     }
     case 'taskmanager': {
       const { TaskManager } = await import('../taskmanager/task-manager');
-      const config = loadConfig(processOptions(args));
-      const tm = await TaskManager.start(TaskManager.optionsFrom(config));
+      const options = processOptions(args);
+      const config = loadConfig(options);
+      const tm = await TaskManager.start(TaskManager.optionsFrom(config, undefined, { configFile: options.file }));
       process.stdout.write(`taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots\n`);
       stopOnSignals(() => tm.close());
       return null;

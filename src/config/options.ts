@@ -55,6 +55,18 @@ export interface DispatcherConfig {
   'taskmanager.id': string;
   /** Absolute path. */
   'taskmanager.data-dir': string;
+  /** Runs tasks as this system user (uid/gid from `getent passwd`); absent: as the TaskManager's own user. */
+  'taskmanager.task.user'?: string;
+  /** Comma-separated absolute paths or globs (`*`, `**`, `?`) of the programs tasks may run; absent: any. */
+  'taskmanager.command.allowed'?: string;
+  /** Absolute path: the only directory `{"fromFile": ...}` job secrets may be read from. */
+  'taskmanager.task.secrets-dir': string;
+  /** Bytes one task log file may reach before it is rotated to `.1`. */
+  'taskmanager.log.max-bytes': number;
+  /** Files kept per task attempt (current plus rotated); the oldest beyond it is deleted. */
+  'taskmanager.log.max-files': number;
+  /** Logs of attempts that ended (last written) longer ago than this are deleted by a periodic sweep. */
+  'taskmanager.log.retention': number;
   'jobmanager.reconcile-timeout': number;
   'dispatcher.max-parallelism': number;
   'dispatcher.max-jobgraph-bytes': number;
@@ -95,7 +107,7 @@ export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
   'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file' |
-  'security.rest.token' | 'security.rest.token-file';
+  'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
@@ -116,6 +128,10 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'taskmanager.bind-address': '127.0.0.1',
   'taskmanager.rpc-port': 0,
   'taskmanager.data-dir': path.join(os.tmpdir(), 'ha-dispatcher'),
+  'taskmanager.task.secrets-dir': '/run/secrets',
+  'taskmanager.log.max-bytes': 10 * 1024 * 1024,
+  'taskmanager.log.max-files': 3,
+  'taskmanager.log.retention': 7 * 86_400_000,
   'jobmanager.reconcile-timeout': 10_000,
   'dispatcher.max-parallelism': 128,
   'dispatcher.max-jobgraph-bytes': 512_000,
@@ -187,6 +203,21 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
     return id;
   },
   'taskmanager.data-dir': (value, key) => path.resolve(text(value, key)),
+  'taskmanager.task.user': (value, key) => {
+    const user = text(value, key);
+    if (!/^[a-z_][a-z0-9_-]{0,31}\$?$/i.test(user)) throw new ConfigError(key, `must be a system user name such as ha-task, got ${show(user)}`);
+    return user;
+  },
+  'taskmanager.command.allowed': (value, key) => {
+    const list = Array.isArray(value) ? value.map((v) => text(v, key)) : text(value, key).split(',').map((v) => v.trim()).filter(Boolean);
+    const bad = list.find((p) => !p.startsWith('/') || p.includes(','));
+    if (list.length === 0 || bad !== undefined) throw new ConfigError(key, `must be a list of absolute paths or globs, e.g. "/usr/bin/*,/opt/jobs/**", got ${show(bad ?? value)}`);
+    return list.join(',');
+  },
+  'taskmanager.task.secrets-dir': (value, key) => path.resolve(text(value, key)),
+  'taskmanager.log.max-bytes': int(1024),
+  'taskmanager.log.max-files': int(1, 100),
+  'taskmanager.log.retention': duration(1000),
   'jobmanager.reconcile-timeout': duration(1),
   'dispatcher.max-parallelism': int(1, 32768),
   'dispatcher.max-jobgraph-bytes': int(1, ZOOKEEPER_NODE_LIMIT_BYTES - 1, 'a job graph is stored in one ZooKeeper node, which must stay below 1 MiB'),

@@ -5,6 +5,7 @@ import {
   MAX_ARG_LENGTH, MAX_ATTEMPTS, MAX_ENV_VALUE_LENGTH, MAX_FAIL_MESSAGE_LENGTH, MAX_NAME_LENGTH, MAX_SLEEP_MS,
   MAX_TIMER_MS, MAX_VERTICES, RESERVED_ENV_NAMES,
 } from './limits';
+import { FORBIDDEN_ENV_RULE, forbiddenEnvNames, SECRET_ENV_PREFIX, type EnvValue } from './task-env';
 import type { JobGraph, JobGraphLimits, JobVertex, RestartStrategyConfig, TaskSpec } from './types';
 
 /** A job id: Flink's JobID form, 32 lowercase hex digits (16 random bytes). */
@@ -52,6 +53,7 @@ export function parseJobGraph(input: unknown, limits: JobGraphLimits): JobGraph 
 function parseVertices(value: unknown, limits: JobGraphLimits): JobVertex[] {
   if (!Array.isArray(value) || value.length === 0) fail(`vertices must be a non-empty array of vertex objects, got ${show(value)}`);
   if (value.length > MAX_VERTICES) fail(`vertices has ${value.length} entries; at most ${MAX_VERTICES} are allowed`);
+  rejectForbiddenEnv(value);
   const vertices = value.map((v, i) => parseVertex(v, `vertices[${i}]`, limits));
 
   const indexById = new Map<string, number>();
@@ -126,19 +128,48 @@ function parseArgv(value: unknown, path: string): string[] {
   return [...(value as string[])];
 }
 
-function parseEnv(value: unknown, path: string): Record<string, string> {
+function parseEnv(value: unknown, path: string): Record<string, EnvValue> {
   if (value === undefined) return {};
   if (!isObject(value)) fail(`${path} must be an object of NAME: "value" strings, got ${show(value)}`);
-  const entries = Object.entries(value).map(([name, v]): [string, string] => {
+  const entries = Object.entries(value).map(([name, v]): [string, EnvValue] => {
     if (!ENV_NAME.test(name)) fail(`${path} name ${show(name)} is not a valid environment variable name; use letters, digits and "_", not starting with a digit`);
     if (RESERVED_ENV_NAMES.includes(name)) fail(`${path}.${name} is set by the TaskManager itself (${RESERVED_ENV_NAMES.join(', ')}); remove it or rename it`);
-    if (typeof v !== 'string') fail(`${path}.${name} must be a string, got ${show(v)}`);
+    if (isObject(v)) return [name, parseSecretRef(v, `${path}.${name}`)];
+    if (typeof v !== 'string') fail(`${path}.${name} must be a string, got ${show(v)}; or a secret: {"fromFile": "/run/secrets/NAME"} or {"fromEnv": "${SECRET_ENV_PREFIX}NAME"}`);
     if (v.length > MAX_ENV_VALUE_LENGTH) fail(`${path}.${name} is ${v.length} characters long; at most ${MAX_ENV_VALUE_LENGTH} are allowed`);
     if (v.includes('\0')) fail(`${path}.${name} contains a NUL character; remove it`);
     return [name, v];
   });
   // fromEntries defines own properties, so a "__proto__" name stays data instead of changing the prototype.
   return Object.fromEntries(entries);
+}
+
+/** A secret the TaskManager resolves at launch: `{fromFile: absolute path}` or `{fromEnv: TASK_SECRET_*}`. */
+function parseSecretRef(value: Fields, path: string): EnvValue {
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || !['fromFile', 'fromEnv'].includes(keys[0])) {
+    fail(`${path} must be a string or exactly one of {"fromFile": "/run/secrets/NAME"}, {"fromEnv": "${SECRET_ENV_PREFIX}NAME"}; got fields ${keys.map(show).join(', ') || 'none'}`);
+  }
+  const ref = value[keys[0]];
+  if (keys[0] === 'fromFile') {
+    if (typeof ref !== 'string' || !ref.startsWith('/') || ref.length > MAX_ARG_LENGTH || ref.includes('\0')) {
+      fail(`${path}.fromFile must be an absolute file path on the TaskManager (under taskmanager.task.secrets-dir), got ${show(ref)}`);
+    }
+    return { fromFile: ref };
+  }
+  if (typeof ref !== 'string' || !ENV_NAME.test(ref) || !ref.startsWith(SECRET_ENV_PREFIX)) {
+    fail(`${path}.fromEnv must name a TaskManager variable starting with ${SECRET_ENV_PREFIX} (only those are handed to tasks), got ${show(ref)}`);
+  }
+  return { fromEnv: ref };
+}
+
+/** Every forbidden env name of every command vertex at once, each with its JSON path, so one round trip fixes them all. */
+function rejectForbiddenEnv(vertices: unknown[]): void {
+  const paths = vertices.flatMap((v, i) => {
+    const env = isObject(v) && isObject(v.task) && v.task.type === 'command' ? v.task.env : undefined;
+    return isObject(env) ? forbiddenEnvNames(env).map((name) => `vertices[${i}].task.env.${name}`) : [];
+  });
+  if (paths.length > 0) fail(`forbidden environment variables: ${paths.join(', ')}; ${FORBIDDEN_ENV_RULE}`);
 }
 
 /** Validates a job's restart strategy (Flink's names); `path` prefixes every message. */

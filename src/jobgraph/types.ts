@@ -3,7 +3,7 @@
  * defaults filled and no extra fields, so the same graph always serialises the same way.
  */
 
-import type { TaskSpec } from '../taskmanager/protocol';
+import type { EnvValue } from './task-env';
 
 export interface JobGraph {
   /** 32 lowercase hex characters (Flink's JobID form); safe to use as a ZooKeeper node name. */
@@ -24,8 +24,37 @@ export interface JobVertex {
   task: TaskSpec;
 }
 
-// What a subtask runs: declared with the TaskManager protocol (the deploy command carries it).
-export type { TaskSpec, TaskType, CommandTask, SleepTask, FailTask } from '../taskmanager/protocol';
+export type TaskSpec = CommandTask | SleepTask | FailTask;
+export type TaskType = TaskSpec['type'];
+
+/**
+ * Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT, in a clean
+ * environment (no TaskManager variables; see task-env.ts for the names a job may not set).
+ */
+export interface CommandTask {
+  type: 'command';
+  argv: string[];
+  /** Filled with {} when absent. Secrets as `{fromFile}` / `{fromEnv}`, resolved on the TaskManager at launch. */
+  env?: Record<string, EnvValue>;
+  timeoutMs?: number;
+}
+
+export interface SleepTask {
+  type: 'sleep';
+  ms: number;
+}
+
+/**
+ * A deterministic drill task: after `afterMs` it fails while the attempt number (0-based, as Flink's)
+ * is below `failAttempts`, then succeeds. Without `failAttempts` it always fails.
+ */
+export interface FailTask {
+  type: 'fail';
+  /** Filled with 0 when absent. */
+  afterMs?: number;
+  message?: string;
+  failAttempts?: number;
+}
 
 /** Flink's restart strategies, with the same names. */
 export type RestartStrategyConfig =

@@ -15,38 +15,9 @@
  *     POST /internal/tasks/status                 StatusRequest       → StatusResponse   | 404 unknown: register again
  *     Standby or not (yet) leading → 503; leader of another epoch than the message names → 409 {epoch}.
  */
-/**
- * What one subtask runs: the `task` of a JobGraph vertex and of a DeployRequest (one declaration for
- * the JobGraph model, the JobMaster and the TaskManager). `parseJobGraph` fills the defaults noted below.
- */
-export type TaskSpec = CommandTask | SleepTask | FailTask;
-export type TaskType = TaskSpec['type'];
-
-/** Runs argv with the vertex's env plus JOB_ID, VERTEX_ID, SUBTASK_INDEX, PARALLELISM and ATTEMPT. */
-export interface CommandTask {
-  type: 'command';
-  argv: string[];
-  /** Filled with {} when absent. */
-  env?: Record<string, string>;
-  timeoutMs?: number;
-}
-
-export interface SleepTask {
-  type: 'sleep';
-  ms: number;
-}
-
-/**
- * A deterministic drill task: after `afterMs` it fails while the attempt number (0-based, as Flink's)
- * is below `failAttempts`, then succeeds. Without `failAttempts` it always fails.
- */
-export interface FailTask {
-  type: 'fail';
-  /** Filled with 0 when absent. */
-  afterMs?: number;
-  message?: string;
-  failAttempts?: number;
-}
+// What one subtask runs is part of the JobGraph model; the deploy command carries it.
+import type { TaskSpec } from '../jobgraph/types';
+export type { TaskSpec, TaskType, CommandTask, SleepTask, FailTask } from '../jobgraph/types';
 
 /** One attempt of one subtask: the unit a TaskManager runs. */
 export interface ExecutionId {

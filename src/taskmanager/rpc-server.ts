@@ -8,9 +8,10 @@
  *   GET  /tasks                                   → owner.status()
  *   POST /deploy   DeployRequest                  → {key, state} | 400 | 409 stale epoch | 503 stalled or shutting down
  *   POST /cancel   CancelRequest                  → {canceled: keys} | 400 | 409 stale epoch
- *   GET  /logs/:jobId/:vertexId/:subtask/:attempt → text/plain (last 1 MiB) | 404
+ *   GET  /logs/:jobId/:vertexId/:subtask/:attempt → text/plain (last 1 MiB of the kept, rotated files) | 404;
+ *        when output is missing (rotated away or older than the tail): `X-Log-Truncated: true`,
+ *        `X-Log-Omitted-Bytes: N` and a first line saying so
  */
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import Koa from 'koa';
@@ -23,6 +24,7 @@ import { closeServer, listen } from '../http/server';
 import { CancelRequest, DeployRequest, ReportedState } from './protocol';
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
 import { logFilePath } from './task-runner';
+import { readLogTail } from './task-log';
 
 const LOG_TAIL_BYTES = 1024 * 1024;
 
@@ -100,11 +102,17 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
   });
   router.get('/logs/:jobId/:vertexId/:subtask/:attempt', async (ctx) => {
     const p = ctx.params;
-    const file = logFilePath({ jobId: p.jobId, vertexId: p.vertexId, subtaskIndex: Number(p.subtask), attempt: Number(p.attempt), parallelism: 1, logDir: owner.logDir });
-    const text = await readTail(file, LOG_TAIL_BYTES);
-    if (text === null) throw new HttpError(404, 'no log for that task attempt on this TaskManager');
+    const file = logFilePath({ jobId: p.jobId, vertexId: p.vertexId, subtaskIndex: Number(p.subtask), attempt: Number(p.attempt), logDir: owner.logDir });
+    const tail = await readLogTail(file, LOG_TAIL_BYTES);
+    if (tail === null) throw new HttpError(404, 'no log for that task attempt on this TaskManager');
     ctx.type = 'text/plain';
-    ctx.body = text;
+    if (tail.omittedBytes > 0) {
+      ctx.set('X-Log-Truncated', 'true');
+      ctx.set('X-Log-Omitted-Bytes', String(tail.omittedBytes));
+      ctx.body = `[task-runner] output cut: ${tail.omittedBytes} earlier bytes are not shown (rotated away by taskmanager.log.max-bytes/max-files, or before the last ${LOG_TAIL_BYTES} bytes)\n${tail.text}`;
+    } else {
+      ctx.body = tail.text;
+    }
   });
   app.use(router.routes());
   app.use((ctx) => { throw new HttpError(404, `no such endpoint: ${ctx.method} ${ctx.path}`); });
@@ -131,22 +139,5 @@ export class RpcServer {
   /** Stops accepting, closes idle connections now and any still open after 1 s. */
   close(): Promise<void> {
     return closeServer(this.server);
-  }
-}
-
-async function readTail(file: string, maxBytes: number): Promise<string | null> {
-  try {
-    const handle = await fs.promises.open(file, 'r');
-    try {
-      const { size } = await handle.stat();
-      const length = Math.min(size, maxBytes);
-      const buf = Buffer.alloc(length);
-      await handle.read(buf, 0, length, size - length);
-      return buf.toString('utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return null;
   }
 }

@@ -21,7 +21,9 @@ import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, createLogger } from '../util/logger';
-import { RunningTask, startTask, TaskContext, TaskSpec } from './task-runner';
+import { deployRefusal, RunningTask, startTask, TaskContext, TaskSpec } from './task-runner';
+import { checkSecretFiles, resolveTaskUser, TaskSandbox } from './task-sandbox';
+import { DEFAULT_LOG_LIMITS, LogLimits, sweepLogs } from './task-log';
 import { CancelRequest, checkExecutionId, DeployRequest, executionKey, ReportedState } from './protocol';
 import { Reaper } from './reaper';
 import { StallFence } from './stall-fence';
@@ -49,7 +51,23 @@ export interface TaskManagerOptions {
   internalToken?: string;
   /** Time source of every timer and duration (heartbeats, orphan timeout, back-offs, stall fence); default the system clock. */
   clock?: Clock;
+  /** taskmanager.task.user: run commands as this system user (the TaskManager must run as root). */
+  taskUser?: string;
+  /** taskmanager.command.allowed: absolute paths or globs of the programs tasks may run; absent: any. */
+  allowedCommands?: string[];
+  /** taskmanager.task.secrets-dir; default /run/secrets. */
+  secretsDir?: string;
+  /** taskmanager.log.max-bytes / max-files; default 10 MiB × 3. */
+  log?: LogLimits;
+  /** taskmanager.log.retention, ms: logs of attempts that ended longer ago are swept; default 7 days. */
+  logRetentionMs?: number;
+  /** The config and token files: checked at start-up (not readable by tasks) and never handed to a task as a secret. */
+  secretFiles?: string[];
 }
+
+const DEFAULT_LOG_RETENTION_MS = 7 * 86_400_000;
+/** How often the log retention sweep runs at most; a shorter retention sweeps at a quarter of it. */
+const MAX_SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export class TaskManager {
   private readonly tasks = new TaskTable<RunningTask>();
@@ -61,6 +79,10 @@ export class TaskManager {
   private closing: Promise<void> | null = null;
   private address = '';
   readonly logDir: string;
+  /** Root of the per-attempt work directories, `<dataDir>/<id>/work`. */
+  readonly workRoot: string;
+  private sandbox!: TaskSandbox;
+  private sweepTimer: ReturnType<Clock['setTimeout']> | null = null;
   private reaper: Reaper | null = null;
   /** A stall shorter than the leader's deploy timeout cannot leave a deploy the leader gave up on. */
   private readonly stallFence: StallFence;
@@ -84,6 +106,7 @@ export class TaskManager {
     this.logger = logger;
     this.clock = options.clock ?? systemClock;
     this.logDir = path.join(options.dataDir, options.id, 'logs');
+    this.workRoot = path.join(options.dataDir, options.id, 'work');
     this.stallFence = new StallFence({
       thresholdMs: 3000, fenceMs: 1000, clock: this.clock,
       onStall: (gapMs) => this.logger.warn('taskmanager.stalled', { gapMs: Math.round(gapMs), reason: 'the process stood still; deploys that were queued meanwhile are refused' }),
@@ -95,7 +118,10 @@ export class TaskManager {
     });
   }
 
-  static optionsFrom(config: DispatcherConfig, logger?: EventLogger): TaskManagerOptions {
+  /** `files.configFile`: the config file the process was started with, checked like the token files. */
+  static optionsFrom(config: DispatcherConfig, logger?: EventLogger, files: { configFile?: string } = {}): TaskManagerOptions {
+    const secretFiles = [files.configFile, config['security.internal.token-file'], config['security.rest.token-file']]
+      .filter((f): f is string => f !== undefined).map((f) => path.resolve(f));
     return {
       id: config['taskmanager.id'],
       slots: config['taskmanager.numberOfTaskSlots'],
@@ -114,15 +140,28 @@ export class TaskManager {
       },
       logger: logger ?? createLogger({ level: config['log.level'] }),
       internalToken: config['security.internal.token'],
+      taskUser: config['taskmanager.task.user'],
+      allowedCommands: config['taskmanager.command.allowed']?.split(','),
+      secretsDir: config['taskmanager.task.secrets-dir'],
+      log: { maxBytes: config['taskmanager.log.max-bytes'], maxFiles: config['taskmanager.log.max-files'] },
+      logRetentionMs: config['taskmanager.log.retention'],
+      secretFiles,
     };
   }
 
   /**
    * Binds the RPC server, connects to ZooKeeper (waiting up to `zookeeper.connectionTimeoutMs`) and starts
-   * following the leader. Throws when the port cannot be bound or ZooKeeper is unreachable in time.
+   * following the leader. Throws when the port cannot be bound or ZooKeeper is unreachable in time, when
+   * the task user does not exist, or when a secret file is readable by the task user.
    */
   static async start(options: TaskManagerOptions): Promise<TaskManager> {
     const logger = (options.logger ?? createLogger()).child({ taskManagerId: options.id, component: 'taskmanager' });
+    // Before anything listens: a sandbox that cannot hold is a reason not to start at all.
+    const user = options.taskUser === undefined ? undefined : resolveTaskUser(options.taskUser);
+    checkSecretFiles(options.secretFiles ?? [], user, logger);
+    if (user === undefined && process.getuid?.() === 0) {
+      logger.warn('taskmanager.task.runs-as-root', { reason: 'tasks run as root, like this TaskManager; set taskmanager.task.user (e.g. ha-task) to run them as an unprivileged user' });
+    }
     const client = new ZooKeeperClient({
       connect: options.zookeeper.connect, chroot: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
       digestAuth: options.zookeeper.digestAuth, logger,
@@ -132,8 +171,16 @@ export class TaskManager {
     tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, logger, metrics: tm.metrics.middleware() });
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
     tm.address = options.advertisedUrl ?? `http://${isIP(host) === 6 ? `[${host}]` : host}:${tm.rpc.port}`;
-    fs.mkdirSync(tm.logDir, { recursive: true });
+    tm.sandbox = {
+      workRoot: tm.workRoot, user, allowedCommands: options.allowedCommands, secretsDir: options.secretsDir ?? '/run/secrets',
+      protectedFiles: options.secretFiles,
+    };
+    fs.mkdirSync(tm.logDir, { recursive: true, mode: 0o700 });
+    // Work dirs of a former process under this id: its tasks died with it (the reaper), so nothing uses them.
+    fs.rmSync(tm.workRoot, { recursive: true, force: true });
+    fs.mkdirSync(tm.workRoot, { recursive: true, mode: 0o711 });
     tm.reaper = Reaper.start(logger);
+    tm.scheduleLogSweep();
     try {
       await client.waitUntilConnected(options.zookeeper.connectionTimeoutMs);
     } catch (err) {
@@ -187,7 +234,12 @@ export class TaskManager {
     const ctx: TaskContext = {
       jobId: id.jobId, vertexId: id.vertexId, subtaskIndex: id.subtask, parallelism: Number(req.parallelism) || 1, attempt: id.attempt, logDir: this.logDir,
     };
-    const running = startTask(req.task as TaskSpec, ctx, { killGraceMs: this.options.killGraceMs });
+    const refused = deployRefusal(req.task as TaskSpec, ctx, this.sandbox);
+    if (refused) {
+      this.logger.warn('task.deploy.refused', { jobId: id.jobId, task: key, reason: refused });
+      throw new Error(refused); // answered 400: the JobMaster fails the attempt with this reason
+    }
+    const running = startTask(req.task as TaskSpec, ctx, { killGraceMs: this.options.killGraceMs, sandbox: this.sandbox, log: this.options.log ?? DEFAULT_LOG_LIMITS });
     this.metrics.taskLaunched();
     const entry = this.tasks.add(id, running, running.startedAt);
     this.logger.info('task.status', { jobId: id.jobId, vertexId: id.vertexId, subtask: id.subtask, attempt: id.attempt, status: 'DEPLOYING', epoch: req.epoch });
@@ -218,11 +270,29 @@ export class TaskManager {
     return matching.map((t) => t.key);
   }
 
+  /** Deletes logs of attempts no longer here that were last written more than logRetentionMs ago, then re-arms. */
+  private scheduleLogSweep(): void {
+    const retentionMs = this.options.logRetentionMs ?? DEFAULT_LOG_RETENTION_MS;
+    this.sweepTimer = this.clock.setTimeout(() => {
+      try {
+        const live = new Set(this.tasks.live().map((t) => t.handle.logFile));
+        const deleted = sweepLogs(this.logDir, this.clock.now() - retentionMs, (file) => live.has(file));
+        if (deleted.length > 0) this.logger.info('taskmanager.logs.swept', { count: deleted.length, retentionMs });
+      } catch (err) {
+        this.logger.warn('taskmanager.logs.sweep-failed', { error: err as Error });
+      }
+      if (this.sweepTimer !== null) this.scheduleLogSweep();
+    }, Math.min(MAX_SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(retentionMs / 4))));
+    this.sweepTimer.unref?.();
+  }
+
   /** Stops contact, cancels every task (a graceful stop leaves nothing behind), closes the session. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       this.running = false;
+      if (this.sweepTimer !== null) this.clock.clearTimeout(this.sweepTimer);
+      this.sweepTimer = null;
       this.leader.stop();
       this.stallFence.stop();
       await Promise.all(this.tasks.all().map((t) => t.handle.cancel()));

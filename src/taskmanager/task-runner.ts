@@ -1,6 +1,7 @@
 /**
  * Runs one attempt of one subtask on a TaskManager. Commands get their own process group so that a cancel
- * reaches everything they started, and write straight into a log file so their output outlives this process.
+ * reaches everything they started; they run sandboxed (task-sandbox.ts: clean environment, fresh work
+ * directory, optional task user) and their stdout/stderr come through pipes into a rotating log (task-log.ts).
  */
 import { ChildProcess } from 'node:child_process';
 import { spawnClean } from '../util/clean-spawn';
@@ -9,9 +10,11 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { failWork, sleepWork } from './builtin-tasks';
+import { DEFAULT_LOG_LIMITS, LogLimits, RotatingLog } from './task-log';
+import { prepareWorkDir, refusal, removeWorkDir, resolveProgram, taskEnvironment, TaskSandbox } from './task-sandbox';
 
-import type { TaskSpec } from './protocol';
-export type { TaskSpec } from './protocol';
+import type { TaskSpec } from '../jobgraph/types';
+export type { TaskSpec } from '../jobgraph/types';
 
 export interface TaskContext {
   jobId: string;
@@ -29,6 +32,10 @@ export type TaskOutcome = { state: 'FINISHED' } | { state: 'FAILED'; error: stri
 export interface TaskRunnerOptions {
   /** Time a canceled or timed-out command gets between SIGTERM and SIGKILL. */
   killGraceMs?: number;
+  /** Default: work dirs in `<dirname(logDir)>/work`, secrets from /run/secrets, no task user, any program. */
+  sandbox?: TaskSandbox;
+  /** Cap and rotation of each attempt's log; default DEFAULT_LOG_LIMITS (10 MiB × 3). */
+  log?: LogLimits;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 5000;
@@ -95,26 +102,51 @@ export class RunningTask extends EventEmitter {
   }
 }
 
+type RunnerSettings = Required<Pick<TaskRunnerOptions, 'killGraceMs' | 'sandbox' | 'log'>>;
+
 export function startTask(spec: TaskSpec, ctx: TaskContext, options: TaskRunnerOptions = {}): RunningTask {
   const logFile = logFilePath(ctx);
   let work: Work;
   try {
     fs.mkdirSync(path.dirname(logFile), { recursive: true });
-    work = workFor(spec, ctx, options.killGraceMs ?? DEFAULT_KILL_GRACE_MS);
+    work = workFor(spec, ctx, {
+      killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+      sandbox: options.sandbox ?? defaultSandbox(ctx.logDir),
+      log: options.log ?? DEFAULT_LOG_LIMITS,
+    });
   } catch (err) {
     work = failedWork(`cannot prepare the task: ${(err as Error).message}`);
   }
   return new RunningTask(logFile, work);
 }
 
-export function logFilePath(ctx: TaskContext): string {
+/** The TaskManager's layout: work dirs next to the log dir (`<data-dir>/<tm-id>/{logs,work}`). */
+export function defaultSandbox(logDir: string): TaskSandbox {
+  return { workRoot: path.join(path.dirname(logDir), 'work'), secretsDir: '/run/secrets' };
+}
+
+export function logFilePath(ctx: Pick<TaskContext, 'jobId' | 'vertexId' | 'subtaskIndex' | 'attempt' | 'logDir'>): string {
   return path.join(ctx.logDir, safeName(ctx.jobId), `${safeName(ctx.vertexId)}-${ctx.subtaskIndex}-${ctx.attempt}.log`);
 }
 
-function workFor(spec: TaskSpec, ctx: TaskContext, killGraceMs: number): Work {
+/** The attempt's working directory, `<workRoot>/<jobId>/<vertex>-<subtask>-<attempt>`, removed when it ends. */
+export function workDirPath(ctx: Pick<TaskContext, 'jobId' | 'vertexId' | 'subtaskIndex' | 'attempt'>, workRoot: string): string {
+  return path.join(workRoot, safeName(ctx.jobId), `${safeName(ctx.vertexId)}-${ctx.subtaskIndex}-${ctx.attempt}`);
+}
+
+/**
+ * Why a TaskManager with `sandbox` refuses to run `spec` (forbidden env name, program not allowed), or
+ * null; the deploy is then answered 400 with this reason. Built-in task types are never refused.
+ */
+export function deployRefusal(spec: TaskSpec, ctx: Pick<TaskContext, 'jobId' | 'vertexId' | 'subtaskIndex' | 'attempt'>, sandbox: TaskSandbox): string | null {
+  if (spec?.type !== 'command' || !Array.isArray(spec.argv)) return null;
+  return refusal(spec.argv, spec.env, sandbox, workDirPath(ctx, sandbox.workRoot));
+}
+
+function workFor(spec: TaskSpec, ctx: TaskContext, settings: RunnerSettings): Work {
   switch (spec?.type) {
     case 'command':
-      return commandWork(spec, ctx, killGraceMs);
+      return commandWork(spec, ctx, settings);
     case 'sleep':
       return sleepWork(spec);
     case 'fail':
@@ -131,65 +163,96 @@ function failedWork(error: string): Work {
   };
 }
 
-function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskContext, killGraceMs: number): Work {
+function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskContext, settings: RunnerSettings): Work {
   return (ctl) => {
     const argv = spec.argv;
     if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
       return failedWork('a command task needs argv: a non-empty list of strings')(ctl);
     }
+    const { sandbox } = settings;
+    const workDir = workDirPath(ctx, sandbox.workRoot);
+    // Refused at deploy already; checked again so no caller can start a task around the sandbox.
+    const refused = refusal(argv, spec.env, sandbox, workDir);
+    if (refused) return failedWork(`refused: ${refused}`)(ctl);
+    const log = new RotatingLog(ctl.logFile, settings.log);
     let child: ChildProcess;
     try {
-      const fd = fs.openSync(ctl.logFile, 'a');
-      try {
-        child = spawnClean(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: taskEnv(spec, ctx) });
-      } finally {
-        fs.closeSync(fd); // the child holds its own copy
-      }
+      prepareWorkDir(workDir, sandbox);
+      const env = taskEnvironment(spec.env, fixedEnv(ctx), sandbox, workDir);
+      // Resolved here, against the task's PATH and work dir, not the TaskManager's.
+      const program = resolveProgram(argv[0], workDir) ?? argv[0];
+      child = spawnClean(program, argv.slice(1), {
+        detached: true, cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'],
+        ...(sandbox.user ? { uid: sandbox.user.uid, gid: sandbox.user.gid } : {}),
+      });
     } catch (err) {
-      // spawn() itself throws only on malformed input (e.g. a NUL byte); missing programs arrive as 'error'.
-      return failedWork(`cannot start ${argv[0]}: ${(err as Error).message}`)(ctl);
+      // Secrets that cannot be resolved, a work dir that cannot be made; spawn() itself throws only on
+      // malformed input (e.g. a NUL byte); missing programs arrive as 'error'.
+      const error = `cannot start ${argv[0]}: ${(err as Error).message}`;
+      log.write(`[task-runner] ${error}\n`);
+      log.close();
+      removeWorkDir(workDir);
+      return failedWork(error)(ctl);
     }
+    child.stdout?.on('data', (chunk: Buffer) => log.write(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
 
     const pid = child.pid ?? null;
-    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     let timedOut = false;
     let killing: Promise<void> | null = null;
-    const kill = (): Promise<void> => (killing ??= pid === null ? exited : killGroup(pid, exited, killGraceMs));
+    const kill = (): Promise<void> => (killing ??= pid === null ? closed : killGroup(pid, closed, settings.killGraceMs));
     const timer = spec.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
           void kill();
         }, spec.timeoutMs)
       : null;
+    let ended = false;
+    const end = (outcome: TaskOutcome): void => {
+      if (ended) return;
+      ended = true;
+      if (timer) clearTimeout(timer);
+      log.close();
+      removeWorkDir(workDir);
+      ctl.finish(outcome);
+    };
 
     child.once('spawn', () => ctl.running(pid));
     child.once('error', (err: NodeJS.ErrnoException) => {
-      if (timer) clearTimeout(timer);
       const hint = err.code === 'ENOENT' ? ' (program not found; check argv[0] and PATH)' : '';
       const error = `cannot start ${argv[0]}: ${err.message}${hint}`;
-      fs.appendFile(ctl.logFile, `[task-runner] ${error}\n`, () => {});
-      ctl.finish({ state: 'FAILED', error });
+      log.write(`[task-runner] ${error}\n`);
+      end({ state: 'FAILED', error });
     });
-    child.once('close', (code: number | null, signal: NodeJS.Signals | null) => {
-      if (timer) clearTimeout(timer);
-      if (ctl.cancelRequested) ctl.finish({ state: 'CANCELED' });
-      else if (timedOut) ctl.finish({ state: 'FAILED', error: `timed out after ${spec.timeoutMs} ms` });
-      else if (code === 0) ctl.finish({ state: 'FINISHED' });
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      exit = { code, signal };
+      // The attempt is over and its work dir about to go: whatever it left running in its group is stopped,
+      // which also closes the pipes those leftovers held.
+      void kill();
+    });
+    child.once('close', () => {
+      const { code, signal } = exit ?? { code: null, signal: null };
+      if (ctl.cancelRequested) end({ state: 'CANCELED' });
+      else if (timedOut) end({ state: 'FAILED', error: `timed out after ${spec.timeoutMs} ms` });
+      else if (code === 0) end({ state: 'FINISHED' });
       else {
         const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
-        const last = lastLine(ctl.logFile);
-        ctl.finish({ state: 'FAILED', error: `command ${how}${last ? `; last output: ${last}` : ''}` });
+        const last = log.lastLine();
+        end({ state: 'FAILED', error: `command ${how}${last ? `; last output: ${last}` : ''}` });
       }
     });
     // A cancel that arrives while the timeout kill is under way just waits for the same kill.
-    return kill;
+    return async () => {
+      await kill();
+      await closed;
+    };
   };
 }
 
-function taskEnv(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskContext): NodeJS.ProcessEnv {
+function fixedEnv(ctx: TaskContext): Record<string, string> {
   return {
-    ...process.env,
-    ...spec.env,
     JOB_ID: ctx.jobId,
     VERTEX_ID: ctx.vertexId,
     SUBTASK_INDEX: String(ctx.subtaskIndex),
@@ -242,24 +305,6 @@ function groupAlive(pgid: number): boolean {
     }
   }
   return false;
-}
-
-function lastLine(file: string, maxBytes = 4096): string {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const length = Math.min(size, maxBytes);
-      const buf = Buffer.alloc(length);
-      fs.readSync(fd, buf, 0, length, size - length);
-      const lines = buf.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
-      return (lines[lines.length - 1] ?? '').slice(0, 500);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
 }
 
 /** Ids come from submitted graphs; keep them from escaping the log directory. */
