@@ -184,7 +184,7 @@ export class Dispatcher implements LeaderContender {
    * `/jobgraphs` watch, so a graph written in the last moments of a previous term is never orphaned.
    */
   private async adoptStoredGraphs(state: LeaderState, recovering: boolean): Promise<void> {
-    const { graphStore, term } = state;
+    const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
     const stored = await graphStore.readAll(fresh);
