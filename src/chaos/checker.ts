@@ -321,12 +321,12 @@ function summarize(events: HistoryEvent[], ops: OpEvent[], leadership: Leadershi
   const epochs = leadership.map((e) => e.epoch);
   return {
     scenario: scenarioName ?? (scenario?.kind === 'scenario' ? scenario.name : 'unnamed'),
-    durationMs: times.length ? Math.max(...times) - Math.min(...times) : 0,
+    durationMs: times.length ? maxOf(times) - minOf(times) : 0,
     operations: ops.length,
     submissionsAcknowledged: acked.size,
     faults: events.filter((e) => e.kind === 'fault' && e.phase === 'inject').length,
     failovers: Math.max(0, new Set(ready).size - 1),
-    highestEpoch: epochs.length ? Math.max(...epochs) : null,
+    highestEpoch: epochs.length ? maxOf(epochs) : null,
     unavailability: unavailability(ops),
     taskStarts: tasks.filter((e) => e.phase === 'start').length,
     ...completedTwice(tasks, events.filter((e): e is FaultEvent => e.kind === 'fault' && e.phase === 'inject')),
@@ -373,9 +373,18 @@ export function unavailability(ops: OpEvent[]): Unavailability {
       start = null;
     }
   }
-  if (start !== null) windows.push([start, Math.max(start, ...ops.map((o) => o.end))]);
+  if (start !== null) windows.push([start, Math.max(start, maxOf(ops.map((o) => o.end)))]);
   const lengths = windows.map(([a, b]) => b - a).filter((ms) => ms >= UNAVAILABLE_MIN_MS);
-  return { windows: lengths.length, totalMs: lengths.reduce((s, x) => s + x, 0), longestMs: lengths.length ? Math.max(...lengths) : 0 };
+  return { windows: lengths.length, totalMs: lengths.reduce((s, x) => s + x, 0), longestMs: lengths.length ? maxOf(lengths) : 0 };
+}
+
+/** Loops, not Math.max(...xs): a long history spread into one call overflows the stack. -Infinity for []. */
+function maxOf(xs: readonly number[]): number {
+  return xs.reduce((m, x) => (x > m ? x : m), -Infinity);
+}
+
+function minOf(xs: readonly number[]): number {
+  return xs.reduce((m, x) => (x < m ? x : m), Infinity);
 }
 
 // ---- report ---------------------------------------------------------------------------------------

@@ -220,7 +220,7 @@ export class ChaosCluster {
         });
       }
     }
-    out.push(...readTaskFile(this.taskFile));
+    for (const record of readTaskFile(this.taskFile)) out.push(record);
     return out;
   }
 

@@ -2,7 +2,8 @@
 
 /** Columns as wide as their widest cell, two spaces apart, no trailing blanks (so `awk`/`cut` see clean fields). */
 export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // reduce, not Math.max(...rows): a listing of 100k jobs would overflow the call stack.
+  const widths = headers.map((h, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), h.length));
   const line = (cells: readonly string[]) =>
     widths.map((w, i) => (cells[i] ?? '').padEnd(w)).join('  ').trimEnd();
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
@@ -10,7 +11,7 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
 
 /** `Key:   value` lines with the values aligned. */
 export function formatKeyValues(pairs: readonly (readonly [string, string])[]): string {
-  const width = Math.max(0, ...pairs.map(([k]) => k.length + 1));
+  const width = pairs.reduce((w, [k]) => Math.max(w, k.length + 1), 0);
   return pairs.map(([k, v]) => `${(k + ':').padEnd(width)}  ${v}`.trimEnd()).join('\n') + '\n';
 }
 

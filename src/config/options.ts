@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../util/errors';
-import { MAX_ATTEMPTS, MAX_TIMER_MS } from '../jobgraph/limits';
+import { DEFAULT_MAX_SUBTASKS_PER_JOB, DEFAULT_MAX_VERTICES_PER_JOB, MAX_ATTEMPTS, MAX_SUBTASKS_PER_JOB, MAX_TIMER_MS, MAX_VERTICES } from '../jobgraph/limits';
 import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/types';
 import { DURATION_EXAMPLES, parseDurationMs } from './duration';
 
@@ -69,6 +69,10 @@ export interface DispatcherConfig {
   'taskmanager.log.retention': number;
   'jobmanager.reconcile-timeout': number;
   'dispatcher.max-parallelism': number;
+  /** Vertices of one job (at most 1000). */
+  'dispatcher.max-vertices-per-job': number;
+  /** Sum of every vertex's parallelism in one job: bounds the job's stored progress (src/jobgraph/limits.ts). */
+  'dispatcher.max-subtasks-per-job': number;
   'dispatcher.max-jobgraph-bytes': number;
   'resourcemanager.allocation-strategy': AllocationStrategy;
   'restart-strategy.type': RestartStrategyType;
@@ -134,6 +138,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'taskmanager.log.retention': 7 * 86_400_000,
   'jobmanager.reconcile-timeout': 10_000,
   'dispatcher.max-parallelism': 128,
+  'dispatcher.max-vertices-per-job': DEFAULT_MAX_VERTICES_PER_JOB,
+  'dispatcher.max-subtasks-per-job': DEFAULT_MAX_SUBTASKS_PER_JOB,
   'dispatcher.max-jobgraph-bytes': 512_000,
   'resourcemanager.allocation-strategy': 'spread',
   'restart-strategy.type': 'none',
@@ -220,6 +226,8 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'taskmanager.log.retention': duration(1000),
   'jobmanager.reconcile-timeout': duration(1),
   'dispatcher.max-parallelism': int(1, 32768),
+  'dispatcher.max-vertices-per-job': int(1, MAX_VERTICES),
+  'dispatcher.max-subtasks-per-job': int(1, MAX_SUBTASKS_PER_JOB),
   'dispatcher.max-jobgraph-bytes': int(1, ZOOKEEPER_NODE_LIMIT_BYTES - 1, 'a job graph is stored in one ZooKeeper node, which must stay below 1 MiB'),
   'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
   'restart-strategy.type': oneOf(['none', 'fixed-delay', 'exponential-delay', 'failure-rate']),

@@ -184,7 +184,7 @@ export class Dispatcher implements LeaderContender {
    * `/jobgraphs` watch, so a graph written in the last moments of a previous term is never orphaned.
    */
   private async adoptStoredGraphs(state: LeaderState, recovering: boolean): Promise<void> {
-    const { graphStore, term } = state;
+    const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
     const stored = await graphStore.readAll(fresh);
@@ -205,22 +205,56 @@ export class Dispatcher implements LeaderContender {
       const id = fresh[i];
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
-      if (state.results.has(id)) {
-        // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
-        if (!state.unreadableResults.has(id)) await this.cleanUp(state, id);
-        continue;
+      try {
+        await this.adoptStoredGraph(state, id, graph, recovering);
+      } catch (err) {
+        // Transient (ZooKeeper, leadership): the whole pass is retried. Deterministic: this one job
+        // can never be recovered, and retrying it would keep every leader from ever becoming ready.
+        if (isRetryableRecoveryError(err)) throw err;
+        await this.failUnrecoverable(state, id, graph, err as Error);
       }
-      if (!isJobId(id)) {
-        await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw: graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw });
-        continue;
-      }
-      if (!graph.ok) {
-        await this.quarantine(state, graph);
-        continue;
-      }
-      this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
-      this.logger.info('job.recovered', { jobId: id, epoch: term.epoch, during: recovering ? 'grant' : 'watch' });
     }
+  }
+
+  private async adoptStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, recovering: boolean): Promise<void> {
+    if (state.results.has(id)) {
+      // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
+      if (!state.unreadableResults.has(id)) await this.cleanUp(state, id);
+      return;
+    }
+    if (!isJobId(id)) {
+      await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw: graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw });
+      return;
+    }
+    if (!graph.ok) {
+      await this.quarantine(state, graph);
+      return;
+    }
+    this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
+    this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch' });
+  }
+
+  /**
+   * A stored job whose recovery failed deterministically (its state cannot be stored, its record cannot
+   * be quarantined, its JobMaster cannot be built): a readable graph ends FAILED with the reason in its
+   * recorded result (`/jobresults/<jobId>`) and is cleaned up like any ended job; anything else stays
+   * where it is, logged (`job.recovery.failed`), and is skipped — the leader serves the other jobs.
+   */
+  private async failUnrecoverable(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, err: Error): Promise<void> {
+    const reason = `the job cannot be recovered: ${err.message}`;
+    this.logger.error('job.recovery.failed', { jobId: id, epoch: state.term.epoch, reason, recorded: graph.ok && isJobId(id) });
+    state.jobs.get(id)?.jobMaster.suspend().catch(() => undefined);
+    state.jobs.delete(id);
+    if (!graph.ok || !isJobId(id)) return;
+    const now = this.clock.now();
+    const submittedAt = Date.parse(graph.envelope.submittedAt) || now;
+    const entry = await state.resultStore.createDirty({
+      jobId: id, name: graph.envelope.graph.name, jobStatus: 'FAILED', graphDigest: graph.envelope.digest,
+      startTime: submittedAt, endTime: now, failure: { message: reason, timestamp: now },
+    });
+    state.results.set(id, entry);
+    this.options.metrics?.jobFailures.inc();
+    await this.cleanUp(state, id);
   }
 
   /**
@@ -468,6 +502,11 @@ function visibleDetails(details: JobDetails): JobDetails {
   const timestamps = { ...details.timestamps };
   delete timestamps[details.state];
   return { ...details, state, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
+}
+
+/** Errors a later attempt can get past: ZooKeeper trouble and a lost term. Anything else is deterministic. */
+function isRetryableRecoveryError(err: unknown): boolean {
+  return err instanceof ZkError || err instanceof NotLeaderError;
 }
 
 function assertJobId(jobId: string): asserts jobId is string {

@@ -11,3 +11,46 @@ export const MAX_TIMER_MS = 2_147_483_647;
 export const MAX_ATTEMPTS = 2_147_483_647;
 /** Environment variables the TaskManager sets itself; a graph must not shadow them. */
 export const RESERVED_ENV_NAMES: readonly string[] = ['JOB_ID', 'VERTEX_ID', 'SUBTASK_INDEX', 'PARALLELISM', 'ATTEMPT'];
+
+// ---- what a job's stored state may grow to (src/store/progress-store.ts) ---------------------------
+//
+// Progress is sharded: one node per vertex (`/jobs/<id>/vertices/<vertexId>`) holds that vertex's
+// subtasks, one node (`/jobs/<id>/progress`) the job-level part. A vertex shard's worst case, per
+// subtask, in its JSON arrays:
+//   attempts      ≤ 16 digits (Number.MAX_SAFE_INTEGER) + ","       17 B
+//   finished      "false" + ","                                         6 B
+//   deployed      "false" + ","                                         6 B
+//   taskManagers  '"' + id (≤ 128 chars of [A-Za-z0-9_.:-]) + '",'   131 B   (other ids are stored as null)
+// = PROGRESS_SUBTASK_MAX_BYTES (160 B), plus PROGRESS_SHARD_OVERHEAD_BYTES for keys and the vertex id.
+// With MAX_PROGRESS_SHARD_BYTES = 512 KiB a vertex may have up to 3,275 subtasks; the default
+// `dispatcher.max-parallelism` (128) needs at most 20,680 B per shard.
+
+/** Longest TaskManager id stored in progress (as `taskmanager.id` allows); longer or odd ids are stored as null. */
+export const MAX_STORED_TASK_MANAGER_ID_LENGTH = 128;
+/** Worst-case bytes one subtask adds to its vertex's progress shard (see the arithmetic above). */
+export const PROGRESS_SUBTASK_MAX_BYTES = 160;
+/** Worst-case bytes of a vertex shard besides its subtasks: keys, format version, a 64-char vertex id. */
+export const PROGRESS_SHARD_OVERHEAD_BYTES = 256;
+/** Largest vertex progress shard validation admits: half a znode, far from jute.maxbuffer (1 MiB). */
+export const MAX_PROGRESS_SHARD_BYTES = 524_288;
+/** Largest job-level progress node (restart counters, failure history); the history is cut to fit. */
+export const MAX_JOB_PROGRESS_BYTES = 262_144;
+/** Failure timestamps of the failure-rate strategy kept in the job-level node (the newest ones). */
+export const MAX_STORED_FAILURE_TIMES = 1000;
+
+/** Worst-case bytes of the progress shard of a vertex with `parallelism` subtasks. */
+export function progressShardBytesBound(parallelism: number): number {
+  return PROGRESS_SHARD_OVERHEAD_BYTES + PROGRESS_SUBTASK_MAX_BYTES * parallelism;
+}
+
+/** Default of `dispatcher.max-vertices-per-job` and the most it may be set to. */
+export const DEFAULT_MAX_VERTICES_PER_JOB = MAX_VERTICES;
+/**
+ * Default of `dispatcher.max-subtasks-per-job` (sum of parallelism). Every node stays bounded whatever
+ * the total (per-vertex shards); the total bounds what one job costs everyone: ZooKeeper keeps all data
+ * in memory, a recovering leader reads it all, and REST serves every subtask in job details.
+ * 10,000 × 160 B + 1,000 × 256 B ≈ 1.9 MB of progress in at most 1,001 nodes per job, at most.
+ */
+export const DEFAULT_MAX_SUBTASKS_PER_JOB = 10_000;
+/** Upper bound of `dispatcher.max-subtasks-per-job`. */
+export const MAX_SUBTASKS_PER_JOB = 1_000_000;

@@ -3,7 +3,7 @@ import { ValidationError } from '../http/errors';
 import { findCycle } from './graph';
 import {
   MAX_ARG_LENGTH, MAX_ATTEMPTS, MAX_ENV_VALUE_LENGTH, MAX_FAIL_MESSAGE_LENGTH, MAX_NAME_LENGTH, MAX_SLEEP_MS,
-  MAX_TIMER_MS, MAX_VERTICES, RESERVED_ENV_NAMES,
+  MAX_PROGRESS_SHARD_BYTES, MAX_TIMER_MS, MAX_VERTICES, DEFAULT_MAX_SUBTASKS_PER_JOB, progressShardBytesBound, RESERVED_ENV_NAMES,
 } from './limits';
 import { FORBIDDEN_ENV_RULE, forbiddenEnvNames, SECRET_ENV_PREFIX, type EnvValue } from './task-env';
 import type { JobGraph, JobGraphLimits, JobVertex, RestartStrategyConfig, TaskSpec } from './types';
@@ -52,9 +52,13 @@ export function parseJobGraph(input: unknown, limits: JobGraphLimits): JobGraph 
 
 function parseVertices(value: unknown, limits: JobGraphLimits): JobVertex[] {
   if (!Array.isArray(value) || value.length === 0) fail(`vertices must be a non-empty array of vertex objects, got ${show(value)}`);
-  if (value.length > MAX_VERTICES) fail(`vertices has ${value.length} entries; at most ${MAX_VERTICES} are allowed`);
+  const maxVertices = Math.min(limits.maxVertices ?? MAX_VERTICES, MAX_VERTICES);
+  if (value.length > maxVertices) {
+    fail(`vertices has ${value.length} entries; at most ${maxVertices} are allowed (dispatcher.max-vertices-per-job), ${value.length - maxVertices} too many`);
+  }
   rejectForbiddenEnv(value);
   const vertices = value.map((v, i) => parseVertex(v, `vertices[${i}]`, limits));
+  checkStateBounds(vertices, limits);
 
   const indexById = new Map<string, number>();
   vertices.forEach((v, i) => {
@@ -72,6 +76,28 @@ function parseVertices(value: unknown, limits: JobGraphLimits): JobVertex[] {
   const cycle = findCycle(vertices);
   if (cycle) fail(`cycle: ${cycle.join(' -> ')}; remove one of these inputs so the vertices form a DAG`);
   return vertices;
+}
+
+/**
+ * What the job's state will need, before it is stored: the sum of parallelism against
+ * `dispatcher.max-subtasks-per-job`, and the largest vertex's progress shard against
+ * MAX_PROGRESS_SHARD_BYTES (a job whose state could not be written must never be accepted).
+ */
+function checkStateBounds(vertices: JobVertex[], limits: JobGraphLimits): void {
+  const maxSubtasks = limits.maxSubtasks ?? DEFAULT_MAX_SUBTASKS_PER_JOB;
+  let subtasks = 0;
+  let widest = 0;
+  vertices.forEach((v, i) => {
+    subtasks += v.parallelism;
+    if (v.parallelism > vertices[widest].parallelism) widest = i;
+  });
+  if (subtasks > maxSubtasks) {
+    fail(`the job has ${subtasks} subtasks (sum of every vertex's parallelism), ${subtasks - maxSubtasks} more than the ${maxSubtasks} allowed (dispatcher.max-subtasks-per-job); lower parallelism or split the job`);
+  }
+  const shard = progressShardBytesBound(vertices[widest].parallelism);
+  if (shard > MAX_PROGRESS_SHARD_BYTES) {
+    fail(`vertices[${widest}].parallelism ${vertices[widest].parallelism} implies a progress shard of up to ${shard} bytes, ${shard - MAX_PROGRESS_SHARD_BYTES} more than the ${MAX_PROGRESS_SHARD_BYTES} allowed (one ZooKeeper node per vertex); lower its parallelism`);
+  }
 }
 
 function parseVertex(value: unknown, path: string, limits: JobGraphLimits): JobVertex {

@@ -65,6 +65,12 @@ export type RestartStrategyConfig =
 
 export type RestartStrategyType = RestartStrategyConfig['type'];
 
+/** What one job may ask for (src/jobgraph/limits.ts explains the progress-size arithmetic). */
 export interface JobGraphLimits {
+  /** `dispatcher.max-parallelism`: subtasks of one vertex. */
   maxParallelism: number;
+  /** `dispatcher.max-vertices-per-job`; default and ceiling MAX_VERTICES. */
+  maxVertices?: number;
+  /** `dispatcher.max-subtasks-per-job`: sum of every vertex's parallelism; default DEFAULT_MAX_SUBTASKS_PER_JOB. */
+  maxSubtasks?: number;
 }

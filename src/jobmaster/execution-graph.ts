@@ -15,7 +15,7 @@
  * (`subtask` in ExecutionId and reports, `attempts[i]` in progress).
  */
 import type { JobGraph, JobVertex } from '../jobgraph';
-import { topologicalOrder } from '../jobgraph';
+import { MAX_STORED_TASK_MANAGER_ID_LENGTH, topologicalOrder } from '../jobgraph';
 import {
   isLegalJobTransition, isLegalTaskTransition, JobStatus, TaskState, TERMINAL_TASK_STATES,
 } from '../jobgraph/status';
@@ -93,7 +93,7 @@ export class ExecutionGraph {
       this.byId.set(id, jobVertex);
       return jobVertex;
     });
-    for (const v of this.vertices) v.inputs.push(...(v.spec.inputs ?? []).map((i) => this.byId.get(i)!));
+    for (const v of this.vertices) for (const i of v.spec.inputs ?? []) v.inputs.push(this.byId.get(i)!);
     this.statusTimestamps.INITIALIZING = options.submittedAt;
   }
 
@@ -133,6 +133,7 @@ export class ExecutionGraph {
     return this.byId.get(vertexId)?.subtasks ?? [];
   }
 
+  /** Every subtask; O(subtasks) — never spread it into a call (the stack overflows at ~100k arguments). */
   allExecutions(): ExecutionVertex[] {
     return this.vertices.flatMap((v) => v.subtasks);
   }
@@ -224,7 +225,10 @@ export class ExecutionGraph {
 
   /** Highest attempt number of any subtask (the job's "attempt" in REST). */
   maxAttempt(): number {
-    return Math.max(0, ...this.allExecutions().map((s) => s.attempt));
+    // A loop, not Math.max(...): 128k subtasks spread into one call overflowed the stack (and killed the leader).
+    let max = 0;
+    for (const v of this.vertices) for (const s of v.subtasks) if (s.attempt > max) max = s.attempt;
+    return max;
   }
 
   // ---- progress snapshot / restore ------------------------------------------------------------
@@ -237,7 +241,7 @@ export class ExecutionGraph {
         attempts: v.subtasks.map((s) => s.attempt),
         finished: v.subtasks.map((s) => s.finished),
         deployed: v.subtasks.map((s) => s.deployed && !s.finished),
-        taskManagers: v.subtasks.map((s) => s.taskManager),
+        taskManagers: v.subtasks.map((s) => storableTaskManagerId(s.taskManager)),
       };
     }
     return vertices;
@@ -301,6 +305,16 @@ export class ExecutionGraph {
     // `subtask`: the log field name runbooks and the chaos history already read.
     return { vertexId: s.jobVertex.spec.id, subtask: s.subtaskIndex, attempt: s.attempt };
   }
+}
+
+const STORABLE_TASK_MANAGER_ID = new RegExp(`^[A-Za-z0-9_.:-]{1,${MAX_STORED_TASK_MANAGER_ID_LENGTH}}$`);
+
+/**
+ * A TaskManager id as progress may store it: ids are display only there, and one registered with a
+ * longer or odd id must not break a shard's size bound (src/jobgraph/limits.ts), so it becomes null.
+ */
+function storableTaskManagerId(id: string | null): string | null {
+  return id !== null && STORABLE_TASK_MANAGER_ID.test(id) ? id : null;
 }
 
 /** Flink's aggregate: the "most active" state any subtask is in. */

@@ -29,6 +29,8 @@ import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } f
 import type { ExecutionId, TaskReport } from '../taskmanager/protocol';
 import { createRestartStrategy, describeStrategy, RestartStrategy } from './restart-strategy';
 import { JobProgress, PROGRESS_FORMAT_VERSION, ProgressStore } from '../store/progress-store';
+import { ZnodeTooLargeError } from '../store/bounded-write';
+import { ZkError } from '../zk/errors';
 import { ExecutionGraph, ExecutionVertex } from './execution-graph';
 import type { ExceptionEntry, JobDetails, JobMaster, JobMasterContext, JobStatus } from './types';
 
@@ -43,6 +45,19 @@ export interface SchedulingJobMasterOptions {
   clock?: Clock;
   /** Failure history entries kept (and persisted). */
   maxExceptions?: number;
+}
+
+/** Characters kept of a failure's stack trace, and of its task names and location. */
+const MAX_STACKTRACE_LENGTH = 4000;
+const MAX_TASK_NAME_LENGTH = 1000;
+
+/** ZooKeeper and leadership errors pass (a retry or the next term can succeed); anything else is deterministic. */
+function isRetryable(err: unknown): boolean {
+  return err instanceof ZkError || err instanceof NotLeaderError;
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /**
@@ -106,12 +121,20 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
 
   private async load(): Promise<void> {
     let progress: JobProgress | null = null;
+    let unreadable: Error | null = null;
     if (this.ctx.recovered) {
       for (let attempt = 0; !this.suspended; attempt++) {
         try {
           progress = await this.store.load();
           break;
         } catch (err) {
+          if (!isRetryable(err)) {
+            // Reading again cannot help (a bug or odd content the store could not handle): fail this
+            // job with the reason instead of holding the leader's recovery hostage.
+            this.logger.error('job.progress.unreadable', { error: err as Error });
+            unreadable = err as Error;
+            break;
+          }
           this.logger.warn('job.progress.load-failed', { attempt, error: err as Error });
           // Not a tracked timer: suspend() must not leave `ready` pending forever.
           await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
@@ -122,6 +145,12 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     if (progress) this.applyProgress(progress);
     this.phase = 'running';
     if (this.status !== 'INITIALIZING') return; // canceled while loading
+    if (unreadable) {
+      this.transition('CREATED');
+      this.recordException({ timestamp: this.clock.now(), exceptionName: 'JobStateNotReadable', stacktrace: unreadable.message });
+      this.failJob(`the job's stored progress cannot be read: ${unreadable.message}`);
+      return;
+    }
     if (this.ctx.recovered) {
       this.transition('RECONCILING');
       const waiting = this.graph.allExecutions().filter((s) => s.unaccounted).length;
@@ -347,6 +376,18 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     });
   }
 
+  /**
+   * The job's state cannot be stored (deterministic: retrying the same write fails the same way). Its
+   * tasks must not run on unrecorded progress, and a leader must never stall on it: the job FAILS with
+   * the reason, and the Dispatcher records the result.
+   */
+  private failUnstorable(err: Error): void {
+    this.logger.error('job.progress.unstorable', { error: err });
+    if (!this.active || this.suspended) return;
+    this.recordException({ timestamp: this.clock.now(), exceptionName: 'JobStateNotStorable', stacktrace: err.message });
+    this.failJob(`the job's state cannot be stored in ZooKeeper: ${err.message}`);
+  }
+
   private failJob(message: string): void {
     this.failure = { message, timestamp: this.clock.now() };
     this.transition('FAILING');
@@ -406,6 +447,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
           this.ctx.guard();
           await this.store.save(this.snapshot());
         }
+      } catch (err) {
+        if (err instanceof ZnodeTooLargeError) this.failUnstorable(err);
+        throw err;
       } finally {
         this.flushing = null;
       }
@@ -436,7 +480,11 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
   }
 
   private recordException(entry: ExceptionEntry): void {
-    this.exceptionHistory.push({ ...entry, stacktrace: entry.stacktrace.slice(0, 4000) });
+    // Bounded fields: a lost TaskManager's entry names every task it took with it.
+    const bounded: ExceptionEntry = { ...entry, stacktrace: clip(entry.stacktrace, MAX_STACKTRACE_LENGTH) };
+    if (entry.taskName !== undefined) bounded.taskName = clip(entry.taskName, MAX_TASK_NAME_LENGTH);
+    if (entry.location !== undefined) bounded.location = clip(entry.location, MAX_TASK_NAME_LENGTH);
+    this.exceptionHistory.push(bounded);
     if (this.exceptionHistory.length > this.maxExceptions) this.exceptionHistory.splice(0, this.exceptionHistory.length - this.maxExceptions);
   }
 

@@ -9,15 +9,9 @@ import type { RestartStrategyConfig } from '../jobgraph/types';
 
 export type RestartDecision = { restart: true; delayMs: number } | { restart: false; reason: string };
 
-export interface RestartState {
-  /** Restarts granted so far (since the last backoff reset for exponential-delay). */
-  restarts: number;
-  /** Failure times inside the failure-rate window. */
-  failureTimes: number[];
-  lastFailureAt: number | null;
-  /** exponential-delay: the delay granted last. */
-  lastBackoffMs: number | null;
-}
+export type { RestartState } from '../jobgraph/job-state';
+export { emptyRestartState } from '../jobgraph/job-state';
+import { emptyRestartState, RestartState } from '../jobgraph/job-state';
 
 export interface RestartStrategy {
   readonly config: RestartStrategyConfig;
@@ -28,9 +22,6 @@ export interface RestartStrategy {
 /** Flink's `restart-strategy.exponential-delay.reset-backoff-threshold` default: a quiet hour resets the backoff. */
 export const EXPONENTIAL_RESET_THRESHOLD_MS = 3_600_000;
 
-export function emptyRestartState(): RestartState {
-  return { restarts: 0, failureTimes: [], lastFailureAt: null, lastBackoffMs: null };
-}
 
 export function createRestartStrategy(config: RestartStrategyConfig, state: RestartState = emptyRestartState()): RestartStrategy {
   const s: RestartState = { ...emptyRestartState(), ...state, failureTimes: [...(state.failureTimes ?? [])] };

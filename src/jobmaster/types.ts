@@ -50,13 +50,8 @@ export interface JobDetails {
   attempt: number;
 }
 
-export interface ExceptionEntry {
-  timestamp: number;
-  exceptionName: string;
-  stacktrace: string;
-  taskName?: string;
-  location?: string;
-}
+export type { ExceptionEntry } from '../jobgraph/job-state';
+import type { ExceptionEntry } from '../jobgraph/job-state';
 
 export interface TerminalOutcome {
   status: TerminalJobStatus;

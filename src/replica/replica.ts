@@ -107,7 +107,11 @@ export class Replica {
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
       jobMasterFactory: execution?.jobMasterFactory ?? ((ctx) => new PassiveJobMaster(ctx)),
-      limits: { maxParallelism: config['dispatcher.max-parallelism'] },
+      limits: {
+        maxParallelism: config['dispatcher.max-parallelism'],
+        maxVertices: config['dispatcher.max-vertices-per-job'],
+        maxSubtasks: config['dispatcher.max-subtasks-per-job'],
+      },
       jobstore: { maxCapacity: config['jobstore.max-capacity'], expirationMs: config['jobstore.expiration-time'] * 1000 },
       onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
     });

@@ -9,6 +9,7 @@ import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { join } from '../zk/paths';
 import { JOBGRAPHS_PATH, jobGraphPath, QUARANTINE_PATH, quarantineNodePath } from '../zk/layout';
 import { mapLimit } from '../util/concurrency';
+import { writeBounded } from './bounded-write';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 
@@ -51,7 +52,7 @@ export class JobGraphStore<G = unknown> {
     this.guard();
     const path = jobGraphPath(jobId);
     try {
-      await this.client.create(path, JSON.stringify(envelope), 'persistent');
+      await writeBounded(this.client, path, JSON.stringify(envelope), { op: 'create' });
       return { created: true };
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
@@ -108,7 +109,7 @@ export class JobGraphStore<G = unknown> {
     // Named by content, so a new leader redoing an interrupted quarantine finds the record already there.
     const node = `${safeName(jobId)}-${crypto.createHash('sha256').update(raw).digest('hex').slice(0, 16)}`;
     const record = { jobId, reason, quarantinedAt, originalPath: join(JOBGRAPHS_PATH, jobId), dataBase64: raw.toString('base64') };
-    await this.client.create(quarantineNodePath(node), JSON.stringify(record), 'persistent').catch((err) => {
+    await writeBounded(this.client, quarantineNodePath(node), JSON.stringify(record), { op: 'create' }).catch((err) => {
       if (!(err instanceof NodeExistsError)) throw err;
     });
     await this.client.delete(join(JOBGRAPHS_PATH, jobId)).catch((err) => {

@@ -1,3 +1,4 @@
+
 /**
  * JobResult store: `/jobresults/<jobId>` records a job's terminal outcome. A job with a result is
  * never run again. The entry is written "dirty" before the graph is cleaned up and marked "clean"
@@ -10,6 +11,7 @@ import { jobResultPath, JOBRESULTS_PATH } from '../zk/layout';
 import { isTerminalJobStatus, TerminalJobStatus } from '../jobgraph/status';
 import { WriteGuard } from './jobgraph-store';
 import { mapLimit } from '../util/concurrency';
+import { writeBounded } from './bounded-write';
 
 export type { TerminalJobStatus } from '../jobgraph/status';
 
@@ -39,7 +41,7 @@ export class JobResultStore {
     this.guard();
     const record: JobResultEntry = { ...entry, state: 'dirty' };
     try {
-      await this.client.create(jobResultPath(entry.jobId), JSON.stringify(record), 'persistent');
+      await writeBounded(this.client, jobResultPath(entry.jobId), JSON.stringify(record), { op: 'create' });
       return record;
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
@@ -55,7 +57,7 @@ export class JobResultStore {
     const { data, stat } = await this.client.get(path);
     const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
     if (entry.state === 'clean') return;
-    await this.client.set(path, JSON.stringify({ ...entry, state: 'clean' }), stat.version);
+    await writeBounded(this.client, path, JSON.stringify({ ...entry, state: 'clean' }), { op: 'set', version: stat.version });
   }
 
   async get(jobId: string): Promise<StoredResult | null> {

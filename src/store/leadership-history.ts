@@ -7,6 +7,7 @@
  */
 import type { ZkClient } from '../zk/client';
 import { BadVersionError, NodeExistsError, NoNodeError } from '../zk/errors';
+import { writeBounded } from './bounded-write';
 
 export const LEADERSHIP_HISTORY_PATH = '/history/leadership';
 /** 50 terms of a few hundred bytes each: far below ZooKeeper's 1 MB znode limit (jute.maxbuffer). */
@@ -56,9 +57,9 @@ export class LeadershipHistoryStore {
     try {
       if (version === null) {
         await this.client.mkdirp('/history');
-        await this.client.create(LEADERSHIP_HISTORY_PATH, data, 'persistent');
+        await writeBounded(this.client, LEADERSHIP_HISTORY_PATH, data, { op: 'create' });
       } else {
-        await this.client.set(LEADERSHIP_HISTORY_PATH, data, version);
+        await writeBounded(this.client, LEADERSHIP_HISTORY_PATH, data, { op: 'set', version });
       }
       return true;
     } catch (err) {

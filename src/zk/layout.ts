@@ -79,9 +79,24 @@ export function jobPath(jobId: string): string {
 
 /**
  * `/jobs/<jobId>/progress` — persistent, written only by the current leader's JobMaster (guarded);
- * JSON JobProgress `{formatVersion: 1, jobId, epoch, updatedAt (epoch ms), vertices.<id>.{attempts,
- * finished, deployed, taskManagers}, restarts, restart, exceptions}` (src/store/progress-store.ts).
+ * the job-level part of its progress, JSON `{formatVersion: 2, jobId, epoch, updatedAt (epoch ms),
+ * restarts, restart, exceptions}`. Format 1 (still read) also held `vertices.<id>.{attempts, finished,
+ * deployed, taskManagers}`; format 2 keeps those in the vertex shards below (src/store/progress-store.ts).
  */
 export function progressPath(jobId: string): string {
   return join(jobPath(jobId), 'progress');
+}
+
+/** `/jobs/<jobId>/vertices` — persistent, empty; parent of the job's vertex progress shards. */
+export function vertexProgressShardsPath(jobId: string): string {
+  return join(jobPath(jobId), 'vertices');
+}
+
+/**
+ * `/jobs/<jobId>/vertices/<vertexId>` — persistent, written only by the current leader's JobMaster
+ * (guarded); one vertex's subtask progress, JSON `{formatVersion: 2, vertexId, attempts[], finished[],
+ * deployed[], taskManagers[]}`, bounded by the vertex's parallelism (src/jobgraph/limits.ts).
+ */
+export function vertexProgressPath(jobId: string, vertexId: string): string {
+  return join(vertexProgressShardsPath(jobId), segment(vertexId));
 }
