@@ -242,6 +242,8 @@ export class ExecutionGraph {
         finished: v.subtasks.map((s) => s.finished),
         deployed: v.subtasks.map((s) => s.deployed && !s.finished),
         taskManagers: v.subtasks.map((s) => storableTaskManagerId(s.taskManager)),
+        startTimes: v.subtasks.map((s) => s.startTime),
+        endTimes: v.subtasks.map((s) => s.endTime),
       };
     }
     return vertices;
@@ -269,6 +271,8 @@ export class ExecutionGraph {
         m.state = m.finished ? 'FINISHED' : m.deployed ? 'DEPLOYING' : 'CREATED';
         // Where it ran (finished) or was last sent (in flight): display only until a TaskManager reports.
         m.taskManager = m.finished || m.deployed ? vp.taskManagers?.[i] ?? null : null;
+        m.startTime = m.finished || m.deployed ? vp.startTimes?.[i] ?? -1 : -1;
+        m.endTime = m.finished ? vp.endTimes?.[i] ?? -1 : -1;
       }
     }
   }

@@ -46,6 +46,9 @@ export interface VertexProgress {
   deployed: boolean[];
   /** Where each subtask's current attempt ran or runs (for REST after a failover). */
   taskManagers?: Array<string | null>;
+  /** When each subtask's current attempt started and ended, epoch-ms, -1 unknown (for REST after a failover). */
+  startTimes?: number[];
+  endTimes?: number[];
 }
 
 /** A job's progress as the JobMaster sees it, whatever layout it was stored in. */
@@ -183,6 +186,7 @@ export function serializeShard(vertexId: string, v: VertexProgress): string {
   const shard: VertexShard = {
     formatVersion: PROGRESS_FORMAT_VERSION, vertexId,
     attempts: v.attempts, finished: v.finished, deployed: v.deployed, taskManagers: v.taskManagers ?? [],
+    startTimes: v.startTimes ?? [], endTimes: v.endTimes ?? [],
   };
   return JSON.stringify(shard);
 }
@@ -247,6 +251,8 @@ export function sanitizeShard(raw: unknown): { vertexId: string; progress: Verte
   return progress ? { vertexId: raw.vertexId, progress } : null;
 }
 
+const isEpochMs = (x: unknown): x is number => Number.isInteger(x) && ((x as number) >= 0 || x === -1) && (x as number) < 1e13;
+
 function sanitizeVertex(v: unknown): VertexProgress | null {
   if (!isRecord(v)) return null;
   const list = <T>(value: unknown, ok: (x: unknown) => x is T): T[] => (Array.isArray(value) ? value.map((x) => (ok(x) ? x : undefined)) as T[] : []);
@@ -255,6 +261,8 @@ function sanitizeVertex(v: unknown): VertexProgress | null {
     finished: list(v.finished, (x): x is boolean => typeof x === 'boolean'),
     deployed: list(v.deployed, (x): x is boolean => typeof x === 'boolean'),
     taskManagers: list(v.taskManagers, (x): x is string => typeof x === 'string'),
+    startTimes: list(v.startTimes, isEpochMs),
+    endTimes: list(v.endTimes, isEpochMs),
   };
 }
 
