@@ -50,7 +50,8 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
       const { Replica } = await import('../replica/replica');
       const { createExecutionBackend } = await import('../jobmaster/execution-backend');
       const config = loadConfig(processOptions(args));
-      const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts) });
+      // DELETE /cluster stops the process exactly as SIGTERM does (stopOnSignals below).
+      const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts), shutdown: () => process.kill(process.pid, 'SIGTERM') });
       process.stdout.write(`replica ${replica.replicaId} serving ${replica.restUrl}\n`);
       stopOnSignals(() => replica.close());
       return null;

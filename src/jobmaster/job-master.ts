@@ -589,7 +589,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       return {
         id: spec.id, name: spec.name ?? spec.id, parallelism: spec.parallelism, status: vertexState(v.subtasks.map((s) => s.state)),
         'start-time': vStart, 'end-time': vEnd, duration: vStart < 0 ? -1 : (vEnd >= 0 ? vEnd : now) - vStart,
-        tasks: counts, subtasks,
+        tasks: counts, subtasks, inputs: spec.inputs ?? [],
       };
     });
     return {

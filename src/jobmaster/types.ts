@@ -34,6 +34,8 @@ export interface VertexDetail {
   duration: number;
   tasks: Partial<Record<TaskState, number>>;
   subtasks: SubtaskDetail[];
+  /** Ids of the vertices whose every subtask must finish first (the JobGraph's edges). */
+  inputs?: string[];
 }
 
 export interface JobDetails {

@@ -23,6 +23,8 @@ export interface ReplicaOptions {
   logger?: EventLogger;
   /** Builds the execution backend from the replica's parts; without one, jobs stay CREATED (PassiveJobMaster). */
   execution?: (parts: ReplicaParts) => ExecutionBackend;
+  /** What `DELETE /cluster` does once answered; defaults to `close()` (the CLI raises SIGTERM, which also exits). */
+  shutdown?: () => void;
 }
 
 /** What an execution backend may use: the replica's session, election, logger and metrics. */
@@ -111,6 +113,7 @@ export class Replica {
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
       restToken: config['security.rest.token'],
+      shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
     });
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
