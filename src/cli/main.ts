@@ -1,6 +1,6 @@
 /** `ha-dispatcher` command line: process verbs (dispatcher, taskmanager, zookeeper, local) and client verbs. */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { loadConfig, logIgnoredFlinkKeys } from '../config';
 import { ConfigError } from '../util/errors';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { CLIENT_VERBS, EXIT, runClientCommand } from './client-commands';
@@ -59,7 +59,9 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
     case 'taskmanager': {
       const { TaskManager } = await import('../taskmanager/task-manager');
       const config = loadConfig(processOptions(args));
-      const tm = await TaskManager.start(TaskManager.optionsFrom(config));
+      const options = TaskManager.optionsFrom(config);
+      if (options.logger) logIgnoredFlinkKeys(config, options.logger.child({ taskManagerId: options.id, component: 'taskmanager' }));
+      const tm = await TaskManager.start(options);
       process.stdout.write(`taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots\n`);
       stopOnSignals(() => tm.close());
       return null;

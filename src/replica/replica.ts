@@ -6,7 +6,7 @@
 import * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
 import { LeaderElectionService } from '../election/service';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
@@ -128,6 +128,7 @@ export class Replica {
 
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
+    logIgnoredFlinkKeys(config, logger);
     if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
       logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
         reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });
