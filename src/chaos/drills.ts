@@ -317,7 +317,8 @@ const corruptJobGraphDrill: Drill = {
   description: 'write an unreadable graph under /jobgraphs: the leader quarantines and reports it and keeps serving; the drill removes its record',
   async run(o, check) {
     const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
-    const config = (await client.request('GET', '/config')).body as Record<string, string>;
+    const entries = (await client.request('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>;
+    const config = Object.fromEntries(entries.map((e) => [e.key, e.value]));
     const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
     const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
     try {
