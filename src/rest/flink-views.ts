@@ -246,7 +246,8 @@ export function jobExceptionsView(entries: readonly ExceptionEntry[], maxExcepti
         const place = exceptionPlace(e.location);
         return {
           exceptionName: e.exceptionName, stacktrace: e.stacktrace, timestamp: e.timestamp,
-          taskName: e.taskName ?? null, location: place.endpoint, endpoint: place.endpoint, taskManagerId: place.taskManagerId,
+          // Flink's deprecated `location` is host:port; only the TaskManager id is known once it is gone.
+          taskName: e.taskName ?? null, location: place.endpoint ?? e.location ?? null, endpoint: place.endpoint, taskManagerId: place.taskManagerId,
           failureLabels: {}, concurrentExceptions: [],
         };
       }),
@@ -394,9 +395,11 @@ export function taskManagerInfo(tm: TaskManagerView): object {
       jvmMetaspace: 0, jvmOverhead: 0, totalFlinkMemory: 0, totalProcessMemory: 0,
     },
     blocked: false,
-    // Extras.
+    // Extras (`address` is the RPC base URL, as `path`).
     host: tm.host,
+    address: tm.address,
     registeredAt: tm.registeredAt,
+    lastHeartbeat: tm.lastHeartbeat,
     heartbeatAgeMs: tm.timeSinceLastHeartbeat,
     recentTaskMs: tm.recentTaskMs,
     tasks: tm.tasks,
