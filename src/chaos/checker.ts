@@ -17,6 +17,7 @@
 import { canonicalJson, parseJobGraph } from '../jobgraph';
 import { graphDigest } from '../store/jobgraph-store';
 import { isTerminalJobStatus } from '../jobgraph/status';
+import { flinkVertexId } from '../rest/flink-views';
 import type {
   DeployEvent, FaultEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
 } from './history';
@@ -153,7 +154,7 @@ function checkAcknowledged(ops: OpEvent[], final: FinalEvent | null): Violation[
         events: [op],
       });
     }
-    const shape = graphShape(op.graph);
+    const shape = graphShape(op.graph, jobId);
     if (shape && job.restStatus === 200 && job.vertices && job.vertices.length > 0) {
       const seen = job.vertices.map((v) => `${v.id}×${v.parallelism}`).join(',');
       if (seen !== shape.vertices || (job.name !== undefined && job.name !== shape.name)) {
@@ -168,10 +169,11 @@ function checkAcknowledged(ops: OpEvent[], final: FinalEvent | null): Violation[
   return violations;
 }
 
-function graphShape(graph: unknown): { name: string; vertices: string } | null {
+/** The graph's name and vertices as REST shows them (vertex ids as Flink's 32-hex ids). */
+function graphShape(graph: unknown, jobId: string): { name: string; vertices: string } | null {
   const g = graph as { name?: unknown; vertices?: Array<{ id?: unknown; parallelism?: unknown }> } | null;
   if (!g || !Array.isArray(g.vertices) || typeof g.name !== 'string') return null;
-  return { name: g.name, vertices: g.vertices.map((v) => `${String(v.id)}×${Number(v.parallelism ?? 1)}`).join(',') };
+  return { name: g.name, vertices: g.vertices.map((v) => `${flinkVertexId(jobId, String(v.id))}×${Number(v.parallelism ?? 1)}`).join(',') };
 }
 
 // ---- no re-run after a result ---------------------------------------------------------------------

@@ -223,7 +223,7 @@ const taskFailureDrill: Drill = {
     check.expect(job?.state === 'FINISHED', 'the job finished after restarting the failed subtasks', job?.state ?? 'not found');
     check.expect((job?.restarts ?? 0) >= 1, 'restarts were counted', `${job?.restarts ?? 0} restarts`);
     const exceptions = (await client.request('GET', `/jobs/${jobId}/exceptions`)).body;
-    const entries = (exceptions['exception-history']?.entries ?? []) as Array<{ stacktrace: string }>;
+    const entries = (exceptions.exceptionHistory?.entries ?? []) as Array<{ stacktrace: string }>;
     check.expect(entries.some((e) => e.stacktrace.includes('drill: planned failure')), 'the exception history names the cause', `${entries.length} entries`);
   },
 };
@@ -265,7 +265,7 @@ const taskManagerLossDrill: Drill = {
     check.expect(lost, `${victim!.id} was declared lost`, lost ? `after ${((Date.now() - started) / 1000).toFixed(1)} s (heartbeat.timeout)` : 'still registered');
     const job = await waitJob(client, jobId, isTerminalJobStatus, 90_000);
     check.expect(job?.state === 'FINISHED', 'the job finished on the remaining TaskManagers', job?.state ?? 'not found');
-    const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body['exception-history']?.entries ?? []) as Array<{ exceptionName: string }>;
+    const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body.exceptionHistory?.entries ?? []) as Array<{ exceptionName: string }>;
     check.expect(entries.some((e) => e.exceptionName === 'TaskManagerLost'), 'the exception history records TaskManagerLost', `${entries.length} entries`);
     o.out(`  next: start TaskManager ${victim!.id} again; it registers with the leader by itself`);
   },
@@ -311,7 +311,8 @@ const corruptJobGraphDrill: Drill = {
   description: 'write an unreadable graph under /jobgraphs: the leader quarantines and reports it and keeps serving; the drill removes its record',
   async run(o, check) {
     const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
-    const config = (await client.request('GET', '/config')).body as Record<string, string>;
+    const entries = (await client.request('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>;
+    const config = Object.fromEntries(entries.map((e) => [e.key, e.value]));
     const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
     const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], chroot: root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
     try {

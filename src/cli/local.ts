@@ -116,8 +116,8 @@ async function runDemo(standbyUrl: string, out: (s: string) => void): Promise<vo
   let last = '';
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    const detail = (await client.request('GET', `/jobs/${submitted.jobid}`)).body as { state: string; vertices: Array<{ id: string; status: string }> };
-    const line = `  ${detail.state.padEnd(10)} ${detail.vertices.map((v) => `${v.id}:${v.status}`).join('  ')}`;
+    const detail = (await client.request('GET', `/jobs/${submitted.jobid}`)).body as { state: string; vertices: Array<{ id: string; name: string; status: string }> };
+    const line = `  ${detail.state.padEnd(10)} ${detail.vertices.map((v) => `${v.name}:${v.status}`).join('  ')}`;
     if (line !== last) out(line);
     last = line;
     if (['FINISHED', 'FAILED', 'CANCELED'].includes(detail.state)) {

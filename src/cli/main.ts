@@ -1,6 +1,6 @@
 /** `ha-dispatcher` command line: process verbs (dispatcher, taskmanager, zookeeper, local) and client verbs. */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config';
+import { loadConfig, logIgnoredFlinkKeys } from '../config';
 import { ConfigError } from '../util/errors';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { CLIENT_VERBS, EXIT, runClientCommand } from './client-commands';
@@ -50,16 +50,19 @@ async function run(verb: string | undefined, args: string[]): Promise<number | n
       const { Replica } = await import('../replica/replica');
       const { createExecutionBackend } = await import('../jobmaster/execution-backend');
       const config = loadConfig(processOptions(args));
-      const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts) });
+      // DELETE /cluster stops the process exactly as SIGTERM does (stopOnSignals below).
+      const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts), shutdown: () => process.kill(process.pid, 'SIGTERM') });
       process.stdout.write(`replica ${replica.replicaId} serving ${replica.restUrl}\n`);
       stopOnSignals(() => replica.close());
       return null;
     }
     case 'taskmanager': {
       const { TaskManager } = await import('../taskmanager/task-manager');
-      const options = processOptions(args);
-      const config = loadConfig(options);
-      const tm = await TaskManager.start(TaskManager.optionsFrom(config, undefined, { configFile: options.file }));
+      const processed = processOptions(args);
+      const config = loadConfig(processed);
+      const options = TaskManager.optionsFrom(config, undefined, { configFile: processed.file });
+      if (options.logger) logIgnoredFlinkKeys(config, options.logger.child({ taskManagerId: options.id, component: 'taskmanager' }));
+      const tm = await TaskManager.start(options);
       process.stdout.write(`taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots\n`);
       stopOnSignals(() => tm.close());
       return null;

@@ -7,6 +7,7 @@ import { ConfigError } from '../util/errors';
 import { DEFAULT_MAX_SUBTASKS_PER_JOB, DEFAULT_MAX_VERTICES_PER_JOB, MAX_ATTEMPTS, MAX_SUBTASKS_PER_JOB, MAX_TIMER_MS, MAX_VERTICES } from '../jobgraph/limits';
 import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/types';
 import { DURATION_EXAMPLES, parseDurationMs } from './duration';
+import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
 
 export type AllocationStrategy = 'spread' | 'score';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -17,10 +18,12 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
  * unless the comment says otherwise.
  */
 export interface DispatcherConfig {
+  /** Flink's HA services; ZooKeeper is the only kind here (the key exists so Flink configurations validate). */
+  'high-availability.type': 'zookeeper';
   /** "host:port,host:port" */
   'high-availability.zookeeper.quorum': string;
   'high-availability.zookeeper.path.root': string;
-  /** One path segment under path.root; separates clusters sharing an ensemble. */
+  /** One path segment under path.root; separates clusters sharing an ensemble. A leading "/" (Flink's "/default") is dropped. */
   'high-availability.cluster-id': string;
   'high-availability.zookeeper.client.session-timeout': number;
   'high-availability.zookeeper.client.connection-timeout': number;
@@ -114,6 +117,7 @@ type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-u
   'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
+  'high-availability.type': 'zookeeper',
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
   'high-availability.zookeeper.path.root': '/ha-dispatcher',
   'high-availability.cluster-id': 'default',
@@ -146,7 +150,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'restart-strategy.fixed-delay.attempts': 1,
   'restart-strategy.fixed-delay.delay': 1000,
   'restart-strategy.exponential-delay.initial-backoff': 1000,
-  'restart-strategy.exponential-delay.max-backoff': 60_000,
+  // Flink's default.
+  'restart-strategy.exponential-delay.max-backoff': 300_000,
   'restart-strategy.exponential-delay.backoff-multiplier': 2.0,
   'restart-strategy.exponential-delay.attempts-before-reset-backoff': 10,
   'restart-strategy.failure-rate.max-failures-per-interval': 1,
@@ -165,10 +170,15 @@ const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 
 /** Parses raw values (YAML scalars or -D strings); the table's type ties each parser to its key's type. */
 const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfig[K]>> } = {
+  'high-availability.type': (value, key) => {
+    const type = text(value, key).toLowerCase();
+    if (type !== 'zookeeper') throw new ConfigError(key, `must be zookeeper: leader election and job storage here run on ZooKeeper only, got ${show(value)}`);
+    return 'zookeeper';
+  },
   'high-availability.zookeeper.quorum': quorum,
   'high-availability.zookeeper.path.root': zkRoot,
   'high-availability.cluster-id': (value, key) => {
-    const id = text(value, key);
+    const id = text(value, key).replace(/^\//, '');
     if (!SEGMENT.test(id) || id === '.' || id === '..' || id === 'zookeeper') {
       throw new ConfigError(key, `must be one path segment of 1 to 128 letters, digits, "_", "." or "-" (not ".", ".." or "zookeeper"), got ${show(id)}`);
     }
@@ -230,7 +240,11 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'dispatcher.max-subtasks-per-job': int(1, MAX_SUBTASKS_PER_JOB),
   'dispatcher.max-jobgraph-bytes': int(1, ZOOKEEPER_NODE_LIMIT_BYTES - 1, 'a job graph is stored in one ZooKeeper node, which must stay below 1 MiB'),
   'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
-  'restart-strategy.type': oneOf(['none', 'fixed-delay', 'exponential-delay', 'failure-rate']),
+  'restart-strategy.type': (value, key) => {
+    const name = RESTART_STRATEGY_NAMES[typeof value === 'string' ? value.trim().toLowerCase() : ''];
+    if (!name) throw new ConfigError(key, `must be one of none, fixed-delay, exponential-delay, failure-rate (or Flink's names: off, disable, fixeddelay, failurerate, exponentialdelay), got ${show(value)}`);
+    return name as RestartStrategyType;
+  },
   'restart-strategy.fixed-delay.attempts': int(0, MAX_ATTEMPTS),
   'restart-strategy.fixed-delay.delay': duration(0),
   'restart-strategy.exponential-delay.initial-backoff': duration(1),
@@ -258,45 +272,117 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
 
 export const CONFIG_KEYS = Object.keys(PARSERS) as ConfigKey[];
 
+/** Flink keys a validated configuration ignored (see `ignoredFlinkKeys`). */
+const IGNORED = new WeakMap<DispatcherConfig, readonly string[]>();
+
 /**
  * The one validator: turns raw flat key/values (from YAML, the environment, -D or code) into a full
- * config with defaults and derived values filled in. Throws ConfigError naming the key and what to change.
+ * config with defaults and derived values filled in. Flink's names of our keys are aliases
+ * (src/config/flink-names.ts); Flink keys that configure nothing here are ignored and remembered
+ * for `ignoredFlinkKeys`. Every problem is collected before throwing.
+ * @throws ConfigError naming the key and what to change; with several problems, a ConfigErrorList of them all.
  */
 export function validateConfig(raw: Readonly<Record<string, unknown>>): DispatcherConfig {
   const config: Record<string, unknown> = { ...DEFAULTS };
-  for (const [key, value] of Object.entries(raw)) {
-    if (!Object.hasOwn(PARSERS, key)) throw new ConfigError(key, unknownKeyMessage(key));
-    // An empty value unsets the key, so `-D key=` or `key:` in YAML fall back to the default.
-    if (value === undefined || value === null || value === '') continue;
-    config[key] = PARSERS[key as ConfigKey](value, key);
+  const errors: ConfigError[] = [];
+  const failed = new Set<string>();
+  const ignored: string[] = [];
+  /** Canonical key → the name the user set it under, to catch one setting given twice. */
+  const setAs = new Map<string, string>();
+  const attempt = (key: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      errors.push(err);
+      failed.add(key);
+    }
+  };
+
+  for (const [given, value] of Object.entries(raw)) {
+    attempt(given, () => {
+      const key = Object.hasOwn(PARSERS, given) ? given : Object.hasOwn(FLINK_ALIASES, given) ? FLINK_ALIASES[given] : undefined;
+      if (key === undefined) {
+        const why = ignoredFlinkKey(given);
+        const typo = nearestKey(given);
+        if (why === undefined || (typo !== undefined && !Object.hasOwn(IGNORED_FLINK_KEYS_EXACT, given))) throw new ConfigError(given, unknownKeyMessage(given));
+        ignored.push(given);
+        return;
+      }
+      // An empty value unsets the key, so `-D key=` or `key:` in YAML fall back to the default.
+      if (value === undefined || value === null || value === '') return;
+      const earlier = setAs.get(key);
+      if (earlier !== undefined && earlier !== given) throw new ConfigError(given, `sets the same option as "${earlier}" (both mean ${key}); keep one`);
+      setAs.set(key, given);
+      config[key] = PARSERS[key as ConfigKey](value, given);
+    });
   }
   const c = config as unknown as DispatcherConfig;
+  const check = (keys: readonly string[], fn: () => void): void => {
+    if (!keys.some((k) => failed.has(k) || failed.has(setAs.get(k) ?? k))) attempt(keys[0], fn);
+  };
 
-  if (c['heartbeat.timeout'] <= c['heartbeat.interval']) {
-    throw new ConfigError('heartbeat.timeout', `must be greater than heartbeat.interval (${c['heartbeat.interval']} ms), got ${c['heartbeat.timeout']} ms; raise heartbeat.timeout or lower heartbeat.interval`);
-  }
-  const session = c['high-availability.zookeeper.client.session-timeout'];
-  if (c['taskmanager.orphan-timeout'] <= session) {
-    throw new ConfigError('taskmanager.orphan-timeout', `must be greater than high-availability.zookeeper.client.session-timeout (${session} ms), got ${c['taskmanager.orphan-timeout']} ms: ` +
-      'a leader failover takes at least one session timeout, and TaskManagers must keep their tasks running through it');
-  }
-  const initial = c['restart-strategy.exponential-delay.initial-backoff'];
-  if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {
-    throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
-  }
+  check(['heartbeat.timeout', 'heartbeat.interval'], () => {
+    if (c['heartbeat.timeout'] <= c['heartbeat.interval']) {
+      throw new ConfigError('heartbeat.timeout', `must be greater than heartbeat.interval (${c['heartbeat.interval']} ms), got ${c['heartbeat.timeout']} ms; raise heartbeat.timeout or lower heartbeat.interval`);
+    }
+  });
+  check(['taskmanager.orphan-timeout', 'high-availability.zookeeper.client.session-timeout'], () => {
+    const session = c['high-availability.zookeeper.client.session-timeout'];
+    if (c['taskmanager.orphan-timeout'] <= session) {
+      throw new ConfigError('taskmanager.orphan-timeout', `must be greater than high-availability.zookeeper.client.session-timeout (${session} ms), got ${c['taskmanager.orphan-timeout']} ms: ` +
+        'a leader failover takes at least one session timeout, and TaskManagers must keep their tasks running through it');
+    }
+  });
+  check(['restart-strategy.exponential-delay.max-backoff', 'restart-strategy.exponential-delay.initial-backoff'], () => {
+    const initial = c['restart-strategy.exponential-delay.initial-backoff'];
+    if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {
+      throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
+    }
+  });
 
   for (const surface of ['internal', 'rest'] as const) {
     const [key, fileKey] = [`security.${surface}.token`, `security.${surface}.token-file`] as const;
     const file = c[fileKey];
-    if (file === undefined) continue;
-    if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one`);
-    c[key] = token(readTokenFile(file, fileKey), fileKey);
+    if (file === undefined || failed.has(fileKey) || failed.has(key)) continue;
+    attempt(fileKey, () => {
+      if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one`);
+      c[key] = token(readTokenFile(file, fileKey), fileKey);
+    });
   }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new ConfigErrorList(errors);
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
   c['replica.id'] ??= generateReplicaId();
   c['taskmanager.id'] ??= generateReplicaId();
   if (c['rest.port'] !== 0) c['rest.advertised-url'] ??= deriveRestUrl(c['rest.bind-address'], c['rest.port']);
+  IGNORED.set(c, ignored);
   return c;
+}
+
+/**
+ * The Flink keys `config` was validated with that configure nothing here, in the order given. A
+ * process logs them once at start-up (`config.ignored-flink-keys`, see `logIgnoredFlinkKeys`).
+ */
+export function ignoredFlinkKeys(config: DispatcherConfig): readonly string[] {
+  return IGNORED.get(config) ?? [];
+}
+
+/** Logs the one start-up warning `config.ignored-flink-keys` when `config` ignored any Flink keys. */
+export function logIgnoredFlinkKeys(config: DispatcherConfig, logger: { warn(event: string, fields: Record<string, unknown>): void }): void {
+  const keys = ignoredFlinkKeys(config);
+  if (keys.length > 0) {
+    logger.warn('config.ignored-flink-keys', { keys: [...keys], reason: 'Flink options for features this product does not have; they have no effect here' });
+  }
+}
+
+/** Several configuration problems at once; `errors` in the order found, `key` is the first one's. */
+export class ConfigErrorList extends ConfigError {
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(errors[0].key, '');
+    this.name = 'ConfigError';
+    this.message = `${errors.length} problems:\n${errors.map((e) => `  - ${e.message}`).join('\n')}`;
+  }
 }
 
 /** The URL other replicas redirect to; pass the port actually bound (it differs when rest.port is 0). */
@@ -345,11 +431,16 @@ function generateReplicaId(): string {
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
-function unknownKeyMessage(key: string): string {
+/** Our key (or Flink alias) `key` is most likely a typo of, if any is close enough. */
+function nearestKey(key: string): string | undefined {
   const lower = key.toLowerCase();
-  const near = CONFIG_KEYS.map((k) => ({ k, d: editDistance(lower, k.toLowerCase()) }))
+  return [...CONFIG_KEYS, ...Object.keys(FLINK_ALIASES)].map((k) => ({ k, d: editDistance(lower, k.toLowerCase()) }))
     .filter(({ d }) => d <= Math.max(2, Math.floor(key.length / 6)))
     .sort((a, b) => a.d - b.d)[0]?.k;
+}
+
+function unknownKeyMessage(key: string): string {
+  const near = nearestKey(key);
   const children = CONFIG_KEYS.filter((k) => k.startsWith(`${key}.`));
   const hint = near
     ? `did you mean "${near}"?`

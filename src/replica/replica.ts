@@ -7,7 +7,7 @@
 import * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
@@ -27,6 +27,8 @@ export interface ReplicaOptions {
   logger?: EventLogger;
   /** Builds the execution backend from the replica's parts; without one, jobs stay CREATED (PassiveJobMaster). */
   execution?: (parts: ReplicaParts) => ExecutionBackend;
+  /** What `DELETE /cluster` does once answered; defaults to `close()` (the CLI raises SIGTERM, which also exits). */
+  shutdown?: () => void;
 }
 
 /** What an execution backend may use: the replica's session, election, logger and metrics. */
@@ -122,6 +124,7 @@ export class Replica {
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
       restToken: config['security.rest.token'],
+      shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
     });
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
@@ -136,6 +139,7 @@ export class Replica {
 
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
+    logIgnoredFlinkKeys(config, logger);
     if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
       logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
         reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });

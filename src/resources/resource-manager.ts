@@ -74,6 +74,21 @@ export interface ResourceManagerOptions {
 
 type SlotState = 'RESERVED' | TaskReport['state'];
 
+/** A registered TaskManager as the leader sees it. Times are epoch-ms; `timeSinceLastHeartbeat` is an age in ms. */
+export interface TaskManagerView {
+  id: string;
+  host: string;
+  /** Base URL of its RPC server. */
+  address: string;
+  slotsNumber: number;
+  freeSlots: number;
+  registeredAt: number;
+  lastHeartbeat: number;
+  timeSinceLastHeartbeat: number;
+  recentTaskMs: number | null;
+  tasks: Array<ExecutionId & { state: SlotState }>;
+}
+
 interface TaskManagerRecord {
   id: string;
   instanceId?: string;
@@ -371,16 +386,16 @@ export class ResourceManager implements TaskExecutionService {
     return { taskmanagers: this.tms.size, 'slots-total': total, 'slots-available': free };
   }
 
-  list(): object[] {
+  list(): TaskManagerView[] {
     return [...this.tms.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((tm) => this.view(tm));
   }
 
-  get(id: string): object | null {
+  get(id: string): TaskManagerView | null {
     const tm = this.tms.get(id);
     return tm ? this.view(tm) : null;
   }
 
-  private view(tm: TaskManagerRecord): object {
+  private view(tm: TaskManagerRecord): TaskManagerView {
     const now = this.clock.now();
     return {
       id: tm.id, host: tm.host, address: tm.address,

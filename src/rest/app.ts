@@ -16,6 +16,8 @@ import { clusterRoutes } from './routes/cluster';
 import { jobRoutes } from './routes/jobs';
 import { historyRoutes } from './routes/history';
 import { DASHBOARD_PATHS } from './dashboard';
+import { jobManagerRoutes } from './routes/jobmanager';
+import { streamingOnlyEndpoints, v1Prefix } from './flink-compat';
 
 export type { AppDeps, ResourceView, RestDispatcher } from './deps';
 
@@ -28,6 +30,8 @@ export function createApp(deps: AppDeps): Koa {
 
   app.use(httpMetricsMiddleware(deps.metrics));
   app.use(errorMiddleware({ logger, event: 'rest.internal-error' }));
+  // Flink's clients send every path under /v1; before the token check, so /v1/livez stays open too.
+  app.use(v1Prefix());
   app.use(async (ctx, next) => {
     ctx.set('X-HA-Replica-Id', deps.replicaId);
     ctx.set('Access-Control-Allow-Origin', '*');
@@ -37,12 +41,15 @@ export function createApp(deps: AppDeps): Koa {
   // too; /internal/* carries its own token (security.internal.token).
   app.use(requireBearerToken({ token: deps.restToken, setting: 'security.rest.token', openPaths: OPEN_PATHS, skipPrefixes: ['/internal/'] }));
 
+  app.use(streamingOnlyEndpoints());
+
   const router = new Router();
   const leaderOnly = leaderGate(deps);
   probeRoutes(router, deps);
   clusterRoutes(router, deps, leaderOnly);
   jobRoutes(router, deps, leaderOnly);
   historyRoutes(router, deps);
+  jobManagerRoutes(router, deps, leaderOnly);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
 

@@ -8,12 +8,15 @@ import type { LeaderRetrievalService } from '../election/retrieval';
 import type { ZkClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import type { EventLogger } from '../util/logger';
+import type { TaskManagerView } from '../resources/resource-manager';
+
+export type { TaskManagerView };
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
   overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number };
-  list(): object[];
-  get(id: string): object | null;
+  list(): TaskManagerView[];
+  get(id: string): TaskManagerView | null;
   /** Text of a task attempt's log file on a TaskManager, read through it; null when unknown. */
   taskLog?(jobId: string, vertexId: string, subtask: number, attempt: number): Promise<string | null>;
 }
@@ -30,6 +33,7 @@ export interface AppDeps {
   /** The ready leader as published in /leader/info (`current`, null when none is known). */
   retrieval: Pick<LeaderRetrievalService, 'current'>;
   client: ZkClient;
+  /** The configuration by canonical key, secrets redacted (src/config `publicConfig`); `GET /jobmanager/config` lists it. */
   publicConfig: Record<string, unknown>;
   /** rest.max-body-bytes: larger submissions get 413. */
   maxBodyBytes: number;
@@ -40,4 +44,6 @@ export interface AppDeps {
   logger?: EventLogger;
   /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
   restToken?: string;
+  /** Asks this replica to stop as SIGTERM would (`DELETE /cluster`); absent: the endpoint answers 404. */
+  shutdown?: () => void;
 }

@@ -38,7 +38,7 @@ function describe(err: NodeJS.ErrnoException): [number, string] {
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
       return [413, 'chunk extensions are too large'];
     case 'HPE_INVALID_METHOD':
-      return [400, 'unknown HTTP method; use GET, POST or PATCH'];
+      return [400, 'unknown HTTP method; use GET, POST, PATCH or DELETE'];
     default:
       return [400, `malformed HTTP request (${err.code ?? 'parse error'}: ${String(err.message).slice(0, 200)}); send a well-formed HTTP/1.1 request`];
   }

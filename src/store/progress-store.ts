@@ -186,7 +186,7 @@ export function serializeShard(vertexId: string, v: VertexProgress): string {
   const shard: VertexShard = {
     formatVersion: PROGRESS_FORMAT_VERSION, vertexId,
     attempts: v.attempts, finished: v.finished, deployed: v.deployed, taskManagers: v.taskManagers ?? [],
-    startTimes: v.startTimes ?? [], endTimes: v.endTimes ?? [],
+    ...(v.startTimes ? { startTimes: v.startTimes } : {}), ...(v.endTimes ? { endTimes: v.endTimes } : {}),
   };
   return JSON.stringify(shard);
 }
@@ -261,8 +261,9 @@ function sanitizeVertex(v: unknown): VertexProgress | null {
     finished: list(v.finished, (x): x is boolean => typeof x === 'boolean'),
     deployed: list(v.deployed, (x): x is boolean => typeof x === 'boolean'),
     taskManagers: list(v.taskManagers, (x): x is string => typeof x === 'string'),
-    startTimes: list(v.startTimes, isEpochMs),
-    endTimes: list(v.endTimes, isEpochMs),
+    // Absent in format 1 and in shards of earlier format-2 writers: unknown times.
+    ...(Array.isArray(v.startTimes) ? { startTimes: list(v.startTimes, isEpochMs) } : {}),
+    ...(Array.isArray(v.endTimes) ? { endTimes: list(v.endTimes, isEpochMs) } : {}),
   };
 }
 

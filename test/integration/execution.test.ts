@@ -59,7 +59,7 @@ test.serial('a 4 → 2 → 1 command job finishes; every subtask ran once; outpu
     t.deepEqual([...counts.keys()].sort(), ['extract/0', 'extract/1', 'extract/2', 'extract/3', 'load/0', 'transform/0', 'transform/1']);
     t.true([...counts.values()].every((n) => n === 1), JSON.stringify([...counts]));
 
-    t.deepEqual(job.vertices.map((v: any) => [v.id, v.status, v.subtasks.length]), [['extract', 'FINISHED', 4], ['transform', 'FINISHED', 2], ['load', 'FINISHED', 1]]);
+    t.deepEqual(job.vertices.map((v: any) => [v.name, v.status, v.subtasks.length]), [['extract', 'FINISHED', 4], ['transform', 'FINISHED', 2], ['load', 'FINISHED', 1]]);
     for (const s of job.vertices.flatMap((v: any) => v.subtasks)) {
       t.is(s.attempt, 0);
       t.regex(String(s.taskmanager), /^tm[12]$/);
@@ -114,7 +114,7 @@ test.serial('restart strategies on real TaskManagers: a flaky task recovers with
     const result = (await cluster.rest('GET', `/jobs/${doomed}/execution-result`)).body;
     t.is(result['job-execution-result']['application-status'], 'FAILED');
     t.regex(result['job-execution-result']['failure-cause'].message, /disk on fire.*exponential-delay.*2 restart attempts/);
-    const history = (await cluster.rest('GET', `/jobs/${doomed}/exceptions`)).body['exception-history'].entries;
+    const history = (await cluster.rest('GET', `/jobs/${doomed}/exceptions`)).body.exceptionHistory.entries;
     t.is(history.length, 3);
     t.true(history.every((e: any) => e.exceptionName === 'TaskFailure' && /disk on fire/.test(e.stacktrace)));
   });
@@ -179,7 +179,7 @@ test.serial('SIGKILL of a TaskManager mid-job: its tasks fail over to the other 
       t.is(s.attempt, onVictim.includes(s.subtask) ? 1 : 0);
     }
     const exceptions = (await cluster.rest('GET', `/jobs/${jobId}/exceptions`)).body;
-    const entries = exceptions['exception-history'].entries;
+    const entries = exceptions.exceptionHistory.entries;
     t.true(entries.some((e: any) => e.exceptionName === 'TaskManagerLost' && /tm1/.test(e.stacktrace) && /tm1/.test(e.location)), JSON.stringify(entries));
     t.regex(String(exceptions['root-exception']), /TaskManager tm1/);
 

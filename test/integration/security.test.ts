@@ -75,8 +75,8 @@ test('with security.internal.token the cluster runs jobs, and internal calls wit
     t.false(tasks.tasks.some((x) => x.jobId === deploy.jobId), 'the refused deploy ran nothing');
     t.false(fs.readFileSync(starts, 'utf8').includes('ran'));
 
-    const shown = (await cluster.rest('GET', '/config')).body;
-    t.is(shown['security.internal.token'], '******');
+    const shown = (await cluster.rest('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>;
+    t.is(shown.find((e) => e.key === 'security.internal.token')?.value, '******');
   } catch (err) {
     t.log(cluster.logs());
     throw err;
@@ -117,7 +117,7 @@ test('with security.rest.token every replica refuses API calls without it (401) 
     const viaEnv = await cli(['list', '--url', standby.url, '--json'], { HA_DISPATCHER_TOKEN: token });
     t.is(viaEnv.code, 0, viaEnv.stderr);
     t.is(JSON.parse(viaEnv.stdout).jobs.length, 1);
-    t.is((await cluster.rest('GET', '/config')).body['security.rest.token'], '******');
+    t.is(((await cluster.rest('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>).find((e) => e.key === 'security.rest.token')?.value, '******');
   } catch (err) {
     t.log(cluster.logs());
     throw err;

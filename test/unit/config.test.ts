@@ -6,7 +6,10 @@ import {
   DEFAULTS, PROPERTIES_ENV, advertisedRestUrl, clusterRestartStrategy, loadConfig, parseDurationMs, publicConfig,
   validateConfig, zookeeperNamespace,
 } from '../../src/config';
+import { ConfigErrorList, ignoredFlinkKeys, logIgnoredFlinkKeys } from '../../src/config';
 import { ConfigError } from '../../src/util/errors';
+import { FLINK_HA_IGNORED_KEYS, flinkHaSnippet } from '../helpers/flink-config';
+import { RecordingLogger } from '../helpers/fake-rest-deps';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
 let files = 0;
@@ -86,7 +89,7 @@ restart-strategy:
   t.is(config['rest.port'], 9000);
   t.is(config['rest.advertised-url'], 'http://lb.example.com:9000');
   t.deepEqual(clusterRestartStrategy(config), {
-    type: 'exponential-delay', initialBackoffMs: 100, maxBackoffMs: 60_000, backoffMultiplier: 1.5, attempts: 10,
+    type: 'exponential-delay', initialBackoffMs: 100, maxBackoffMs: 300_000, backoffMultiplier: 1.5, attempts: 10,
   });
 });
 
@@ -151,7 +154,7 @@ test('values of the wrong type name the key', (t) => {
   rejects(t, () => validateConfig({ 'taskmanager.numberOfTaskSlots': 0 }), 'taskmanager.numberOfTaskSlots', /at least 1|between 1/);
   rejects(t, () => validateConfig({ 'dispatcher.max-parallelism': 1.5 }), 'dispatcher.max-parallelism', /integer/);
   rejects(t, () => validateConfig({ 'resourcemanager.allocation-strategy': 'random' }), 'resourcemanager.allocation-strategy', /spread, score/);
-  rejects(t, () => validateConfig({ 'restart-strategy.type': 'fixeddelay' }), 'restart-strategy.type', /fixed-delay/);
+  rejects(t, () => validateConfig({ 'restart-strategy.type': 'fixed-delays' }), 'restart-strategy.type', /fixed-delay/);
   rejects(t, () => validateConfig({ 'log.level': ['info'] }), 'log.level', /got a list/);
   rejects(t, () => validateConfig({ 'high-availability.zookeeper.quorum': 'zk1,zk2:2181' }), 'high-availability.zookeeper.quorum', /host:port/);
   rejects(t, () => validateConfig({ 'high-availability.zookeeper.path.root': 'ha' }), 'high-availability.zookeeper.path.root', /absolute/);
@@ -220,3 +223,67 @@ for (const surface of ['internal', 'rest'] as const) {
     rejects(t, () => validateConfig({ [fileKey]: yamlFile('tiny\n') }), fileKey, /16 to 512/);
   });
 }
+
+test('a stock Flink HA configuration validates, with exactly one warning listing the ignored Flink keys', (t) => {
+  const config = loadConfig({ env: {}, file: yamlFile(flinkHaSnippet('zk1:2181,zk2:2181,zk3:2181')) });
+  t.is(config['high-availability.type'], 'zookeeper');
+  t.is(config['high-availability.cluster-id'], 'default', 'Flink\'s leading "/" is dropped');
+  t.is(zookeeperNamespace(config), '/flink/default');
+  t.is(config['taskmanager.numberOfTaskSlots'], 2);
+  t.deepEqual(clusterRestartStrategy(config), { type: 'fixed-delay', attempts: 3, delayMs: 1000 });
+  t.deepEqual(ignoredFlinkKeys(config), FLINK_HA_IGNORED_KEYS);
+  const logger = new RecordingLogger();
+  logIgnoredFlinkKeys(config, logger);
+  t.deepEqual(logger.events.map((e) => [e.level, e.event]), [['warn', 'config.ignored-flink-keys']]);
+  t.deepEqual(logger.events[0].fields.keys, FLINK_HA_IGNORED_KEYS);
+  for (const key of FLINK_HA_IGNORED_KEYS) t.false(key in publicConfig(config), `${key} is not shown as configuration`);
+
+  const plain = new RecordingLogger();
+  logIgnoredFlinkKeys(validateConfig({ 'rest.port': 1 }), plain);
+  t.deepEqual(plain.events, [], 'no warning without ignored keys');
+});
+
+test('Flink\'s names are aliases of ours; the configuration shows the canonical name', (t) => {
+  const config = validateConfig({
+    'taskmanager.rpc.port': '6122', 'taskmanager.bind-host': '0.0.0.0', 'taskmanager.resource-id': 'tm-a',
+    'rest.bind-port': '9081', 'rest.server.max-content-length': 4096, 'high-availability': 'ZooKeeper',
+  });
+  t.like(config, {
+    'taskmanager.rpc-port': 6122, 'taskmanager.bind-address': '0.0.0.0', 'taskmanager.id': 'tm-a', 'rest.port': 9081,
+    'rest.max-body-bytes': 4096, 'high-availability.type': 'zookeeper',
+  });
+  const shown = publicConfig(config);
+  t.is(shown['rest.port'], 9081);
+  t.false('rest.bind-port' in shown);
+  rejects(t, () => validateConfig({ 'rest.port': 1, 'rest.bind-port': 2 }), 'rest.bind-port', /same option as "rest\.port".*keep one/);
+  rejects(t, () => validateConfig({ 'taskmanager.rpc.port': 'x' }), 'taskmanager.rpc.port', /integer/);
+  rejects(t, () => validateConfig({ 'high-availability.type': 'kubernetes' }), 'high-availability.type', /ZooKeeper only/);
+});
+
+test('restart strategy names: ours and Flink\'s, in any case', (t) => {
+  const type = (name: string): string => validateConfig({ 'restart-strategy.type': name })['restart-strategy.type'];
+  t.deepEqual(['none', 'off', 'disable', 'NONE'].map(type), ['none', 'none', 'none', 'none']);
+  t.deepEqual(['fixeddelay', 'fixed-delay', 'FixedDelay'].map(type), ['fixed-delay', 'fixed-delay', 'fixed-delay']);
+  t.deepEqual(['failurerate', 'failure-rate'].map(type), ['failure-rate', 'failure-rate']);
+  t.deepEqual(['exponentialdelay', 'exponential-delay'].map(type), ['exponential-delay', 'exponential-delay']);
+});
+
+test('exponential-delay.max-backoff defaults to Flink\'s 5 min', (t) => {
+  t.is(DEFAULTS['restart-strategy.exponential-delay.max-backoff'], 300_000);
+});
+
+test('every configuration problem is reported at once; typos of our keys are rejected even among Flink families', (t) => {
+  const err = t.throws(() => validateConfig({
+    'rest.prot': 1, 'heartbeat.interval': 'soon', 'high-availability.zookeeper.path.roots': '/x', 'state.backend.type': 'rocksdb',
+  }), { instanceOf: ConfigErrorList }) as ConfigErrorList;
+  t.deepEqual(err.errors.map((e) => e.key), ['rest.prot', 'heartbeat.interval', 'high-availability.zookeeper.path.roots']);
+  t.is(err.key, 'rest.prot');
+  t.regex(err.message, /3 problems/);
+  t.regex(err.message, /did you mean "rest\.port"/);
+  t.regex(err.message, /"heartbeat\.interval": must be a duration/);
+  t.regex(err.message, /did you mean "high-availability\.zookeeper\.path\.root"/);
+  // A cross-key check is skipped when one of its keys is already wrong (no follow-on noise).
+  const one = t.throws(() => validateConfig({ 'heartbeat.timeout': 'x', 'heartbeat.interval': 1000 }), { instanceOf: ConfigError });
+  t.false(one instanceof ConfigErrorList);
+  t.is(one!.key, 'heartbeat.timeout');
+});

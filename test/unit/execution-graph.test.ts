@@ -137,15 +137,19 @@ test('snapshot → restore: finished stays finished, in-flight attempts are awai
   g.setTaskState(e1, 'SCHEDULED');
   e1.deployed = true;
   const snapshot = g.snapshot();
+  t.true(e0.endTime > 0, 'a finished subtask has its end time');
   t.deepEqual(snapshot, {
-    extract: { attempts: [0, 1], finished: [true, false], deployed: [false, true], taskManagers: ['tm-1', 'tm-2'] },
-    load: { attempts: [0], finished: [false], deployed: [false], taskManagers: [null] },
+    extract: {
+      attempts: [0, 1], finished: [true, false], deployed: [false, true], taskManagers: ['tm-1', 'tm-2'],
+      startTimes: [e0.startTime, e1.startTime], endTimes: [e0.endTime, -1],
+    },
+    load: { attempts: [0], finished: [false], deployed: [false], taskManagers: [null], startTimes: [-1], endTimes: [-1] },
   });
 
   const { g: restored } = graph();
   restored.restore(JSON.parse(JSON.stringify(snapshot)));
   const [r0, r1] = restored.jobVertexSubtasks('extract');
-  t.like(r0, { attempt: 0, state: 'FINISHED', finished: true, deployed: false, unaccounted: false, taskManager: 'tm-1' });
+  t.like(r0, { attempt: 0, state: 'FINISHED', finished: true, deployed: false, unaccounted: false, taskManager: 'tm-1', startTime: e0.startTime, endTime: e0.endTime });
   t.like(r1, { attempt: 1, state: 'DEPLOYING', finished: false, deployed: true, unaccounted: true, taskManager: 'tm-2' });
   t.like(restored.execution({ vertexId: 'load', subtask: 0 }), { attempt: 0, state: 'CREATED', taskManager: null });
   t.deepEqual(restored.snapshot(), snapshot, 'round trip');

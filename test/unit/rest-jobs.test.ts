@@ -7,12 +7,21 @@ import test from 'ava';
 import { createApp } from '../../src/rest/app';
 import { ConflictError } from '../../src/http/errors';
 import { JobDetails, JobStatus, TaskState } from '../../src/jobmaster/types';
+import type { TaskManagerView } from '../../src/rest/deps';
 import { fakeRestDeps } from '../helpers/fake-rest-deps';
 import { inject } from '../helpers/in-process-http';
 
 const JOB_A = 'a'.repeat(32);
 const JOB_B = 'b'.repeat(32);
 const JSON_TYPE = { 'content-type': 'application/json' };
+/** Flink's `tasks` of /jobs/overview: every execution state, lower-case, 0 when none. */
+const NO_TASKS = {
+  total: 0, created: 0, scheduled: 0, deploying: 0, running: 0, finished: 0, canceling: 0, canceled: 0, failed: 0, reconciling: 0, initializing: 0,
+};
+const TM_1: TaskManagerView = {
+  id: 'tm-1', host: 'h1', address: 'http://127.0.0.1:6121', slotsNumber: 4, freeSlots: 3, registeredAt: 1000, lastHeartbeat: 4000,
+  timeSinceLastHeartbeat: 500, recentTaskMs: null, tasks: [{ jobId: JOB_A, vertexId: 'v', subtask: 0, attempt: 0, state: 'RUNNING' }],
+};
 
 function serve(f: ReturnType<typeof fakeRestDeps>) {
   const handler = createApp(f.deps).callback();
@@ -142,30 +151,34 @@ test('/jobs/overview summarises each job: subtasks by state and the latest trans
   const res = await serve(f)('/jobs/overview');
   t.deepEqual(res.json(), {
     jobs: [
-      { jid: JOB_A, name: 'job-a', state: 'RUNNING', 'start-time': 1000, 'end-time': -1, duration: 500, 'last-modification': 1100, tasks: { running: 2, deploying: 1 } },
-      { jid: JOB_B, name: 'job-b', state: 'CREATED', 'start-time': 1000, 'end-time': -1, duration: 500, 'last-modification': 0, tasks: {} },
+      { jid: JOB_A, name: 'job-a', state: 'RUNNING', 'start-time': 1000, 'end-time': -1, duration: 500, 'last-modification': 1100, tasks: { ...NO_TASKS, total: 3, running: 2, deploying: 1 } },
+      { jid: JOB_B, name: 'job-b', state: 'CREATED', 'start-time': 1000, 'end-time': -1, duration: 500, 'last-modification': 1000, tasks: NO_TASKS },
     ],
   });
 });
 
 test('/overview counts jobs by outcome (every not-yet-ended status is running) and adds the TaskManagers', async (t) => {
   const f = fakeRestDeps({
-    resources: () => ({ overview: () => ({ taskmanagers: 2, 'slots-total': 8, 'slots-available': 5 }), list: () => [{ id: 'tm-1' }], get: (id) => (id === 'tm-1' ? { id } : null) }),
+    resources: () => ({ overview: () => ({ taskmanagers: 2, 'slots-total': 8, 'slots-available': 5 }), list: () => [TM_1], get: (id) => (id === 'tm-1' ? TM_1 : null) }),
   });
   const statuses: JobStatus[] = ['RUNNING', 'CREATED', 'RESTARTING', 'RECONCILING', 'FAILING', 'CANCELLING', 'FINISHED', 'FINISHED', 'CANCELED', 'FAILED', 'INITIALIZING'];
   f.dispatcher.jobs = statuses.map((status, i) => ({ id: String(i).padStart(32, '0'), status }));
   const get = serve(f);
   t.deepEqual((await get('/overview')).json(), {
     taskmanagers: 2, 'slots-total': 8, 'slots-available': 5,
+    'slots-free-and-blocked': 0, 'taskmanagers-blocked': 0,
     'jobs-running': 6, 'jobs-finished': 2, 'jobs-cancelled': 1, 'jobs-failed': 1,
+    'flink-version': '9.9.9-test', 'flink-commit': 'DeadD0d0',
     version: '9.9.9-test', 'leader-replica': 'replica-a', epoch: 7,
   });
-  t.deepEqual((await get('/taskmanagers')).json(), { taskmanagers: [{ id: 'tm-1' }] });
-  t.deepEqual((await get('/taskmanagers/tm-1')).json(), { id: 'tm-1' });
+  const [listed] = (await get('/taskmanagers')).json().taskmanagers;
+  t.like(listed, { id: 'tm-1', path: 'http://127.0.0.1:6121', dataPort: 6121, timeSinceLastHeartbeat: 4000, heartbeatAgeMs: 500, slotsNumber: 4, freeSlots: 3, blocked: false });
+  t.like((await get('/taskmanagers/tm-1')).json(), { id: 'tm-1', allocatedSlots: [{ jobId: JOB_A }] });
   const missing = await get('/taskmanagers/tm-9');
   t.is(missing.status, 404);
   t.deepEqual(missing.json(), { errors: ['taskmanager "tm-9" is not registered'] });
-  t.deepEqual((await get('/config')).json(), { 'rest.port': 8081 });
+  t.like((await get('/config')).json(), { 'flink-version': '9.9.9-test', features: { 'web-submit': false } });
+  t.deepEqual((await get('/jobmanager/config')).json(), [{ key: 'rest.port', value: '8081' }]);
 });
 
 test('/overview without an execution backend reports no TaskManagers and no jobs', async (t) => {

@@ -232,7 +232,9 @@ const views = {
     async update(jobId) {
       const summary = document.getElementById('job-summary');
       await leaderOnly(summary, 'Job detail', async () => {
-        const [job, exceptions] = await Promise.all([api(`/jobs/${jobId}`), api(`/jobs/${jobId}/exceptions`)]);
+        const [flinkJob, exceptions] = await Promise.all([api(`/jobs/${jobId}`), api(`/jobs/${jobId}/exceptions`)]);
+        // Drawn and keyed by the JobGraph's vertex ids (the REST `id` is Flink's 32-hex form).
+        const job = { ...flinkJob, vertices: flinkJob.vertices.map((v) => ({ ...v, id: v.vertexId ?? v.id })) };
         document.getElementById('job-title').textContent = `Job ${job.name}`;
         const cancel = TERMINAL.has(job.state) || job.state === 'CANCELLING' ? null
           : h('button', { type: 'button', class: 'action danger', id: 'cancel-job', 'data-key': 'cancel', 'data-write': true, hidden: writesForbidden(),
@@ -250,7 +252,7 @@ const views = {
           table(`subtasks-${v.id}`, `Subtasks of ${v.id}`, ['Subtask', 'State', 'Attempt', 'TaskManager', 'Start', 'End', 'Duration', 'Log'],
             v.subtasks.map((s) => row(String(s.subtask), state(s.status), String(s.attempt), s.taskmanager || '—', time(s['start-time']), time(s['end-time']), duration(s.duration),
               s.log && s.taskmanager ? h('button', { type: 'button', class: 'link', 'data-key': `log-${v.id}-${s.subtask}`, onclick: () => showLog(`${v.id}/${s.subtask} attempt ${s.attempt}`, s.log) }, 'log') : '—'))))));
-        const entries = exceptions['exception-history'].entries;
+        const entries = exceptions.exceptionHistory.entries;
         fill(document.getElementById('job-exceptions'), entries.length === 0 ? h('p', { id: 'no-exceptions', class: 'muted' }, 'No exceptions.')
           : h('ol', { id: 'exception-list' }, entries.slice().reverse().map((e, i) => h('li', {},
             h('details', { 'data-key': `exc-${i}` }, h('summary', {}, `${time(e.timestamp)} · ${e.exceptionName}${e.taskName ? ` · ${e.taskName}` : ''}${e.location ? ` @ ${e.location}` : ''}`),
@@ -272,7 +274,7 @@ const views = {
             h('th', { scope: 'row' }, tm.id), h('td', {}, tm.host), h('td', {}, tm.address),
             h('td', { class: 'num' }, `${tm.freeSlots} / ${tm.slotsNumber}`),
             h('td', {}, tm.tasks.length ? h('ul', {}, tm.tasks.map((t) => h('li', {}, `${t.vertexId}/${t.subtask} #${t.attempt} `, state(t.state)))) : '0'),
-            h('td', {}, `${duration(tm.timeSinceLastHeartbeat)} ago`), h('td', {}, time(tm.registeredAt))))));
+            h('td', {}, `${duration(tm.heartbeatAgeMs)} ago`), h('td', {}, time(tm.registeredAt))))));
       });
     },
   },
@@ -296,9 +298,9 @@ const views = {
     async update() {
       const container = document.getElementById('config');
       await leaderOnly(container, 'The configuration', async () => {
-        const config = await api('/config');
-        fill(container, table('config-table', `${Object.keys(config).length} settings`, ['Key', 'Value'],
-          Object.keys(config).sort().map((k) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, k)), h('td', {}, h('code', {}, JSON.stringify(config[k])))))));
+        const entries = await api('/jobmanager/config');
+        fill(container, table('config-table', `${entries.length} settings`, ['Key', 'Value'],
+          entries.slice().sort((a, b) => a.key.localeCompare(b.key)).map((e) => h('tr', {}, h('th', { scope: 'row' }, h('code', {}, e.key)), h('td', {}, h('code', {}, e.value))))));
       });
     },
   },

@@ -1,7 +1,7 @@
 /**
- * Cluster-wide endpoints. Every replica answers `/leader`, `/replicas`, `/metrics` and the dashboard
- * (`/`, `/dashboard/app.js`, `/dashboard/app.css`); the leader alone answers `/overview`,
- * `/taskmanagers` and `/config` (behind the leader gate).
+ * Cluster-wide endpoints. Every replica answers `/leader`, `/replicas`, `/metrics`, the dashboard
+ * (`/`, `/dashboard/app.js`, `/dashboard/app.css`) and its configuration `/config`; the leader alone
+ * answers `/overview` and `/taskmanagers` (behind the leader gate), in Flink's shapes (../flink-views.ts).
  */
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
@@ -10,6 +10,7 @@ import { leaderInfoJson } from '../../election/leader-info';
 import { jobCountsByOutcome } from '../../dispatcher/views';
 import { HttpError, NotFoundError } from '../../http/errors';
 import { DASHBOARD_CSP, DASHBOARD_PATHS, dashboardAsset } from '../dashboard';
+import { clusterOverview, dashboardConfig, taskManagerDetails, taskManagerInfo } from '../flink-views';
 import type { AppDeps } from '../deps';
 
 const NO_RESOURCES = { taskmanagers: 0, 'slots-total': 0, 'slots-available': 0 };
@@ -51,24 +52,23 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   router.get('/overview', leaderOnly, (ctx) => {
     const jobs = jobCountsByOutcome(dispatcher.jobCounts());
     ctx.body = {
-      ...(deps.resources?.()?.overview() ?? NO_RESOURCES),
-      'jobs-running': jobs.running,
-      'jobs-finished': jobs.finished,
-      'jobs-cancelled': jobs.cancelled,
-      'jobs-failed': jobs.failed,
+      ...clusterOverview(deps.resources?.()?.overview() ?? NO_RESOURCES, jobs, deps.version),
       version: deps.version,
       'leader-replica': deps.replicaId,
       epoch: dispatcher.epoch,
     };
   });
 
-  router.get('/taskmanagers', leaderOnly, (ctx) => { ctx.body = { taskmanagers: deps.resources?.()?.list() ?? [] }; });
+  router.get('/taskmanagers', leaderOnly, (ctx) => { ctx.body = { taskmanagers: (deps.resources?.()?.list() ?? []).map(taskManagerInfo) }; });
+  // Flink's aggregated TaskManager metrics; before /taskmanagers/:id, which would match it too. None are aggregated here.
+  router.get('/taskmanagers/metrics', leaderOnly, (ctx) => { ctx.body = []; });
 
   router.get('/taskmanagers/:id', leaderOnly, (ctx) => {
     const tm = deps.resources?.()?.get(ctx.params.id);
     if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(ctx.params.id.slice(0, 80))} is not registered`);
-    ctx.body = tm;
+    ctx.body = taskManagerDetails(tm);
   });
 
-  router.get('/config', leaderOnly, (ctx) => { ctx.body = deps.publicConfig; });
+  // Flink's dashboard configuration; the configuration itself is GET /jobmanager/config.
+  router.get('/config', (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
 }

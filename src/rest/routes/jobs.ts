@@ -1,19 +1,27 @@
 /**
- * The jobs API, leader only (every route sits behind the leader gate): submit a JobGraph, list jobs,
- * the jobs overview, a job's details, exceptions, execution result and task attempt logs, cancel, and
- * the quarantined (unreadable) stored graphs. Job ids are 32 lowercase hex characters.
+ * The jobs API, leader only (every route sits behind the leader gate), in Flink's REST shapes (see
+ * ../flink-views.ts): submit a JobGraph, list jobs, the jobs overview, a job's details, status, plan,
+ * config, accumulators, exceptions and execution result, its vertices and subtasks, task attempt
+ * logs, cancel, and the quarantined (unreadable) stored graphs. Job ids are 32 lowercase hex
+ * characters; a vertex is named by its Flink id (32 hex) or by its id in the JobGraph.
  */
 import type Router from '@koa/router';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { Dispatcher } from '../../dispatcher/dispatcher';
-import { jobOverview } from '../../dispatcher/views';
-import { HttpError, NotFoundError } from '../../http/errors';
+import type { JobDetails, SubtaskDetail, VertexDetail } from '../../jobmaster/types';
+import { ConflictError, HttpError, NotFoundError, ValidationError } from '../../http/errors';
 import { readJsonBody } from '../../http/body';
-import type { AppDeps } from '../deps';
+import type { AppDeps, TaskManagerView } from '../deps';
+import {
+  accumulatorsView, DEFAULT_MAX_EXCEPTIONS, executionResultView, ExecutionResultInput, findVertex, jobConfigView, jobDetailsView,
+  jobExceptionsView, jobIdsWithStatus, jobOverviewRow, jobPlan, subtaskAttemptView, subtaskTimesView, vertexDetailsView,
+  vertexTaskManagersView,
+} from '../flink-views';
 import { withAttemptLogUrls } from '../job-urls';
 
 export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware): void {
   const { dispatcher } = deps;
+  const taskManagers = (): Map<string, TaskManagerView> => new Map((deps.resources?.()?.list() ?? []).map((tm) => [tm.id, tm]));
 
   // 202 once the graph is stored in ZooKeeper; 415 / 413 / 400 for a body that is not a readable JSON graph.
   router.post('/jobs', leaderOnly, async (ctx) => {
@@ -24,31 +32,90 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
     ctx.body = { jobid: result.jobId, jobUrl: `/jobs/${result.jobId}` };
   });
 
-  router.get('/jobs', leaderOnly, (ctx) => { ctx.body = { jobs: dispatcher.listJobs() }; });
+  router.get('/jobs', leaderOnly, (ctx) => { ctx.body = jobIdsWithStatus(dispatcher.listJobs()); });
 
   // Before /jobs/:jobid, which would match these paths too.
-  router.get('/jobs/overview', leaderOnly, (ctx) => { ctx.body = { jobs: dispatcher.jobsOverview().map(jobOverview) }; });
+  router.get('/jobs/overview', leaderOnly, (ctx) => { ctx.body = { jobs: dispatcher.jobsOverview().map(jobOverviewRow) }; });
   router.get('/jobs/quarantined', leaderOnly, (ctx) => { ctx.body = { quarantined: dispatcher.quarantined() }; });
+  // Flink's aggregated job metrics: no job metrics are collected per job here, so none are offered.
+  router.get('/jobs/metrics', leaderOnly, (ctx) => { ctx.body = []; });
 
-  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = withAttemptLogUrls(dispatcher.jobDetails(ctx.params.jobid)); });
-  router.get('/jobs/:jobid/exceptions', leaderOnly, (ctx) => { ctx.body = dispatcher.jobExceptions(ctx.params.jobid); });
-  router.get('/jobs/:jobid/execution-result', leaderOnly, (ctx) => { ctx.body = dispatcher.executionResult(ctx.params.jobid); });
+  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = jobDetailsView(withAttemptLogUrls(dispatcher.jobDetails(ctx.params.jobid)), Date.now()); });
+  router.get('/jobs/:jobid/status', leaderOnly, (ctx) => { ctx.body = { status: dispatcher.jobDetails(ctx.params.jobid).state }; });
+  router.get('/jobs/:jobid/plan', leaderOnly, (ctx) => { ctx.body = { plan: jobPlan(dispatcher.jobDetails(ctx.params.jobid)) }; });
+  router.get('/jobs/:jobid/config', leaderOnly, (ctx) => { ctx.body = jobConfigView(dispatcher.jobDetails(ctx.params.jobid)); });
+  router.get('/jobs/:jobid/accumulators', leaderOnly, (ctx) => {
+    dispatcher.jobDetails(ctx.params.jobid); // 400 / 404 for a bad or unknown id
+    ctx.body = accumulatorsView();
+  });
+  router.get('/jobs/:jobid/exceptions', leaderOnly, (ctx) => {
+    const max = ctx.query.maxExceptions === undefined ? DEFAULT_MAX_EXCEPTIONS : Number(ctx.query.maxExceptions);
+    if (!Number.isSafeInteger(max) || max < 0) throw new ValidationError(`maxExceptions must be a non-negative integer, got ${JSON.stringify(String(ctx.query.maxExceptions).slice(0, 40))}`);
+    ctx.body = jobExceptionsView(dispatcher.jobExceptions(ctx.params.jobid)['exception-history'].entries, max);
+  });
+  router.get('/jobs/:jobid/execution-result', leaderOnly, (ctx) => {
+    ctx.body = executionResultView(dispatcher.executionResult(ctx.params.jobid) as ExecutionResultInput);
+  });
+
+  // ---- vertices and subtasks ----
+  router.get('/jobs/:jobid/vertices/:vertex', leaderOnly, (ctx) => {
+    const [details, vertex] = vertexOf(ctx);
+    ctx.body = vertexDetailsView(details.jid, vertex, Date.now(), taskManagers());
+  });
+  router.get('/jobs/:jobid/vertices/:vertex/subtasktimes', leaderOnly, (ctx) => {
+    const [details, vertex] = vertexOf(ctx);
+    ctx.body = subtaskTimesView(details.jid, vertex, Date.now(), taskManagers());
+  });
+  router.get('/jobs/:jobid/vertices/:vertex/taskmanagers', leaderOnly, (ctx) => {
+    const [details, vertex] = vertexOf(ctx);
+    ctx.body = vertexTaskManagersView(details.jid, vertex, Date.now(), taskManagers());
+  });
+  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask', leaderOnly, (ctx) => {
+    ctx.body = subtaskAttemptView(subtaskOf(ctx)[2], taskManagers());
+  });
+  // Only the current attempt of a subtask is kept; earlier attempts answer 404.
+  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt', leaderOnly, (ctx) => {
+    const subtask = subtaskOf(ctx)[2];
+    if (String(subtask.attempt) !== ctx.params.attempt) {
+      throw new NotFoundError(`subtask ${subtask.subtask} is at attempt ${subtask.attempt}; only the current attempt's details are kept`);
+    }
+    ctx.body = subtaskAttemptView(subtask, taskManagers());
+  });
 
   router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt/log', leaderOnly, async (ctx) => {
-    const details = dispatcher.jobDetails(ctx.params.jobid);
+    const [details, vertex] = vertexOf(ctx);
     const res = deps.resources?.();
-    const text = res?.taskLog ? await res.taskLog(details.jid, ctx.params.vertex, Number(ctx.params.subtask), Number(ctx.params.attempt)) : null;
+    const text = res?.taskLog ? await res.taskLog(details.jid, vertex.id, Number(ctx.params.subtask), Number(ctx.params.attempt)) : null;
     if (text === null) throw new NotFoundError('no log for that task attempt (unknown attempt, or its TaskManager is gone)');
     ctx.type = 'text/plain';
     ctx.body = text;
   });
 
-  // Cancel: 202 once the JobMaster was asked to cancel; the job then passes through CANCELLING.
+  // Cancel (Flink: ?mode=cancel in any case, or none): 202 once the JobMaster was asked to cancel; the
+  // job then passes through CANCELLING. A job already CANCELED is cancelled: 202 again.
   router.patch('/jobs/:jobid', leaderOnly, (ctx) => {
-    const mode = ctx.query.mode ?? 'cancel';
-    if (mode !== 'cancel') throw new HttpError(400, `unsupported mode ${JSON.stringify(mode)}; use ?mode=cancel`, { code: 'INVALID' });
-    dispatcher.cancel(ctx.params.jobid);
+    const mode = String(ctx.query.mode ?? 'cancel');
+    if (mode.toLowerCase() !== 'cancel') throw new HttpError(400, `unsupported mode ${JSON.stringify(mode.slice(0, 40))}; use ?mode=cancel`, { code: 'INVALID' });
+    try {
+      dispatcher.cancel(ctx.params.jobid);
+    } catch (err) {
+      if (!(err instanceof ConflictError) || dispatcher.jobDetails(ctx.params.jobid).state !== 'CANCELED') throw err;
+    }
     ctx.status = 202;
     ctx.body = {};
   });
+
+  function vertexOf(ctx: Context): [JobDetails, VertexDetail] {
+    const details = dispatcher.jobDetails(ctx.params.jobid);
+    const vertex = findVertex(details, ctx.params.vertex);
+    if (!vertex) throw new NotFoundError(`job ${details.jid} has no vertex ${JSON.stringify(String(ctx.params.vertex).slice(0, 80))}`);
+    return [details, vertex];
+  }
+
+  function subtaskOf(ctx: Context): [JobDetails, VertexDetail, SubtaskDetail] {
+    const [details, vertex] = vertexOf(ctx);
+    const subtask = /^\d{1,9}$/.test(ctx.params.subtask) ? vertex.subtasks[Number(ctx.params.subtask)] : undefined;
+    if (!subtask) throw new NotFoundError(`vertex ${vertex.name} has no subtask ${JSON.stringify(String(ctx.params.subtask).slice(0, 20))} (parallelism ${vertex.parallelism})`);
+    return [details, vertex, subtask];
+  }
 }
