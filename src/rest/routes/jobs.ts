@@ -43,11 +43,11 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
     ctx.body = text;
   });
 
-  // Cancel: 202 once the JobMaster was asked to cancel; the job then passes through CANCELLING.
-  router.patch('/jobs/:jobid', leaderOnly, (ctx) => {
+  // Cancel: 202 once the request is recorded in ZooKeeper and the JobMaster was asked to cancel; the job then passes through CANCELLING.
+  router.patch('/jobs/:jobid', leaderOnly, async (ctx) => {
     const mode = ctx.query.mode ?? 'cancel';
     if (mode !== 'cancel') throw new HttpError(400, `unsupported mode ${JSON.stringify(mode)}; use ?mode=cancel`, { code: 'INVALID' });
-    dispatcher.cancel(ctx.params.jobid);
+    await dispatcher.cancel(ctx.params.jobid);
     ctx.status = 202;
     ctx.body = {};
   });
