@@ -199,7 +199,7 @@ async function latchReset(ctx: ScenarioContext): Promise<void> {
  * `deleteall`: children first; nodes that vanish meanwhile (a contender's session ended) are fine, and
  * a node that gains a child meanwhile (a replica re-created the latch) is cleared again, a few times.
  */
-async function deleteTree(zk: ZooKeeperClient, path: string, attempts = 5): Promise<void> {
+export async function deleteTree(zk: ZooKeeperClient, path: string, attempts = 5): Promise<void> {
   let children: string[];
   try {
     children = await zk.getChildren(path);
