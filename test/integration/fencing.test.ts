@@ -108,8 +108,14 @@ test.serial('a cancel answered 202 through a standby survives SIGTERM or SIGKILL
       const jobId = await cluster.submit({ name: `cancel-${round}`, vertices: [{ id: 'work', parallelism: 2, task: shellTask(starts, 'sleep 120') }], restartStrategy: strategy });
       await cluster.waitForJob(jobId, allRunning, 'the job RUNNING', 60_000);
       const leader = await cluster.leader();
-      const standby = cluster.replicas.find((r) => r !== leader && r.running)!;
-      const redirect = await call('PATCH', `${standby.url}/jobs/${jobId}?mode=cancel`);
+      // A standby that knows the ready leader (one restarted in an earlier round may still be starting).
+      const redirect = await eventually('a standby redirecting the cancel', async () => {
+        for (const r of cluster.replicas.filter((x) => x !== leader && x.running)) {
+          const a = await call('PATCH', `${r.url}/jobs/${jobId}?mode=cancel`, undefined, 5000).catch(() => null);
+          if (a?.status === 307) return a;
+        }
+        return null;
+      }, 60_000, 200);
       t.is(redirect.status, 307, `round ${round}: the standby redirects to the leader`);
       const answer = await call('PATCH', redirect.headers.get('location')!);
       t.is(answer.status, 202, `round ${round}: the leader acknowledged the cancel`);
