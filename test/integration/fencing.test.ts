@@ -4,6 +4,7 @@
  * their 202, and a stalled leader that does not blame healthy TaskManagers. Timing is never asserted.
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
 import { call, ExecutionCluster, ManagedProcess, shellTask, startCounts } from '../helpers/execution-cluster';
@@ -148,5 +149,46 @@ test.serial('a leader paused for 1.2 x heartbeat.timeout (under the session time
     t.deepEqual(leader.events('taskmanager.lost', from), [], 'no TaskManager declared lost');
     t.true(job.vertices[0].subtasks.every((s: any) => s.attempt === 0), 'no task restarted');
     t.deepEqual([...startCounts(starts).values()], [1, 1]);
+  });
+});
+
+test.serial('ZooKeeper restored from an older snapshot: the leader ends above every epoch a TaskManager holds; a new job finishes', async (t) => {
+  // Runs last: it rewinds this file's ensemble. Earlier clusters are done with.
+  await Promise.all(t.context.clusters.splice(0).map((c) => c.stop()));
+  const { ensemble } = t.context;
+  const cluster = await startCluster(t, { replicas: 2, sessionTimeoutMs: 4000 });
+  await withLogs(t, cluster, async () => {
+    const stopAll = async (): Promise<void> => { for (const s of ensemble.servers) await ensemble.stopServer(s.id); };
+    const startAll = async (): Promise<void> => {
+      for (const s of ensemble.servers) await ensemble.restartServer(s.id);
+      await ensemble.waitForQuorum(90_000);
+    };
+    await stopAll();
+    for (const s of ensemble.servers) fs.cpSync(s.dataDir, `${s.dataDir}.snapshot`, { recursive: true });
+    await startAll();
+    // Two more terms after the snapshot; the TaskManagers register with each.
+    for (let i = 0; i < 2; i++) {
+      const leader = await cluster.leader(90_000);
+      await leader.signal('SIGTERM');
+      leader.start();
+      await cluster.leader(90_000);
+      await cluster.waitForTaskManagers(2, 90_000);
+    }
+    const held = Math.max(...cluster.taskManagers.flatMap((tm) => tm.events('taskmanager.registered').map((e) => e.epoch as number)));
+    await stopAll();
+    for (const s of ensemble.servers) {
+      fs.rmSync(s.dataDir, { recursive: true, force: true });
+      fs.renameSync(`${s.dataDir}.snapshot`, s.dataDir);
+    }
+    await startAll();
+    const leader = await eventually(`a leader above epoch ${held}`, async () => {
+      const l = await cluster.leader(5_000).catch(() => null);
+      return l && (await epochOf(l)) > held ? l : null;
+    }, 180_000, 500);
+    t.true((await epochOf(leader)) > held);
+    await cluster.waitForTaskManagers(2, 90_000);
+    const starts = path.join(cluster.dir, 'restored-starts.txt');
+    const jobId = await cluster.submit(quickJob(starts, 'after-restore'));
+    await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'a new job FINISHED', 90_000);
   });
 });
