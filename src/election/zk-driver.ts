@@ -13,8 +13,8 @@
  * The latch sequence only orders contenders: the epoch (fencing token) comes from the persistent
  * counter `/epoch`, raised with a version-checked write on every grant before the listener hears of
  * it (a lost race grants nothing and the latch is checked again), so it only goes up even when the
- * latch parent is deleted and its sequence restarts. See README "Fencing". `/leader/info` is ephemeral, owned by the session holding the
- * latch, and repaired while the grant lasts. Every failure is retried here (next check, next
+ * latch parent is deleted and its sequence restarts (README "Fencing"). `/leader/info` is ephemeral,
+ * owned by the session holding the latch, and repaired while the grant lasts. Every failure is retried here (next check, next
  * connection event), so nothing reaches the listener's `handleError` today.
  */
 import * as crypto from 'node:crypto';
