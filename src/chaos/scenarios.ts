@@ -5,6 +5,10 @@
  * means what it says whatever the run's settings.
  */
 import { sleep } from '../util/clock';
+import { ZooKeeperClient } from '../zk/client';
+import { NoNodeError, NotEmptyError } from '../zk/errors';
+import { parent as parentOf } from '../zk/paths';
+import { LATCH_PATH } from '../zk/layout';
 import type { ChaosCluster, ChaosProcess } from './cluster';
 import type { HistoryRecorder } from './history';
 import type { Random } from './random';
@@ -169,6 +173,49 @@ async function pauseTaskManager(ctx: ScenarioContext): Promise<void> {
   await settle(ctx, [2000, 4000]);
 }
 
+/**
+ * An operator cleans up: `deleteall <root>/leader` (the latch parent, every contender's node and
+ * `/leader/info`) while the cluster runs. The latch sequence starts over; epochs must not.
+ */
+async function latchReset(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const zk = new ZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
+  try {
+    await zk.waitUntilConnected(30_000);
+    const parent = parentOf(LATCH_PATH);
+    record(ctx, 'inject', 'latch-reset', parent, `deleteall while ${leader.id} leads`);
+    await deleteTree(zk, parent);
+  } catch (err) {
+    ctx.log(`latch reset failed: ${(err as Error).message}`);
+  } finally {
+    await zk.close();
+  }
+  record(ctx, 'heal', 'latch-reset', parentOf(LATCH_PATH), 'the replicas create the latch again');
+  await settle(ctx, [2000, 4000]);
+}
+
+/**
+ * `deleteall`: children first; nodes that vanish meanwhile (a contender's session ended) are fine, and
+ * a node that gains a child meanwhile (a replica re-created the latch) is cleared again, a few times.
+ */
+export async function deleteTree(zk: ZooKeeperClient, path: string, attempts = 5): Promise<void> {
+  let children: string[];
+  try {
+    children = await zk.getChildren(path);
+  } catch (err) {
+    if (err instanceof NoNodeError) return;
+    throw err;
+  }
+  for (const child of children) await deleteTree(zk, `${path}/${child}`, attempts);
+  try {
+    await zk.delete(path);
+  } catch (err) {
+    if (err instanceof NotEmptyError && attempts > 1) return deleteTree(zk, path, attempts - 1);
+    if (!(err instanceof NoNodeError) && !(err instanceof NotEmptyError)) throw err;
+  }
+}
+
 /** Leadership changes in quick succession while the clients keep submitting through every replica. */
 async function repeatedElections(ctx: ScenarioContext): Promise<void> {
   const leader = await leaderOrSkip(ctx);
@@ -207,6 +254,7 @@ export const SCENARIOS: Scenario[] = [
   { name: 'kill-taskmanager', description: 'SIGKILL a TaskManager; restart it on the same port, at once or after up to 5 s', step: killTaskManager },
   { name: 'pause-taskmanager', description: 'SIGSTOP a TaskManager (shorter and longer than heartbeat.timeout), then SIGCONT', step: pauseTaskManager },
   { name: 'elections', description: 'repeated leader changes while 3 clients submit through every replica', step: repeatedElections },
+  { name: 'latch-reset', description: 'deleteall of the latch parent (<root>/leader) while the cluster runs, as an operator cleaning up', step: latchReset },
 ];
 
 const SOAK: Scenario = {

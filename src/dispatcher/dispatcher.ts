@@ -2,7 +2,8 @@
  * The Dispatcher: a leader contender. On grant it recovers (results first, then every unfinished
  * graph), starts a JobMaster per job, and only then confirms leadership. On revoke it suspends every
  * JobMaster (never cancels, never deletes) and drops all leader state. Submissions are acknowledged
- * only once the graph is in ZooKeeper.
+ * only once the graph is in ZooKeeper, cancels only once the request is (`/jobs/<id>/cancel`), so a
+ * failover right after either answer keeps it: recovery cancels a job whose cancel was recorded.
  */
 import { LRUCache } from 'lru-cache';
 import { LeaderElectionService, LeaderContender, LeadershipTerm } from '../election/service';
@@ -11,6 +12,7 @@ import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, Ex
 import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
 import { JOBGRAPHS_PATH } from '../zk/layout';
 import { JobResultEntry, JobResultStore } from '../store/jobresult-store';
+import { CancelRequestStore } from '../store/cancel-request-store';
 import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { ConflictError, HttpError, NotFoundError, NotLeaderError, ValidationError } from '../http/errors';
@@ -59,7 +61,8 @@ class LeaderState {
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
   ready = false;
-  constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore) {
+  constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore,
+    readonly cancelRequests: CancelRequestStore) {
     this.guard = guard;
   }
 }
@@ -106,7 +109,7 @@ export class Dispatcher implements LeaderContender {
       if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
     };
     const parse = (raw: unknown): JobGraph => parseJobGraph(raw, this.options.limits);
-    const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard));
+    const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard), new CancelRequestStore(client, guard));
     this.state = state;
     this.recovering = true;
     this.logger.info('dispatcher.recovery.started', { epoch: term.epoch, attempt });
@@ -187,7 +190,7 @@ export class Dispatcher implements LeaderContender {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
-    const stored = await graphStore.readAll(fresh);
+    const [stored, cancelRequested] = await Promise.all([graphStore.readAll(fresh), this.recordedCancels(state, fresh)]);
     // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: a
     // round trip issued after a batch is answered only once the batch's reads were (a session's answers
     // come in order), so with at most two batches outstanding the event loop never drowns in answers
@@ -206,7 +209,7 @@ export class Dispatcher implements LeaderContender {
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
       try {
-        await this.adoptStoredGraph(state, id, graph, recovering);
+        await this.adoptStoredGraph(state, id, graph, recovering, cancelRequested.has(id));
       } catch (err) {
         // Transient (ZooKeeper, leadership): the whole pass is retried. Deterministic: this one job
         // can never be recovered, and retrying it would keep every leader from ever becoming ready.
@@ -216,7 +219,7 @@ export class Dispatcher implements LeaderContender {
     }
   }
 
-  private async adoptStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, recovering: boolean): Promise<void> {
+  private async adoptStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, recovering: boolean, cancelRequested: boolean): Promise<void> {
     if (state.results.has(id)) {
       // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
       if (!state.unreadableResults.has(id)) await this.cleanUp(state, id);
@@ -230,8 +233,10 @@ export class Dispatcher implements LeaderContender {
       await this.quarantine(state, graph);
       return;
     }
-    this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
-    this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch' });
+    const jobMaster = this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
+    this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch', cancelRequested });
+    // An acknowledged cancel: the job ends CANCELED; what its tasks do meanwhile is no failure.
+    if (cancelRequested) jobMaster.cancel();
   }
 
   /**
@@ -255,6 +260,12 @@ export class Dispatcher implements LeaderContender {
     state.results.set(id, entry);
     this.options.metrics?.jobFailures.inc();
     await this.cleanUp(state, id);
+  }
+
+  /** The ids among `ids` with a recorded cancel (reads pipelined on the session, like the graph reads). */
+  private async recordedCancels(state: LeaderState, ids: string[]): Promise<Set<string>> {
+    const recorded = await Promise.all(ids.map((id) => (isJobId(id) ? state.cancelRequests.isRecorded(id) : Promise.resolve(false))));
+    return new Set(ids.filter((_, i) => recorded[i]));
   }
 
   /**
@@ -282,7 +293,7 @@ export class Dispatcher implements LeaderContender {
     this.logger.error('jobgraph.quarantined', { jobId: graph.jobId, reason: graph.reason, node: entry.node, epoch: state.term.epoch });
   }
 
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean): void {
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean): JobMaster {
     const jobMaster = this.options.jobMasterFactory({
       graph,
       term: state.term,
@@ -293,6 +304,7 @@ export class Dispatcher implements LeaderContender {
     });
     state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt });
     jobMaster.start();
+    return jobMaster;
   }
 
   /** Terminal job: dirty result → graph removed → result clean; then the job lives in the cache. */
@@ -319,6 +331,7 @@ export class Dispatcher implements LeaderContender {
 
   private async cleanUp(state: LeaderState, jobId: string): Promise<void> {
     await state.graphStore.remove(jobId);
+    await state.cancelRequests.remove(jobId); // before the backend removes /jobs/<jobId>, which must be empty by then
     await this.options.onJobCleanup?.(jobId, state.guard);
     await state.resultStore.markClean(jobId);
     const entry = state.results.get(jobId);
@@ -396,11 +409,26 @@ export class Dispatcher implements LeaderContender {
     return body;
   }
 
-  cancel(jobId: string): void {
+  /**
+   * Cancels a running job. Resolves (the REST layer answers 202) only once the request is recorded in
+   * `/jobs/<jobId>/cancel`, so a failover right after the answer still ends the job CANCELED. Throws
+   * NotFoundError, ConflictError (already ended), NotLeaderError, HttpError 503 UNCONFIRMED when the
+   * write could not be confirmed (asking again is safe).
+   */
+  async cancel(jobId: string): Promise<void> {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
     if (job) {
+      try {
+        await state.cancelRequests.record(jobId, state.term.epoch, this.clock.now());
+      } catch (err) {
+        if (err instanceof ZkError) {
+          throw new HttpError(503, `could not confirm that the cancel of job ${jobId} was recorded (${err.code}); retry the same request`, { code: 'UNCONFIRMED', headers: { 'Retry-After': '1' } });
+        }
+        throw err;
+      }
+      if (this.state !== state) throw new NotLeaderError('leadership was lost during the cancel; retry the same request');
       this.logger.info('job.cancel.requested', { jobId, epoch: state.term.epoch });
       job.jobMaster.cancel();
       return;

@@ -8,7 +8,7 @@ import { LeaderInfo } from './leader-info';
 
 /** What the latch granted: held until the driver calls `revoke`. */
 export interface LatchGrant {
-  /** Fencing token: the sequence number of the latch node. */
+  /** Fencing token: the value this grant wrote to the epoch counter (`/epoch`); only goes up. */
   readonly epoch: number;
   /** Name (without path) of the latch node that is lowest. */
   readonly latchNode: string;
@@ -49,6 +49,11 @@ export interface LeaderElectionDriver {
   publishLeaderInfo(grant: LatchGrant, info: LeaderInfo): Promise<void>;
   /** Stops repairing and deletes `/leader/info` if this session owns it. Never rejects. */
   deleteLeaderInfo(): Promise<void>;
+  /**
+   * Someone holds epoch `reported` (a TaskManager refused our command for it): make sure the next
+   * grant, of whichever contender, takes an epoch above it. Never rejects.
+   */
+  raiseEpochFloor(reported: number): Promise<void>;
   /** Gives up `grant` (revoke follows) and contends again behind the others. No-op if not held. */
   resign(grant: LatchGrant): Promise<void>;
   /** Revokes, leaves the latch so a standby takes over at once. Idempotent. */

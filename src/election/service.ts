@@ -12,7 +12,7 @@ import { SerialQueue } from '../util/serial-queue';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
 
-/** One term of leadership: a latch grant (epoch = fencing token, zkSessionId = owning session) and when it began. */
+/** One term of leadership: a latch grant (epoch = fencing token from `/epoch`, zkSessionId = owning session) and when it began. */
 export interface LeadershipTerm extends LatchGrant {
   /** Epoch-ms at which the service learned of the grant. */
   readonly grantedAt: number;
@@ -209,6 +209,22 @@ export class LeaderElectionService extends EventEmitter {
     if (!this.isLeader(term)) return this.ignored('resign', this.running ? 'stale term' : 'service stopped', term.epoch);
     this.logger.warn('leadership.resigning', { epoch: term.epoch });
     await this.driver.resign(term);
+  }
+
+  /**
+   * A TaskManager refused a command of `term` because it holds epoch `reported` ≥ ours (the epoch
+   * counter was reset or restored from an old snapshot): retrying would be refused forever, so the
+   * counter is raised to at least `reported` and `term` is resigned; the next grant (here or on a
+   * standby) takes an epoch above it. Ignored when `term` is not current or `reported` is below it
+   * (or not a safe integer).
+   */
+  async takeTermAbove(term: LeadershipTerm, reported: number): Promise<void> {
+    if (!this.isLeader(term) || !Number.isSafeInteger(reported) || reported < term.epoch) {
+      return this.ignored('raise-epoch', this.isLeader(term) ? `reported epoch ${reported} is not above ours` : 'stale term', term.epoch);
+    }
+    this.logger.warn('leadership.epoch.behind', { epoch: term.epoch, reported, action: 'raise the epoch counter above it and resign this term' });
+    await this.driver.raiseEpochFloor(reported);
+    await this.resign(term);
   }
 
   /**

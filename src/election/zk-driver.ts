@@ -9,9 +9,12 @@
  *  - the leader watches its own node and steps down if it vanishes;
  *  - SUSPENDED revokes at once unless suspended connections are tolerated; LOST forgets the node and
  *    a new one is created with the next session.
- * The driver reports `grant({epoch, latchNode, zkSessionId})` / `revoke(reason)` to one listener;
- * epochs are latch sequence numbers. `/leader/info` is ephemeral, owned by the session holding the
- * latch, and repaired while the grant lasts. Every failure is retried here (next check, next
+ * The driver reports `grant({epoch, latchNode, zkSessionId})` / `revoke(reason)` to one listener.
+ * The latch sequence only orders contenders: the epoch (fencing token) comes from the persistent
+ * counter `/epoch`, raised with a version-checked write on every grant before the listener hears of
+ * it (a lost race grants nothing and the latch is checked again), so it only goes up even when the
+ * latch parent is deleted and its sequence restarts (README "Fencing"). `/leader/info` is ephemeral,
+ * owned by the session holding the latch, and repaired while the grant lasts. Every failure is retried here (next check, next
  * connection event), so nothing reaches the listener's `handleError` today.
  */
 import * as crypto from 'node:crypto';
@@ -23,8 +26,8 @@ import { EventLogger, silentLogger } from '../util/logger';
 import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory, LeaderElectionDriverListener } from './driver';
 import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from './leader-info';
 
-import { LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
-export { LATCH_PATH };
+import { EPOCH_PATH, LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
+export { LATCH_PATH, EPOCH_PATH };
 
 export interface DriverOptions {
   /**
@@ -35,6 +38,8 @@ export interface DriverOptions {
   tolerateSuspendedConnections?: boolean;
   logger?: EventLogger;
   latchPath?: string;
+  /** The epoch counter node (default EPOCH_PATH). */
+  epochPath?: string;
 }
 
 /** Options of the ZooKeeper driver that do not depend on the contender. */
@@ -53,6 +58,7 @@ const PROTECTED_PREFIX = LATCH_NODE_PROTECTED_PREFIX;
 export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   readonly stats: DriverStats = { watchEvents: 0, childListings: 0, creates: 0 };
   private readonly latchPath: string;
+  private readonly epochPath: string;
   /** Latch checks and state changes, one at a time. */
   private readonly queue = new SerialQueue();
   /** Every read and write of `/leader/info`, one at a time (separate: publishing never waits for a latch check). */
@@ -61,6 +67,13 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   private ourNode: string | null = null;
   private ourSession: string | null = null;
   private leaderEpoch: number | null = null;
+  /** The latch node `leaderEpoch` was granted for: a later check finding it still lowest grants nothing new. */
+  private grantedNode: string | null = null;
+  /**
+   * The highest epoch this driver knows of (granted here, read from `/epoch`, reported by a
+   * TaskManager): the next grant goes above it even if `/epoch` was reset or restored from an old snapshot.
+   */
+  private epochFloor = -1;
   /** Bumped on every (re)start of the recipe; stale watch callbacks compare against it. */
   private generation = 0;
   private running = false;
@@ -79,6 +92,7 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
     private readonly options: DriverOptions,
   ) {
     this.latchPath = options.latchPath ?? LATCH_PATH;
+    this.epochPath = options.epochPath ?? EPOCH_PATH;
     this.logger = options.logger ?? silentLogger;
   }
 
@@ -253,7 +267,83 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
       return;
     }
     if (generation !== this.generation || !this.client.isConnected) return;
-    this.setLeader(sequenceOf(node), node);
+    if (this.leaderEpoch !== null && this.grantedNode === node) return; // still the same grant
+    const epoch = await this.takeEpoch();
+    if (generation !== this.generation || !this.client.isConnected) return;
+    if (epoch === null) {
+      this.logger.info('leadership.epoch.raced', { node, reason: 'another replica wrote the epoch counter first; checking the latch again' });
+      void this.enqueueCheck('epoch counter raced');
+      return;
+    }
+    this.setLeader(epoch, node);
+  }
+
+  // ---- epoch counter ---------------------------------------------------------------------------
+
+  /** `/epoch` as stored: its value (-1 when unreadable) and version; null when the node does not exist. */
+  private async readEpoch(): Promise<{ value: number; version: number } | null> {
+    try {
+      const { data, stat } = await this.client.get(this.epochPath);
+      const value = parseEpoch(data.toString('utf8'));
+      if (value === null) this.logger.warn('leadership.epoch.unreadable', { path: this.epochPath, reason: 'not {"epoch": <safe integer>}; counting on from the highest epoch this replica knows' });
+      return { value: value ?? -1, version: stat.version };
+    } catch (err) {
+      if (err instanceof ZkError && err.code === 'NONODE') return null;
+      throw err;
+    }
+  }
+
+  private epochData(epoch: number): string {
+    return JSON.stringify({ epoch, replicaId: this.options.contenderInfo.replicaId ?? null, updatedAt: new Date().toISOString() });
+  }
+
+  /**
+   * Takes the next epoch: max(`/epoch`, every epoch this driver knows of) + 1, written with a
+   * version-checked set (or create). Null when another replica wrote `/epoch` in between (then this
+   * grant does not happen). Rejects with other ZkErrors (the check's error path retries).
+   */
+  private async takeEpoch(): Promise<number | null> {
+    const stored = await this.readEpoch();
+    const next = Math.max(stored?.value ?? -1, this.epochFloor) + 1;
+    try {
+      if (stored) await this.client.set(this.epochPath, this.epochData(next), stored.version);
+      else await this.client.create(this.epochPath, this.epochData(next), 'persistent');
+    } catch (err) {
+      if (err instanceof ZkError && (err.code === 'BADVERSION' || err.code === 'NODEEXISTS')) return null;
+      throw err;
+    }
+    this.epochFloor = next;
+    return next;
+  }
+
+  /**
+   * A TaskManager holds epoch `reported`, at or above ours: `/epoch` is raised to at least
+   * `reported` (version-checked, a few attempts), so whichever replica is granted next takes an epoch
+   * above it. Never rejects (failures are logged; this driver's own next grant goes above it anyway).
+   */
+  async raiseEpochFloor(reported: number): Promise<void> {
+    if (!Number.isSafeInteger(reported)) return;
+    this.epochFloor = Math.max(this.epochFloor, reported);
+    const floor = this.epochFloor;
+    await this.queue.run(() => this.writeEpochAtLeast(floor));
+  }
+
+  private async writeEpochAtLeast(epoch: number): Promise<void> {
+    for (let attempt = 0; attempt < 3 && this.client.isConnected; attempt++) {
+      try {
+        const stored = await this.readEpoch();
+        if (stored && stored.value >= epoch) return;
+        if (stored) await this.client.set(this.epochPath, this.epochData(epoch), stored.version);
+        else await this.client.create(this.epochPath, this.epochData(epoch), 'persistent');
+        this.logger.warn('leadership.epoch.raised', { epoch, from: stored?.value ?? null });
+        return;
+      } catch (err) {
+        if (!(err instanceof ZkError && (err.code === 'BADVERSION' || err.code === 'NODEEXISTS'))) {
+          this.logger.warn('leadership.epoch.raise-failed', { epoch, error: err as Error });
+          return;
+        }
+      }
+    }
   }
 
   private async watchPredecessor(generation: number, predecessor: string): Promise<void> {
@@ -282,12 +372,14 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   private setLeader(epoch: number, node: string): void {
     if (this.leaderEpoch === epoch) return;
     this.leaderEpoch = epoch;
+    this.grantedNode = node;
     this.listener.grant({ epoch, latchNode: node, zkSessionId: this.client.sessionId ?? '', predecessorGoneAt: this.predecessorGone ?? undefined });
   }
 
   private setNotLeader(reason: string): void {
     if (this.leaderEpoch === null) return;
     this.leaderEpoch = null;
+    this.grantedNode = null;
     this.published = null;
     this.listener.revoke(reason);
   }
@@ -390,6 +482,16 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
     } catch (err) {
       this.logger.debug('leadership.info.delete-failed', { error: err as Error });
     }
+  }
+}
+
+/** The epoch in `/epoch`'s JSON, or null when it is not `{"epoch": <non-negative safe integer>}`. */
+export function parseEpoch(text: string): number | null {
+  try {
+    const epoch = (JSON.parse(text) as { epoch?: unknown } | null)?.epoch;
+    return typeof epoch === 'number' && Number.isSafeInteger(epoch) && epoch >= 0 ? epoch : null;
+  } catch {
+    return null;
   }
 }
 

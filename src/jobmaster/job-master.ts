@@ -86,7 +86,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
   private inflightDeploys = 0;
   private deployLandedWhileStopping = false;
   private stopping: Promise<void> | null = null;
-  /** While recovering: until when TaskManagers may still report tasks an earlier term handed out. */
+  /** While recovering: until when (monotonic ms) TaskManagers may still report tasks an earlier term handed out. */
   private reconcileDeadline = 0;
   // coalesced progress writes
   private flushing: Promise<void> | null = null;
@@ -144,7 +144,13 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     if (this.suspended) return;
     if (progress) this.applyProgress(progress);
     this.phase = 'running';
-    if (this.status !== 'INITIALIZING') return; // canceled while loading
+    if (this.status !== 'INITIALIZING') {
+      // Canceled while loading (e.g. a recovered job whose cancel was recorded): its tasks from the
+      // earlier term are stopped, not adopted, and their deaths are no failures (the job is not active).
+      // TaskManagers get the reconcile window to re-register, so CANCELED means their processes are gone.
+      if (this.ctx.recovered) this.reconcileDeadline = this.clock.monotonicNow() + this.options.reconcileTimeoutMs;
+      return;
+    }
     if (unreadable) {
       this.transition('CREATED');
       this.recordException({ timestamp: this.clock.now(), exceptionName: 'JobStateNotReadable', stacktrace: unreadable.message });
@@ -158,7 +164,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
         finishedSubtasks: this.graph.allExecutions().filter((s) => s.finished).length });
       if (waiting === 0) this.endReconciliation();
       else {
-        this.reconcileDeadline = this.clock.now() + this.options.reconcileTimeoutMs;
+        this.reconcileDeadline = this.clock.monotonicNow() + this.options.reconcileTimeoutMs;
         this.after(this.options.reconcileTimeoutMs, () => this.endReconciliation());
       }
     } else {
@@ -402,7 +408,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       await this.ready;
       // Canceled while recovering: give TaskManagers the rest of the reconcile window to re-register,
       // so "CANCELED" means their processes are gone too (later ones are told to stop on registration).
-      while (!this.suspended && this.graph.allExecutions().some((s) => s.unaccounted) && this.clock.now() < this.reconcileDeadline) {
+      while (!this.suspended && this.graph.allExecutions().some((s) => s.unaccounted) && this.clock.monotonicNow() < this.reconcileDeadline) {
         await new Promise<void>((resolve) => this.after(50, resolve));
       }
       for (const s of this.graph.allExecutions()) {

@@ -53,6 +53,7 @@ export class ResourceManagerService {
       // would run again). TaskManagers look the leader up in /leader/info, written at readiness, anyway.
       isActive: () => election.isLeader(term) && election.isReadyLeader,
       internalToken: config['security.internal.token'],
+      onEpochBehind: (reported) => void election.takeTermAbove(term, reported),
       logger,
       metrics,
     });

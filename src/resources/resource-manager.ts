@@ -14,6 +14,7 @@ import {
 } from '../taskmanager/protocol';
 import { errorText, rpcCall, RpcCallOptions, RpcError } from '../taskmanager/rpc';
 import { HttpError } from '../http/errors';
+import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 
 /** How a JobMaster hears about its tasks. */
@@ -70,6 +71,11 @@ export interface ResourceManagerOptions {
   cancelTimeoutMs?: number;
   /** security.internal.token, sent with every command to a TaskManager. */
   internalToken?: string;
+  /**
+   * A TaskManager holds a leader epoch at or above this term's (it refused a command for it, or
+   * registered with it): this term can never command it, so the owner takes a term above `reported`.
+   */
+  onEpochBehind?: (reported: number) => void;
 }
 
 type SlotState = 'RESERVED' | TaskReport['state'];
@@ -95,8 +101,12 @@ interface TaskManagerRecord {
   host: string;
   address: string;
   slots: number;
+  /** Epoch-ms, for people. */
   registeredAt: number;
+  /** Epoch-ms of the last sign of life, for people. */
   lastHeartbeat: number;
+  /** Monotonic ms of the last sign of life, or of this leader's resume after a stall: the heartbeat deadline runs from it. */
+  heardAt: number;
   /** Executions holding a slot: reserved for a deploy, deploying or running. */
   tasks: Map<string, { id: ExecutionId; state: SlotState; since: number }>;
   recentTaskMs: number | null;
@@ -106,6 +116,11 @@ interface TaskManagerRecord {
    * every restart placed on it in the meantime would fail again and burn the job's restart budget.
    */
   unreachableSince: number | null;
+}
+
+/** A gap this long in the leader's own supervision loop is a stall of the leader, not silence of TaskManagers. */
+function stallThresholdMs(heartbeatTimeoutMs: number): number {
+  return Math.max(500, Math.min(3000, Math.floor(heartbeatTimeoutMs / 3)));
 }
 
 /** Where each recent execution ran, for log reads after it finished. */
@@ -122,6 +137,9 @@ export class ResourceManager implements TaskExecutionService {
   private readonly strategy: AllocationStrategy;
   private timer: TimerHandle | null = null;
   private stopped = false;
+  private epochBehind = false;
+  /** Notices this process standing still; heartbeat deadlines then restart from the resume. */
+  private readonly stallFence: StallFence;
 
   constructor(private readonly options: ResourceManagerOptions) {
     this.epoch = options.epoch;
@@ -129,6 +147,10 @@ export class ResourceManager implements TaskExecutionService {
     this.clock = options.clock ?? systemClock;
     this.strategy = options.strategy ?? spreadStrategy;
     this.events.setMaxListeners(0);
+    this.stallFence = new StallFence({
+      thresholdMs: stallThresholdMs(options.heartbeatTimeoutMs), fenceMs: 0, clock: this.clock,
+      onStall: (gapMs) => this.forgiveSilence(gapMs),
+    });
   }
 
   get active(): boolean {
@@ -145,12 +167,14 @@ export class ResourceManager implements TaskExecutionService {
     };
     this.timer = this.clock.setTimeout(loop, period);
     this.timer.unref?.();
+    this.stallFence.start();
     this.updateGauges();
   }
 
   /** The term is over: no more commands, no more supervision. TaskManagers re-register with the next leader. */
   stop(): void {
     this.stopped = true;
+    this.stallFence.stop();
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.jobs.clear();
@@ -173,7 +197,7 @@ export class ResourceManager implements TaskExecutionService {
   allocate(id: ExecutionId): string | null {
     if (!this.active) return null;
     const candidates: TaskManagerLoad[] = [...this.tms.values()]
-      .filter((tm) => tm.tasks.size < tm.slots && (tm.unreachableSince === null || tm.lastHeartbeat > tm.unreachableSince))
+      .filter((tm) => tm.tasks.size < tm.slots && (tm.unreachableSince === null || tm.heardAt > tm.unreachableSince))
       .map((tm) => ({ id: tm.id, slots: tm.slots, used: tm.tasks.size, recentTaskMs: tm.recentTaskMs, registeredAt: tm.registeredAt }));
     if (candidates.length === 0) return null;
     const chosen = this.tms.get(this.strategy.select(candidates))!;
@@ -197,14 +221,15 @@ export class ResourceManager implements TaskExecutionService {
       res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken });
     } catch (err) {
       if (err instanceof RpcError) {
-        tm.unreachableSince = this.clock.now();
+        tm.unreachableSince = this.clock.monotonicNow();
         this.logger.warn('taskmanager.unreachable', { taskManagerId: tm.id, address: tm.address, error: err.message });
       }
       throw err;
     }
+    if (res.status === 409) this.checkEpochBehind(res.body);
     if (res.status === 503 || res.status === 409) {
       // No new work for it until it heartbeats again (the stall fence lasts about a second).
-      tm.unreachableSince = this.clock.now();
+      tm.unreachableSince = this.clock.monotonicNow();
       throw new DeployRefusedError(`TaskManager ${this.describe(taskManagerId)} refused the deploy without running it: ${errorText(res)}`);
     }
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the deploy: ${errorText(res)}`);
@@ -215,6 +240,7 @@ export class ResourceManager implements TaskExecutionService {
   async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
     const tm = this.requireActive(taskManagerId);
     const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall());
+    if (res.status === 409) this.checkEpochBehind(res.body);
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
   }
 
@@ -223,11 +249,31 @@ export class ResourceManager implements TaskExecutionService {
     await Promise.all([...this.tms.values()].map(async (tm) => {
       try {
         const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall());
+        if (res.status === 409) this.checkEpochBehind(res.body);
         if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
       } catch (err) {
         this.logger.warn('task.cancel.failed', { jobId, taskManagerId: tm.id, error: err as Error });
       }
     }));
+  }
+
+  /** A 409 naming an epoch at or above ours: this term can never command that TaskManager. */
+  private checkEpochBehind(body: unknown): void {
+    const reported = (body as { epoch?: unknown } | null)?.epoch;
+    if (typeof reported !== 'number' || !Number.isSafeInteger(reported) || reported <= this.epoch || !this.active || this.epochBehind) return;
+    this.epochBehind = true; // once per term: the term is being given up
+    this.logger.warn('resourcemanager.epoch.behind', { reported, reason: 'a TaskManager holds a leader epoch at or above this term\'s; taking a new term above it' });
+    this.options.onEpochBehind?.(reported);
+  }
+
+  /**
+   * This process stood still for `gapMs` (SIGSTOP, a frozen VM): nobody's heartbeat could be heard
+   * meanwhile, so every deadline restarts from now instead of blaming healthy TaskManagers.
+   */
+  private forgiveSilence(gapMs: number): void {
+    const now = this.clock.monotonicNow();
+    for (const tm of this.tms.values()) tm.heardAt = Math.max(tm.heardAt, now);
+    this.logger.warn('resourcemanager.stalled', { gapMs: Math.round(gapMs), taskManagers: this.tms.size, reason: 'this leader stood still; heartbeat deadlines restart from now' });
   }
 
   private cancelCall(): RpcCallOptions {
@@ -248,8 +294,18 @@ export class ResourceManager implements TaskExecutionService {
 
   // ---- TaskManager side (internal RPC) -------------------------------------------------------
 
+  /**
+   * Registers (or re-registers) a TaskManager with its slots and tasks. Throws HttpError 409 `{epoch}`
+   * when the TaskManager already holds an epoch at or above this term's (and asks for a term above it).
+   */
   async register(req: RegistrationRequest): Promise<RegistrationResponse> {
+    if (typeof req.highestEpoch === 'number' && req.highestEpoch > this.epoch) {
+      this.checkEpochBehind({ epoch: req.highestEpoch });
+      throw new HttpError(409, `TaskManager ${req.taskManagerId} holds leader epoch ${req.highestEpoch}, above this leader's ${this.epoch}; a new term above it is being taken, register again`,
+        { extra: { epoch: this.epoch } });
+    }
     const now = this.clock.now();
+    const mono = this.clock.monotonicNow();
     const previous = this.tms.get(req.taskManagerId);
     if (previous && previous.address !== req.address) {
       // Same id, new process: whatever the old one ran is gone with it.
@@ -258,11 +314,12 @@ export class ResourceManager implements TaskExecutionService {
       this.lose(previous, `TaskManager ${previous.id} (${previous.address}) re-registered as a new process (restarted); its former process is gone`);
     }
     const tm: TaskManagerRecord = this.tms.get(req.taskManagerId) ?? {
-      id: req.taskManagerId, instanceId: req.instanceId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, tasks: new Map(), recentTaskMs: null, unreachableSince: null,
+      id: req.taskManagerId, instanceId: req.instanceId, host: req.host, address: req.address, slots: req.slots, registeredAt: now, lastHeartbeat: now, heardAt: mono, tasks: new Map(), recentTaskMs: null, unreachableSince: null,
     };
     tm.slots = req.slots;
     tm.host = req.host;
     tm.lastHeartbeat = now;
+    tm.heardAt = mono;
     this.tms.set(tm.id, tm);
     const { acknowledged, cancel } = await this.applyReports(tm, req.tasks);
     this.logger.info('taskmanager.registered', {
@@ -275,7 +332,7 @@ export class ResourceManager implements TaskExecutionService {
   heartbeat(taskManagerId: string, req: HeartbeatRequest): HeartbeatResponse {
     const tm = this.tms.get(taskManagerId);
     if (!tm) throw new HttpError(404, `TaskManager ${taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
-    tm.lastHeartbeat = this.clock.now();
+    this.heard(tm);
     if (tm.unreachableSince !== null) {
       // Heard from again: it takes new work, and jobs waiting for a slot should look now.
       tm.unreachableSince = null;
@@ -294,7 +351,7 @@ export class ResourceManager implements TaskExecutionService {
   async status(req: StatusRequest): Promise<StatusResponse> {
     const tm = this.tms.get(req.taskManagerId);
     if (!tm) throw new HttpError(404, `TaskManager ${req.taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
-    tm.lastHeartbeat = this.clock.now();
+    this.heard(tm);
     const result = await this.applyReports(tm, req.reports);
     this.changed();
     return result;
@@ -325,10 +382,17 @@ export class ResourceManager implements TaskExecutionService {
     return { acknowledged, cancel };
   }
 
+  private heard(tm: TaskManagerRecord): void {
+    tm.lastHeartbeat = this.clock.now();
+    tm.heardAt = this.clock.monotonicNow();
+  }
+
+  /** Heartbeat deadlines on the monotonic clock: a wall-clock step neither loses nor keeps a TaskManager. */
   private checkHeartbeats(): void {
-    const now = this.clock.now();
+    this.stallFence.beat(); // a stall of our own restarts every deadline before any is judged
+    const now = this.clock.monotonicNow();
     for (const tm of [...this.tms.values()]) {
-      const silentMs = now - tm.lastHeartbeat;
+      const silentMs = Math.round(now - tm.heardAt);
       if (silentMs > this.options.heartbeatTimeoutMs) {
         this.lose(tm, `TaskManager ${tm.id} (${tm.address}) lost: no heartbeat for ${silentMs} ms (heartbeat.timeout ${this.options.heartbeatTimeoutMs} ms)`);
         this.changed();
@@ -400,7 +464,7 @@ export class ResourceManager implements TaskExecutionService {
     return {
       id: tm.id, host: tm.host, address: tm.address,
       slotsNumber: tm.slots, freeSlots: Math.max(0, tm.slots - tm.tasks.size),
-      registeredAt: tm.registeredAt, lastHeartbeat: tm.lastHeartbeat, timeSinceLastHeartbeat: now - tm.lastHeartbeat,
+      registeredAt: tm.registeredAt, lastHeartbeat: tm.lastHeartbeat, timeSinceLastHeartbeat: Math.round(this.clock.monotonicNow() - tm.heardAt),
       recentTaskMs: tm.recentTaskMs === null ? null : Math.round(tm.recentTaskMs),
       tasks: [...tm.tasks.values()].map(({ id, state }) => ({ ...id, state })),
     };

@@ -60,6 +60,7 @@ function checkRegistration(body: Record<string, unknown>): RegistrationRequest {
   }
   return {
     taskManagerId, instanceId, address, slots: slots as number, epoch: body.epoch as number,
+    highestEpoch: Number.isSafeInteger(body.highestEpoch) ? body.highestEpoch as number : undefined,
     host: typeof host === 'string' ? host.slice(0, 255) : '',
     tasks: tasks.map((t, i) => checkReport(t, `tasks[${i}]`)),
   };

@@ -146,7 +146,7 @@ export class LeaderConnection {
   }
 
   private leaderChanged(leader: LeaderInfo | null): void {
-    if (leader) this.tasks.observeEpoch(leader.epoch);
+    this.tasks.announceEpoch(leader?.epoch ?? null); // unverified: fences off the replaced leader, raises nothing
     if (this.current && leader?.epoch === this.current.epoch && leader.rpcUrl === this.current.rpcUrl) return;
     this.current = null;
     this.contact.abort();
@@ -220,7 +220,9 @@ export class LeaderConnection {
     // key again and is flushed after it. Should the call fail, the next registration sends it anyway.
     for (const r of reports) this.unreported.delete(executionKey(r));
     const { taskManagerId, instanceId, host, slots } = this.options;
-    const request: RegistrationRequest = { taskManagerId, instanceId, host, address: this.address, slots, epoch: leader.epoch, tasks: reports };
+    const request: RegistrationRequest = {
+      taskManagerId, instanceId, host, address: this.address, slots, epoch: leader.epoch, highestEpoch: this.tasks.highestEpoch, tasks: reports,
+    };
     let res;
     try {
       res = await this.transport<RegistrationResponse>('POST', `${leader.rpcUrl}/internal/taskmanagers`, request, this.leaderCall());
@@ -234,7 +236,7 @@ export class LeaderConnection {
       return res.status === 409 && typeof epoch === 'number' ? epoch : null;
     }
     const body = res.body;
-    this.tasks.observeEpoch(body.epoch);
+    this.tasks.verifyEpoch(body.epoch); // the leader at the published address answered: verified
     this.current = { epoch: body.epoch, rpcUrl: leader.rpcUrl, leaderId: leader.replicaId };
     this.registerBackoffMs = REGISTER_RETRY_MIN_MS;
     this.lastLeaderContact = this.clock.monotonicNow();

@@ -69,6 +69,11 @@ export interface RegistrationRequest {
   slots: number;
   /** Epoch of the leader this registration is meant for (from /leader/info). */
   epoch: number;
+  /**
+   * The highest epoch a leader verified to this TaskManager (-1 before any). A leader below it
+   * cannot command it, so it takes a new term above it instead of registering it.
+   */
+  highestEpoch?: number;
   /** Tasks still running, plus finished ones whose outcome no leader has acknowledged yet. */
   tasks: TaskReport[];
 }

@@ -6,11 +6,14 @@
  *
  *   GET  /livez                                   → {status, taskManagerId} (no token)
  *   GET  /tasks                                   → owner.status()
- *   POST /deploy   DeployRequest                  → {key, state} | 400 | 409 stale epoch | 503 stalled or shutting down
- *   POST /cancel   CancelRequest                  → {canceled: keys} | 400 | 409 stale epoch
+ *   POST /deploy   DeployRequest                  → {key, state} | 400 | 409 {epoch} stale or implausible epoch | 503 stalled or shutting down
+ *   POST /cancel   CancelRequest                  → {canceled: keys} | 400 | 409 {epoch} stale or implausible epoch
  *   GET  /logs/:jobId/:vertexId/:subtask/:attempt → text/plain (last 1 MiB of the kept, rotated files) | 404;
  *        when output is missing (rotated away or older than the tail): `X-Log-Truncated: true`,
  *        `X-Log-Omitted-Bytes: N` and a first line saying so
+ *
+ * A 409 carries `epoch`: the highest epoch a leader verified to this TaskManager, so a leader below
+ * it knows to take a term above it (task-table.ts has the rules).
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
@@ -22,6 +25,7 @@ import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
 import { closeServer, listen } from '../http/server';
 import { CancelRequest, DeployRequest, ReportedState } from './protocol';
+import type { EpochVerdict } from './task-table';
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
 import { logFilePath } from './task-runner';
 import { readLogTail } from './task-log';
@@ -35,10 +39,10 @@ export interface TaskManagerCommands {
   readonly logDir: string;
   /** True just after a stall: a deploy arriving now may be stale and is refused (see stall-fence.ts). */
   stalled(): boolean;
-  /** The highest leader epoch seen (the fence a stale command is refused against). */
+  /** The highest leader epoch a leader verified (answered in every 409). */
   highestEpoch(): number;
-  /** Leader-epoch fencing of a command: false when a newer leader has been seen; else notes `epoch`. */
-  admitCommand(epoch: number): boolean;
+  /** Leader-epoch fencing of a command (TaskTable.admitCommand); notes nothing. */
+  admitCommand(epoch: number): EpochVerdict;
   /** False once shutting down: deploys are refused. */
   accepting(): boolean;
   /** Starts the attempt (or answers the state of the one already here); throws Error on a malformed request. */
@@ -73,12 +77,17 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
   router.get('/tasks', (ctx) => { ctx.body = owner.status(); });
   const checkEpoch = (epoch: unknown): void => {
     if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new HttpError(400, 'epoch must be an integer: the sending leader\'s fencing token');
-    if (!owner.admitCommand(epoch)) {
-      const highestEpoch = owner.highestEpoch();
+    const verdict = owner.admitCommand(epoch);
+    if (verdict === 'admitted') return;
+    const highestEpoch = owner.highestEpoch();
+    if (verdict === 'stale') {
       logger.warn('taskmanager.command.rejected', { epoch, highestEpoch });
-      throw new HttpError(409, `stale leader epoch ${epoch}: this TaskManager has seen epoch ${highestEpoch}; the command was not executed`,
+      throw new HttpError(409, `stale leader epoch ${epoch}: a newer leader than that has been seen (verified epoch ${highestEpoch}); the command was not executed`,
         { extra: { epoch: highestEpoch } });
     }
+    logger.warn('taskmanager.command.implausible', { epoch, highestEpoch, reason: 'far ahead of any leader this TaskManager registered with; refused, nothing changed' });
+    throw new HttpError(409, `leader epoch ${epoch} is implausibly far ahead of the verified epoch ${highestEpoch}; the command was not executed`,
+      { extra: { epoch: highestEpoch } });
   };
   router.post('/deploy', async (ctx) => {
     if (owner.stalled()) {

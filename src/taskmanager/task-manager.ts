@@ -1,7 +1,8 @@
 /**
  * The TaskManager process: finds the leader through ZooKeeper (its own session, used only for leader
  * retrieval), registers its slots, heartbeats, runs the tasks the leader deploys and reports every
- * state change. Commands from an epoch below the highest it has seen are rejected (409).
+ * state change. Commands from an epoch below the highest a leader verified to it (or far above it) are
+ * rejected (409, task-table.ts has the rules).
  *
  * A leader change alone never stops a task: the TaskManager re-registers with the new leader and
  * reports what it still runs, plus finished outcomes no leader has acknowledged yet. Only when no
@@ -26,7 +27,7 @@ import { checkSecretFiles, resolveTaskUser, TaskSandbox } from './task-sandbox';
 import { DEFAULT_LOG_LIMITS, LogLimits, sweepLogs } from './task-log';
 import { CancelRequest, checkExecutionId, DeployRequest, executionKey, ReportedState } from './protocol';
 import { Reaper } from './reaper';
-import { StallFence } from './stall-fence';
+import { StallFence } from '../util/stall-fence';
 import { TaskTable } from './task-table';
 import { LeaderConnection } from './leader-connection';
 import { RpcServer, TaskManagerCommands } from './rpc-server';

@@ -264,9 +264,9 @@ function fixedEnv(ctx: TaskContext): Record<string, string> {
 /** SIGTERM to the whole group, SIGKILL to whatever is left after the grace period, then wait for the leader. */
 async function killGroup(pgid: number, exited: Promise<void>, graceMs: number): Promise<void> {
   signalGroup(pgid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
+  const deadline = performance.now() + graceMs; // monotonic: a wall-clock step neither cuts nor stretches the grace
   // Children the command started may outlive it, so the group, not the leader, decides when we are done.
-  while (groupAlive(pgid) && Date.now() < deadline) await delay(Math.min(50, Math.max(1, deadline - Date.now())));
+  while (groupAlive(pgid) && performance.now() < deadline) await delay(Math.min(50, Math.max(1, deadline - performance.now())));
   signalGroup(pgid, 'SIGKILL');
   await exited;
 }

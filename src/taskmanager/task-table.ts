@@ -1,7 +1,14 @@
 /**
  * The TaskManager's table of task attempts: what runs here, what finished, the last report of each,
- * which outcomes a leader has acknowledged, and the highest leader epoch seen (the fencing token every
- * command is checked against). Pure bookkeeping: it neither starts nor stops processes nor talks to
+ * which outcomes a leader has acknowledged, and the leader epochs every command is checked against
+ * (`admitCommand`; README "Fencing"):
+ *  - the highest epoch a leader *verified*: only a registration answer raises it (the leader at the
+ *    published address answered with it), never ZooKeeper data nor a command;
+ *  - the epoch `/leader/info` announces while not registered: a command below it comes from a leader
+ *    that has been replaced and is refused, but it raises nothing (unverified), and the next
+ *    registration answer replaces it;
+ *  - at most MAX_EPOCH_STEP above the verified epoch: anything further ahead (a forged 2^53−1) is
+ *    refused and changes nothing. Pure bookkeeping: it neither starts nor stops processes nor talks to
  * anybody; the TaskManager and its leader connection act on what it answers.
  *
  * Keys are execution keys (`jobId/vertexId/subtask/attempt`, see protocol.ts); entries keep insertion
@@ -34,31 +41,53 @@ export type CancelFilter = Pick<CancelRequest, 'jobId' | 'vertexId' | 'subtask' 
 
 export const DEFAULT_FINISHED_HISTORY = 500;
 
+/**
+ * How far above the verified epoch a command may be (a new leader whose registration answer is still
+ * on its way). Every grant raises the epoch by one, so a legitimate leader is always close by.
+ */
+export const MAX_EPOCH_STEP = 1000;
+
+/** The verdict on a command's epoch: run it, or refuse it as from a replaced leader / implausibly far ahead. */
+export type EpochVerdict = 'admitted' | 'stale' | 'ahead';
+
 export class TaskTable<H extends TaskHandle = TaskHandle> {
   private readonly entries = new Map<string, TaskEntry<H>>();
   private highest = -1;
+  /** The epoch `/leader/info` announced since the last registration answer; null once verified. */
+  private announced: number | null = null;
   private readonly finishedHistory: number;
 
   constructor(options: TaskTableOptions = {}) {
     this.finishedHistory = options.finishedHistory ?? DEFAULT_FINISHED_HISTORY;
   }
 
-  /** The highest leader epoch seen (from /leader/info, a registration answer or a command); -1 before any. */
+  /** The highest leader epoch a registration answer verified; -1 before any. */
   get highestEpoch(): number { return this.highest; }
 
-  /** Notes an epoch learnt from the leader side; never lowers the fence. */
-  observeEpoch(epoch: number): void {
+  /** The epoch below which commands are refused: the verified one, or an announced newer one awaiting registration. */
+  get fenceEpoch(): number { return Math.max(this.highest, this.announced ?? -1); }
+
+  /** A leader answered our registration with `epoch`: verified, it raises the fence (never lowers it). */
+  verifyEpoch(epoch: number): void {
+    if (!Number.isSafeInteger(epoch)) return;
     if (epoch > this.highest) this.highest = epoch;
+    this.announced = null;
   }
 
-  /**
-   * Fencing of a leader command carrying `epoch`: false (and nothing noted) when a newer leader has been
-   * seen, so the command must not run; else true, and `epoch` becomes the fence.
-   */
-  admitCommand(epoch: number): boolean {
-    if (epoch < this.highest) return false;
-    this.highest = epoch;
-    return true;
+  /** `/leader/info` now announces `epoch` (unverified; null when no leader is published). Implausible ones are ignored. */
+  announceEpoch(epoch: number | null): void {
+    if (epoch !== null && this.plausible(epoch) && epoch > this.highest) this.announced = epoch;
+  }
+
+  private plausible(epoch: number): boolean {
+    return Number.isSafeInteger(epoch) && epoch <= Math.max(this.highest, 0) + MAX_EPOCH_STEP;
+  }
+
+  /** Fencing of a leader command carrying `epoch`; notes nothing whatever the verdict. */
+  admitCommand(epoch: number): EpochVerdict {
+    if (!this.plausible(epoch)) return 'ahead';
+    if (epoch < this.fenceEpoch) return 'stale';
+    return 'admitted';
   }
 
   get(key: string): TaskEntry<H> | undefined { return this.entries.get(key); }

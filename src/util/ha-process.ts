@@ -17,6 +17,8 @@ export interface HaProcessOptions {
   nodeFlags?: string[];
   /** Each incarnation logs to `<id>.<incarnation>.log` instead of appending to `<id>.log`. */
   logPerIncarnation?: boolean;
+  /** Extra environment variables of every incarnation (e.g. LD_PRELOAD of libfaketime in tests). */
+  env?: Record<string, string>;
 }
 
 /** One JSON log line of a process (winston's format: `event`, `timestamp` as ISO text, and fields). */
@@ -54,7 +56,7 @@ export class HaProcess {
     // The caller may hold ZooKeeper sockets (tests, chaos runner, benchmarks): ManagedChild spawns clean.
     this.current = ManagedChild.spawn(process.execPath,
       [...(this.options.nodeFlags ?? []), path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), this.kind, ...this.startArgs()],
-      { logFile: this.logFile(), env: { ...process.env, HA_LOG_LEVEL: 'info' } });
+      { logFile: this.logFile(), env: { ...process.env, HA_LOG_LEVEL: 'info', ...this.options.env } });
   }
 
   /** The current incarnation's Node.js child, null before the first start. */

@@ -15,7 +15,8 @@ import { join, segment } from './paths';
  * `/leader/latch` — persistent parent of the election latch. Children
  * `_c_<uuid>-latch-<seq>`: ephemeral sequential, one per contender, written by each replica's
  * election driver; JSON contender info (replicaId, restUrl, rpcUrl, host, pid, version, startedAt,
- * sessionId). The lowest sequence owned by its session leads; the sequence is the epoch.
+ * sessionId). The lowest sequence owned by its session leads; the sequence only orders contenders
+ * (the fencing token is `/epoch`).
  */
 export const LATCH_PATH = '/leader/latch';
 
@@ -33,6 +34,15 @@ export function latchNodePath(node: string): string {
  * readyAt). Read and watched by standbys and TaskManagers to find the leader.
  */
 export const LEADER_INFO_PATH = '/leader/info';
+
+/**
+ * `/epoch` — persistent, JSON `{epoch, replicaId, updatedAt (ISO)}`: the fencing-token counter. Every
+ * leader raises it with a version-checked write when it is granted (a lost race grants nothing), and
+ * raises it above what a TaskManager reports before resigning, so epochs only go up. Kept outside
+ * `/leader` on purpose: cleaning up the latch (`deleteall <root>/leader`) must not reset it. Written
+ * only by the election driver (src/election/zk-driver.ts).
+ */
+export const EPOCH_PATH = '/epoch';
 
 // ---- job stores (src/store/) ---------------------------------------------------------------------
 
@@ -99,4 +109,13 @@ export function vertexProgressShardsPath(jobId: string): string {
  */
 export function vertexProgressPath(jobId: string, vertexId: string): string {
   return join(vertexProgressShardsPath(jobId), segment(vertexId));
+}
+
+/**
+ * `/jobs/<jobId>/cancel` — persistent, JSON `{jobId, requestedAt (ISO), epoch}`: a cancel the leader
+ * acknowledged (202). Written by the leader's Dispatcher (guarded) before it answers; a recovering
+ * leader that finds it ends the job CANCELED. Removed with `/jobs/<jobId>` after the result is recorded.
+ */
+export function cancelRequestPath(jobId: string): string {
+  return join(jobPath(jobId), 'cancel');
 }

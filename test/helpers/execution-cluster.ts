@@ -32,6 +32,8 @@ export interface ExecutionClusterOptions {
   settings?: string[];
   /** security.rest.token, when the settings configure one: the helpers' REST calls send it. */
   restToken?: string;
+  /** Extra environment of the process with this id (replicas r1…, TaskManagers tm1…), e.g. libfaketime's. */
+  env?: (id: string) => Record<string, string> | undefined;
 }
 
 export class ExecutionCluster {
@@ -57,7 +59,8 @@ export class ExecutionCluster {
     const ports = await freePorts(options.replicas ?? 2);
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
-      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=${id}`], cluster.dir, `http://127.0.0.1:${port}`);
+      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=${id}`], cluster.dir, `http://127.0.0.1:${port}`,
+        { env: options.env?.(id) });
       cluster.replicas.push(p);
       p.start();
     });
@@ -72,7 +75,7 @@ export class ExecutionCluster {
   startTaskManager(id: string, settings: string[] = []): ManagedProcess {
     const tm = new ManagedProcess(id, 'taskmanager', [...this.common, '-D', `taskmanager.id=${id}`,
       '-D', `taskmanager.numberOfTaskSlots=${this.options.slots ?? 4}`, '-D', `taskmanager.data-dir=${path.join(this.dir, id)}`,
-      ...settings.flatMap((s) => ['-D', s])], this.dir);
+      ...settings.flatMap((s) => ['-D', s])], this.dir, '', { env: this.options.env?.(id) });
     this.taskManagers.push(tm);
     tm.start();
     return tm;

@@ -38,6 +38,14 @@ export class FakeClock implements Clock {
     (handle as Timer).cancelled = true;
   }
 
+  /**
+   * The process stood still for `ms` (SIGSTOP): time passes, no timer fires meanwhile; the overdue
+   * ones fire on the next `advance`, as after a resume.
+   */
+  stall(ms: number): void {
+    this.current += ms;
+  }
+
   /** Pending timers, for assertions. */
   get pending(): number[] {
     return this.timers.filter((t) => !t.cancelled).map((t) => t.at - this.current).sort((a, b) => a - b);

@@ -57,6 +57,11 @@ export class FakeElectionDriver implements LeaderElectionDriver {
 
   async deleteLeaderInfo(): Promise<void> { this.leaderInfo = null; }
 
+  /** Epochs handed to raiseEpochFloor, in order. */
+  readonly raisedFloors: number[] = [];
+
+  async raiseEpochFloor(reported: number): Promise<void> { this.raisedFloors.push(reported); }
+
   async resign(grant: LatchGrant): Promise<void> {
     if (!this.hasLeadership(grant)) return;
     this.resigned.push(grant);

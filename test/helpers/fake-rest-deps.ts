@@ -31,7 +31,7 @@ export class FakeDispatcher implements RestDispatcher {
     return { jobId: (body as { jobId: string }).jobId, created: true };
   }
 
-  cancel(jobId: string): void {
+  async cancel(jobId: string): Promise<void> {
     this.find(jobId);
     this.cancelled.push(jobId);
   }

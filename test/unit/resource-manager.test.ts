@@ -128,3 +128,51 @@ test('a TaskManager re-registering from a new address (restarted process) loses 
   t.like(r.get('tm1'), { address: 'http://127.0.0.1:9', freeSlots: 2 });
   r.stop();
 });
+
+test('a stall of the leader itself restarts heartbeat deadlines: healthy TaskManagers are not blamed, silent ones still are', async (t) => {
+  const clock = new FakeClock();
+  const r = rm(clock);
+  const listener = new Listener();
+  r.registerJob(JOB, listener);
+  await r.register({ taskManagerId: 'tm1', host: 'h', address: 'http://127.0.0.1:1', slots: 2, epoch: 3, tasks: [report(id('v', 0), 'RUNNING')] });
+  clock.stall(3600); // SIGSTOP for 1.2 x heartbeat.timeout: nobody could be heard meanwhile
+  await clock.advance(1);
+  t.deepEqual(listener.lost, [], 'not lost for the leader\'s own silence');
+  r.heartbeat('tm1', { epoch: 3, running: [] } as any);
+  await clock.advance(2000);
+  t.deepEqual(listener.lost, []);
+  await clock.advance(3000); // now really silent for longer than heartbeat.timeout
+  t.is(listener.lost.length, 1);
+  r.stop();
+});
+
+test('heartbeat ages are monotonic: wall-clock jumps neither lose nor keep a TaskManager', async (t) => {
+  const clock = new FakeClock();
+  const r = rm(clock);
+  const listener = new Listener();
+  r.registerJob(JOB, listener);
+  await r.register({ taskManagerId: 'tm1', host: 'h', address: 'http://127.0.0.1:1', slots: 2, epoch: 3, tasks: [report(id('v', 0), 'RUNNING')] });
+  clock.jumpWallClock(60_000);
+  await clock.advance(1000);
+  t.deepEqual(listener.lost, [], '+60 s on the wall clock loses nobody');
+  clock.jumpWallClock(-3_600_000);
+  await clock.advance(4000);
+  t.is(listener.lost.length, 1, '-1 h on the wall clock does not keep a silent TaskManager');
+  r.stop();
+});
+
+test('a TaskManager holding a higher epoch is not registered: 409 with ours, and the owner is asked once for a term above it', async (t) => {
+  const clock = new FakeClock();
+  const behind: number[] = [];
+  const r = new ResourceManager({ epoch: 3, heartbeatTimeoutMs: 3000, clock, onEpochBehind: (e) => behind.push(e) });
+  r.start();
+  const request = { taskManagerId: 'tm1', host: 'h', address: 'http://127.0.0.1:1', slots: 2, epoch: 3, highestEpoch: 7, tasks: [] };
+  const err = await t.throwsAsync(r.register(request), { instanceOf: HttpError });
+  t.is(err?.status, 409);
+  await t.throwsAsync(r.register(request), { instanceOf: HttpError });
+  t.deepEqual(behind, [7]);
+  t.is(r.overview().taskmanagers, 0);
+  await r.register({ ...request, taskManagerId: 'tm2', highestEpoch: 3 });
+  t.is(r.overview().taskmanagers, 1, 'a TaskManager at our epoch registers');
+  r.stop();
+});

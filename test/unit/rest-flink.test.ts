@@ -54,7 +54,7 @@ class FlinkFakeDispatcher extends FakeDispatcher {
     this.jobs = this.details.map((d) => ({ id: d.jid, status: d.state }));
   }
 
-  override cancel(jobId: string): void {
+  override async cancel(jobId: string): Promise<void> {
     const d = this.jobDetails(jobId);
     if (d.state !== 'RUNNING') throw new ConflictError(`job ${jobId} already ended with status ${d.state}; nothing to cancel`);
     this.cancelled.push(jobId);

@@ -1,6 +1,6 @@
 /** The TaskManager's stall detector (see src/taskmanager/stall-fence.ts), on a hand-driven clock. */
 import test from 'ava';
-import { StallFence } from '../../src/taskmanager/stall-fence';
+import { StallFence } from '../../src/util/stall-fence';
 import { FakeClock } from '../helpers/fake-clock';
 
 test('a gap in the beat of at least the threshold fences commands for fenceMs; regular beats never do', async (t) => {

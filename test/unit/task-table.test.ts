@@ -1,6 +1,6 @@
 /** The TaskManager's task table (src/taskmanager/task-table.ts): bookkeeping and epoch fencing, no processes. */
 import test from 'ava';
-import { TaskHandle, TaskTable } from '../../src/taskmanager/task-table';
+import { MAX_EPOCH_STEP, TaskHandle, TaskTable } from '../../src/taskmanager/task-table';
 import type { ExecutionId } from '../../src/taskmanager/protocol';
 
 class StubTask implements TaskHandle {
@@ -68,17 +68,37 @@ test('only terminal outcomes are acknowledged, and acknowledged ones beyond the 
   t.deepEqual(table.unacknowledgedOutcomes(), []);
 });
 
-test('commands from an epoch below the highest seen are refused; observing an epoch never lowers the fence', (t) => {
+test('commands below the verified epoch are refused; only registration answers raise it, never lowered', (t) => {
   const table = new TaskTable();
   t.is(table.highestEpoch, -1);
-  t.true(table.admitCommand(3));
-  t.is(table.highestEpoch, 3);
-  t.true(table.admitCommand(3), 'the same leader again');
-  table.observeEpoch(5);
-  table.observeEpoch(4);
+  t.is(table.admitCommand(3), 'admitted');
+  t.is(table.highestEpoch, -1, 'a command raises nothing');
+  table.verifyEpoch(5);
+  table.verifyEpoch(4);
   t.is(table.highestEpoch, 5);
-  t.false(table.admitCommand(4));
-  t.is(table.highestEpoch, 5, 'a refused command does not move the fence');
-  t.true(table.admitCommand(7));
-  t.is(table.highestEpoch, 7);
+  t.is(table.admitCommand(4), 'stale');
+  t.is(table.admitCommand(5), 'admitted', 'the verified leader');
+  t.is(table.admitCommand(7), 'admitted', 'a newer leader whose registration answer is on its way');
+  t.is(table.highestEpoch, 5, 'commands never move the fence');
+});
+
+test('an epoch far ahead of the verified one (a forged 2^53-1) is refused and changes nothing', (t) => {
+  const table = new TaskTable();
+  table.verifyEpoch(2);
+  for (const forged of [Number.MAX_SAFE_INTEGER, 2 + MAX_EPOCH_STEP + 1, 2 ** 60, 1.5]) t.is(table.admitCommand(forged), 'ahead', String(forged));
+  table.announceEpoch(Number.MAX_SAFE_INTEGER);
+  t.is(table.highestEpoch, 2);
+  t.is(table.admitCommand(2), 'admitted', 'the verified leader still commands');
+  t.is(table.admitCommand(2 + MAX_EPOCH_STEP + 1), 'ahead', 'announced data never widens the window');
+});
+
+test('an announced (unverified) newer leader fences off the replaced one until a registration answer verifies an epoch', (t) => {
+  const table = new TaskTable();
+  table.verifyEpoch(4);
+  table.announceEpoch(6);
+  t.is(table.admitCommand(4), 'stale', 'the replaced leader');
+  t.is(table.highestEpoch, 4, 'announced epochs are not verified ones');
+  table.verifyEpoch(5); // the leader at the published address answered 5: the announcement was wrong
+  t.is(table.admitCommand(5), 'admitted');
+  t.is(table.highestEpoch, 5);
 });

@@ -91,13 +91,14 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
     ctx.body = text;
   });
 
-  // Cancel (Flink: ?mode=cancel in any case, or none): 202 once the JobMaster was asked to cancel; the
-  // job then passes through CANCELLING. A job already CANCELED is cancelled: 202 again.
-  router.patch('/jobs/:jobid', leaderOnly, (ctx) => {
+  // Cancel (Flink: ?mode=cancel in any case, or none): 202 once the request is recorded in ZooKeeper
+  // and the JobMaster was asked to cancel; the job then passes through CANCELLING. A job already
+  // CANCELED is cancelled: 202 again.
+  router.patch('/jobs/:jobid', leaderOnly, async (ctx) => {
     const mode = String(ctx.query.mode ?? 'cancel');
     if (mode.toLowerCase() !== 'cancel') throw new HttpError(400, `unsupported mode ${JSON.stringify(mode.slice(0, 40))}; use ?mode=cancel`, { code: 'INVALID' });
     try {
-      dispatcher.cancel(ctx.params.jobid);
+      await dispatcher.cancel(ctx.params.jobid);
     } catch (err) {
       if (!(err instanceof ConflictError) || dispatcher.jobDetails(ctx.params.jobid).state !== 'CANCELED') throw err;
     }

@@ -1,4 +1,7 @@
 /**
+ * Used by the TaskManager (refuses deploys just after a stall) and the leader's ResourceManager
+ * (restarts heartbeat deadlines after its own stall, so it never blames TaskManagers for its silence).
+ *
  * Notices that this process stood still — SIGSTOP, a frozen VM, a very long GC pause — and, for a
  * moment after it resumes, tells command handlers that what arrives may be stale.
  *
@@ -12,7 +15,7 @@
  * Gaps are measured on the clock's monotonic reading: a wall-clock step (NTP, an operator setting the
  * time) is not a stall, and a stall is seen even if the wall clock was set back meanwhile.
  */
-import { Clock, systemClock, TimerHandle } from '../util/clock';
+import { Clock, systemClock, TimerHandle } from './clock';
 
 export interface StallFenceOptions {
   /** A gap in the beat at least this long counts as a stall (keep it under the leader's RPC timeout). */
