@@ -19,6 +19,8 @@ export interface ResultRetention {
 export const RETENTION_BATCH = 200;
 /** After a result is recorded, a sweep runs at most this often (ms). */
 const SWEEP_COALESCE_MS = 1000;
+/** Wait before retrying a failed pass (ms). */
+const RETRY_MS = 5000;
 /** Longest wait between sweeps when an age limit is set (ms). */
 const MAX_AGE_SWEEP_INTERVAL_MS = 60_000;
 
@@ -110,10 +112,12 @@ export class ResultSweeper {
   private kick(): void {
     if (this.stopped) return;
     if (this.running) { this.again = true; return; }
+    let failed = false;
     this.running = this.pass()
-      .catch((err) => this.logger.warn('jobresult.retention.failed', { error: err as Error }))
+      .catch((err) => { failed = true; this.logger.warn('jobresult.retention.failed', { error: err as Error, retryInMs: RETRY_MS }); })
       .finally(() => {
         this.running = null;
+        if (failed) { this.schedule(RETRY_MS); return; }
         if (this.again) { this.again = false; this.kick(); return; }
         if (this.retention.maxAgeMs !== undefined) this.schedule(Math.min(MAX_AGE_SWEEP_INTERVAL_MS, Math.max(1000, Math.floor(this.retention.maxAgeMs / 10))));
       });

@@ -159,6 +159,11 @@ test('/overview counts jobs by outcome (every not-yet-ended status is running) a
     taskmanagers: 2, 'slots-total': 8, 'slots-available': 5,
     'jobs-running': 6, 'jobs-finished': 2, 'jobs-cancelled': 1, 'jobs-failed': 1,
     version: '9.9.9-test', 'leader-replica': 'replica-a', epoch: 7,
+    admission: {
+      'pending-jobs': 11, 'max-pending-jobs': 100, 'stored-jobgraph-bytes': 0, 'max-stored-jobgraph-bytes': 1_000_000,
+      'submission-rate': 10, 'submission-burst': 10, 'submission-tokens': 10,
+    },
+    'job-results': { retained: 0, 'history-loaded': true, 'retention-max-count': 1000, 'retention-max-age': null },
   });
   t.deepEqual((await get('/taskmanagers')).json(), { taskmanagers: [{ id: 'tm-1' }] });
   t.deepEqual((await get('/taskmanagers/tm-1')).json(), { id: 'tm-1' });
