@@ -18,6 +18,7 @@ import { ZK_CODES } from '../../src/zk/errors';
 import { createMetrics } from '../../src/metrics/metrics';
 import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
 import { FakeClock } from '../helpers/fake-clock';
+import { validateConfig } from '../../src/config/options';
 import { eventually } from '../helpers/ensemble';
 
 const LIMITS = { maxParallelism: 16 };
@@ -173,4 +174,17 @@ test('pages list every job once in submission order while jobs are added between
   const expected = [...Array.from({ length: 25 }, (_, i) => jobId(i + 1)), jobId(100), jobId(101)];
   t.deepEqual(seen, expected);
   t.deepEqual(dispatcher.listJobs().map((j) => j.id), expected);
+});
+
+test('admission and retention settings: defaults, parsing, and errors naming the key', (t) => {
+  const d = validateConfig({});
+  t.like(d, { 'dispatcher.max-pending-jobs': 5000, 'dispatcher.submission-rate': 200, 'dispatcher.submission-burst': 1000, 'job-result-store.retention.max-count': 1000 });
+  t.is(d['job-result-store.retention.max-age'], undefined);
+  const c = validateConfig({ 'job-result-store.retention.max-age': '7 d', 'dispatcher.submission-rate': '0.5', 'dispatcher.max-stored-jobgraph-bytes': '1000' });
+  t.is(c['job-result-store.retention.max-age'], 7 * 86_400_000);
+  t.is(c['dispatcher.submission-rate'], 0.5);
+  t.is(c['dispatcher.max-stored-jobgraph-bytes'], 1000);
+  t.throws(() => validateConfig({ 'dispatcher.submission-rate': 0 }), { message: /dispatcher\.submission-rate/ });
+  t.throws(() => validateConfig({ 'dispatcher.max-pending-jobs': 0 }), { message: /dispatcher\.max-pending-jobs/ });
+  t.throws(() => validateConfig({ 'job-result-store.retention.max-age': 'soon' }), { message: /job-result-store\.retention\.max-age/ });
 });
