@@ -88,6 +88,9 @@ export class BenchCluster {
       `high-availability.cluster-id=${this.clusterId}`,
       `high-availability.zookeeper.client.session-timeout=${options.sessionTimeoutMs}`,
       'heartbeat.interval=500', 'heartbeat.timeout=5000',
+      // The benchmarks measure the machinery, not admission control: no limit may refuse their load.
+      'dispatcher.max-pending-jobs=10000000', 'dispatcher.max-stored-jobgraph-bytes=1000000000000',
+      'dispatcher.submission-rate=10000000', 'dispatcher.submission-burst=10000000',
       ...(options.settings ?? []),
     ].flatMap((s) => ['-D', s]);
   }

@@ -70,6 +70,15 @@ function recovery(s: ScenarioResult): string {
     table(['trial', 'new leader', 'grant → ready (log)', 'raw: graphs', 'raw: graphs + progress', 'ratio to graphs', 'ratio to graphs + progress'],
       [...s.trials.map((t: any) => [t.trial, t.replica, ms(t.recoveryMs), ms(t.rawGraphsMs), ms(t.rawAllMs), t.ratioGraphs, t.ratioAll]),
         ['median', '', ms(sum.recoveryMs.p50), ms(sum.rawGraphsMs.p50), ms(sum.rawAllMs.p50), sum.ratioGraphs, sum.ratioAll]]),
+    ...(sum.history ? [
+      '',
+      `History: ${sum.history.unfinished} unfinished jobs, without and with ${sum.history.finished} finished jobs' results in /jobresults (planted directly; retention raised above them). Grant → ready from the new leader's log:`,
+      '',
+      table(['trial', 'without history', 'with history'], [
+        ...sum.history.trials.map((t: any) => [t.trial, ms(t.withoutHistoryMs), ms(t.withHistoryMs)]),
+        ['median', ms(sum.history.withoutHistoryMs.p50), ms(sum.history.withHistoryMs.p50)],
+        ['ratio (medians)', '', sum.history.ratio]]),
+    ] : []),
   ].join('\n');
 }
 

@@ -77,6 +77,18 @@ export interface DispatcherConfig {
   /** Sum of every vertex's parallelism in one job: bounds the job's stored progress (src/jobgraph/limits.ts). */
   'dispatcher.max-subtasks-per-job': number;
   'dispatcher.max-jobgraph-bytes': number;
+  /** Admission: jobs not yet terminal (stored or being stored); beyond it POST /jobs answers 429. */
+  'dispatcher.max-pending-jobs': number;
+  /** Admission: bytes of stored JobGraph nodes of unfinished jobs; beyond it POST /jobs answers 429. */
+  'dispatcher.max-stored-jobgraph-bytes': number;
+  /** Admission: submissions per second, cluster-wide (token bucket refill rate). */
+  'dispatcher.submission-rate': number;
+  /** Admission: submissions allowed at once before the rate applies (token bucket size). */
+  'dispatcher.submission-burst': number;
+  /** Final job results kept in ZooKeeper (`/jobresults`); older ones are deleted by the leader. */
+  'job-result-store.retention.max-count': number;
+  /** Results older than this (by end time) are deleted too; unset = kept until max-count pushes them out. */
+  'job-result-store.retention.max-age'?: number;
   'resourcemanager.allocation-strategy': AllocationStrategy;
   'restart-strategy.type': RestartStrategyType;
   'restart-strategy.fixed-delay.attempts': number;
@@ -114,7 +126,8 @@ export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
   'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file' |
-  'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed';
+  'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
+  'job-result-store.retention.max-age';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.type': 'zookeeper',
@@ -145,6 +158,11 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'dispatcher.max-vertices-per-job': DEFAULT_MAX_VERTICES_PER_JOB,
   'dispatcher.max-subtasks-per-job': DEFAULT_MAX_SUBTASKS_PER_JOB,
   'dispatcher.max-jobgraph-bytes': 512_000,
+  'dispatcher.max-pending-jobs': 5000,
+  'dispatcher.max-stored-jobgraph-bytes': 64 * 1024 * 1024,
+  'dispatcher.submission-rate': 200,
+  'dispatcher.submission-burst': 1000,
+  'job-result-store.retention.max-count': 1000,
   'resourcemanager.allocation-strategy': 'spread',
   'restart-strategy.type': 'none',
   'restart-strategy.fixed-delay.attempts': 1,
@@ -239,6 +257,21 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'dispatcher.max-vertices-per-job': int(1, MAX_VERTICES),
   'dispatcher.max-subtasks-per-job': int(1, MAX_SUBTASKS_PER_JOB),
   'dispatcher.max-jobgraph-bytes': int(1, ZOOKEEPER_NODE_LIMIT_BYTES - 1, 'a job graph is stored in one ZooKeeper node, which must stay below 1 MiB'),
+  'dispatcher.max-pending-jobs': int(1),
+  'dispatcher.max-stored-jobgraph-bytes': int(1),
+  'dispatcher.submission-rate': (value, key) => {
+    const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) throw new ConfigError(key, `must be a number of submissions per second above 0, e.g. 200, got ${show(value)}`);
+    return n;
+  },
+  'dispatcher.submission-burst': int(1),
+  'job-result-store.retention.max-count': int(1),
+  // Not a timer: any age up to ten years (a bare number means ms).
+  'job-result-store.retention.max-age': (value, key) => {
+    const ms = parseDurationMs(value, 1);
+    if (ms === undefined || ms < 1000 || ms > 10 * 365 * 86_400_000) throw new ConfigError(key, `must be a duration between 1s and 3650d such as 7d or 12h, got ${show(value)}`);
+    return ms;
+  },
   'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
   'restart-strategy.type': (value, key) => {
     const name = RESTART_STRATEGY_NAMES[typeof value === 'string' ? value.trim().toLowerCase() : ''];

@@ -1,9 +1,12 @@
 /**
- * The Dispatcher: a leader contender. On grant it recovers (results first, then every unfinished
- * graph), starts a JobMaster per job, and only then confirms leadership. On revoke it suspends every
- * JobMaster (never cancels, never deletes) and drops all leader state. Submissions are acknowledged
- * only once the graph is in ZooKeeper, cancels only once the request is (`/jobs/<id>/cancel`), so a
- * failover right after either answer keeps it: recovery cancels a job whose cancel was recorded.
+ * The Dispatcher: a leader contender. On grant it recovers every stored graph (reading the results
+ * of those jobs only, so a finished-but-not-cleaned-up job is cleaned up, never rerun), starts a
+ * JobMaster per unfinished job, and only then confirms leadership; the retained history of results is
+ * loaded (and trimmed to the retention) in the background afterwards. On revoke it suspends every
+ * JobMaster (never cancels, never deletes) and drops all leader state. Submissions pass admission
+ * control and are acknowledged only once the graph is in ZooKeeper, cancels only once the request is
+ * (`/jobs/<id>/cancel`), so a failover right after either answer keeps it: recovery cancels a job
+ * whose cancel was recorded.
  */
 import { LRUCache } from 'lru-cache';
 import { LeaderElectionService, LeaderContender, LeadershipTerm } from '../election/service';
@@ -11,7 +14,7 @@ import { canonicalJson, generateJobId, isJobId, JobGraph, JobGraphLimits, parseJ
 import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, ExceptionEntry } from '../jobmaster/types';
 import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
 import { JOBGRAPHS_PATH } from '../zk/layout';
-import { JobResultEntry, JobResultStore } from '../store/jobresult-store';
+import { JobResultEntry, JobResultStore, StoredResult } from '../store/jobresult-store';
 import { CancelRequestStore } from '../store/cancel-request-store';
 import { ZkClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
@@ -20,6 +23,8 @@ import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, sleep, systemClock } from '../util/clock';
 import { DispatcherMetrics } from '../metrics/metrics';
 import { SerialQueue } from '../util/serial-queue';
+import { AdmissionController, AdmissionLimits, AdmissionRejectedError, AdmissionStatus } from './admission';
+import { describeRetention, ResultRetention, ResultSweeper } from './result-retention';
 
 export type Role = 'standby' | 'recovering' | 'leader';
 
@@ -34,6 +39,10 @@ export interface DispatcherOptions {
   jobMasterFactory: JobMasterFactory;
   limits: JobGraphLimits;
   jobstore: { maxCapacity: number; expirationMs: number };
+  /** Admission control of new jobs; unlimited when absent. */
+  admission?: AdmissionLimits;
+  /** Retention of job results in ZooKeeper; the last 1000 jobs when absent. */
+  retention?: ResultRetention;
   metrics?: DispatcherMetrics;
   logger?: EventLogger;
   clock?: Clock;
@@ -44,12 +53,29 @@ export interface DispatcherOptions {
 export interface SubmitResult { jobId: string; created: boolean }
 export interface JobSummary { id: string; status: JobStatus }
 
-interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number }
+/** Position in the job listing order: submission time (epoch-ms), then job id. */
+export interface JobCursor { submittedAt: number; jobId: string }
+/** A page request: up to `limit` jobs strictly after `after` in listing order. */
+export interface PageRequest { after?: JobCursor; limit: number }
+/** One page; `next` is the cursor of its last job when more follow, else null. */
+export interface Page<T> { items: T[]; next: JobCursor | null }
+
+/** Job results read on demand (not yet in the term's index) kept per term. */
+const RESULT_CACHE_SIZE = 1000;
+const UNLIMITED: AdmissionLimits = { maxPendingJobs: Infinity, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity };
+
+interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number; bytes: number }
 
 /** Everything that exists only while this replica leads one term. */
 class LeaderState {
   readonly jobs = new Map<string, TrackedJob>();
+  /** Results known this term: recorded, found at recovery, loaded with the history. */
   readonly results = new Map<string, JobResultEntry>();
+  /** Results read on demand before the history was loaded. */
+  readonly resultCache = new LRUCache<string, JobResultEntry>({ max: RESULT_CACHE_SIZE });
+  /** Bytes of the stored graphs of tracked jobs (admission). */
+  storedGraphBytes = 0;
+  sweeper: ResultSweeper | null = null;
   readonly guard: () => void;
   /** Ids being submitted right now, so the /jobgraphs watch does not start them a second time. */
   readonly submitting = new Set<string>();
@@ -75,10 +101,14 @@ export class Dispatcher implements LeaderContender {
   private readonly completedExceptions: LRUCache<string, ExceptionEntry[]>;
   private readonly logger: EventLogger;
   private readonly clock: Clock;
+  private readonly admission: AdmissionController;
+  readonly retention: ResultRetention;
 
   constructor(private readonly options: DispatcherOptions) {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.admission = new AdmissionController(options.admission ?? UNLIMITED, this.clock);
+    this.retention = options.retention ?? { maxCount: 1000 };
     this.completed = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
     this.completedExceptions = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
   }
@@ -118,6 +148,7 @@ export class Dispatcher implements LeaderContender {
       if (election.isLeader(term) && this.state === state) state.ready = await election.confirmLeadership(term);
       this.recovering = false;
       if (!state.ready) return true;
+      this.startSweeper(state);
       const seconds = (this.clock.now() - term.grantedAt) / 1000;
       metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt, now: this.clock.now() });
       this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
@@ -153,6 +184,7 @@ export class Dispatcher implements LeaderContender {
 
   private async dropLeaderState(state: LeaderState, reason: string): Promise<void> {
     this.state = null;
+    state.sweeper?.stop();
     this.recovering = false;
     this.options.metrics?.quarantined.set(0); // leader state; jobs, epoch and leader gauges follow the role at scrape time
     await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
@@ -165,19 +197,8 @@ export class Dispatcher implements LeaderContender {
     const { graphStore, resultStore, term } = state;
     // Independent reads go out together: every sequential round trip here delays the failover.
     await Promise.all([graphStore.init(), resultStore.init()]);
-    const [results, quarantined] = await Promise.all([resultStore.readAll(), graphStore.listQuarantined()]);
-    for (const stored of results) {
-      if (!stored.ok) {
-        // An unreadable result still means "this job ended": never run it again; report it.
-        this.logger.error('jobresult.unreadable', { jobId: stored.jobId, reason: stored.reason, epoch: term.epoch });
-        state.results.set(stored.jobId, unreadableResult(stored.jobId));
-        state.unreadableResults.add(stored.jobId);
-        continue;
-      }
-      state.results.set(stored.entry.jobId, stored.entry);
-      if (stored.entry.state === 'dirty') await this.cleanUp(state, stored.entry.jobId);
-    }
-    state.quarantined = quarantined;
+    // Results are read for stored graphs only (during adoption): the history waits until after ready.
+    state.quarantined = await graphStore.listQuarantined();
     await state.adoptions.run(() => this.adoptStoredGraphs(state, true));
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }
@@ -190,7 +211,12 @@ export class Dispatcher implements LeaderContender {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
-    const [stored, cancelRequested] = await Promise.all([graphStore.readAll(fresh), this.recordedCancels(state, fresh)]);
+    // A graph with a result is a job that ended before its cleanup finished: read exactly those results.
+    const unknown = fresh.filter((id) => !state.results.has(id));
+    const [stored, results, cancelRequested] = await Promise.all([
+      graphStore.readAll(fresh), state.resultStore.getMany(unknown), this.recordedCancels(state, fresh),
+    ]);
+    for (const result of results) this.adoptResult(state, result);
     // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: a
     // round trip issued after a batch is answered only once the batch's reads were (a session's answers
     // come in order), so with at most two batches outstanding the event loop never drowns in answers
@@ -233,7 +259,8 @@ export class Dispatcher implements LeaderContender {
       await this.quarantine(state, graph);
       return;
     }
-    const jobMaster = this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true);
+    const jobMaster = this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
+      graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)));
     this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch', cancelRequested });
     // An acknowledged cancel: the job ends CANCELED; what its tasks do meanwhile is no failure.
     if (cancelRequested) jobMaster.cancel();
@@ -293,7 +320,34 @@ export class Dispatcher implements LeaderContender {
     this.logger.error('jobgraph.quarantined', { jobId: graph.jobId, reason: graph.reason, node: entry.node, epoch: state.term.epoch });
   }
 
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean): JobMaster {
+  /** Adds a stored result to the term's index (an unreadable one as a FAILED placeholder, never rerun). */
+  private adoptResult(state: LeaderState, stored: StoredResult): void {
+    if (!stored.ok) {
+      // An unreadable result still means "this job ended": never run it again; report it.
+      this.logger.error('jobresult.unreadable', { jobId: stored.jobId, reason: stored.reason, epoch: state.term.epoch });
+      state.results.set(stored.jobId, unreadableResult(stored.jobId));
+      state.unreadableResults.add(stored.jobId);
+      return;
+    }
+    state.results.set(stored.entry.jobId, stored.entry);
+    state.resultCache.delete(stored.entry.jobId);
+  }
+
+  /** Once ready: load the retained history in the background and keep `/jobresults` within retention. */
+  private startSweeper(state: LeaderState): void {
+    state.sweeper = new ResultSweeper({
+      store: state.resultStore,
+      results: state.results,
+      unreadable: state.unreadableResults,
+      active: () => this.state === state && state.ready && this.options.election.isLeader(state.term),
+      adopt: (stored) => this.adoptResult(state, stored),
+      cleanUp: (jobId) => this.cleanUp(state, jobId),
+      onDeleted: (count) => this.options.metrics?.jobResultsDeleted.inc(count),
+    }, this.retention, this.clock, this.logger);
+    state.sweeper.start();
+  }
+
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number): JobMaster {
     const jobMaster = this.options.jobMasterFactory({
       graph,
       term: state.term,
@@ -302,7 +356,8 @@ export class Dispatcher implements LeaderContender {
       recovered,
       onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
     });
-    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt });
+    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt, bytes });
+    state.storedGraphBytes += bytes;
     jobMaster.start();
     return jobMaster;
   }
@@ -312,14 +367,20 @@ export class Dispatcher implements LeaderContender {
     const jobId = graph.jobId;
     if (this.state !== state) return; // a suspended JobMaster's late outcome belongs to no term
     try {
+      const tracked = state.jobs.get(jobId);
       const entry = await state.resultStore.createDirty({
         jobId, name: graph.name, jobStatus: outcome.status, graphDigest: digest,
         startTime: outcome.details['start-time'], endTime: outcome.details['end-time'], failure: outcome.failure,
+        ...(tracked ? { submittedAt: tracked.submittedAt } : {}),
       });
       state.results.set(jobId, entry);
       this.completed.set(jobId, outcome.details);
       if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
-      state.jobs.delete(jobId);
+      if (tracked && state.jobs.get(jobId) === tracked) {
+        state.jobs.delete(jobId);
+        state.storedGraphBytes -= tracked.bytes;
+      }
+      state.sweeper?.noteRecorded();
       if (outcome.status === 'FAILED') this.options.metrics?.jobFailures.inc();
       this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
       await this.cleanUp(state, jobId);
@@ -329,10 +390,14 @@ export class Dispatcher implements LeaderContender {
     }
   }
 
+  /**
+   * Progress first, the graph second: while a dirty result's graph exists, recovery finds the result
+   * through `/jobgraphs` and redoes the whole cleanup; once the graph is gone, nothing is left but the flag.
+   */
   private async cleanUp(state: LeaderState, jobId: string): Promise<void> {
-    await state.graphStore.remove(jobId);
     await state.cancelRequests.remove(jobId); // before the backend removes /jobs/<jobId>, which must be empty by then
     await this.options.onJobCleanup?.(jobId, state.guard);
+    await state.graphStore.remove(jobId);
     await state.resultStore.markClean(jobId);
     const entry = state.results.get(jobId);
     if (entry) state.results.set(jobId, { ...entry, state: 'clean' });
@@ -346,6 +411,13 @@ export class Dispatcher implements LeaderContender {
     return state;
   }
 
+  /**
+   * Stores a new JobGraph and starts its JobMaster; a resubmission of a known job (same id and graph)
+   * answers `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (create) and, before the
+   * history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
+   * @throws ValidationError (400), ConflictError (409), AdmissionRejectedError (429 + Retry-After),
+   * HttpError 503 (IN_PROGRESS, UNCONFIRMED) and NotLeaderError (503).
+   */
   async submit(body: unknown): Promise<SubmitResult> {
     const state = this.requireLeader();
     const { metrics } = this.options;
@@ -358,26 +430,40 @@ export class Dispatcher implements LeaderContender {
     }
     const digest = graphDigest(canonicalJson(graph));
     const jobId = graph.jobId;
-    const known = state.jobs.get(jobId)?.digest ?? state.results.get(jobId)?.graphDigest;
+    const known = state.jobs.get(jobId)?.digest ?? (await this.findResult(state, jobId))?.graphDigest;
     if (known !== undefined) return this.answerResubmission(jobId, known, digest);
+    if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
     if (state.submitting.has(jobId)) {
       metrics?.submissions.inc({ outcome: 'in_progress' });
       throw new HttpError(503, `job ${jobId} is being submitted right now; retry the same request`, { code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
     }
-    state.submitting.add(jobId);
+    const submittedAt = this.clock.now();
+    const envelope = { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph };
+    const bytes = Buffer.byteLength(JSON.stringify(envelope));
     try {
-      const submittedAt = this.clock.now();
-      const put = await state.graphStore.put(jobId, { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph });
+      // Jobs being stored count as pending, so concurrent submissions cannot overshoot the limits.
+      this.admission.admit({ pendingJobs: state.jobs.size + state.submitting.size, storedGraphBytes: state.storedGraphBytes }, bytes);
+    } catch (err) {
+      if (err instanceof AdmissionRejectedError) {
+        metrics?.submissions.inc({ outcome: 'throttled' });
+        metrics?.admissionRejections.inc({ limit: err.limit });
+      }
+      throw err;
+    }
+    state.submitting.add(jobId);
+    state.storedGraphBytes += bytes; // reserved while the write is in flight
+    try {
+      const put = await state.graphStore.put(jobId, envelope);
       if (!put.created) {
         const existing = put.existing;
         if (!existing.ok) throw new ConflictError(`job ${jobId} exists in the store but is unreadable (${existing.reason}); submit with another jobId`);
         if (existing.envelope.digest !== digest) return this.answerResubmission(jobId, existing.envelope.digest, digest);
-        if (!state.jobs.has(jobId)) this.startJobMaster(state, existing.envelope.graph, digest, Date.parse(existing.envelope.submittedAt), true);
+        if (!state.jobs.has(jobId)) this.startJobMaster(state, existing.envelope.graph, digest, Date.parse(existing.envelope.submittedAt), true, existing.bytes ?? bytes);
         metrics?.submissions.inc({ outcome: 'duplicate' });
         return { jobId, created: false };
       }
       if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
-      this.startJobMaster(state, graph, digest, submittedAt, false);
+      this.startJobMaster(state, graph, digest, submittedAt, false, bytes);
       metrics?.submissions.inc({ outcome: 'accepted' });
       this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length });
       return { jobId, created: true };
@@ -391,6 +477,7 @@ export class Dispatcher implements LeaderContender {
       throw err;
     } finally {
       state.submitting.delete(jobId);
+      state.storedGraphBytes -= bytes;
     }
   }
 
@@ -433,44 +520,76 @@ export class Dispatcher implements LeaderContender {
       job.jobMaster.cancel();
       return;
     }
-    const result = state.results.get(jobId);
-    if (result) throw new ConflictError(`job ${jobId} already ended with status ${result.jobStatus}; nothing to cancel`);
-    throw new NotFoundError(`job ${jobId} not found`);
+    const result = await this.requireResult(state, jobId);
+    throw new ConflictError(`job ${jobId} already ended with status ${result.jobStatus}; nothing to cancel`);
   }
 
+  /** Every job the leader knows (unfinished ones and loaded results), in listing order. */
   listJobs(): JobSummary[] {
-    const state = this.requireLeader();
-    const jobs: JobSummary[] = [...state.jobs.entries()].map(([id, j]) => ({ id, status: visibleStatus(j.jobMaster.status) }));
-    for (const [id, r] of state.results) if (!state.jobs.has(id)) jobs.push({ id, status: r.jobStatus });
-    return jobs;
+    return this.pageOfJobs({ limit: Infinity }).items;
   }
 
+  /**
+   * One page of the job list in a stable order: submission time (epoch-ms), then job id. Jobs added
+   * while a client pages appear after its cursor; a job keeps its place when it ends.
+   */
+  pageOfJobs(page: PageRequest): Page<JobSummary> {
+    const state = this.requireLeader();
+    return this.page(state, page, (id) => {
+      const job = state.jobs.get(id);
+      return { id, status: job ? visibleStatus(job.jobMaster.status) : state.results.get(id)!.jobStatus };
+    });
+  }
+
+  /** Details of every job the leader knows, in listing order. */
   jobsOverview(): JobDetails[] {
-    const state = this.requireLeader();
-    const running = [...state.jobs.values()].map((j) => visibleDetails(j.jobMaster.details()));
-    const done = [...state.results.values()].filter((r) => !state.jobs.has(r.jobId)).map((r) => this.completedDetails(r));
-    return [...running, ...done];
+    return this.pageOfJobsOverview({ limit: Infinity }).items;
   }
 
-  jobDetails(jobId: string): JobDetails {
+  /** One page of job details, in the order of `pageOfJobs`. */
+  pageOfJobsOverview(page: PageRequest): Page<JobDetails> {
+    const state = this.requireLeader();
+    return this.page(state, page, (id) => {
+      const job = state.jobs.get(id);
+      return job ? visibleDetails(job.jobMaster.details()) : this.completedDetails(state.results.get(id)!);
+    });
+  }
+
+  private page<T>(state: LeaderState, { after, limit }: PageRequest, view: (id: string) => T): Page<T> {
+    const keys: JobCursor[] = [...state.jobs.entries()].map(([jobId, j]) => ({ submittedAt: j.submittedAt, jobId }));
+    for (const [jobId, r] of state.results) if (!state.jobs.has(jobId)) keys.push({ submittedAt: r.submittedAt ?? r.startTime, jobId });
+    keys.sort(compareCursor);
+    let from = 0;
+    if (after) {
+      // First key strictly after the cursor (binary search: the cursor's job may be gone).
+      let hi = keys.length;
+      while (from < hi) {
+        const mid = (from + hi) >>> 1;
+        if (compareCursor(keys[mid], after) <= 0) from = mid + 1; else hi = mid;
+      }
+    }
+    const slice = keys.slice(from, from + limit);
+    const more = from + slice.length < keys.length;
+    return { items: slice.map((k) => view(k.jobId)), next: more && slice.length > 0 ? slice[slice.length - 1] : null };
+  }
+
+  /** @throws ValidationError, NotFoundError (with the retention when the job may have been forgotten), NotLeaderError. */
+  async jobDetails(jobId: string): Promise<JobDetails> {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
     if (job) return visibleDetails(job.jobMaster.details());
-    const result = state.results.get(jobId);
-    if (result) return this.completedDetails(result);
-    throw new NotFoundError(`job ${jobId} not found`);
+    return this.completedDetails(await this.requireResult(state, jobId));
   }
 
-  jobExceptions(jobId: string): { 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } } {
+  async jobExceptions(jobId: string): Promise<{ 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } }> {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
     let entries: ExceptionEntry[];
     if (job) entries = job.jobMaster.exceptions();
     else {
-      const result = state.results.get(jobId);
-      if (!result) throw new NotFoundError(`job ${jobId} not found`);
+      const result = await this.requireResult(state, jobId);
       entries = this.completedExceptions.get(jobId)
         ?? (result.failure ? [{ timestamp: result.failure.timestamp, exceptionName: 'JobFailure', stacktrace: result.failure.message }] : []);
     }
@@ -478,12 +597,11 @@ export class Dispatcher implements LeaderContender {
     return { 'root-exception': root?.stacktrace ?? null, timestamp: root?.timestamp ?? null, 'exception-history': { entries } };
   }
 
-  executionResult(jobId: string): { status: { id: 'IN_PROGRESS' | 'COMPLETED' }; 'job-execution-result'?: object } {
+  async executionResult(jobId: string): Promise<{ status: { id: 'IN_PROGRESS' | 'COMPLETED' }; 'job-execution-result'?: object }> {
     const state = this.requireLeader();
     assertJobId(jobId);
     if (state.jobs.has(jobId)) return { status: { id: 'IN_PROGRESS' } };
-    const r = state.results.get(jobId);
-    if (!r) throw new NotFoundError(`job ${jobId} not found`);
+    const r = await this.requireResult(state, jobId);
     return {
       status: { id: 'COMPLETED' },
       'job-execution-result': { id: jobId, 'application-status': r.jobStatus, 'net-runtime': r.endTime - r.startTime, ...(r.failure ? { 'failure-cause': r.failure } : {}) },
@@ -495,9 +613,45 @@ export class Dispatcher implements LeaderContender {
   }
 
   jobCounts(): Record<string, number> {
+    const state = this.requireLeader();
     const counts: Record<string, number> = {};
-    for (const j of this.listJobs()) counts[j.status] = (counts[j.status] ?? 0) + 1;
+    const add = (status: string): void => { counts[status] = (counts[status] ?? 0) + 1; };
+    for (const j of state.jobs.values()) add(visibleStatus(j.jobMaster.status));
+    for (const [id, r] of state.results) if (!state.jobs.has(id)) add(r.jobStatus);
     return counts;
+  }
+
+  /** Admission limits and what counts against them right now (leader only). */
+  admissionStatus(): AdmissionStatus {
+    const state = this.requireLeader();
+    return this.admission.status({ pendingJobs: state.jobs.size + state.submitting.size, storedGraphBytes: state.storedGraphBytes });
+  }
+
+  /** Result retention and the results the leader holds (leader only); `historyLoaded` false while the background load runs. */
+  resultRetentionStatus(): { retention: ResultRetention; results: number; historyLoaded: boolean } {
+    const state = this.requireLeader();
+    return { retention: this.retention, results: state.results.size, historyLoaded: state.sweeper?.historyLoaded ?? false };
+  }
+
+  /**
+   * A finished job's result: from the term's index, else (before the history is loaded) from
+   * `/jobresults/<jobId>` on demand, cached. Null when the job has no result.
+   */
+  private async findResult(state: LeaderState, jobId: string): Promise<JobResultEntry | null> {
+    const known = state.results.get(jobId) ?? state.resultCache.get(jobId);
+    if (known) return known;
+    if (state.sweeper?.historyLoaded) return null; // the index holds every stored result
+    const stored = await state.resultStore.get(jobId);
+    if (!stored) return null;
+    const entry = stored.ok ? stored.entry : unreadableResult(jobId);
+    if (this.state === state) state.resultCache.set(jobId, entry);
+    return entry;
+  }
+
+  private async requireResult(state: LeaderState, jobId: string): Promise<JobResultEntry> {
+    const result = await this.findResult(state, jobId);
+    if (result) return result;
+    throw new NotFoundError(`job ${jobId} not found; finished jobs are kept for ${describeRetention(this.retention)}`);
   }
 
   private completedDetails(result: JobResultEntry): JobDetails {
@@ -535,6 +689,10 @@ function visibleDetails(details: JobDetails): JobDetails {
 /** Errors a later attempt can get past: ZooKeeper trouble and a lost term. Anything else is deterministic. */
 function isRetryableRecoveryError(err: unknown): boolean {
   return err instanceof ZkError || err instanceof NotLeaderError;
+}
+
+function compareCursor(a: JobCursor, b: JobCursor): number {
+  return a.submittedAt - b.submittedAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
 }
 
 function assertJobId(jobId: string): asserts jobId is string {

@@ -16,7 +16,9 @@ export const SESSION_EVENTS = ['connected', 'suspended', 'reconnected', 'expired
  * body was unreadable (size, JSON), in_progress = the same jobId is being stored right now, not_leader =
  * leadership ended during the submission.
  */
-export const SUBMISSION_OUTCOMES = ['accepted', 'duplicate', 'invalid', 'rejected', 'conflict', 'unconfirmed', 'in_progress', 'not_leader'] as const;
+export const SUBMISSION_OUTCOMES = ['accepted', 'duplicate', 'invalid', 'rejected', 'conflict', 'unconfirmed', 'in_progress', 'not_leader', 'throttled'] as const;
+/** Label values of `ha_dispatcher_admission_rejections_total` and `ha_dispatcher_admission_limit`: the configuration keys. */
+export const ADMISSION_LIMIT_KEYS = ['dispatcher.max-pending-jobs', 'dispatcher.max-stored-jobgraph-bytes', 'dispatcher.submission-rate'] as const;
 
 /** What the metrics read from the Dispatcher on scrape (it satisfies this structurally). */
 export interface DispatcherView {
@@ -26,6 +28,10 @@ export interface DispatcherView {
   jobCounts(): Record<string, number>;
   /** Per job `state` and `restarts` (Flink's numRestarts); may throw when not the ready leader. */
   jobsOverview(): Array<{ state: string; restarts: number }>;
+  /** Admission usage and limits; may throw when not the ready leader. */
+  admissionStatus?(): { pendingJobs: number; storedGraphBytes: number; limits: { maxPendingJobs: number; maxStoredGraphBytes: number; submissionRate: number } };
+  /** Results held by the leader and the retention; may throw when not the ready leader. */
+  resultRetentionStatus?(): { results: number; retention: { maxCount: number } };
 }
 
 export interface DispatcherMetrics {
@@ -50,6 +56,12 @@ export interface DispatcherMetrics {
   httpRequests: Counter;
   httpRequestSeconds: Histogram;
   quarantined: Gauge;
+  pendingJobs: Gauge;
+  storedGraphBytes: Gauge;
+  admissionLimit: Gauge;
+  admissionRejections: Counter;
+  jobResults: Gauge;
+  jobResultsDeleted: Counter;
   taskManagers: Gauge;
   taskManagersLost: Counter;
   slots: Gauge;
@@ -98,6 +110,10 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
   const now = options.now ?? Date.now;
   let dispatcher: DispatcherView | null = null;
   const leading = (): boolean => dispatcher?.role === 'leader';
+  const admission = (): ReturnType<NonNullable<DispatcherView['admissionStatus']>> | null => {
+    if (!leading()) return null;
+    try { return dispatcher!.admissionStatus?.() ?? null; } catch { return null; /* leadership ended during the scrape */ }
+  };
 
   let leaderView: (() => { known: boolean; identity: string | null }) | null = null;
   let lastIdentity: string | null | undefined;
@@ -184,6 +200,40 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers,
     }),
     quarantined: new Gauge({ name: 'ha_dispatcher_quarantined_jobgraphs', help: 'Unreadable JobGraphs moved aside', registers }),
+    pendingJobs: new Gauge({
+      name: 'ha_dispatcher_pending_jobs', help: 'Jobs not yet terminal (stored or being stored), as admission counts them; ready leader only', registers,
+      collect() { this.reset(); const a = admission(); if (a) this.set(a.pendingJobs); },
+    }),
+    storedGraphBytes: new Gauge({
+      name: 'ha_dispatcher_stored_jobgraph_bytes', help: 'Bytes of the stored JobGraphs of unfinished jobs, as admission counts them; ready leader only', registers,
+      collect() { this.reset(); const a = admission(); if (a) this.set(a.storedGraphBytes); },
+    }),
+    admissionLimit: new Gauge({
+      name: 'ha_dispatcher_admission_limit', help: 'Admission limits by configuration key (jobs, bytes, submissions per second); ready leader only, absent when unlimited',
+      labelNames: ['limit'], registers,
+      collect() {
+        this.reset();
+        const a = admission();
+        if (!a) return;
+        const values: Record<(typeof ADMISSION_LIMIT_KEYS)[number], number> = {
+          'dispatcher.max-pending-jobs': a.limits.maxPendingJobs, 'dispatcher.max-stored-jobgraph-bytes': a.limits.maxStoredGraphBytes, 'dispatcher.submission-rate': a.limits.submissionRate,
+        };
+        for (const limit of ADMISSION_LIMIT_KEYS) if (Number.isFinite(values[limit])) this.set({ limit }, values[limit]);
+      },
+    }),
+    admissionRejections: new Counter({
+      name: 'ha_dispatcher_admission_rejections_total', help: 'Submissions refused with 429 by admission control, by the limit (configuration key) that refused them',
+      labelNames: ['limit'], registers,
+    }),
+    jobResults: new Gauge({
+      name: 'ha_dispatcher_job_results', help: 'Job results the ready leader holds (kept in ZooKeeper under the retention); ready leader only', registers,
+      collect() {
+        this.reset();
+        if (!leading()) return;
+        try { const r = dispatcher!.resultRetentionStatus?.(); if (r) this.set(r.results); } catch { /* leadership ended during the scrape */ }
+      },
+    }),
+    jobResultsDeleted: new Counter({ name: 'ha_dispatcher_job_results_deleted_total', help: 'Job results this replica deleted from ZooKeeper under the retention while leading', registers }),
     taskManagers: new Gauge({ name: 'ha_dispatcher_taskmanagers', help: 'TaskManagers registered with this leader', registers }),
     taskManagersLost: new Counter({ name: 'ha_dispatcher_taskmanagers_lost_total', help: 'TaskManagers this leader declared lost (heartbeat timeout or unreachable)', registers }),
     slots: new Gauge({ name: 'ha_dispatcher_slots', help: 'Slots offered by registered TaskManagers', registers }),
@@ -224,6 +274,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
   for (const event of SESSION_EVENTS) metrics.zkSessionEvents.inc({ event }, 0);
   for (const outcome of SUBMISSION_OUTCOMES) metrics.submissions.inc({ outcome }, 0);
   for (const outcome of ['redirect', 'unavailable']) metrics.redirects.inc({ outcome }, 0);
+  for (const limit of ADMISSION_LIMIT_KEYS) metrics.admissionRejections.inc({ limit }, 0);
   metrics.zkConnected.set(0);
   metrics.buildInfo.set({ version: options.version ?? 'unknown', nodejs_version: process.version }, 1);
   return metrics;

@@ -115,6 +115,11 @@ export class Replica {
         maxSubtasks: config['dispatcher.max-subtasks-per-job'],
       },
       jobstore: { maxCapacity: config['jobstore.max-capacity'], expirationMs: config['jobstore.expiration-time'] * 1000 },
+      admission: {
+        maxPendingJobs: config['dispatcher.max-pending-jobs'], maxStoredGraphBytes: config['dispatcher.max-stored-jobgraph-bytes'],
+        submissionRate: config['dispatcher.submission-rate'], submissionBurst: config['dispatcher.submission-burst'],
+      },
+      retention: { maxCount: config['job-result-store.retention.max-count'], maxAgeMs: config['job-result-store.retention.max-age'] },
       onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
     });
     const app = createApp({

@@ -24,7 +24,7 @@ export interface ResourceView {
 /** The Dispatcher as the REST API uses it: its role and the leader-only requests. */
 export type RestDispatcher = Pick<Dispatcher,
   'role' | 'epoch' | 'submit' | 'cancel' | 'listJobs' | 'jobsOverview' | 'jobDetails' | 'jobExceptions' |
-  'executionResult' | 'quarantined' | 'jobCounts'>;
+  'executionResult' | 'quarantined' | 'jobCounts' | 'pageOfJobs' | 'pageOfJobsOverview' | 'admissionStatus' | 'resultRetentionStatus'>;
 
 export interface AppDeps {
   replicaId: string;

@@ -21,7 +21,8 @@ export interface JobGraphEnvelope<G = unknown> {
   graph: G;
 }
 
-export type StoredGraph<G> = { jobId: string; ok: true; envelope: JobGraphEnvelope<G> } | { jobId: string; ok: false; reason: string; raw: Buffer };
+/** `bytes`: size of the stored node (admission counts it). */
+export type StoredGraph<G> = { jobId: string; ok: true; envelope: JobGraphEnvelope<G>; bytes?: number } | { jobId: string; ok: false; reason: string; raw: Buffer };
 
 export interface QuarantineEntry { jobId: string; node: string; reason: string; quarantinedAt: string }
 
@@ -144,7 +145,7 @@ export class JobGraphStore<G = unknown> {
     }
     try {
       const graph = this.parseGraph(envelope.graph);
-      return { jobId, ok: true, envelope: { ...envelope, graph } };
+      return { jobId, ok: true, envelope: { ...envelope, graph }, bytes: data.length };
     } catch (err) {
       return { jobId, ok: false, reason: `invalid graph: ${(err as Error).message}`, raw: data };
     }

@@ -1,8 +1,10 @@
 
 /**
  * JobResult store: `/jobresults/<jobId>` records a job's terminal outcome. A job with a result is
- * never run again. The entry is written "dirty" before the graph is cleaned up and marked "clean"
- * after, so a leader that dies in between finishes the cleanup on recovery.
+ * never run again. The entry is written "dirty" before the job is cleaned up (progress, then graph)
+ * and marked "clean" after, so a leader that dies in between finishes the cleanup on recovery: a dirty
+ * result whose graph still exists is found through `/jobgraphs`, so recovery never lists the history.
+ * Results are kept for a bounded retention and then removed (`remove`) by the leader.
  */
 import { ZkClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
@@ -25,6 +27,8 @@ export interface JobResultEntry {
   /** Digest of the graph that ran: a resubmission with the same id is compared against it. */
   graphDigest: string;
   failure?: { message: string; timestamp: number };
+  /** Epoch-ms the job was first stored (orders job listings); absent in results written before it existed. */
+  submittedAt?: number;
 }
 
 export type StoredResult = { ok: true; entry: JobResultEntry } | { ok: false; jobId: string; reason: string };
@@ -70,13 +74,29 @@ export class JobResultStore {
     }
   }
 
+  /** Deletes `/jobresults/<jobId>` (retention); a missing node is fine. Guarded like every write. */
+  async remove(jobId: string): Promise<void> {
+    this.guard();
+    try {
+      await this.client.delete(jobResultPath(jobId));
+    } catch (err) {
+      if (!(err instanceof NoNodeError)) throw err;
+    }
+  }
+
+  /** Names of every `/jobresults` child: one round trip, but its answer grows with the history. */
   listIds(): Promise<string[]> {
     return this.client.getChildren(JOBRESULTS_PATH);
   }
 
+  /** Every stored result. Costs one read per job ever kept: recovery must not use it (see `getMany`). */
   async readAll(concurrency = 256): Promise<StoredResult[]> {
-    const ids = await this.listIds();
-    const results = await mapLimit(ids, concurrency, async (id) => {
+    return this.getMany(await this.listIds(), concurrency);
+  }
+
+  /** Reads the results of `jobIds` with up to `concurrency` reads in flight; absent ones are left out. */
+  async getMany(jobIds: readonly string[], concurrency = 256): Promise<StoredResult[]> {
+    const results = await mapLimit(jobIds, concurrency, async (id) => {
       try {
         const { data } = await this.client.get(join(JOBRESULTS_PATH, id));
         return decode(id, data);

@@ -4,7 +4,9 @@
  * and a logger that records events.
  */
 import { AppDeps, RestDispatcher } from '../../src/rest/deps';
-import { Role, JobSummary, SubmitResult } from '../../src/dispatcher/dispatcher';
+import { Role, JobSummary, SubmitResult, Page, PageRequest } from '../../src/dispatcher/dispatcher';
+import type { AdmissionStatus } from '../../src/dispatcher/admission';
+import type { ResultRetention } from '../../src/dispatcher/result-retention';
 import { LeaderInfo } from '../../src/election/leader-info';
 import { ExceptionEntry, JobDetails } from '../../src/jobmaster/types';
 import { QuarantineEntry } from '../../src/store/jobgraph-store';
@@ -38,14 +40,23 @@ export class FakeDispatcher implements RestDispatcher {
 
   listJobs(): JobSummary[] { return this.jobs; }
   jobsOverview(): JobDetails[] { return this.details; }
-  jobDetails(jobId: string): JobDetails { return this.find(jobId); }
+  /** Pages by position in `jobs` / `details` (the cursor's submittedAt is the index). */
+  pageOfJobs(page: PageRequest): Page<JobSummary> { return fakePage(this.jobs, page, (j) => j.id); }
+  pageOfJobsOverview(page: PageRequest): Page<JobDetails> { return fakePage(this.details, page, (d) => d.jid); }
+  admissionStatus(): AdmissionStatus {
+    return { pendingJobs: this.jobs.length, storedGraphBytes: 0, submissionTokens: 10, limits: { maxPendingJobs: 100, maxStoredGraphBytes: 1_000_000, submissionRate: 10, submissionBurst: 10 } };
+  }
+  resultRetentionStatus(): { retention: ResultRetention; results: number; historyLoaded: boolean } {
+    return { retention: { maxCount: 1000 }, results: 0, historyLoaded: true };
+  }
+  async jobDetails(jobId: string): Promise<JobDetails> { return this.find(jobId); }
 
-  jobExceptions(jobId: string): { 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } } {
+  async jobExceptions(jobId: string): Promise<{ 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } }> {
     this.find(jobId);
     return { 'root-exception': null, timestamp: null, 'exception-history': { entries: [] } };
   }
 
-  executionResult(jobId: string): { status: { id: 'IN_PROGRESS' | 'COMPLETED' } } {
+  async executionResult(jobId: string): Promise<{ status: { id: 'IN_PROGRESS' | 'COMPLETED' } }> {
     this.find(jobId);
     return { status: { id: 'IN_PROGRESS' } };
   }
@@ -63,6 +74,13 @@ export class FakeDispatcher implements RestDispatcher {
     if (!details) throw new NotFoundError(`job ${jobId} not found`);
     return details;
   }
+}
+
+function fakePage<T>(items: T[], { after, limit }: PageRequest, id: (item: T) => string): Page<T> {
+  const from = after ? after.submittedAt + 1 : 0;
+  const slice = items.slice(from, from + limit);
+  const last = from + slice.length - 1;
+  return { items: slice, next: last + 1 < items.length && slice.length > 0 ? { submittedAt: last, jobId: id(items[last]) } : null };
 }
 
 export interface LoggedEvent { level: 'debug' | 'info' | 'warn' | 'error'; event: string; fields: EventFields }

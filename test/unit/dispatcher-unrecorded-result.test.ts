@@ -40,16 +40,16 @@ test('a canceled job whose result could not be recorded is shown CANCELLING, nev
   await eventually('leader', () => dispatcher.role === 'leader');
   await dispatcher.submit(GRAPH);
   client.failNext('create', `/jobresults/${JOB}`, ZK_CODES.CONNECTIONLOSS);
-  dispatcher.cancel(JOB);
+  await dispatcher.cancel(JOB);
   await eventually('the result write was attempted', () => client.calls.some((c) => c.op === 'create' && c.path === `/jobresults/${JOB}`));
   await eventually('the dispatcher saw the result write fail', () => events.includes('jobresult.write.failed'), 5000, 5);
   t.deepEqual(dispatcher.listJobs(), [{ id: JOB, status: 'CANCELLING' }]);
-  const details = dispatcher.jobDetails(JOB);
+  const details = await dispatcher.jobDetails(JOB);
   t.is(details.state, 'CANCELLING');
   t.is(details['end-time'], -1);
   t.is(details.timestamps.CANCELED, undefined);
   t.deepEqual(dispatcher.jobsOverview().map((d) => d.state), ['CANCELLING']);
-  t.deepEqual(dispatcher.executionResult(JOB), { status: { id: 'IN_PROGRESS' } });
+  t.deepEqual(await dispatcher.executionResult(JOB), { status: { id: 'IN_PROGRESS' } });
   t.is(await client.exists(`/jobresults/${JOB}`), null);
 });
 
@@ -58,8 +58,8 @@ test('once the result is recorded the terminal status shows', async (t) => {
   const dispatcher = leader(client);
   await eventually('leader', () => dispatcher.role === 'leader');
   await dispatcher.submit({ ...GRAPH, jobId: 'f'.repeat(32) });
-  dispatcher.cancel('f'.repeat(32));
-  await eventually('CANCELED', () => dispatcher.jobDetails('f'.repeat(32)).state === 'CANCELED');
+  await dispatcher.cancel('f'.repeat(32));
+  await eventually('CANCELED', async () => (await dispatcher.jobDetails('f'.repeat(32))).state === 'CANCELED');
   t.deepEqual(dispatcher.listJobs(), [{ id: 'f'.repeat(32), status: 'CANCELED' }]);
   t.truthy(await client.exists(`/jobresults/${'f'.repeat(32)}`));
 });

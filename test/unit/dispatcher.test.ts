@@ -93,5 +93,5 @@ test('a dirty result found on recovery finishes the cleanup and the job is not s
   t.is(masters.length, 0);
   t.is(server.nodes.has(`/jobgraphs/${jobId(4)}`), false);
   t.is(JSON.parse(server.nodes.get(`/jobresults/${jobId(4)}`)!.data.toString()).state, 'clean');
-  t.is(dispatcher.jobDetails(jobId(4)).state, 'FINISHED');
+  t.is((await dispatcher.jobDetails(jobId(4))).state, 'FINISHED');
 });

@@ -216,7 +216,7 @@ test('a standby refuses a request without the token before redirecting it', asyn
 
 test('an unexpected error answers 500 without its message and is logged as rest.internal-error', async (t) => {
   const f = fakeRestDeps();
-  f.dispatcher.listJobs = () => { throw new Error('zk path /secret/thing broke'); };
+  f.dispatcher.pageOfJobs = () => { throw new Error('zk path /secret/thing broke'); };
   const res = await serve(f)('/jobs');
   t.is(res.status, 500);
   t.deepEqual(res.json(), { errors: ['internal error; see the server log'] });

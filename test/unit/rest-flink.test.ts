@@ -55,18 +55,18 @@ class FlinkFakeDispatcher extends FakeDispatcher {
   }
 
   override async cancel(jobId: string): Promise<void> {
-    const d = this.jobDetails(jobId);
+    const d = await this.jobDetails(jobId);
     if (d.state !== 'RUNNING') throw new ConflictError(`job ${jobId} already ended with status ${d.state}; nothing to cancel`);
     this.cancelled.push(jobId);
   }
 
-  override jobExceptions(jobId: string): { 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } } {
-    const entries = this.jobDetails(jobId).state === 'FAILED' ? EXCEPTIONS : [];
+  override async jobExceptions(jobId: string): Promise<{ 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } }> {
+    const entries = (await this.jobDetails(jobId)).state === 'FAILED' ? EXCEPTIONS : [];
     return { 'root-exception': entries.at(-1)?.stacktrace ?? null, timestamp: entries.at(-1)?.timestamp ?? null, 'exception-history': { entries } };
   }
 
-  override executionResult(jobId: string): any {
-    const d = this.jobDetails(jobId);
+  override async executionResult(jobId: string): Promise<any> {
+    const d = await this.jobDetails(jobId);
     if (d.state === 'RUNNING') return { status: { id: 'IN_PROGRESS' } };
     return {
       status: { id: 'COMPLETED' },

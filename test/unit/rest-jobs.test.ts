@@ -170,6 +170,11 @@ test('/overview counts jobs by outcome (every not-yet-ended status is running) a
     'jobs-running': 6, 'jobs-finished': 2, 'jobs-cancelled': 1, 'jobs-failed': 1,
     'flink-version': '9.9.9-test', 'flink-commit': 'DeadD0d0',
     version: '9.9.9-test', 'leader-replica': 'replica-a', epoch: 7,
+    admission: {
+      'pending-jobs': 11, 'max-pending-jobs': 100, 'stored-jobgraph-bytes': 0, 'max-stored-jobgraph-bytes': 1_000_000,
+      'submission-rate': 10, 'submission-burst': 10, 'submission-tokens': 10,
+    },
+    'job-results': { retained: 0, 'history-loaded': true, 'retention-max-count': 1000, 'retention-max-age': null },
   });
   const [listed] = (await get('/taskmanagers')).json().taskmanagers;
   t.like(listed, { id: 'tm-1', path: 'http://127.0.0.1:6121', dataPort: 6121, timeSinceLastHeartbeat: 4000, heartbeatAgeMs: 500, slotsNumber: 4, freeSlots: 3, blocked: false });

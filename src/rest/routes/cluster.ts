@@ -56,6 +56,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
       version: deps.version,
       'leader-replica': deps.replicaId,
       epoch: dispatcher.epoch,
+      ...admissionOverview(dispatcher),
     };
   });
 
@@ -71,4 +72,31 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
 
   // Flink's dashboard configuration; the configuration itself is GET /jobmanager/config.
   router.get('/config', (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
+}
+
+/**
+ * The fields `/overview` adds for admission control and result retention (none collides with Flink's
+ * overview). Limits that are not set show as null; bytes are bytes, max-age is ms.
+ */
+function admissionOverview(dispatcher: AppDeps['dispatcher']): Record<string, unknown> {
+  const a = dispatcher.admissionStatus();
+  const r = dispatcher.resultRetentionStatus();
+  const finite = (n: number): number | null => (Number.isFinite(n) ? n : null);
+  return {
+    admission: {
+      'pending-jobs': a.pendingJobs,
+      'max-pending-jobs': finite(a.limits.maxPendingJobs),
+      'stored-jobgraph-bytes': a.storedGraphBytes,
+      'max-stored-jobgraph-bytes': finite(a.limits.maxStoredGraphBytes),
+      'submission-rate': finite(a.limits.submissionRate),
+      'submission-burst': finite(a.limits.submissionBurst),
+      'submission-tokens': finite(Math.floor(a.submissionTokens)),
+    },
+    'job-results': {
+      retained: r.results,
+      'history-loaded': r.historyLoaded,
+      'retention-max-count': r.retention.maxCount,
+      'retention-max-age': r.retention.maxAgeMs ?? null,
+    },
+  };
 }

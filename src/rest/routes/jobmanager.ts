@@ -47,7 +47,7 @@ export function jobManagerRoutes(router: Router, deps: AppDeps, leaderOnly: Midd
     if (!res || !tm) throw new NotFoundError(`taskmanager ${JSON.stringify(ctx.params.id.slice(0, 80))} is not registered`);
     const parsed = parseTaskLogName(ctx.params.name);
     if (!parsed) throw new NotFoundError('no such log; names are task-<jobid>-<vertexid>-<subtask>-<attempt>.log as listed by GET /taskmanagers/:id/logs');
-    const vertex = findVertex(deps.dispatcher.jobDetails(parsed.jobId), parsed.vertexHexId);
+    const vertex = findVertex(await deps.dispatcher.jobDetails(parsed.jobId), parsed.vertexHexId);
     const text = vertex && res.taskLog ? await res.taskLog(parsed.jobId, vertex.id, parsed.subtask, parsed.attempt) : null;
     if (text === null) throw new NotFoundError('no such log (unknown attempt, or its TaskManager is gone)');
     ctx.type = 'text/plain';

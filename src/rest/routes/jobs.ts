@@ -18,12 +18,14 @@ import {
   vertexTaskManagersView,
 } from '../flink-views';
 import { withAttemptLogUrls } from '../job-urls';
+import { answerPage, parsePageQuery } from '../pagination';
 
 export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware): void {
   const { dispatcher } = deps;
   const taskManagers = (): Map<string, TaskManagerView> => new Map((deps.resources?.()?.list() ?? []).map((tm) => [tm.id, tm]));
 
-  // 202 once the graph is stored in ZooKeeper; 415 / 413 / 400 for a body that is not a readable JSON graph.
+  // 202 once the graph is stored in ZooKeeper; 415 / 413 / 400 for a body that is not a readable JSON graph;
+  // 429 + Retry-After when admission control refuses a new job (the body names the limit).
   router.post('/jobs', leaderOnly, async (ctx) => {
     const body = await readJsonBody(ctx, deps.maxBodyBytes, { setting: 'rest.max-body-bytes' })
       .catch((err) => { deps.metrics?.submissions.inc({ outcome: 'rejected' }); throw err; });
@@ -32,50 +34,59 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
     ctx.body = { jobid: result.jobId, jobUrl: `/jobs/${result.jobId}` };
   });
 
-  router.get('/jobs', leaderOnly, (ctx) => { ctx.body = jobIdsWithStatus(dispatcher.listJobs()); });
+  // Listings: ?limit=&cursor= pages (src/rest/pagination.ts); without them at most 1000 jobs, in Flink's shapes.
+  router.get('/jobs', leaderOnly, (ctx) => {
+    const query = parsePageQuery(ctx.query);
+    const page = dispatcher.pageOfJobs(query);
+    answerPage(ctx, 'jobs', query, { ...page, items: page.items.map((j) => ({ id: j.id, status: j.status })) });
+  });
 
   // Before /jobs/:jobid, which would match these paths too.
-  router.get('/jobs/overview', leaderOnly, (ctx) => { ctx.body = { jobs: dispatcher.jobsOverview().map(jobOverviewRow) }; });
+  router.get('/jobs/overview', leaderOnly, (ctx) => {
+    const query = parsePageQuery(ctx.query);
+    const page = dispatcher.pageOfJobsOverview(query);
+    answerPage(ctx, 'jobs', query, { ...page, items: page.items.map(jobOverviewRow) });
+  });
   router.get('/jobs/quarantined', leaderOnly, (ctx) => { ctx.body = { quarantined: dispatcher.quarantined() }; });
   // Flink's aggregated job metrics: no job metrics are collected per job here, so none are offered.
   router.get('/jobs/metrics', leaderOnly, (ctx) => { ctx.body = []; });
 
-  router.get('/jobs/:jobid', leaderOnly, (ctx) => { ctx.body = jobDetailsView(withAttemptLogUrls(dispatcher.jobDetails(ctx.params.jobid)), Date.now()); });
-  router.get('/jobs/:jobid/status', leaderOnly, (ctx) => { ctx.body = { status: dispatcher.jobDetails(ctx.params.jobid).state }; });
-  router.get('/jobs/:jobid/plan', leaderOnly, (ctx) => { ctx.body = { plan: jobPlan(dispatcher.jobDetails(ctx.params.jobid)) }; });
-  router.get('/jobs/:jobid/config', leaderOnly, (ctx) => { ctx.body = jobConfigView(dispatcher.jobDetails(ctx.params.jobid)); });
-  router.get('/jobs/:jobid/accumulators', leaderOnly, (ctx) => {
-    dispatcher.jobDetails(ctx.params.jobid); // 400 / 404 for a bad or unknown id
+  router.get('/jobs/:jobid', leaderOnly, async (ctx) => { ctx.body = jobDetailsView(withAttemptLogUrls((await dispatcher.jobDetails(ctx.params.jobid))), Date.now()); });
+  router.get('/jobs/:jobid/status', leaderOnly, async (ctx) => { ctx.body = { status: (await dispatcher.jobDetails(ctx.params.jobid)).state }; });
+  router.get('/jobs/:jobid/plan', leaderOnly, async (ctx) => { ctx.body = { plan: jobPlan((await dispatcher.jobDetails(ctx.params.jobid))) }; });
+  router.get('/jobs/:jobid/config', leaderOnly, async (ctx) => { ctx.body = jobConfigView((await dispatcher.jobDetails(ctx.params.jobid))); });
+  router.get('/jobs/:jobid/accumulators', leaderOnly, async (ctx) => {
+    (await dispatcher.jobDetails(ctx.params.jobid)); // 400 / 404 for a bad or unknown id
     ctx.body = accumulatorsView();
   });
-  router.get('/jobs/:jobid/exceptions', leaderOnly, (ctx) => {
+  router.get('/jobs/:jobid/exceptions', leaderOnly, async (ctx) => {
     const max = ctx.query.maxExceptions === undefined ? DEFAULT_MAX_EXCEPTIONS : Number(ctx.query.maxExceptions);
     if (!Number.isSafeInteger(max) || max < 0) throw new ValidationError(`maxExceptions must be a non-negative integer, got ${JSON.stringify(String(ctx.query.maxExceptions).slice(0, 40))}`);
-    ctx.body = jobExceptionsView(dispatcher.jobExceptions(ctx.params.jobid)['exception-history'].entries, max);
+    ctx.body = jobExceptionsView((await dispatcher.jobExceptions(ctx.params.jobid))['exception-history'].entries, max);
   });
-  router.get('/jobs/:jobid/execution-result', leaderOnly, (ctx) => {
-    ctx.body = executionResultView(dispatcher.executionResult(ctx.params.jobid) as ExecutionResultInput);
+  router.get('/jobs/:jobid/execution-result', leaderOnly, async (ctx) => {
+    ctx.body = executionResultView((await dispatcher.executionResult(ctx.params.jobid)) as ExecutionResultInput);
   });
 
   // ---- vertices and subtasks ----
-  router.get('/jobs/:jobid/vertices/:vertex', leaderOnly, (ctx) => {
-    const [details, vertex] = vertexOf(ctx);
+  router.get('/jobs/:jobid/vertices/:vertex', leaderOnly, async (ctx) => {
+    const [details, vertex] = (await vertexOf(ctx));
     ctx.body = vertexDetailsView(details.jid, vertex, Date.now(), taskManagers());
   });
-  router.get('/jobs/:jobid/vertices/:vertex/subtasktimes', leaderOnly, (ctx) => {
-    const [details, vertex] = vertexOf(ctx);
+  router.get('/jobs/:jobid/vertices/:vertex/subtasktimes', leaderOnly, async (ctx) => {
+    const [details, vertex] = (await vertexOf(ctx));
     ctx.body = subtaskTimesView(details.jid, vertex, Date.now(), taskManagers());
   });
-  router.get('/jobs/:jobid/vertices/:vertex/taskmanagers', leaderOnly, (ctx) => {
-    const [details, vertex] = vertexOf(ctx);
+  router.get('/jobs/:jobid/vertices/:vertex/taskmanagers', leaderOnly, async (ctx) => {
+    const [details, vertex] = (await vertexOf(ctx));
     ctx.body = vertexTaskManagersView(details.jid, vertex, Date.now(), taskManagers());
   });
-  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask', leaderOnly, (ctx) => {
-    ctx.body = subtaskAttemptView(subtaskOf(ctx)[2], taskManagers());
+  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask', leaderOnly, async (ctx) => {
+    ctx.body = subtaskAttemptView((await subtaskOf(ctx))[2], taskManagers());
   });
   // Only the current attempt of a subtask is kept; earlier attempts answer 404.
-  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt', leaderOnly, (ctx) => {
-    const subtask = subtaskOf(ctx)[2];
+  router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt', leaderOnly, async (ctx) => {
+    const subtask = (await subtaskOf(ctx))[2];
     if (String(subtask.attempt) !== ctx.params.attempt) {
       throw new NotFoundError(`subtask ${subtask.subtask} is at attempt ${subtask.attempt}; only the current attempt's details are kept`);
     }
@@ -83,7 +94,7 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
   });
 
   router.get('/jobs/:jobid/vertices/:vertex/subtasks/:subtask/attempts/:attempt/log', leaderOnly, async (ctx) => {
-    const [details, vertex] = vertexOf(ctx);
+    const [details, vertex] = (await vertexOf(ctx));
     const res = deps.resources?.();
     const text = res?.taskLog ? await res.taskLog(details.jid, vertex.id, Number(ctx.params.subtask), Number(ctx.params.attempt)) : null;
     if (text === null) throw new NotFoundError('no log for that task attempt (unknown attempt, or its TaskManager is gone)');
@@ -100,21 +111,21 @@ export function jobRoutes(router: Router, deps: AppDeps, leaderOnly: Middleware)
     try {
       await dispatcher.cancel(ctx.params.jobid);
     } catch (err) {
-      if (!(err instanceof ConflictError) || dispatcher.jobDetails(ctx.params.jobid).state !== 'CANCELED') throw err;
+      if (!(err instanceof ConflictError) || (await dispatcher.jobDetails(ctx.params.jobid)).state !== 'CANCELED') throw err;
     }
     ctx.status = 202;
     ctx.body = {};
   });
 
-  function vertexOf(ctx: Context): [JobDetails, VertexDetail] {
-    const details = dispatcher.jobDetails(ctx.params.jobid);
+  async function vertexOf(ctx: Context): Promise<[JobDetails, VertexDetail]> {
+    const details = await dispatcher.jobDetails(ctx.params.jobid);
     const vertex = findVertex(details, ctx.params.vertex);
     if (!vertex) throw new NotFoundError(`job ${details.jid} has no vertex ${JSON.stringify(String(ctx.params.vertex).slice(0, 80))}`);
     return [details, vertex];
   }
 
-  function subtaskOf(ctx: Context): [JobDetails, VertexDetail, SubtaskDetail] {
-    const [details, vertex] = vertexOf(ctx);
+  async function subtaskOf(ctx: Context): Promise<[JobDetails, VertexDetail, SubtaskDetail]> {
+    const [details, vertex] = await vertexOf(ctx);
     const subtask = /^\d{1,9}$/.test(ctx.params.subtask) ? vertex.subtasks[Number(ctx.params.subtask)] : undefined;
     if (!subtask) throw new NotFoundError(`vertex ${vertex.name} has no subtask ${JSON.stringify(String(ctx.params.subtask).slice(0, 20))} (parallelism ${vertex.parallelism})`);
     return [details, vertex, subtask];
