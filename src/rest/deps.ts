@@ -8,6 +8,8 @@ import type { LeaderRetrievalService } from '../election/retrieval';
 import type { ZkClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import type { EventLogger } from '../util/logger';
+import type { LeaderLivenessView } from '../election/leader-liveness';
+import type { LeaderForwarder } from './forward';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
@@ -40,4 +42,8 @@ export interface AppDeps {
   logger?: EventLogger;
   /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
   restToken?: string;
+  /** Whether the published leader answers, as this standby probes it; without one every published leader counts as alive. */
+  liveness?: Pick<LeaderLivenessView, 'alive'>;
+  /** rest.standby-mode `forward`: standbys proxy leader-only requests to the leader; without one they redirect (307). */
+  forwarder?: Pick<LeaderForwarder, 'forward'>;
 }
