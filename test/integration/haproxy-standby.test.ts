@@ -1,0 +1,150 @@
+/**
+ * The "any healthy replica" pattern of deploy/haproxy/haproxy.cfg (HAPROXY_HEALTH_CHECK=
+ * /health?standbyok=true), in both standby modes, through a leader SIGKILL and then a SIGTERM: a
+ * client hammering HAProxy (20 req/s) never sees a connection error, only answers or 503 +
+ * Retry-After, and no acknowledged job is lost. In redirect mode, standbys hammered directly never
+ * send a client to the dead leader once they have seen it fail: every answer is 503 or a 307 to a
+ * live leader, the only 307s to the killed leader come before the standby's first 503.
+ */
+import anyTest, { ExecutionContext, TestFn } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
+import { ExecutionCluster, ManagedProcess } from '../helpers/execution-cluster';
+import { freePorts } from '../../src/util/ports';
+import { killOnExit, stopChild } from '../../src/util/process';
+import { packageRoot } from '../../src/util/package-root';
+import { socketErrorCode } from '../../src/http/client';
+
+const test = anyTest as TestFn<ClusterContext<ExecutionCluster>>;
+ensembleHooks(test);
+
+const HAPROXY = '/usr/sbin/haproxy';
+const CFG = path.join(packageRoot(), 'deploy', 'haproxy', 'haproxy.cfg');
+
+type Mode = 'redirect' | 'forward';
+
+/** Answers a client got, in order. */
+interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[] }
+
+async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode: Mode): Promise<void> {
+  const cluster = await ExecutionCluster.start({
+    connect: t.context.ensemble.connectString, replicas: 3, taskManagers: 1, sessionTimeoutMs: 4000,
+    settings: [`rest.standby-mode=${mode}`],
+  });
+  t.context.clusters.push(cluster);
+  const [lbPort] = await freePorts(1);
+  const env = {
+    ...process.env,
+    HAPROXY_BIND: `127.0.0.1:${lbPort}`,
+    HAPROXY_HEALTH_CHECK: '/health?standbyok=true',
+    ...Object.fromEntries(cluster.replicas.map((r, i) => [`REPLICA${i + 1}`, new URL(r.url).host])),
+  };
+  const check = spawnSync(HAPROXY, ['-c', '-f', CFG], { env, encoding: 'utf8' });
+  t.is(check.status, 0, `haproxy -c: ${check.stdout}${check.stderr}`);
+  const haproxy = spawn(HAPROXY, ['-f', CFG, '-db'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(haproxy);
+  let haproxyLog = '';
+  const keep = (d: Buffer): void => { haproxyLog = (haproxyLog + d.toString()).slice(-20_000); };
+  haproxy.stdout.on('data', keep);
+  haproxy.stderr.on('data', keep);
+  t.teardown(() => stopChild(haproxy, 'SIGTERM', 5000));
+  const lbUrl = `http://127.0.0.1:${lbPort}`;
+
+  const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [] };
+  const record = async (res: Response): Promise<void> => {
+    await res.arrayBuffer();
+    if (res.ok) tally.ok++;
+    else if (res.status === 503 && res.headers.get('retry-after')) tally.unavailable++;
+    else tally.bad.push(`${res.status} from ${res.headers.get('x-ha-replica-id')}`);
+  };
+  const acknowledged: string[] = [];
+  let hammering = true;
+  // GET /jobs at 20 req/s, and a submission every tenth request; redirects are followed (back through HAProxy).
+  const hammer = (async () => {
+    for (let i = 0; hammering; i++) {
+      const submit = i % 10 === 0;
+      const jobId = crypto.randomBytes(16).toString('hex');
+      try {
+        const res = await fetch(`${lbUrl}/jobs`, submit
+          ? { method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(15_000),
+            body: JSON.stringify({ jobId, name: 'drill', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 10 } }] }) }
+          : { signal: AbortSignal.timeout(15_000) });
+        if (submit && (res.status === 202 || res.status === 200)) acknowledged.push(jobId);
+        await record(res);
+      } catch (err) {
+        tally.errors.push(`${socketErrorCode(err) ?? (err as Error).message}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+
+  // Redirect mode: hammer every standby directly, without following, and check where 307s point.
+  const redirectViolations: string[] = [];
+  const redirectsToKilled = { before503: 0 };
+  let killed: ManagedProcess | null = null;
+  let probing = mode === 'redirect';
+  const direct = (async () => {
+    const seen503 = new Set<string>();
+    while (probing) {
+      for (const r of cluster.replicas) {
+        if (r === killed) continue;
+        const res = await fetch(`${r.url}/jobs`, { redirect: 'manual', signal: AbortSignal.timeout(5000) }).catch(() => null);
+        if (!res) continue; // a replica this test stopped
+        await res.arrayBuffer();
+        if (res.status === 503) { if (killed) seen503.add(r.id); continue; }
+        if (res.status !== 307) continue;
+        const target = cluster.replicas.find((x) => x.url === res.headers.get('location')?.replace(/\/jobs$/, ''));
+        if (!target) redirectViolations.push(`${r.id}: 307 to an unknown ${res.headers.get('location')}`);
+        else if (target === killed && seen503.has(r.id)) redirectViolations.push(`${r.id}: 307 to the killed leader after having answered 503`);
+        else if (target === killed) redirectsToKilled.before503++;
+      }
+      await new Promise((res) => setTimeout(res, 20));
+    }
+  })();
+
+  try {
+    const first = await cluster.leader();
+    await eventually('some requests answered', () => tally.ok >= 5, 30_000, 50);
+    killed = first;
+    await first.signal('SIGKILL');
+    const second = await cluster.leader(60_000, [first]);
+    await eventually('requests through HAProxy succeed after the SIGKILL failover', () => {
+      const ok = tally.ok;
+      return eventually('', () => tally.ok > ok, 30_000, 50);
+    }, 60_000, 50);
+    probing = false;
+    await direct;
+
+    await second.signal('SIGTERM');
+    await cluster.leader(60_000, [first, second]);
+    const okBefore = tally.ok;
+    await eventually('requests through HAProxy succeed after the SIGTERM failover', () => tally.ok > okBefore + 5, 60_000, 50);
+    hammering = false;
+    await hammer;
+
+    t.log({ mode, ...tally, bad: tally.bad.length, errors: tally.errors.length, acknowledged: acknowledged.length, redirectsToKilled });
+    t.deepEqual(tally.errors, [], 'no connection errors through HAProxy');
+    t.deepEqual(tally.bad, [], 'every failed answer is 503 + Retry-After');
+    t.true(tally.unavailable + tally.ok > 0);
+    t.deepEqual(redirectViolations, []);
+    t.true(acknowledged.length > 0, 'submissions were acknowledged during the drill');
+    const listed = await eventually('the job list', async () => {
+      const a = await cluster.rest('GET', '/jobs');
+      return a.status === 200 ? new Set((a.body.jobs as Array<{ id: string }>).map((j) => j.id)) : null;
+    }, 30_000, 200);
+    t.deepEqual(acknowledged.filter((id) => !listed.has(id)), [], 'no acknowledged job lost');
+  } catch (err) {
+    t.log(cluster.logs());
+    t.log(`---- haproxy ----\n${haproxyLog}`);
+    throw err;
+  } finally {
+    hammering = false;
+    probing = false;
+    await Promise.all([hammer, direct]);
+  }
+}
+
+test.serial('standbyok pattern, rest.standby-mode redirect: SIGKILL and SIGTERM of the leader without connection errors or lost jobs', (t) => drill(t, 'redirect'));
+test.serial('standbyok pattern, rest.standby-mode forward: SIGKILL and SIGTERM of the leader without connection errors or lost jobs', (t) => drill(t, 'forward'));
