@@ -90,12 +90,12 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     while (probing) {
       for (const r of cluster.replicas) {
         if (r === killed) continue;
-        const res = await fetch(`${r.url}/jobs`, { redirect: 'manual', signal: AbortSignal.timeout(5000) }).catch(() => null);
+        const res: Response | null = await fetch(`${r.url}/jobs`, { redirect: 'manual', signal: AbortSignal.timeout(5000) }).catch(() => null);
         if (!res) continue; // a replica this test stopped
         await res.arrayBuffer();
         if (res.status === 503) { if (killed) seen503.add(r.id); continue; }
         if (res.status !== 307) continue;
-        const target = cluster.replicas.find((x) => x.url === res.headers.get('location')?.replace(/\/jobs$/, ''));
+        const target: ManagedProcess | undefined = cluster.replicas.find((x) => x.url === res.headers.get('location')?.replace(/\/jobs$/, ''));
         if (!target) redirectViolations.push(`${r.id}: 307 to an unknown ${res.headers.get('location')}`);
         else if (target === killed && seen503.has(r.id)) redirectViolations.push(`${r.id}: 307 to the killed leader after having answered 503`);
         else if (target === killed) redirectsToKilled.before503++;
