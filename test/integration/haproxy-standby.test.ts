@@ -51,6 +51,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   haproxy.stderr.on('data', keep);
   t.teardown(() => stopChild(haproxy, 'SIGTERM', 5000));
   const lbUrl = `http://127.0.0.1:${lbPort}`;
+  await eventually('HAProxy listens', () => fetch(`${lbUrl}/haproxy-health`).then(() => true, () => false), 30_000, 50);
 
   const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [] };
   const record = async (res: Response): Promise<void> => {
