@@ -1,7 +1,7 @@
 /**
  * The "any healthy replica" pattern of deploy/haproxy/haproxy.cfg (HAPROXY_HEALTH_CHECK=
  * /health?standbyok=true), in both standby modes, through a leader SIGKILL and then a SIGTERM: a
- * client hammering HAProxy (20 req/s) never sees a connection error, only answers or 503 +
+ * client hammering HAProxy (20 req/s; in redirect mode following 307s to the leader's own URL) never sees a connection error, only answers or 503 +
  * Retry-After, and no acknowledged job is lost. In redirect mode, standbys hammered directly never
  * send a client to the dead leader once they have seen it fail: every answer is 503 or a 307 to a
  * live leader, the only 307s to the killed leader come before the standby's first 503.
@@ -39,6 +39,8 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     ...process.env,
     HAPROXY_BIND: `127.0.0.1:${lbPort}`,
     HAPROXY_HEALTH_CHECK: '/health?standbyok=true',
+    // Redirect mode: 307s go to the leader's advertised URL, the pattern that used to meet dead leaders.
+    ...(mode === 'redirect' ? { HAPROXY_ABSOLUTE_REDIRECTS: '1' } : {}),
     ...Object.fromEntries(cluster.replicas.map((r, i) => [`REPLICA${i + 1}`, new URL(r.url).host])),
   };
   const check = spawnSync(HAPROXY, ['-c', '-f', CFG], { env, encoding: 'utf8' });
@@ -75,7 +77,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
         if (submit && (res.status === 202 || res.status === 200)) acknowledged.push(jobId);
         await record(res);
       } catch (err) {
-        tally.errors.push(`${socketErrorCode(err) ?? (err as Error).message}`);
+        tally.errors.push(`${socketErrorCode(err) ?? `${(err as Error).message}: ${((err as Error).cause as Error | undefined)?.message}`}`);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
