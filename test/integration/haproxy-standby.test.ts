@@ -1,10 +1,11 @@
 /**
  * The "any healthy replica" pattern of deploy/haproxy/haproxy.cfg (HAPROXY_HEALTH_CHECK=
- * /health?standbyok=true), in both standby modes, through a leader SIGKILL and then a SIGTERM: a
- * client hammering HAProxy (20 req/s; in redirect mode following 307s to the leader's own URL) never sees a connection error, only answers or 503 +
- * Retry-After, and no acknowledged job is lost. In redirect mode, standbys hammered directly never
- * send a client to the dead leader once they have seen it fail: every answer is 503 or a 307 to a
- * live leader, the only 307s to the killed leader come before the standby's first 503.
+ * /health?standbyok=true), in both standby modes, through a leader SIGKILL and then a SIGTERM. A client
+ * hammers HAProxy (20 req/s; in redirect mode following 307s to the leader's own URL): forward mode
+ * shows it no connection error at all; redirect mode none once every standby noticed the dead leader
+ * (before that, a 307 answered in the detection window may point at it). Every other failure is 503 +
+ * Retry-After, and no acknowledged job is lost. In redirect mode, standbys hammered directly never send
+ * a client to the dead leader once they answered 503: every answer is 503 or a 307 to a live leader.
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
