@@ -143,7 +143,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     // window cannot close without a probe per request. After it, never again.
     else {
       t.deepEqual(tally.errorsAfterDetection, [], 'no connection errors once the standbys noticed the dead leader');
-      t.deepEqual(tally.errors.filter((e) => e !== 'ECONNREFUSED'), [], 'only refused connections to the killed leader');
+      t.deepEqual(tally.errors.filter((e) => e !== 'ECONNREFUSED' && e !== 'ECONNRESET'), [], 'only refused or reset connections to the killed leader');
       t.true(detected, 'every standby answered 503 after the kill');
     }
     t.deepEqual(tally.bad, [], 'every failed answer is 503 + Retry-After');
