@@ -40,6 +40,8 @@ export interface DispatcherConfig {
   'rest.advertised-url'?: string;
   /** Defaults to dispatcher.max-jobgraph-bytes. */
   'rest.max-body-bytes': number;
+  /** How a standby answers leader-only requests: 307 to the leader's advertised URL, or proxy them to it. */
+  'rest.standby-mode': 'redirect' | 'forward';
   'heartbeat.interval': number;
   'heartbeat.timeout': number;
   'jobstore.max-capacity': number;
@@ -139,6 +141,7 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'high-availability.zookeeper.client.tolerate-suspended-connections': false,
   'rest.bind-address': '127.0.0.1',
   'rest.port': 8081,
+  'rest.standby-mode': 'redirect',
   'heartbeat.interval': 10_000,
   'heartbeat.timeout': 50_000,
   'jobstore.max-capacity': 1000,
@@ -219,6 +222,7 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'rest.advertised-url': advertisedUrl('http://dispatcher-1.example.com:8081', true),
   'taskmanager.advertised-url': advertisedUrl('http://taskmanager-1.example.com:6121', false),
   'rest.max-body-bytes': int(1),
+  'rest.standby-mode': oneOf(['redirect', 'forward']),
   'heartbeat.interval': duration(1),
   'heartbeat.timeout': duration(1),
   'jobstore.max-capacity': int(1),

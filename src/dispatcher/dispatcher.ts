@@ -48,6 +48,8 @@ export interface DispatcherOptions {
   clock?: Clock;
   /** Extra cleanup of a job whose result is recorded (the execution backend's progress node). */
   onJobCleanup?: (jobId: string, guard: () => void) => Promise<void>;
+  /** Epoch-ms of the last answer of the leader before the term with `epoch` (leader liveness), for the failover metric. */
+  predecessorLastSeenAt?: (epoch: number) => number | undefined;
 }
 
 export interface SubmitResult { jobId: string; created: boolean }
@@ -150,7 +152,8 @@ export class Dispatcher implements LeaderContender {
       if (!state.ready) return true;
       this.startSweeper(state);
       const seconds = (this.clock.now() - term.grantedAt) / 1000;
-      metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt, now: this.clock.now() });
+      metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt,
+        leaderLastSeenAt: this.options.predecessorLastSeenAt?.(term.epoch), now: this.clock.now() });
       this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
       return true;
     } catch (err) {

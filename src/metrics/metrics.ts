@@ -79,10 +79,12 @@ export interface DispatcherMetrics {
   /** A leadership transition of this replica: counts it and stamps the last-change time. */
   leadershipChanged(change: (typeof LEADERSHIP_CHANGES)[number]): void;
   /**
-   * The replica became the ready leader. `grantedAt` and `predecessorGoneAt` (when the predecessor's
-   * latch node was seen to vanish) in epoch-ms; failover time falls back to the grant without one.
+   * The replica became the ready leader; all times epoch-ms. Failover time runs from the earliest of
+   * `leaderLastSeenAt` (the predecessor's last answer to this replica's liveness probes or forwarded
+   * requests), `predecessorGoneAt` (its latch node seen to vanish) and `grantedAt` to `now`: a SIGKILLed
+   * leader's latch node vanishes only once its session expires, long after clients saw errors.
    */
-  leaderReady(times: { grantedAt: number; predecessorGoneAt?: number; now: number }): void;
+  leaderReady(times: { grantedAt: number; predecessorGoneAt?: number; leaderLastSeenAt?: number; now: number }): void;
 }
 
 export interface MetricsOptions {
@@ -160,11 +162,11 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
     }),
     lastRecoverySeconds: new Gauge({ name: 'ha_dispatcher_last_recovery_seconds', help: 'Grant-to-ready time of the last term this replica led', registers }),
     failoverSeconds: new Histogram({
-      name: 'ha_dispatcher_failover_seconds', help: 'Time from the predecessor latch node vanishing (else the grant) to ready',
+      name: 'ha_dispatcher_failover_seconds', help: 'Time from the predecessor\'s last sign of life (last answer to this replica, or its latch node vanishing; else the grant) to ready',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers,
     }),
     lastFailoverSeconds: new Gauge({
-      name: 'ha_dispatcher_last_failover_seconds', help: 'Predecessor-gone-to-ready time of the last term this replica led (grant-to-ready for a first election)', registers,
+      name: 'ha_dispatcher_last_failover_seconds', help: 'Predecessor-last-sign-of-life-to-ready time of the last term this replica led (grant-to-ready for a first election)', registers,
     }),
     jobsByState: new Gauge({
       name: 'ha_dispatcher_jobs', help: 'Jobs known to the ready leader by state; exported by the ready leader only', labelNames: ['state'], registers,
@@ -191,7 +193,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
     }),
     jobFailures: new Counter({ name: 'ha_dispatcher_job_failures_total', help: 'Jobs this replica recorded as FAILED while leading', registers }),
     submissions: new Counter({ name: 'ha_dispatcher_submissions_total', help: 'Job submissions by outcome', labelNames: ['outcome'], registers }),
-    redirects: new Counter({ name: 'ha_dispatcher_redirects_total', help: 'Requests a standby redirected (307) or refused (503)', labelNames: ['outcome'], registers }),
+    redirects: new Counter({ name: 'ha_dispatcher_redirects_total', help: 'Leader-only requests a standby redirected (307), forwarded to the leader, or refused (503)', labelNames: ['outcome'], registers }),
     httpRequests: new Counter({
       name: 'ha_dispatcher_http_requests_total', help: 'REST requests by route template, method and status code', labelNames: ['route', 'method', 'code'], registers,
     }),
@@ -258,9 +260,9 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
       metrics.leadershipChanges.inc({ change });
       metrics.noteLeaderView();
     },
-    leaderReady({ grantedAt, predecessorGoneAt, now: readyAt }) {
+    leaderReady({ grantedAt, predecessorGoneAt, leaderLastSeenAt, now: readyAt }) {
       const recovery = Math.max(0, readyAt - grantedAt) / 1000;
-      const failover = Math.max(0, readyAt - Math.min(grantedAt, predecessorGoneAt ?? grantedAt)) / 1000;
+      const failover = Math.max(0, readyAt - Math.min(grantedAt, predecessorGoneAt ?? grantedAt, leaderLastSeenAt ?? grantedAt)) / 1000;
       metrics.recoverySeconds.observe(recovery);
       metrics.lastRecoverySeconds.set(recovery);
       metrics.failoverSeconds.observe(failover);
@@ -273,7 +275,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
   for (const change of LEADERSHIP_CHANGES) metrics.leadershipChanges.inc({ change }, 0);
   for (const event of SESSION_EVENTS) metrics.zkSessionEvents.inc({ event }, 0);
   for (const outcome of SUBMISSION_OUTCOMES) metrics.submissions.inc({ outcome }, 0);
-  for (const outcome of ['redirect', 'unavailable']) metrics.redirects.inc({ outcome }, 0);
+  for (const outcome of ['redirect', 'forward', 'unavailable']) metrics.redirects.inc({ outcome }, 0);
   for (const limit of ADMISSION_LIMIT_KEYS) metrics.admissionRejections.inc({ limit }, 0);
   metrics.zkConnected.set(0);
   metrics.buildInfo.set({ version: options.version ?? 'unknown', nodejs_version: process.version }, 1);

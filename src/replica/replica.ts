@@ -11,6 +11,8 @@ import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, logIgnoredFlink
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
+import { LeaderLiveness } from '../election/leader-liveness';
+import { LeaderForwarder } from '../rest/forward';
 import { ZooKeeperClient } from '../zk/client';
 import { createMetrics, DispatcherMetrics, sessionEventOf } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
@@ -61,6 +63,8 @@ export class Replica {
     readonly retrieval: LeaderRetrievalService,
     readonly dispatcher: Dispatcher,
     readonly metrics: DispatcherMetrics,
+    readonly liveness: LeaderLiveness,
+    private readonly forwarder: LeaderForwarder | undefined,
     private readonly server: http.Server,
     private readonly logger: EventLogger,
   ) {}
@@ -105,6 +109,9 @@ export class Replica {
     election.on('ready', (term: LeadershipTerm) => void new LeadershipHistoryStore(client).append(termRecord(term, replicaId, restUrl, Date.now()))
       .catch((err) => logger.warn('leadership.history.append-failed', { epoch: term.epoch, error: err as Error })));
     const retrieval = new LeaderRetrievalService(client, { logger });
+    // Standbys never send a client to a leader that stopped answering (its node outlives it by a session timeout).
+    const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger });
+    const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness }) : undefined;
     const execution = options.execution?.({ config, client, election, logger, metrics });
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
@@ -121,6 +128,7 @@ export class Replica {
       },
       retention: { maxCount: config['job-result-store.retention.max-count'], maxAgeMs: config['job-result-store.retention.max-age'] },
       onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
+      predecessorLastSeenAt: (epoch) => liveness.lastSeenAt(epoch),
     });
     const app = createApp({
       replicaId, version: VERSION, dispatcher, retrieval, client, metrics, logger,
@@ -130,6 +138,7 @@ export class Replica {
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
       restToken: config['security.rest.token'],
       shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
+      liveness, forwarder,
     });
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
@@ -142,7 +151,7 @@ export class Replica {
     retrieval.on('change', noteLeaderView);
     election.on('ready', noteLeaderView).on('revoked', noteLeaderView);
 
-    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
+    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
     logIgnoredFlinkKeys(config, logger);
     if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
@@ -161,6 +170,7 @@ export class Replica {
         `${config['high-availability.zookeeper.client.connection-timeout']} ms (high-availability.zookeeper.quorum): ${(err as Error).message}`);
     }
     retrieval.start();
+    liveness.start();
     election.start(dispatcher);
     logger.info('replica.started', { restUrl, sessionId: client.sessionId });
     return replica;
@@ -172,9 +182,11 @@ export class Replica {
     this.closing = (async () => {
       this.logger.info('replica.stopping', {});
       await this.election.close();
+      this.liveness.stop();
       this.retrieval.stop();
       await this.client.close();
       await closeServer(this.server);
+      this.forwarder?.close();
       this.logger.info('replica.stopped', {});
     })();
     return this.closing;

@@ -11,6 +11,8 @@ import type { EventLogger } from '../util/logger';
 import type { TaskManagerView } from '../resources/resource-manager';
 
 export type { TaskManagerView };
+import type { LeaderLivenessView } from '../election/leader-liveness';
+import type { LeaderForwarder } from './forward';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
@@ -46,4 +48,8 @@ export interface AppDeps {
   restToken?: string;
   /** Asks this replica to stop as SIGTERM would (`DELETE /cluster`); absent: the endpoint answers 404. */
   shutdown?: () => void;
+  /** Whether the published leader answers, as this standby probes it; without one every published leader counts as alive. */
+  liveness?: Pick<LeaderLivenessView, 'alive'>;
+  /** rest.standby-mode `forward`: standbys proxy leader-only requests to the leader; without one they redirect (307). */
+  forwarder?: Pick<LeaderForwarder, 'forward'>;
 }

@@ -1,7 +1,11 @@
 /**
  * The leader gate: requests only the ready leader can answer (jobs, cluster overview, config) pass on
- * the leader; a standby answers 307 to the ready leader's REST URL, and 503 + `Retry-After` when no
- * ready leader is known or this replica is still recovering after its election.
+ * the leader. A standby first picks the target (the ready leader published elsewhere), then checks that
+ * the target is alive (leader liveness, src/election/leader-liveness.ts), then either redirects (307 to
+ * the leader's REST URL, `rest.standby-mode: redirect`) or forwards the request there (`forward`,
+ * src/rest/forward.ts). 503 + `Retry-After` when no ready leader is known, this replica is still
+ * recovering after its election, or the published leader does not answer: a client is never sent to a
+ * dead leader.
  */
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../http/errors';
@@ -10,17 +14,29 @@ import type { AppDeps } from './deps';
 /** Identity of a ready leader as standbys redirect to it. */
 export interface LeaderRef { replicaId: string; restUrl: string; epoch: number }
 
+type GateDeps = Pick<AppDeps, 'dispatcher' | 'retrieval' | 'client' | 'replicaId' | 'metrics' | 'liveness' | 'forwarder'>;
+
 /**
- * Koa middleware for leader-only routes. On a standby with a ready leader elsewhere: 307 with
- * `Location` (the leader's REST URL + the original path and query), `X-HA-Leader-Id`,
- * `X-HA-Leader-Epoch` and a `{redirect: true, leader}` body.
- * @throws HttpError 503 `NO_LEADER` with `Retry-After: 1` when there is nowhere to redirect to.
+ * Koa middleware for leader-only routes. On a standby with a live ready leader elsewhere: forwarded
+ * when `deps.forwarder` is set, else 307 with `Location` (the leader's REST URL + the original path and
+ * query), `X-HA-Leader-Id`, `X-HA-Leader-Epoch` and a `{redirect: true, leader}` body.
+ * @throws HttpError 503 `NO_LEADER` with `Retry-After: 1` when there is no ready leader to send to;
+ *   503 `LEADER_UNREACHABLE` with `Retry-After: 1` when the published leader does not answer.
  */
-export function leaderGate(deps: Pick<AppDeps, 'dispatcher' | 'retrieval' | 'client' | 'replicaId' | 'metrics'>): Middleware {
+export function leaderGate(deps: GateDeps): Middleware {
   const { dispatcher, metrics } = deps;
   return async (ctx: Context, next: Next): Promise<void> => {
     if (dispatcher.role === 'leader') return next();
     const leader = dispatcher.role === 'recovering' ? null : readyLeaderElsewhere(deps);
+    if (leader && !leaderAlive(deps, leader)) {
+      metrics?.redirects.inc({ outcome: 'unavailable' });
+      throw new HttpError(503, `the leader ${leader.replicaId} does not answer; a new one is elected once its ZooKeeper session expires; retry shortly`,
+        { code: 'LEADER_UNREACHABLE', headers: { 'Retry-After': '1' } });
+    }
+    if (leader && deps.forwarder) {
+      metrics?.redirects.inc({ outcome: 'forward' });
+      return deps.forwarder.forward(ctx, leader);
+    }
     if (leader) {
       metrics?.redirects.inc({ outcome: 'redirect' });
       ctx.status = 307;
@@ -42,4 +58,9 @@ export function readyLeaderElsewhere(deps: Pick<AppDeps, 'retrieval' | 'client' 
   const leader = deps.client.isConnected ? deps.retrieval.current : null;
   if (!leader || leader.replicaId === deps.replicaId) return null;
   return leader;
+}
+
+/** Whether `leader` answers as far as this replica knows (always true without a liveness tracker). */
+export function leaderAlive(deps: Pick<AppDeps, 'liveness'>, leader: LeaderRef): boolean {
+  return deps.liveness?.alive(leader) ?? true;
 }

@@ -117,7 +117,8 @@ test.serial('SIGKILL of the leader: never two leaders, counters move on the new 
     }
   })();
 
-  // A client polling a surviving replica (following redirects) measures the outage it sees.
+  // A client polling a surviving replica (following redirects) every 50 ms measures the outage it sees:
+  // from its first failed request to its first success after it.
   const client = survivors[0];
   let killedAt = 0;
   let firstFailure: number | null = null;
@@ -129,7 +130,7 @@ test.serial('SIGKILL of the leader: never two leaders, counters move on the new 
       const ok = await fetch(`${client.url}/jobs`, { signal: AbortSignal.timeout(1000) }).then((res) => res.status === 200, () => false);
       if (killedAt && !ok && firstFailure === null) firstFailure = at;
       if (firstFailure !== null && ok) recovered = Date.now();
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 50));
     }
   })();
 
@@ -169,14 +170,14 @@ test.serial('SIGKILL of the leader: never two leaders, counters move on the new 
     return JSON.stringify(Object.entries(rest).sort()) === JSON.stringify(Object.entries(gaugeCounts(text)).sort()) && rest.RUNNING === 1;
   }, 20000, 200);
 
-  // Failover time: from the old latch node's deletion (seen by the new leader) to ready. A SIGKILLed
-  // leader's node vanishes only when ZooKeeper expires its session, so the client's outage also holds
-  // the detection time (at most one session timeout, plus polling and redirect slack).
+  // Failover time: from the old leader's last sign of life (its last answer to the new leader's liveness
+  // probes, every 250 ms) to ready. The client's outage starts at its first failed request after the
+  // kill (the standby stops redirecting to the dead leader once two probes fail) and ends at its first
+  // success, so both measure the same interval, each to within a probe or poll interval.
   const failover = value(after, 'ha_dispatcher_last_failover_seconds')!;
   const recovery = value(after, 'ha_dispatcher_last_recovery_seconds')!;
   const observed = (recovered! - firstFailure!) / 1000;
   t.log({ failover, recovery, observed, sessionTimeoutSeconds: SESSION_TIMEOUT_MS / 1000, rounds });
   t.true(failover >= recovery, 'failover time includes the grant-to-ready time');
-  t.true(failover <= observed + 0.25, `failover ${failover}s is within the observed outage ${observed}s`);
-  t.true(failover + SESSION_TIMEOUT_MS / 1000 + 1.5 >= observed, `failover ${failover}s + detection explains the observed outage ${observed}s`);
+  t.true(Math.abs(failover - observed) <= 0.2 * observed, `failover ${failover}s is within 20 % of the outage ${observed}s a polling client saw`);
 });

@@ -1,11 +1,14 @@
 /**
  * Probes every replica answers itself, never redirected: `/livez` (the process serves HTTP),
- * `/readyz` (connected to ZooKeeper and a ready leader exists, here or elsewhere) and `/health`
- * (role-dependent status codes for load balancers that route to the leader only).
+ * `/readyz` (connected to ZooKeeper and a ready leader exists here, or elsewhere and answers) and
+ * `/health` (role-dependent status codes for load balancers). A standby whose published leader does not
+ * answer its liveness probes is not ready: 503 with `leaderReachable: false` on both, whatever
+ * `?standbyok=` / `?standbycode=` say, so a balancer stops sending clients there (Vault's 474
+ * "standby cannot reach the active node", with a status every balancer treats as down).
  */
 import type Router from '@koa/router';
 import type { AppDeps } from '../deps';
-import { readyLeaderElsewhere } from '../leader-gate';
+import { leaderAlive, readyLeaderElsewhere } from '../leader-gate';
 
 export function probeRoutes(router: Router, deps: AppDeps): void {
   const { dispatcher, retrieval, client } = deps;
@@ -13,9 +16,11 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
   router.get('/livez', (ctx) => { ctx.body = { status: 'alive', replicaId: deps.replicaId }; });
 
   router.get('/readyz', (ctx) => {
-    const ready = client.isConnected && (dispatcher.role === 'leader' || readyLeaderElsewhere(deps) !== null);
+    const leader = dispatcher.role === 'leader' ? null : readyLeaderElsewhere(deps);
+    const leaderReachable = leader ? leaderAlive(deps, leader) : null;
+    const ready = client.isConnected && (dispatcher.role === 'leader' || leaderReachable === true);
     ctx.status = ready ? 200 : 503;
-    ctx.body = { ready, role: dispatcher.role, zookeeper: client.state };
+    ctx.body = { ready, role: dispatcher.role, zookeeper: client.state, ...(leader ? { leaderReachable } : {}) };
     if (!ready) ctx.set('Retry-After', '1');
   });
 
@@ -27,7 +32,9 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
       active: statusParam(ctx.query.activecode, 200),
       standby: ctx.query.standbyok === 'true' ? 200 : statusParam(ctx.query.standbycode, 429),
     };
-    ctx.status = !client.isConnected ? 503 : role === 'leader' ? codes.active : leader ? codes.standby : 503;
+    // null on the leader and while no leader is published; false: the published leader does not answer.
+    const leaderReachable = leader ? leaderAlive(deps, leader) : null;
+    ctx.status = !client.isConnected ? 503 : role === 'leader' ? codes.active : leaderReachable ? codes.standby : 503;
     if (ctx.status === 503) ctx.set('Retry-After', '1');
     const info = role === 'leader' ? { replicaId: deps.replicaId, restUrl: retrieval.current?.restUrl ?? null, epoch: dispatcher.epoch } : leader;
     ctx.body = {
@@ -35,6 +42,7 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
       replicaId: deps.replicaId,
       epoch: role === 'leader' ? dispatcher.epoch : null,
       leader: info ? { replicaId: info.replicaId, restUrl: info.restUrl, epoch: info.epoch } : null,
+      leaderReachable,
       zookeeper: { state: client.state, sessionId: client.sessionId },
     };
   });

@@ -1,0 +1,226 @@
+/**
+ * Leader liveness as a standby sees it: the leader named in `/leader/info` stays there until its
+ * ZooKeeper session expires, which for a SIGKILLed or frozen process is a whole session timeout. So a
+ * standby probes the published leader's `GET /livez` every `intervalMs` over one kept-alive connection
+ * (one probe in flight at a time, never one per client request) and counts a forwarded request that
+ * got an answer as a probe success too. The REST leader gate asks `alive(target)` before it sends a
+ * client there; the new leader's metrics ask `lastSeenAt(epoch)` for the predecessor's last sign of life.
+ *
+ * A leader is unreachable after `failuresToDown` consecutive failed probes, or when nothing answered
+ * for `staleAfterMs` (a probe that hangs on a stopped process). A newly published leader counts as alive
+ * (it just wrote `/leader/info` with a live session) and is probed at once.
+ * Logs `leader.unreachable` and `leader.reachable` on transitions.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { EventEmitter } from 'node:events';
+import { EventLogger, silentLogger } from '../util/logger';
+import { Clock, systemClock } from '../util/clock';
+import type { LeaderInfo } from './leader-info';
+
+/** The leader a standby would send clients to. */
+export interface LeaderTarget { replicaId: string; restUrl: string; epoch: number }
+
+/** What the REST layer needs of the tracker. */
+export interface LeaderLivenessView {
+  /** False when `target` is the tracked leader and it stopped answering; true otherwise. */
+  alive(target: LeaderTarget): boolean;
+  /** An HTTP answer from `target` (e.g. to a forwarded request) is a sign of life. */
+  recordSuccess(target: LeaderTarget): void;
+  /** No HTTP answer from `target` (refused, reset, deadline): counts as a failed probe. */
+  recordFailure(target: LeaderTarget): void;
+}
+
+/** Where the tracker learns the published leader: leader retrieval (`current` plus `change` events). */
+export interface LeaderSource {
+  readonly current: LeaderInfo | null;
+  on(event: 'change', listener: (leader: LeaderInfo | null) => void): unknown;
+  off(event: 'change', listener: (leader: LeaderInfo | null) => void): unknown;
+}
+
+/** One probe: resolves true on any HTTP answer within `timeoutMs`, false otherwise; never rejects. */
+export type LivenessProbe = (restUrl: string, timeoutMs: number) => Promise<boolean>;
+
+export interface LeaderLivenessOptions {
+  /** This replica: when it is the published leader there is nothing to probe. */
+  selfId: string;
+  /** Pause between two probes, in ms. Default 250. */
+  intervalMs?: number;
+  /** Deadline of one probe, in ms. Default 500. */
+  timeoutMs?: number;
+  /** Consecutive failed probes after which the leader is unreachable. Default 2. */
+  failuresToDown?: number;
+  /** Unreachable when no answer came for this long, in ms. Default 1500. */
+  staleAfterMs?: number;
+  logger?: EventLogger;
+  clock?: Clock;
+  /** For tests; default: `GET <restUrl>/livez` over a kept-alive node:http Agent. */
+  probe?: LivenessProbe;
+}
+
+interface Tracked {
+  target: LeaderTarget;
+  /** Epoch-ms: when tracking began, then the last answer. */
+  lastSeenAt: number;
+  /** True once the leader really answered (not just published). */
+  answered: boolean;
+  failures: number;
+  reachable: boolean;
+}
+
+export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
+  private tracked: Tracked | null = null;
+  /** The last leader other than this replica that really answered, kept after it is replaced. */
+  private lastAnswered: { epoch: number; at: number } | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private probing = false;
+  private running = false;
+  private readonly selfId: string;
+  private readonly intervalMs: number;
+  private readonly timeoutMs: number;
+  private readonly failuresToDown: number;
+  private readonly staleAfterMs: number;
+  private readonly logger: EventLogger;
+  private readonly clock: Clock;
+  private readonly agents = keptAliveAgents(1);
+  private readonly probe: LivenessProbe;
+  private readonly onChange = (leader: LeaderInfo | null): void => this.follow(leader);
+
+  constructor(private readonly source: LeaderSource, options: LeaderLivenessOptions) {
+    super();
+    this.intervalMs = options.intervalMs ?? 250;
+    this.timeoutMs = options.timeoutMs ?? 500;
+    this.failuresToDown = options.failuresToDown ?? 2;
+    this.staleAfterMs = options.staleAfterMs ?? 1500;
+    this.logger = options.logger ?? silentLogger;
+    this.clock = options.clock ?? systemClock;
+    this.probe = options.probe ?? ((url, ms) => probeLivez(url, ms, this.agents));
+    this.selfId = options.selfId;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.source.on('change', this.onChange);
+    this.follow(this.source.current);
+  }
+
+  stop(): void {
+    this.running = false;
+    this.source.off('change', this.onChange);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  alive(target: LeaderTarget): boolean {
+    const t = this.tracked;
+    if (!t || !sameLeader(t.target, target)) return true;
+    if (t.reachable && this.clock.now() - t.lastSeenAt > this.staleAfterMs) this.setReachable(t, false, 'no answer within the window');
+    return t.reachable;
+  }
+
+  recordSuccess(target: LeaderTarget): void {
+    const t = this.tracked;
+    if (!t || !sameLeader(t.target, target)) return;
+    t.failures = 0;
+    t.lastSeenAt = this.clock.now();
+    t.answered = true;
+    this.lastAnswered = { epoch: t.target.epoch, at: t.lastSeenAt };
+    if (!t.reachable) this.setReachable(t, true);
+  }
+
+  recordFailure(target: LeaderTarget): void {
+    const t = this.tracked;
+    if (!t || !sameLeader(t.target, target)) return;
+    t.failures++;
+    if (t.reachable && t.failures >= this.failuresToDown) this.setReachable(t, false, `${t.failures} consecutive probes failed`);
+  }
+
+  /**
+   * Epoch-ms of the last answer of the leader that preceded a term with `epoch`: the last leader this
+   * replica probed whose epoch is lower. Undefined when none answered (first election, or this replica
+   * never saw the predecessor).
+   */
+  lastSeenAt(epoch: number): number | undefined {
+    const last = this.lastAnswered;
+    return last && last.epoch < epoch ? last.at : undefined;
+  }
+
+  /** The tracked leader and whether it answers (for /health and tests). */
+  get state(): { target: LeaderTarget; reachable: boolean; lastSeenAt: number | null } | null {
+    const t = this.tracked;
+    return t ? { target: t.target, reachable: t.reachable, lastSeenAt: t.answered ? t.lastSeenAt : null } : null;
+  }
+
+  private follow(leader: LeaderInfo | null): void {
+    const target = leader && leader.replicaId !== this.selfId ? { replicaId: leader.replicaId, restUrl: leader.restUrl, epoch: leader.epoch } : null;
+    if (target && this.tracked && sameLeader(this.tracked.target, target)) return;
+    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true } : null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (target && this.running) this.schedule(0);
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer || this.probing) return;
+    this.timer = setTimeout(() => { this.timer = null; void this.probeOnce(); }, delayMs);
+    this.timer.unref();
+  }
+
+  private async probeOnce(): Promise<void> {
+    const t = this.tracked;
+    if (!t || !this.running) return;
+    this.probing = true;
+    let ok: boolean;
+    try {
+      ok = await this.probe(t.target.restUrl, this.timeoutMs);
+    } finally {
+      this.probing = false;
+    }
+    if (ok) this.recordSuccess(t.target);
+    else this.recordFailure(t.target);
+    if (this.running && this.tracked) this.schedule(this.tracked === t ? this.intervalMs : 0);
+  }
+
+  private setReachable(t: Tracked, reachable: boolean, reason?: string): void {
+    t.reachable = reachable;
+    const fields = { leader: t.target.replicaId, leaderEpoch: t.target.epoch, restUrl: t.target.restUrl,
+      lastSeenAt: t.answered ? new Date(t.lastSeenAt).toISOString() : null };
+    if (reachable) this.logger.info('leader.reachable', fields);
+    else this.logger.warn('leader.unreachable', { ...fields, reason });
+    this.emit(reachable ? 'reachable' : 'unreachable', t.target);
+  }
+}
+
+function sameLeader(a: LeaderTarget, b: LeaderTarget): boolean {
+  return a.replicaId === b.replicaId && a.epoch === b.epoch && a.restUrl === b.restUrl;
+}
+
+/** One kept-alive Agent per scheme, at most `maxSockets` connections per leader. */
+export function keptAliveAgents(maxSockets: number): { http: http.Agent; https: https.Agent } {
+  return { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
+}
+
+/** `GET <restUrl>/livez`: true on any HTTP answer (a replica that answers at all is alive) within `timeoutMs`. */
+export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent }): Promise<boolean> {
+  return new Promise((resolve) => {
+    let req: http.ClientRequest;
+    try {
+      const url = new URL(`${restUrl.replace(/\/$/, '')}/livez`);
+      const get = url.protocol === 'https:' ? https.get : http.get;
+      req = get(url, { agent: url.protocol === 'https:' ? agents.https : agents.http }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(true));
+        res.on('error', () => resolve(true));
+      });
+    } catch {
+      resolve(false);
+      return;
+    }
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', () => resolve(false));
+    req.on('close', () => clearTimeout(timer));
+  });
+}
