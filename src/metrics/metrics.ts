@@ -50,6 +50,8 @@ export interface DispatcherMetrics {
   httpRequests: Counter;
   httpRequestSeconds: Histogram;
   quarantined: Gauge;
+  /** Records read from ZooKeeper whose MAC did not verify (src/zk/sealed.ts), by seal context kind. */
+  stateMacInvalid: Counter;
   taskManagers: Gauge;
   taskManagersLost: Counter;
   slots: Gauge;
@@ -184,6 +186,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10], registers,
     }),
     quarantined: new Gauge({ name: 'ha_dispatcher_quarantined_jobgraphs', help: 'Unreadable JobGraphs moved aside', registers }),
+    stateMacInvalid: new Counter({ name: 'ha_dispatcher_state_mac_invalid_total', help: 'ZooKeeper records refused because their MAC did not verify, by kind (jobgraph, jobresult, progress, leader-info, contender)', labelNames: ['kind'], registers }),
     taskManagers: new Gauge({ name: 'ha_dispatcher_taskmanagers', help: 'TaskManagers registered with this leader', registers }),
     taskManagersLost: new Counter({ name: 'ha_dispatcher_taskmanagers_lost_total', help: 'TaskManagers this leader declared lost (heartbeat timeout or unreachable)', registers }),
     slots: new Gauge({ name: 'ha_dispatcher_slots', help: 'Slots offered by registered TaskManagers', registers }),

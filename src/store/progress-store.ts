@@ -18,6 +18,7 @@ import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { jobPath, progressPath } from '../zk/layout';
 import type { ExceptionEntry } from '../jobmaster/types';
 import { emptyRestartState, RestartState } from '../jobmaster/restart-strategy';
+import { sealOf } from '../zk/sealed';
 
 export const PROGRESS_FORMAT_VERSION = 1;
 
@@ -52,17 +53,20 @@ export class ZkProgressStore implements ProgressStore {
 
   async load(): Promise<JobProgress | null> {
     try {
-      const { data } = await this.client.get(progressPath(this.jobId));
-      return sanitizeProgress(JSON.parse(data.toString('utf8')));
+      const path = progressPath(this.jobId);
+      const { data } = await this.client.get(path);
+      // Unverifiable progress is no progress: the job's subtasks run again rather than trust it.
+      const opened = sealOf(this.client).open(progressContext(this.jobId), path, data);
+      return opened.ok ? sanitizeProgress(opened.value) : null;
     } catch (err) {
-      if (err instanceof NoNodeError || err instanceof SyntaxError) return null;
+      if (err instanceof NoNodeError) return null;
       throw err;
     }
   }
 
   async save(progress: JobProgress): Promise<void> {
     const path = progressPath(this.jobId);
-    const data = JSON.stringify(progress);
+    const data = sealOf(this.client).seal(progressContext(this.jobId), progress);
     this.guard();
     try {
       await this.client.set(path, data);
@@ -78,6 +82,11 @@ export class ZkProgressStore implements ProgressStore {
       }
     }
   }
+}
+
+/** What a progress record's MAC binds it to: its job id. */
+function progressContext(jobId: string): string {
+  return `progress:${jobId}`;
 }
 
 /** Removes `/jobs/<jobId>` and its progress; called after the job's result is recorded. */
