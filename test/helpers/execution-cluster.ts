@@ -32,6 +32,8 @@ export interface ExecutionClusterOptions {
   settings?: string[];
   /** security.rest.token, when the settings configure one: the helpers' REST calls send it. */
   restToken?: string;
+  /** Leave replica.id unset, so each start of a replica generates a new one (as in production by default). */
+  generatedReplicaIds?: boolean;
 }
 
 export class ExecutionCluster {
@@ -57,7 +59,8 @@ export class ExecutionCluster {
     const ports = await freePorts(options.replicas ?? 2);
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
-      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=${id}`], cluster.dir, `http://127.0.0.1:${port}`);
+      const idArgs = options.generatedReplicaIds ? [] : ['-D', `replica.id=${id}`];
+      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, ...idArgs], cluster.dir, `http://127.0.0.1:${port}`);
       cluster.replicas.push(p);
       p.start();
     });
