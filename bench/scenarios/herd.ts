@@ -58,7 +58,7 @@ class Contender {
     const inner = new ZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
     await inner.waitUntilConnected(15_000);
     const client = new CountingClient(inner);
-    const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `rpc://${name}` } });
+    const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `http://127.0.0.1/${name}/rpc` } });
     service.start({
       grantLeadership: async (term) => { await service.confirmLeadership(term); },
       revokeLeadership: () => undefined,

@@ -49,7 +49,10 @@ export interface RestClientOptions {
   /** Budget for one `request()`, including every redirect, retry and back-off. */
   deadlineMs?: number;
   fetchImpl?: typeof fetch;
-  /** The cluster's security.rest.token, sent as a bearer token (also after redirects to the leader). */
+  /**
+   * The cluster's security.rest.token, sent as a bearer token to the origin of `url` and to a leader that
+   * replica vouched for (see `RestClient`), never to any other origin.
+   */
   token?: string;
 }
 
@@ -89,8 +92,12 @@ class DeadlineReached extends Error {
 /**
  * Talks to the cluster through any replica. Every retry starts again at the configured URL rather than at the
  * last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
- * Re-sending POST /jobs is safe because submission is idempotent per jobId (the same graph under the same
- * jobId is accepted again; a different one is 409).
+ * Re-sending POST /jobs is safe because submission is idempotent per jobId (docs/ARCHITECTURE.md).
+ *
+ * The token goes only where the operator pointed us, or where that replica vouched: the configured replica
+ * is trusted, and its 307 carrying `X-HA-Leader-Id` and `X-HA-Leader-Epoch` names a leader it verified
+ * (src/election/trust.ts), so the token follows that one hop. A redirect from any other origin, or one without
+ * those headers, is not followed with the token: the request starts again at the configured replica later.
  */
 export class RestClient {
   readonly url: string;
@@ -151,6 +158,9 @@ export class RestClient {
     method: string, path: string, payload: string | undefined, deadline: number,
   ): Promise<RestResponse | Transient> {
     const chain = [new URL(path, this.url).toString()];
+    const trustedOrigin = new URL(this.url).origin;
+    /** Origins the token may go to: the configured replica's, and a leader it vouched for. */
+    const tokenOrigins = new Set([trustedOrigin]);
     for (;;) {
       const url = chain[chain.length - 1];
       const res = await this.once(method, url, payload, deadline);
@@ -166,6 +176,14 @@ export class RestClient {
         throw new CliError(EXIT.UNAVAILABLE, `${res.status} from ${url} without a Location header`, { status: res.status, url });
       }
       const next = new URL(location, url).toString();
+      const nextOrigin = new URL(next).origin;
+      if (this.token !== undefined && !tokenOrigins.has(nextOrigin)) {
+        const vouched = new URL(url).origin === trustedOrigin && res.headers.has('x-ha-leader-id') && res.headers.has('x-ha-leader-epoch');
+        if (!vouched) {
+          return new Transient('no verified leader', `${res.status} from ${url} to ${nextOrigin}, which ${trustedOrigin} did not name as the cluster's leader; the token is not sent there`);
+        }
+        tokenOrigins.add(nextOrigin);
+      }
       // Only standbys redirect, and only to the ready leader, so a loop or a long chain points at a misconfigured
       // rest.advertised-url rather than a failover in progress (which answers 503): retrying would not help.
       if (chain.includes(next)) {

@@ -26,7 +26,6 @@ export const IGNORED_FLINK_KEYS: Readonly<Record<string, string>> = Object.freez
   'high-availability.storage-path': 'job graphs and results are stored in ZooKeeper itself',
   'high-availability.zookeeper.client.retry-wait': 'the ZooKeeper client reconnects on its own within the session timeout',
   'high-availability.zookeeper.client.max-retry-attempts': 'the ZooKeeper client reconnects on its own within the session timeout',
-  'high-availability.zookeeper.client.acl': 'use high-availability.zookeeper.client.digest-auth for ACLs',
   'high-availability.jobmanager.port': 'replicas talk over rest.port only',
   'rest.address': 'use rest.advertised-url (a URL) for the address standbys redirect to',
   'taskmanager.host': 'use taskmanager.advertised-url (a URL) for the address the leader reaches a TaskManager at',

@@ -8,6 +8,7 @@ import { DEFAULT_MAX_SUBTASKS_PER_JOB, DEFAULT_MAX_VERTICES_PER_JOB, MAX_ATTEMPT
 import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/types';
 import { DURATION_EXAMPLES, parseDurationMs } from './duration';
 import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
+import { readStateKey } from '../zk/sealed';
 
 export type AllocationStrategy = 'spread' | 'score';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -30,6 +31,18 @@ export interface DispatcherConfig {
   'high-availability.zookeeper.client.tolerate-suspended-connections': boolean;
   /** "user:password" for ZooKeeper digest ACLs. Secret: never logged, redacted by publicConfig. */
   'high-availability.zookeeper.client.digest-auth'?: string;
+  /**
+   * ACL of every node the product creates (Flink's key): `open` (world:anyone, all permissions) or
+   * `creator` (only the digest identity). Default `creator` when digest-auth is set, else `open`.
+   */
+  'high-availability.zookeeper.client.acl': 'open' | 'creator';
+  /** With the creator ACL, also let world:anyone read the nodes (zkCli without credentials). */
+  'high-availability.zookeeper.client.acl-world-read': boolean;
+  /**
+   * File holding the cluster state key (trimmed content, at least 32 bytes, e.g. `openssl rand -hex 32`):
+   * every record in ZooKeeper carries an HMAC-SHA256 under it (src/zk/sealed.ts). Required with the creator ACL.
+   */
+  'high-availability.zookeeper.state-key-file'?: string;
   'rest.bind-address': string;
   /** 0 = ephemeral: the REST layer learns the port when it listens. */
   'rest.port': number;
@@ -127,7 +140,8 @@ export type ConfigKey = keyof DispatcherConfig;
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
-  'high-availability.zookeeper.client.digest-auth' | 'security.internal.token' | 'security.internal.token-file' |
+  'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
+  'security.internal.token' | 'security.internal.token-file' |
   'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
   'job-result-store.retention.max-age';
 
@@ -139,6 +153,7 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'high-availability.zookeeper.client.session-timeout': 60_000,
   'high-availability.zookeeper.client.connection-timeout': 15_000,
   'high-availability.zookeeper.client.tolerate-suspended-connections': false,
+  'high-availability.zookeeper.client.acl-world-read': false,
   'rest.bind-address': '127.0.0.1',
   'rest.port': 8081,
   'rest.standby-mode': 'redirect',
@@ -213,6 +228,9 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
     if (typeof value !== 'string' || !/^[^:\s]+:\S+$/.test(value)) throw new ConfigError(key, 'must be "user:password" (value not shown: it is secret)');
     return value;
   },
+  'high-availability.zookeeper.client.acl': oneOf(['open', 'creator']),
+  'high-availability.zookeeper.client.acl-world-read': bool,
+  'high-availability.zookeeper.state-key-file': (value, key) => path.resolve(text(value, key)),
   'rest.bind-address': (value, key) => {
     const host = text(value, key);
     if (!isIP(host) && !HOST.test(host)) throw new ConfigError(key, `must be an IP address or host name, e.g. 0.0.0.0 or 127.0.0.1, got ${show(host)}`);
@@ -387,6 +405,11 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
       c[key] = token(readTokenFile(file, fileKey), fileKey);
     });
   }
+  const digest = c['high-availability.zookeeper.client.digest-auth'];
+  c['high-availability.zookeeper.client.acl'] ??= digest !== undefined ? 'creator' : 'open';
+  if (c['high-availability.zookeeper.client.acl'] === 'creator' && digest === undefined) {
+    errors.push(new ConfigError('high-availability.zookeeper.client.acl', 'is "creator", which needs high-availability.zookeeper.client.digest-auth (the identity the nodes belong to); set it or use "open"'));
+  }
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new ConfigErrorList(errors);
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
@@ -425,6 +448,26 @@ export class ConfigErrorList extends ConfigError {
 /** The URL other replicas redirect to; pass the port actually bound (it differs when rest.port is 0). */
 export function advertisedRestUrl(config: DispatcherConfig, boundPort: number): string {
   return config['rest.advertised-url'] ?? deriveRestUrl(config['rest.bind-address'], boundPort);
+}
+
+/**
+ * The cluster state key (src/zk/sealed.ts), or null when state is unauthenticated. Called at start-up.
+ * @throws ConfigError when the creator ACL is configured without a key file, or the file is unusable.
+ */
+export function clusterStateKey(config: DispatcherConfig): Buffer | null {
+  const file = config['high-availability.zookeeper.state-key-file'];
+  if (file === undefined) {
+    if (config['high-availability.zookeeper.client.acl'] === 'creator') {
+      throw new ConfigError('high-availability.zookeeper.state-key-file', 'is required with high-availability.zookeeper.client.acl "creator" (the default with digest-auth): ' +
+        'write a key with e.g. "openssl rand -hex 32 > state.key" and give every replica and TaskManager the same file');
+    }
+    return null;
+  }
+  try {
+    return readStateKey(file);
+  } catch (err) {
+    throw new ConfigError('high-availability.zookeeper.state-key-file', (err as Error).message);
+  }
 }
 
 /** The cluster's ZooKeeper chroot: `<path.root>/<cluster-id>`. */

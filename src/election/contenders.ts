@@ -2,6 +2,8 @@ import { sortBySequence } from './zk-driver';
 import { LATCH_PATH } from '../zk/layout';
 import { ZkClient } from '../zk/client';
 import { join, sequenceOf } from '../zk/paths';
+import { sealOf } from '../zk/sealed';
+import { CONTENDER_CONTEXT } from './trust';
 
 export interface ContenderEntry { node: string; sequence: number; info: Record<string, unknown> | null }
 
@@ -10,8 +12,11 @@ export async function listContenders(client: ZkClient): Promise<ContenderEntry[]
   const children = sortBySequence(await client.getChildren(LATCH_PATH).catch(() => []));
   const entries = await Promise.all(children.map(async (node) => {
     try {
-      const { data } = await client.get(join(LATCH_PATH, node));
-      return { node, sequence: sequenceOf(node), info: JSON.parse(data.toString('utf8')) as Record<string, unknown> };
+      const path = join(LATCH_PATH, node);
+      const { data } = await client.get(path);
+      // Contender data that does not verify describes nobody: shown as unknown.
+      const opened = sealOf(client).open(CONTENDER_CONTEXT, path, data);
+      return { node, sequence: sequenceOf(node), info: opened.ok ? opened.value : null };
     } catch {
       return { node, sequence: sequenceOf(node), info: null };
     }

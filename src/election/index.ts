@@ -4,3 +4,4 @@ export * from './service';
 export * from './leader-info';
 export * from './retrieval';
 export * from './contenders';
+export * from './trust';

@@ -1,12 +1,12 @@
 /**
- * Leader retrieval: watches `/leader/info` and reports every change, including "no leader" when the
- * node disappears. Used by standbys (to redirect) and TaskManagers (to register).
+ * Leader retrieval: watches `/leader/info` and the latch and reports every change of the trusted
+ * leader, including "no leader" when the node disappears or fails the trust check (src/election/trust.ts).
+ * Used by standbys (to redirect) and TaskManagers (to register).
  */
 import { EventEmitter } from 'node:events';
-import { LeaderInfo, parseLeaderInfo } from './leader-info';
-import { LEADER_INFO_PATH } from '../zk/layout';
+import { LeaderInfo } from './leader-info';
+import { readTrustedLeader } from './trust';
 import { StateChange, ZkClient } from '../zk/client';
-import { ZkError } from '../zk/errors';
 import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
 
@@ -20,9 +20,18 @@ export class LeaderRetrievalService extends EventEmitter {
     if (change.state === 'CONNECTED' || change.state === 'RECONNECTED') this.refresh();
   };
 
-  constructor(private readonly client: ZkClient, options: { logger?: EventLogger } = {}) {
+  private readonly selfRestUrl?: string;
+  /** The last reason for "no leader" that was logged: logged again only when it changes. */
+  private lastDistrust: string | null = null;
+
+  /**
+   * @param options.selfRestUrl this replica's own REST URL (replicas only): a leader record naming it
+   *   from another session (an earlier run of this replica) is "no leader yet", never a redirect target.
+   */
+  constructor(private readonly client: ZkClient, options: { logger?: EventLogger; selfRestUrl?: string } = {}) {
     super();
     this.logger = options.logger ?? silentLogger;
+    this.selfRestUrl = options.selfRestUrl;
   }
 
   /** The last leader seen (may be stale while disconnected; callers check the connection state). */
@@ -61,21 +70,19 @@ export class LeaderRetrievalService extends EventEmitter {
     if (!this.running || generation !== this.generation) return;
     const watcher = (): void => { if (this.running && generation === this.generation) this.refresh(); };
     try {
-      const stat = await this.client.exists(LEADER_INFO_PATH, watcher);
-      if (!stat) return this.update(null);
-      const { data, stat: current } = await this.client.get(LEADER_INFO_PATH, watcher);
-      const info = parseLeaderInfo(data);
-      if (!info) this.logger.warn('leader.info.unreadable', { path: LEADER_INFO_PATH, bytes: data.length });
-      // A leader's node is ephemeral and owned by the session it names; anything else (a node written by
-      // hand or by a foreign tool) must not steer standbys, nor raise the epoch TaskManagers accept.
-      if (info && current.ephemeralOwner !== info.zkSessionId) {
-        this.logger.warn('leader.info.foreign', { path: LEADER_INFO_PATH, claimed: info.replicaId, claimedEpoch: info.epoch, owner: current.ephemeralOwner });
-        return this.update(null);
+      const trust = await readTrustedLeader(this.client, { watcher, selfRestUrl: this.selfRestUrl });
+      if (generation !== this.generation) return;
+      if (trust.trusted) {
+        this.lastDistrust = null;
+        return this.update(trust.leader);
       }
-      this.update(info);
+      // Absent is the normal "no leader"; anything else (forged, stale, unverifiable) is worth a warning.
+      if (trust.reason !== this.lastDistrust && trust.reason !== 'no /leader/info') {
+        this.logger.warn('leader.info.untrusted', { reason: trust.reason });
+      }
+      this.lastDistrust = trust.reason;
+      this.update(null);
     } catch (err) {
-      // Deleted between exists and get: the exists-watch already fired, a new read is queued.
-      if (err instanceof ZkError && err.code === 'NONODE') return this.update(null);
       this.logger.debug('leader.retrieval.failed', { error: err as Error });
     }
   }

@@ -24,7 +24,9 @@ import { basename, join, sequenceOf } from '../zk/paths';
 import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
 import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory, LeaderElectionDriverListener } from './driver';
-import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from './leader-info';
+import { LEADER_INFO_PATH, LeaderInfo, leaderInfoJson } from './leader-info';
+import { CONTENDER_CONTEXT, LEADER_INFO_CONTEXT } from './trust';
+import { sealOf } from '../zk/sealed';
 
 import { EPOCH_PATH, LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
 export { LATCH_PATH, EPOCH_PATH };
@@ -206,7 +208,7 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
     const attempt = crypto.randomUUID();
     const prefix = `${PROTECTED_PREFIX}${attempt}-latch-`;
     const session = this.client.sessionId;
-    const data = JSON.stringify({ ...this.options.contenderInfo, sessionId: session });
+    const data = sealOf(this.client).seal(CONTENDER_CONTEXT, { ...this.options.contenderInfo, sessionId: session });
     this.stats.creates++;
     try {
       const created = await this.client.create(join(this.latchPath, prefix), data, 'ephemeral_sequential');
@@ -415,7 +417,7 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
    * ZkError of a failed create/exists/set.
    */
   publishLeaderInfo(grant: LatchGrant, info: LeaderInfo): Promise<void> {
-    const entry: PublishedInfo = { grant, data: serializeLeaderInfo(info) };
+    const entry: PublishedInfo = { grant, data: sealOf(this.client).seal(LEADER_INFO_CONTEXT, leaderInfoJson(info)) };
     return this.infoQueue.run(async () => {
       if (!this.hasLeadership(grant)) return;
       await this.writeLeaderInfo(entry);

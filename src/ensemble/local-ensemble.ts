@@ -25,6 +25,11 @@ export interface EnsembleOptions {
   detached?: boolean;
   heapMb?: number;
   startTimeoutMs?: number;
+  /**
+   * Extra `zoo.cfg` properties for every server, appended after the template's, e.g.
+   * `{'enforce.auth.enabled': 'true', 'enforce.auth.schemes': 'digest'}` (refuse unauthenticated sessions).
+   */
+  serverProperties?: Record<string, string>;
 }
 
 export interface ServerSpec {
@@ -97,7 +102,11 @@ export class LocalEnsemble {
         standaloneEnabled: count === 1 ? 'true' : 'false',
         servers: count === 1 ? '' : serverLines,
       };
-      fs.writeFileSync(s.configFile, template.replace(/\$\{(\w+)\}/g, (_, key: string) => values[key] ?? ''));
+      const extra = Object.entries(options.serverProperties ?? {}).map(([key, value]) => {
+        if (!/^[A-Za-z0-9_.]+$/.test(key) || /[\r\n]/.test(value)) throw new Error(`invalid ZooKeeper server property ${JSON.stringify(key)}`);
+        return `${key}=${value}\n`;
+      }).join('');
+      fs.writeFileSync(s.configFile, template.replace(/\$\{(\w+)\}/g, (_, key: string) => values[key] ?? '') + extra);
     }
     const ensemble = new LocalEnsemble(dir, servers, {
       detached: options.detached ?? false,

@@ -24,15 +24,15 @@ export const RESERVED_ENV_NAMES: readonly string[] = ['JOB_ID', 'VERTEX_ID', 'SU
 //   startTimes    epoch-ms (13 digits) or -1, + ","                    14 B
 //   endTimes      epoch-ms (13 digits) or -1, + ","                    14 B
 // = PROGRESS_SUBTASK_MAX_BYTES (188 B), plus PROGRESS_SHARD_OVERHEAD_BYTES for keys and the vertex id.
-// With MAX_PROGRESS_SHARD_BYTES = 512 KiB a vertex may have up to 2,787 subtasks; the default
-// `dispatcher.max-parallelism` (128) needs at most 24,320 B per shard.
+// With MAX_PROGRESS_SHARD_BYTES = 512 KiB a vertex may have up to 2,786 subtasks; the default
+// `dispatcher.max-parallelism` (128) needs at most 24,416 B per shard.
 
 /** Longest TaskManager id stored in progress (as `taskmanager.id` allows); longer or odd ids are stored as null. */
 export const MAX_STORED_TASK_MANAGER_ID_LENGTH = 128;
 /** Worst-case bytes one subtask adds to its vertex's progress shard (see the arithmetic above). */
 export const PROGRESS_SUBTASK_MAX_BYTES = 188;
-/** Worst-case bytes of a vertex shard besides its subtasks: keys, format version, a 64-char vertex id. */
-export const PROGRESS_SHARD_OVERHEAD_BYTES = 256;
+/** Worst-case bytes of a vertex shard besides its subtasks: keys, format version, a 64-char vertex id, the state MAC (~90 B). */
+export const PROGRESS_SHARD_OVERHEAD_BYTES = 352;
 /** Largest vertex progress shard validation admits: half a znode, far from jute.maxbuffer (1 MiB). */
 export const MAX_PROGRESS_SHARD_BYTES = 524_288;
 /** Largest job-level progress node (restart counters, failure history); the history is cut to fit. */
@@ -51,7 +51,7 @@ export const DEFAULT_MAX_VERTICES_PER_JOB = MAX_VERTICES;
  * Default of `dispatcher.max-subtasks-per-job` (sum of parallelism). Every node stays bounded whatever
  * the total (per-vertex shards); the total bounds what one job costs everyone: ZooKeeper keeps all data
  * in memory, a recovering leader reads it all, and REST serves every subtask in job details.
- * 10,000 × 188 B + 1,000 × 256 B ≈ 2.1 MB of progress in at most 1,001 nodes per job, at most.
+ * 10,000 × 188 B + 1,000 × 352 B ≈ 2.2 MB of progress in at most 1,001 nodes per job, at most.
  */
 export const DEFAULT_MAX_SUBTASKS_PER_JOB = 10_000;
 /** Upper bound of `dispatcher.max-subtasks-per-job`. */

@@ -62,6 +62,8 @@ export interface DispatcherMetrics {
   admissionRejections: Counter;
   jobResults: Gauge;
   jobResultsDeleted: Counter;
+  /** Records read from ZooKeeper whose MAC did not verify (src/zk/sealed.ts), by seal context kind. */
+  stateMacInvalid: Counter;
   taskManagers: Gauge;
   taskManagersLost: Counter;
   slots: Gauge;
@@ -236,6 +238,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
       },
     }),
     jobResultsDeleted: new Counter({ name: 'ha_dispatcher_job_results_deleted_total', help: 'Job results this replica deleted from ZooKeeper under the retention while leading', registers }),
+    stateMacInvalid: new Counter({ name: 'ha_dispatcher_state_mac_invalid_total', help: 'ZooKeeper records refused because their MAC did not verify, by kind (jobgraph, jobresult, progress, leader-info, contender)', labelNames: ['kind'], registers }),
     taskManagers: new Gauge({ name: 'ha_dispatcher_taskmanagers', help: 'TaskManagers registered with this leader', registers }),
     taskManagersLost: new Counter({ name: 'ha_dispatcher_taskmanagers_lost_total', help: 'TaskManagers this leader declared lost (heartbeat timeout or unreachable)', registers }),
     slots: new Gauge({ name: 'ha_dispatcher_slots', help: 'Slots offered by registered TaskManagers', registers }),

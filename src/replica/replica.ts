@@ -7,7 +7,8 @@
 import * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, clusterStateKey, isLoopbackAddress, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
+import { StateSeal } from '../zk/sealed';
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
@@ -73,7 +74,13 @@ export class Replica {
     const replicaId = config['replica.id'];
     const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
+    const seal = new StateSeal(clusterStateKey(config), {
+      logger, onInvalid: ({ context }) => metrics.stateMacInvalid.inc({ kind: context.split(':')[0] }),
+    });
     const client = new ZooKeeperClient({
+      acl: config['high-availability.zookeeper.client.acl'],
+      worldReadable: config['high-availability.zookeeper.client.acl-world-read'],
+      seal,
       connect: config['high-availability.zookeeper.quorum'],
       chroot: zookeeperNamespace(config),
       sessionTimeoutMs: config['high-availability.zookeeper.client.session-timeout'],
@@ -108,7 +115,7 @@ export class Replica {
     // The failover timeline: informational, so a failed append is logged and never retried.
     election.on('ready', (term: LeadershipTerm) => void new LeadershipHistoryStore(client).append(termRecord(term, replicaId, restUrl, Date.now()))
       .catch((err) => logger.warn('leadership.history.append-failed', { epoch: term.epoch, error: err as Error })));
-    const retrieval = new LeaderRetrievalService(client, { logger });
+    const retrieval = new LeaderRetrievalService(client, { logger, selfRestUrl: restUrl });
     // Standbys never send a client to a leader that stopped answering (its node outlives it by a session timeout).
     const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger });
     const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness }) : undefined;
@@ -154,6 +161,10 @@ export class Replica {
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
     logIgnoredFlinkKeys(config, logger);
+    if (!seal.authenticated) {
+      logger.warn('security.state.unauthenticated', {
+        reason: 'job graphs, results, progress and leader information in ZooKeeper carry no MAC: anyone who can write the cluster\'s nodes can make the leader run commands; set high-availability.zookeeper.state-key-file (and digest-auth with the creator ACL)' });
+    }
     if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
       logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
         reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });

@@ -10,6 +10,7 @@
 import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../http/errors';
 import type { AppDeps } from './deps';
+import { isSafeLeaderUrl } from '../election/trust';
 
 /** Identity of a ready leader as standbys redirect to it. */
 export interface LeaderRef { replicaId: string; restUrl: string; epoch: number }
@@ -53,10 +54,14 @@ export function leaderGate(deps: GateDeps): Middleware {
   };
 }
 
-/** A ready leader other than this replica, as published in /leader/info (null while disconnected). */
+/**
+ * A ready leader other than this replica, as published in /leader/info and trusted by leader retrieval
+ * (src/election/trust.ts: which also drops a record naming this replica's own URL from an earlier run),
+ * null while disconnected. The URL is checked again here: it becomes a `Location` header.
+ */
 export function readyLeaderElsewhere(deps: Pick<AppDeps, 'retrieval' | 'client' | 'replicaId'>): LeaderRef | null {
   const leader = deps.client.isConnected ? deps.retrieval.current : null;
-  if (!leader || leader.replicaId === deps.replicaId) return null;
+  if (!leader || leader.replicaId === deps.replicaId || !isSafeLeaderUrl(leader.restUrl)) return null;
   return leader;
 }
 

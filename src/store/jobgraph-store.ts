@@ -10,6 +10,7 @@ import { join } from '../zk/paths';
 import { JOBGRAPHS_PATH, jobGraphPath, QUARANTINE_PATH, quarantineNodePath } from '../zk/layout';
 import { mapLimit } from '../util/concurrency';
 import { writeBounded } from './bounded-write';
+import { sealOf } from '../zk/sealed';
 
 export const ENVELOPE_FORMAT_VERSION = 1;
 
@@ -53,7 +54,7 @@ export class JobGraphStore<G = unknown> {
     this.guard();
     const path = jobGraphPath(jobId);
     try {
-      await writeBounded(this.client, path, JSON.stringify(envelope), { op: 'create' });
+      await writeBounded(this.client, path, sealOf(this.client).seal(graphContext(jobId), envelope), { op: 'create' });
       return { created: true };
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
@@ -65,8 +66,9 @@ export class JobGraphStore<G = unknown> {
 
   async get(jobId: string): Promise<StoredGraph<G> | null> {
     try {
-      const { data } = await this.client.get(jobGraphPath(jobId));
-      return this.decode(jobId, data);
+      const path = jobGraphPath(jobId);
+      const { data } = await this.client.get(path);
+      return this.decode(jobId, path, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
       throw err;
@@ -133,13 +135,11 @@ export class JobGraphStore<G = unknown> {
     return entries.sort((a, b) => a.quarantinedAt.localeCompare(b.quarantinedAt));
   }
 
-  private decode(jobId: string, data: Buffer): StoredGraph<G> {
-    let envelope: JobGraphEnvelope;
-    try {
-      envelope = JSON.parse(data.toString('utf8')) as JobGraphEnvelope;
-    } catch (err) {
-      return { jobId, ok: false, reason: `not JSON: ${(err as Error).message}`, raw: data };
-    }
+  private decode(jobId: string, path: string, data: Buffer): StoredGraph<G> {
+    // A graph that fails verification is never run: the dispatcher quarantines it with this reason.
+    const opened = sealOf(this.client).open<JobGraphEnvelope>(graphContext(jobId), path, data);
+    if (!opened.ok) return { jobId, ok: false, reason: opened.reason, raw: data };
+    const envelope = opened.value;
     if (!envelope || typeof envelope !== 'object' || envelope.formatVersion !== ENVELOPE_FORMAT_VERSION || typeof envelope.digest !== 'string') {
       return { jobId, ok: false, reason: `not a format-${ENVELOPE_FORMAT_VERSION} JobGraph envelope`, raw: data };
     }
@@ -150,6 +150,11 @@ export class JobGraphStore<G = unknown> {
       return { jobId, ok: false, reason: `invalid graph: ${(err as Error).message}`, raw: data };
     }
   }
+}
+
+/** What a graph's MAC binds it to: its job id (a sealed graph copied to another id does not verify). */
+function graphContext(jobId: string): string {
+  return `jobgraph:${jobId}`;
 }
 
 /** Quarantine node names come from whatever child name was found; keep them path-safe. */

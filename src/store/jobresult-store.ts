@@ -14,6 +14,7 @@ import { isTerminalJobStatus, TerminalJobStatus } from '../jobgraph/status';
 import { WriteGuard } from './jobgraph-store';
 import { mapLimit } from '../util/concurrency';
 import { writeBounded } from './bounded-write';
+import { sealOf, StateSeal } from '../zk/sealed';
 
 export type { TerminalJobStatus } from '../jobgraph/status';
 
@@ -45,7 +46,7 @@ export class JobResultStore {
     this.guard();
     const record: JobResultEntry = { ...entry, state: 'dirty' };
     try {
-      await writeBounded(this.client, jobResultPath(entry.jobId), JSON.stringify(record), { op: 'create' });
+      await writeBounded(this.client, jobResultPath(entry.jobId), sealOf(this.client).seal(resultContext(entry.jobId), record), { op: 'create' });
       return record;
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
@@ -59,15 +60,17 @@ export class JobResultStore {
     this.guard();
     const path = jobResultPath(jobId);
     const { data, stat } = await this.client.get(path);
-    const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
-    if (entry.state === 'clean') return;
-    await writeBounded(this.client, path, JSON.stringify({ ...entry, state: 'clean' }), { op: 'set', version: stat.version });
+    const stored = decode(sealOf(this.client), jobId, path, data);
+    if (!stored.ok) throw new Error(`cannot mark the result of job ${jobId} clean: ${stored.reason}`);
+    if (stored.entry.state === 'clean') return;
+    await writeBounded(this.client, path, sealOf(this.client).seal(resultContext(jobId), { ...stored.entry, state: 'clean' }), { op: 'set', version: stat.version });
   }
 
   async get(jobId: string): Promise<StoredResult | null> {
     try {
-      const { data } = await this.client.get(jobResultPath(jobId));
-      return decode(jobId, data);
+      const path = jobResultPath(jobId);
+      const { data } = await this.client.get(path);
+      return decode(sealOf(this.client), jobId, path, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
       throw err;
@@ -98,8 +101,9 @@ export class JobResultStore {
   async getMany(jobIds: readonly string[], concurrency = 256): Promise<StoredResult[]> {
     const results = await mapLimit(jobIds, concurrency, async (id) => {
       try {
-        const { data } = await this.client.get(join(JOBRESULTS_PATH, id));
-        return decode(id, data);
+        const path = join(JOBRESULTS_PATH, id);
+        const { data } = await this.client.get(path);
+        return decode(sealOf(this.client), id, path, data);
       } catch (err) {
         if (err instanceof NoNodeError) return null;
         throw err;
@@ -109,14 +113,17 @@ export class JobResultStore {
   }
 }
 
-function decode(jobId: string, data: Buffer): StoredResult {
-  try {
-    const entry = JSON.parse(data.toString('utf8')) as JobResultEntry;
-    if ((entry.state !== 'dirty' && entry.state !== 'clean') || !isTerminalJobStatus(entry.jobStatus)) {
-      return { ok: false, jobId, reason: 'not a job result record' };
-    }
-    return { ok: true, entry: { ...entry, jobId } };
-  } catch (err) {
-    return { ok: false, jobId, reason: `not JSON: ${(err as Error).message}` };
+function decode(seal: StateSeal, jobId: string, path: string, data: Buffer): StoredResult {
+  const opened = seal.open<JobResultEntry>(resultContext(jobId), path, data);
+  if (!opened.ok) return { ok: false, jobId, reason: opened.reason };
+  const entry = opened.value;
+  if ((entry.state !== 'dirty' && entry.state !== 'clean') || !isTerminalJobStatus(entry.jobStatus)) {
+    return { ok: false, jobId, reason: 'not a job result record' };
   }
+  return { ok: true, entry: { ...entry, jobId } };
+}
+
+/** What a result's MAC binds it to: its job id. */
+function resultContext(jobId: string): string {
+  return `jobresult:${jobId}`;
 }

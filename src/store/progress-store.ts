@@ -29,6 +29,7 @@ import { emptyRestartState, ExceptionEntry, RestartState } from '../jobgraph/job
 import { MAX_JOB_PROGRESS_BYTES, MAX_PROGRESS_SHARD_BYTES, MAX_STORED_FAILURE_TIMES } from '../jobgraph/limits';
 import { mapLimit } from '../util/concurrency';
 import { serializedSize, writeBounded } from './bounded-write';
+import { sealOf } from '../zk/sealed';
 
 /** The format save() writes: 2 = sharded (see above). */
 export const PROGRESS_FORMAT_VERSION = 2;
@@ -99,7 +100,7 @@ export class ZkProgressStore implements ProgressStore {
    */
   async load(): Promise<JobProgress | null> {
     const [jobLevel, shardNames] = await Promise.all([
-      this.readJson(progressPath(this.jobId)),
+      this.readJson(progressPath(this.jobId), progressContext(this.jobId)),
       this.client.getChildren(vertexProgressShardsPath(this.jobId)).catch((err) => {
         if (err instanceof NoNodeError) return [] as string[];
         throw err;
@@ -107,7 +108,7 @@ export class ZkProgressStore implements ProgressStore {
     ]);
     // A child that cannot be a vertex id was not written by the product: ignored.
     const shards = await mapLimit(shardNames.filter((name) => VERTEX_ID.test(name)), SHARD_CONCURRENCY,
-      (name) => this.readJson(vertexProgressPath(this.jobId, name)));
+      (name) => this.readJson(vertexProgressPath(this.jobId, name), shardContext(this.jobId, name)));
     const progress = sanitizeProgress(jobLevel);
     if (!progress && shards.every((s) => s === undefined)) return null;
     const result = progress ?? { ...emptyProgress(this.jobId) };
@@ -134,7 +135,8 @@ export class ZkProgressStore implements ProgressStore {
       changed.push([vertexId, data]);
     }
     await mapLimit(changed, SHARD_CONCURRENCY, async ([vertexId, data]) => {
-      await writeBounded(this.client, vertexProgressPath(this.jobId, vertexId), data, { op: 'upsert', guard: this.guard }, MAX_PROGRESS_SHARD_BYTES);
+      const sealed = sealOf(this.client).seal(shardContext(this.jobId, vertexId), JSON.parse(data) as object);
+      await writeBounded(this.client, vertexProgressPath(this.jobId, vertexId), sealed, { op: 'upsert', guard: this.guard }, MAX_PROGRESS_SHARD_BYTES);
       this.writtenShards.set(vertexId, data);
     });
     const jobLevel = fitJobLevel({
@@ -143,19 +145,31 @@ export class ZkProgressStore implements ProgressStore {
     });
     const comparable = JSON.stringify({ ...jobLevel, epoch: 0, updatedAt: 0 });
     if (comparable === this.writtenJobLevel) return;
-    await writeBounded(this.client, progressPath(this.jobId), JSON.stringify(jobLevel), { op: 'upsert', guard: this.guard }, MAX_JOB_PROGRESS_BYTES);
+    await writeBounded(this.client, progressPath(this.jobId), sealOf(this.client).seal(progressContext(this.jobId), jobLevel), { op: 'upsert', guard: this.guard }, MAX_JOB_PROGRESS_BYTES);
     this.writtenJobLevel = comparable;
   }
 
-  private async readJson(path: string): Promise<unknown> {
+  /** A node's verified JSON; undefined when absent, unreadable or (with a state key) not sealed by this cluster. */
+  private async readJson(path: string, context: string): Promise<unknown> {
     try {
       const { data } = await this.client.get(path);
-      return JSON.parse(data.toString('utf8'));
+      // Unverifiable progress is no progress: those subtasks run again rather than trust it.
+      const opened = sealOf(this.client).open(context, path, data);
+      return opened.ok ? opened.value : undefined;
     } catch (err) {
-      if (err instanceof NoNodeError || err instanceof SyntaxError) return undefined;
+      if (err instanceof NoNodeError) return undefined;
       throw err;
     }
   }
+}
+
+/** What a progress record's MAC binds it to: its job id (job level) or job and vertex id (shard). */
+function progressContext(jobId: string): string {
+  return `progress:${jobId}`;
+}
+
+function shardContext(jobId: string, vertexId: string): string {
+  return `progress:${jobId}:${vertexId}`;
 }
 
 /**

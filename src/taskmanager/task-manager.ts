@@ -17,7 +17,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isIP } from 'node:net';
-import { DispatcherConfig, isLoopbackAddress, zookeeperNamespace } from '../config';
+import { DispatcherConfig, clusterStateKey, isLoopbackAddress, zookeeperNamespace } from '../config';
+import { StateSeal } from '../zk/sealed';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
 import { Clock, systemClock } from '../util/clock';
@@ -45,7 +46,8 @@ export interface TaskManagerOptions {
   orphanTimeoutMs: number;
   /** Task logs go to `<dataDir>/<id>/logs`. */
   dataDir: string;
-  zookeeper: { connect: string; root: string; sessionTimeoutMs: number; connectionTimeoutMs: number; digestAuth?: string };
+  /** `stateKey`: the cluster state key; leader information that does not verify under it is no leader. */
+  zookeeper: { connect: string; root: string; sessionTimeoutMs: number; connectionTimeoutMs: number; digestAuth?: string; stateKey?: Buffer | null };
   logger?: EventLogger;
   killGraceMs?: number;
   /** security.internal.token: sent with every call to the leader, required of every command to us. */
@@ -138,6 +140,7 @@ export class TaskManager {
         sessionTimeoutMs: config['high-availability.zookeeper.client.session-timeout'],
         connectionTimeoutMs: config['high-availability.zookeeper.client.connection-timeout'],
         digestAuth: config['high-availability.zookeeper.client.digest-auth'],
+        stateKey: clusterStateKey(config),
       },
       logger: logger ?? createLogger({ level: config['log.level'] }),
       internalToken: config['security.internal.token'],
@@ -165,7 +168,7 @@ export class TaskManager {
     }
     const client = new ZooKeeperClient({
       connect: options.zookeeper.connect, chroot: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
-      digestAuth: options.zookeeper.digestAuth, logger,
+      digestAuth: options.zookeeper.digestAuth, logger, seal: new StateSeal(options.zookeeper.stateKey ?? null, { logger }),
     });
     const retrieval = new LeaderRetrievalService(client, { logger });
     const tm = new TaskManager(options, client, retrieval, logger);

@@ -14,6 +14,7 @@ import { ConnectionLossError, ZK_CLOSE_STATES, ZK_CODES, ZkError, zkError } from
 import { join, validatePath } from './paths';
 import { Clock, TimerHandle, systemClock } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
+import type { StateSeal } from './sealed';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const NativeZooKeeper = require('zookeeper') as new (config: object) => NativeHandle;
@@ -45,6 +46,20 @@ export interface Stat {
 
 export type WatchEventType = 'created' | 'deleted' | 'changed' | 'child' | 'notwatching';
 export interface WatchEvent { type: WatchEventType; path: string }
+
+/** ZooKeeper permission bits (ZOO_PERM_*). */
+export const ZK_PERMS = { READ: 1, WRITE: 2, CREATE: 4, DELETE: 8, ADMIN: 16, ALL: 31 } as const;
+
+/** One ACL entry: `perms` is a sum of ZK_PERMS; `scheme`/`id` e.g. `world`/`anyone`, `digest`/`user:base64(sha1)`. */
+export interface AclEntry { perms: number; scheme: string; id: string }
+
+/**
+ * What the client puts on every node it creates (Flink's `high-availability.zookeeper.client.acl`):
+ *  - `open`: `world:anyone` with every permission (ZooKeeper's default);
+ *  - `creator`: every permission for the session's own authenticated identities only (`auth` scheme,
+ *    i.e. the digest credentials), plus `world:anyone` read when `worldReadable`.
+ */
+export type AclMode = 'open' | 'creator';
 export type Watcher = (event: WatchEvent) => void;
 
 export interface StateChange {
@@ -64,6 +79,8 @@ export interface ZkClient {
   readonly sessionTimeoutMs: number;
   /** The chroot every path is relative to ("/" for none). */
   readonly chroot: string;
+  /** Seals and verifies the cluster state this session's stores write and read (src/zk/sealed.ts); absent: unauthenticated. */
+  readonly seal?: StateSeal;
   on(event: 'state', listener: (change: StateChange) => void): this;
   off(event: 'state', listener: (change: StateChange) => void): this;
   create(path: string, data?: Buffer | string, mode?: CreateMode): Promise<string>;
@@ -73,7 +90,10 @@ export interface ZkClient {
   exists(path: string, watcher?: Watcher): Promise<Stat | null>;
   getChildren(path: string, watcher?: Watcher): Promise<string[]>;
   sync(path: string): Promise<void>;
-  /** Creates the path and any missing parents as persistent nodes; existing nodes are fine. */
+  /**
+   * Creates the path and any missing parents as persistent nodes; existing nodes are fine. With the
+   * `creator` ACL every node of the path (and the chroot) is locked to this identity (see `lockPath`).
+   */
   mkdirp(path: string): Promise<void>;
   waitUntilConnected(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
@@ -91,6 +111,20 @@ export interface ZkClientOptions {
   onOperation?: (op: string, durationMs: number, error: ZkError | null) => void;
   /** Digest credentials "user:password" added to every session. */
   digestAuth?: string;
+  /** ACL of every node this client creates; default `open`. `creator` needs `digestAuth`. */
+  acl?: AclMode;
+  /** With `creator`: also let `world:anyone` read (operators' zkCli without credentials). Default false. */
+  worldReadable?: boolean;
+  /** The cluster's state seal, handed to every store on this session (src/zk/sealed.ts). */
+  seal?: StateSeal;
+}
+
+/** The ACL list a client in `mode` puts on the nodes it creates. */
+export function aclFor(mode: AclMode, worldReadable = false): AclEntry[] {
+  if (mode === 'open') return [{ perms: ZK_PERMS.ALL, scheme: 'world', id: 'anyone' }];
+  const acl: AclEntry[] = [{ perms: ZK_PERMS.ALL, scheme: 'auth', id: '' }];
+  if (worldReadable) acl.push({ perms: ZK_PERMS.READ, scheme: 'world', id: 'anyone' });
+  return acl;
 }
 
 interface NativeStat extends Omit<Stat, 'ctime' | 'mtime'> { ctime: Date | number; mtime: Date | number }
@@ -109,6 +143,9 @@ interface NativeOps {
   a_get_children(path: string, watch: boolean, cb: RcCallback): number;
   aw_get_children(path: string, watchCb: NativeWatchCb, cb: RcCallback): number;
   a_sync(path: string, cb: RcCallback): number;
+  a_get_acl(path: string, cb: RcCallback): number;
+  /** Entries as `{perm, scheme, auth}` (the binding's input shape differs from its output `{perms, ...}`). */
+  a_set_acl(path: string, version: number, acl: Array<{ perm: number; scheme: string; auth: string }>, cb: RcCallback): number;
 }
 
 interface NativeHandle extends EventEmitter, NativeOps {
@@ -131,17 +168,22 @@ const SESSION_EVENT = -1;
 
 export class ZooKeeperClient extends EventEmitter implements ZkClient {
   readonly chroot: string;
+  readonly seal?: StateSeal;
   private readonly connectString: string;
   private readonly requestedTimeoutMs: number;
   private readonly logger: EventLogger;
   private readonly clock: Clock;
   private readonly onOperation?: ZkClientOptions['onOperation'];
   private readonly digestAuth?: string;
+  /** ACL set on every created node; null for `open` (ZooKeeper's default: nothing to set). */
+  private readonly createAcl: AclEntry[] | null;
   private handle: NativeHandle | null = null;
   private currentState: ConnectionState = 'CONNECTING';
   private currentSessionId: string | null = null;
   private lostTimer: TimerHandle | null = null;
   private chrootEnsured = false;
+  /** Absolute paths mkdirp created or locked (creator ACL) during this client's life: not asked again. */
+  private readonly lockedPaths = new Set<string>();
   private closing: Promise<void> | null = null;
 
   constructor(options: ZkClientOptions) {
@@ -153,6 +195,10 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
     this.clock = options.clock ?? systemClock;
     this.onOperation = options.onOperation;
     this.digestAuth = options.digestAuth;
+    this.seal = options.seal;
+    const acl = options.acl ?? 'open';
+    if (acl === 'creator' && !this.digestAuth) throw new Error('the creator ACL needs digest credentials (high-availability.zookeeper.client.digest-auth)');
+    this.createAcl = acl === 'creator' ? aclFor(acl, options.worldReadable) : null;
     this.openSession();
   }
 
@@ -326,9 +372,44 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
     };
   }
 
+  /**
+   * Creates a node. With the `creator` ACL the node is locked right behind the create (the binding
+   * always creates with the open ACL): for a named node the setACL is pipelined on the same session,
+   * for a sequential one it follows the answer. The promise settles only once the node is locked; a
+   * node that could not be locked (someone changed its ACL first) rejects, so callers never trust it.
+   */
   create(path: string, data: Buffer | string = '', mode: CreateMode = 'persistent'): Promise<string> {
     const p = this.abs(path);
-    return this.call('create', path, (h, cb) => h.a_create(p, data, CREATE_FLAGS[mode], cb), (created) => this.rel(String(created)));
+    const created = this.call('create', path, (h, cb) => h.a_create(p, data, CREATE_FLAGS[mode], cb), (c) => String(c));
+    const acl = this.createAcl;
+    if (!acl) return created.then((c) => this.rel(c));
+    if (mode === 'persistent_sequential' || mode === 'ephemeral_sequential') {
+      return created.then(async (c) => { await this.setAclAbsolute(c, acl, 0); return this.rel(c); });
+    }
+    // A just-created node has ACL version 0: a lock that finds another version lost a race to another identity.
+    const locked = this.setAclAbsolute(p, acl, 0);
+    return Promise.allSettled([created, locked]).then(([c, l]) => {
+      if (c.status === 'rejected') throw c.reason;
+      if (l.status === 'rejected') throw l.reason;
+      return this.rel(c.value);
+    });
+  }
+
+  /** A node's ACL, e.g. `[{perms: 31, scheme: 'digest', id: 'user:<base64 sha1>'}]`. Throws NoNodeError. */
+  async getACL(path: string): Promise<AclEntry[]> {
+    const p = this.abs(path);
+    return this.call('getACL', path, (h, cb) => h.a_get_acl(p, cb),
+      (acl) => ((acl ?? []) as Array<{ perms: number; scheme: string; auth: string }>).map((a) => ({ perms: a.perms, scheme: a.scheme, id: a.auth })));
+  }
+
+  /** Replaces a node's ACL (version -1: any ACL version). Throws NoAuthError without ADMIN permission on it. */
+  setACL(path: string, acl: AclEntry[], version = -1): Promise<void> {
+    return this.setAclAbsolute(this.abs(path), acl, version, path);
+  }
+
+  private setAclAbsolute(absolute: string, acl: AclEntry[], version: number, shown = this.rel(absolute)): Promise<void> {
+    const entries = acl.map((a) => ({ perm: a.perms, scheme: a.scheme, auth: a.id }));
+    return this.call('setACL', shown, (h, cb) => h.a_set_acl(absolute, version, entries, cb), () => undefined);
   }
 
   get(path: string, watcher?: Watcher): Promise<{ data: Buffer; stat: Stat }> {
@@ -380,20 +461,39 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   private async mkdirpAbsolute(absolute: string): Promise<void> {
     // Nearly always the path exists already (every election check and every recovery asks): one
     // local read answers that, instead of one create round trip through the quorum leader per segment.
+    if (this.lockedPaths.has(absolute)) return;
     try {
       await this.call('exists', absolute, (h, cb) => h.a_exists(absolute, false, cb), () => undefined);
-      return;
+      if (!this.createAcl) return;
     } catch (err) {
       if (!(err instanceof ZkError && err.code === 'NONODE')) throw err;
     }
     const parts = absolute.split('/').filter(Boolean);
+    const chrootDepth = this.chroot.split('/').filter(Boolean).length;
     for (let i = 1; i <= parts.length; i++) {
       const p = join(...parts.slice(0, i));
+      if (this.lockedPaths.has(p)) continue;
+      // The chroot and everything below it belong to this cluster: an existing node there (made before
+      // the creator ACL was configured) is locked too. Ancestors above the chroot may be shared with other
+      // clusters, so only those this client creates are locked.
+      const ours = i >= chrootDepth;
+      let created = false;
       try {
         await this.call('create', p, (h, cb) => h.a_create(p, '', 0, cb), () => undefined);
+        created = true;
       } catch (err) {
         if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
       }
+      if (!this.createAcl) continue;
+      if (created || ours) {
+        await this.setAclAbsolute(p, this.createAcl, -1).catch((err) => {
+          if (err instanceof ZkError && err.code === 'NOAUTH') {
+            throw new ZkError(ZK_CODES.NOAUTH, 'lock (setACL: the node belongs to another ZooKeeper identity; check high-availability.zookeeper.client.digest-auth)', p);
+          }
+          throw err;
+        });
+      }
+      this.lockedPaths.add(p);
     }
   }
 

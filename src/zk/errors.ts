@@ -27,6 +27,8 @@ export const ZK_CODES = {
   EPHEMERALONLOCALSESSION: -120,
   NOWATCHER: -121,
   RECONFIGDISABLED: -123,
+  /** The server enforces authentication (enforce.auth.enabled) and this session has none: it is closed. */
+  SESSIONCLOSEDREQUIRESASLAUTH: -124,
   THROTTLEDOP: -127,
 } as const;
 

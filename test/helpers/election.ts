@@ -82,7 +82,7 @@ export class TestContender {
     await client.waitUntilConnected(15000);
     const electionClient = options.wrapClient ? options.wrapClient(client) : client;
     const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(electionClient), {
-      contenderInfo: { replicaId: options.name, restUrl: `http://127.0.0.1/${options.name}`, rpcUrl: `rpc://${options.name}` },
+      contenderInfo: { replicaId: options.name, restUrl: `http://127.0.0.1/${options.name}`, rpcUrl: `http://127.0.0.1/${options.name}/rpc` },
     });
     const contender = new TestContender(options.name, client, service, options.timeline);
     service.start({

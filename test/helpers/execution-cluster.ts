@@ -34,6 +34,8 @@ export interface ExecutionClusterOptions {
   restToken?: string;
   /** Extra environment of the process with this id (replicas r1…, TaskManagers tm1…), e.g. libfaketime's. */
   env?: (id: string) => Record<string, string> | undefined;
+  /** Leave replica.id unset, so each start of a replica generates a new one (as in production by default). */
+  generatedReplicaIds?: boolean;
 }
 
 export class ExecutionCluster {
@@ -59,7 +61,8 @@ export class ExecutionCluster {
     const ports = await freePorts(options.replicas ?? 2);
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
-      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, '-D', `replica.id=${id}`], cluster.dir, `http://127.0.0.1:${port}`,
+      const idArgs = options.generatedReplicaIds ? [] : ['-D', `replica.id=${id}`];
+      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, ...idArgs], cluster.dir, `http://127.0.0.1:${port}`,
         { env: options.env?.(id) });
       cluster.replicas.push(p);
       p.start();

@@ -32,7 +32,6 @@ export const FLINK_HA_IGNORED_KEYS: readonly string[] = [
   'high-availability.storageDir',
   'high-availability.zookeeper.client.retry-wait',
   'high-availability.zookeeper.client.max-retry-attempts',
-  'high-availability.zookeeper.client.acl',
   'jobmanager.memory.process.size',
   'taskmanager.memory.process.size',
   'parallelism.default',

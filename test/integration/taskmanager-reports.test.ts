@@ -74,8 +74,11 @@ async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, ep
     replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, zkSessionId: client.sessionId!,
     electedAt: new Date().toISOString(), readyAt: new Date().toISOString(),
   };
-  await client.mkdirp('/leader');
+  await client.mkdirp('/leader/latch');
   await client.delete(LEADER_INFO_PATH).catch(() => undefined);
+  // Leader information is trusted only from the session holding the lowest latch node, for that node's epoch.
+  for (const node of await client.getChildren('/leader/latch')) await client.delete(`/leader/latch/${node}`);
+  await client.create('/leader/latch/_c_scripted-latch-', JSON.stringify({ replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, sessionId: client.sessionId }), 'ephemeral_sequential');
   await client.create(LEADER_INFO_PATH, serializeLeaderInfo(info), 'ephemeral');
 }
 
