@@ -26,7 +26,7 @@ export const DEFAULT_URL = 'http://127.0.0.1:8081';
  * a missing cluster or a wrong --url fails fast; a cluster that answers (e.g. 503 during a failover) gets
  * the full deadline.
  */
-export const DEFAULT_UNREACHABLE_BUDGET_MS = 2_000;
+export const DEFAULT_UNREACHABLE_BUDGET_MS = 1_500;
 
 const POLL_MIN_MS = 100;
 const POLL_MAX_MS = 1_000;

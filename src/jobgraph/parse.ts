@@ -88,7 +88,7 @@ function parseGraph(input: unknown, limits: JobGraphLimits, issues: Issues): Job
   });
   const name = issues.check(() => body.name === undefined ? `job-${(jobId ?? '').slice(0, 8)}` : text(body.name, 'name', MAX_NAME_LENGTH));
   const vertices = issues.check(() => parseVertices(body.vertices, limits, issues));
-  const restartStrategy = body.restartStrategy === undefined ? undefined : issues.check(() => parseRestartStrategy(body.restartStrategy));
+  const restartStrategy = body.restartStrategy === undefined ? undefined : issues.check(() => parseStrategy(body.restartStrategy, 'restartStrategy', issues));
   if (jobId === undefined || name === undefined || vertices === undefined || (body.restartStrategy !== undefined && restartStrategy === undefined)) {
     throw new Issue(issues.list.pop() ?? 'the job graph is invalid');
   }
@@ -219,12 +219,12 @@ function parseEnv(value: unknown, path: string, issues: Issues): Record<string, 
  */
 export function parseRestartStrategy(value: unknown, path = 'restartStrategy'): RestartStrategyConfig {
   const issues = new Issues();
-  const strategy = issues.check(() => restartStrategy(value, path, issues));
+  const strategy = issues.check(() => parseStrategy(value, path, issues));
   if (issues.list.length > 0 || strategy === undefined) throw new JobGraphValidationError(issues.list);
   return strategy;
 }
 
-function restartStrategy(value: unknown, path: string, issues: Issues): RestartStrategyConfig {
+function parseStrategy(value: unknown, path: string, issues: Issues): RestartStrategyConfig {
   const type = typeOf(value, path, RESTART_TYPES);
   const mark = issues.list.length;
   const at = (field: string): string => `${path}.${field}`;
