@@ -225,13 +225,32 @@ export const CONFIG_KEYS = Object.keys(PARSERS) as ConfigKey[];
  */
 export function validateConfig(raw: Readonly<Record<string, unknown>>): DispatcherConfig {
   const config: Record<string, unknown> = { ...DEFAULTS };
+  // Every problem is reported at once: each key is checked even after another failed.
+  const problems: ConfigError[] = [];
+  const check = (fn: () => void): void => {
+    try { fn(); } catch (err) { if (err instanceof ConfigError) problems.push(err); else throw err; }
+  };
   for (const [key, value] of Object.entries(raw)) {
-    if (!Object.hasOwn(PARSERS, key)) throw new ConfigError(key, unknownKeyMessage(key));
-    // An empty value unsets the key, so `-D key=` or `key:` in YAML fall back to the default.
-    if (value === undefined || value === null || value === '') continue;
-    config[key] = PARSERS[key as ConfigKey](value, key);
+    check(() => {
+      if (!Object.hasOwn(PARSERS, key)) throw new ConfigError(key, unknownKeyMessage(key));
+      // An empty value unsets the key, so `-D key=` or `key:` in YAML fall back to the default.
+      if (value === undefined || value === null || value === '') return;
+      config[key] = PARSERS[key as ConfigKey](value, key);
+    });
   }
   const c = config as unknown as DispatcherConfig;
+  check(() => crossChecks(c));
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) {
+    const all = new ConfigError(problems[0].key, '');
+    all.message = `${problems.length} problems:\n  ${problems.map((p) => p.message).join('\n  ')}`;
+    throw all;
+  }
+  return derive(c);
+}
+
+/** Rules between keys; throws ConfigError. */
+function crossChecks(c: DispatcherConfig): void {
 
   if (c['heartbeat.timeout'] <= c['heartbeat.interval']) {
     throw new ConfigError('heartbeat.timeout', `must be greater than heartbeat.interval (${c['heartbeat.interval']} ms), got ${c['heartbeat.timeout']} ms; raise heartbeat.timeout or lower heartbeat.interval`);
@@ -245,6 +264,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
   if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {
     throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
   }
+}
+
+/** Token files read, derived defaults filled. */
+function derive(c: DispatcherConfig): DispatcherConfig {
 
   for (const surface of ['internal', 'rest'] as const) {
     const [key, fileKey] = [`security.${surface}.token`, `security.${surface}.token-file`] as const;
