@@ -1,39 +1,36 @@
+/**
+ * The client verbs of `ha-dispatcher` (submit, list, status, cancel, leader, overview, logs, exceptions,
+ * validate): commander commands over the cluster's REST client. Exit codes: see EXIT in src/client/rest-client.ts.
+ */
 import { readFileSync } from 'node:fs';
-import { isTerminalJobStatus } from '../jobgraph/status';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { Command, Option } from 'commander';
+import { isTerminalJobStatus } from '../jobgraph/status';
 import { CliError, EXIT, RestClient, type RestResponse } from '../client/rest-client';
-import { isJobId } from '../jobgraph';
+import { generateJobId, isJobId, parseJobGraph } from '../jobgraph';
+import { JobGraphValidationError } from '../jobgraph/parse';
 import { cell, formatDuration, formatKeyValues, formatTable, formatTime } from './format';
+import { JsonSyntaxError, parseJsonText } from './json-text';
+import { type CliIo, type Done, type Outcome, newProgram, positiveInt, runProgram, subcommand } from './program';
+import { VERSION } from '../version';
 
 export { CliError, EXIT, type ExitCode } from '../client/rest-client';
 
-export interface ClientIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  /** Defaults to process.env; tests pass their own so HA_DISPATCHER_URL on the host cannot leak in. */
-  env?: Record<string, string | undefined>;
-  /** Read by `submit -`; defaults to process.stdin. */
-  stdin?: AsyncIterable<string | Buffer>;
-}
+export type ClientIo = CliIo;
 
-export const CLIENT_VERBS = ['submit', 'list', 'status', 'cancel', 'leader', 'overview'] as const;
+export const CLIENT_VERBS = ['submit', 'list', 'status', 'cancel', 'leader', 'overview', 'logs', 'exceptions', 'validate'] as const;
 export const DEFAULT_URL = 'http://127.0.0.1:8081';
-
-const COMMON_USAGE = '[--url URL] [--token-file FILE] [--json] [--timeout MS]';
-const USAGE: Record<string, string> = {
-  submit: `submit FILE|- [--wait] [--wait-timeout MS] ${COMMON_USAGE}`,
-  list: `list ${COMMON_USAGE}`,
-  status: `status JOBID ${COMMON_USAGE}`,
-  cancel: `cancel JOBID ${COMMON_USAGE}`,
-  leader: `leader ${COMMON_USAGE}`,
-  overview: `overview ${COMMON_USAGE}`,
-};
-const POSITIONALS: Record<string, number> = { submit: 1, list: 0, status: 1, cancel: 1, leader: 0, overview: 0 };
+/**
+ * Without --timeout, a request gives up after this long (ms) when no replica accepts a connection at all, so
+ * a missing cluster or a wrong --url fails fast; a cluster that answers (e.g. 503 during a failover) gets
+ * the full deadline.
+ */
+export const DEFAULT_UNREACHABLE_BUDGET_MS = 1_500;
 
 const POLL_MIN_MS = 100;
 const POLL_MAX_MS = 1_000;
+const FOLLOW_INTERVAL_MS = 1_000;
 
 interface Ctx {
   client: RestClient;
@@ -41,14 +38,11 @@ interface Ctx {
   io: ClientIo;
 }
 
-interface Options {
+interface CommonOptions {
   url?: string;
-  'token-file'?: string;
+  tokenFile?: string;
   json?: boolean;
-  timeout?: string;
-  help?: boolean;
-  wait?: boolean;
-  'wait-timeout'?: string;
+  timeout?: number;
 }
 
 /**
@@ -56,71 +50,77 @@ interface Options {
  * --json stdout still carries exactly one JSON document, `{"errors": [...], "exitCode": n}` on failure.
  */
 export async function runClientCommand(verb: string, argv: string[], io: ClientIo): Promise<number> {
-  const json = argv.includes('--json');
-  try {
-    return await run(verb, argv, io);
-  } catch (err) {
-    if (!(err instanceof CliError)) throw err;
-    io.stderr(`error: ${err.message}\n` + err.errors.map((m) => `  ${m}\n`).join(''));
-    if (err.exitCode === EXIT.USAGE && USAGE[verb]) io.stderr(`usage: ha-dispatcher ${USAGE[verb]}\n`);
-    if (json) {
-      const doc = { errors: err.errors.length ? err.errors : [err.message], message: err.message, exitCode: err.exitCode,
-        status: err.status, url: err.url };
-      io.stdout(JSON.stringify(doc) + '\n');
-    }
-    return err.exitCode;
-  }
+  const outcome: { value: Outcome } = { value: EXIT.OK };
+  const program = newProgram(io, 'ha-dispatcher client verbs', VERSION);
+  addClientCommands(program, io, (o) => { outcome.value = o; });
+  return (await runProgram(program, [verb, ...argv], io, outcome)) ?? EXIT.OK;
 }
 
-async function run(verb: string, argv: string[], io: ClientIo): Promise<number> {
-  if (!(CLIENT_VERBS as readonly string[]).includes(verb)) {
-    throw new CliError(EXIT.USAGE, `unknown command "${verb}"; expected one of ${CLIENT_VERBS.join(', ')}`);
-  }
-  const { values, positionals } = parse(verb, argv);
-  if (values.help) {
-    io.stdout(`usage: ha-dispatcher ${USAGE[verb]}\n`);
-    return EXIT.OK;
-  }
-  if (positionals.length !== POSITIONALS[verb]) {
-    throw new CliError(EXIT.USAGE, `${verb} takes ${POSITIONALS[verb] || 'no'} argument(s), got ${positionals.length}`);
-  }
+/** The options every verb that talks to the cluster takes. */
+function withConnection(command: Command): Command {
+  return command
+    .option('--url <urls>', `replica REST URLs, comma-separated; the next is tried when one is unreachable (default: $HA_DISPATCHER_URL, else ${DEFAULT_URL})`)
+    .option('--token-file <file>', 'file holding security.rest.token (default: $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN)')
+    .option('--json', 'print the answer as JSON (on failure: {"errors": [...], "exitCode": n})')
+    .option('--timeout <ms>', `give up after this many ms (default 30000; ${DEFAULT_UNREACHABLE_BUDGET_MS} when no replica is reachable at all)`, positiveInt('--timeout'));
+}
+
+/** Adds every client verb to `program`; each action records its exit code through `done`. */
+export function addClientCommands(program: Command, io: ClientIo, done: Done): void {
+  const verb = (nameAndArgs: string, description: string): Command =>
+    withConnection(subcommand(program, nameAndArgs, io).description(description));
+  const run = (action: (ctx: Ctx, ...args: any[]) => Promise<number>) => async (...args: any[]): Promise<void> => {
+    const command = args[args.length - 1] as Command;
+    done(await action(context(command.opts<CommonOptions>(), io), ...args.slice(0, -2), command.opts()));
+  };
+
+  verb('submit <file>', 'submit a job file ("-": read stdin); prints the job id')
+    .option('--wait', 'follow the job until it ends; exit 0 when it FINISHED, 1 when it FAILED or was CANCELED')
+    .option('--wait-timeout <ms>', 'with --wait: give up waiting after this many ms (exit 5; the job keeps running)', positiveInt('--wait-timeout'))
+    .addHelpText('after', `
+The file holds one JobGraph (see README "Job files" and examples/). Without "jobId" the CLI
+generates one before sending, so a retried submission is idempotent. Check a file offline with
+"ha-dispatcher validate FILE".`)
+    .action(run((ctx, file: string, options) => submit(ctx, file, options)));
+  verb('list', 'list the jobs (id, name, state, start, duration)').action(run((ctx) => list(ctx)));
+  verb('status <jobid>', 'show a job and its vertices').action(run((ctx, jobid: string) => status(ctx, jobIdArg(jobid))));
+  verb('cancel <jobid>', 'cancel a job').action(run((ctx, jobid: string) => cancel(ctx, jobIdArg(jobid))));
+  verb('leader', 'show the leader replica').action(run((ctx) => leader(ctx)));
+  verb('overview', 'show cluster totals: TaskManagers, slots, jobs by outcome').action(run((ctx) => overview(ctx)));
+  verb('logs <jobid> [vertex] [subtask]', "print task logs: every subtask's current attempt, or one vertex's, or one subtask's")
+    .addOption(new Option('--attempt <n>', 'with VERTEX and SUBTASK: that attempt (0-based) instead of the current one').argParser(nonNegativeInt('--attempt')))
+    .option('-f, --follow', 'keep printing what the logs gain until the job ends')
+    .addHelpText('after', `
+REST: GET /jobs/JOBID/vertices/VERTEX/subtasks/SUBTASK/attempts/ATTEMPT/log (text/plain).`)
+    .action(run((ctx, jobid: string, vertex: string | undefined, subtask: string | undefined, options) =>
+      logs(ctx, jobIdArg(jobid), vertex, subtask, options)));
+  verb('exceptions <jobid>', "show a job's failures, oldest first (REST: GET /jobs/JOBID/exceptions)")
+    .action(run((ctx, jobid: string) => exceptions(ctx, jobIdArg(jobid))));
+  subcommand(program, 'validate <file>', io)
+    .description('check a job file offline, as the cluster would: every problem at once, each with its JSON path')
+    .option('--json', 'print {"valid": bool, "errors": [...]}')
+    .option('--max-parallelism <n>', "the cluster's dispatcher.max-parallelism", positiveInt('--max-parallelism'), 1024)
+    .action(async (file: string, options: { json?: boolean; maxParallelism: number }) => {
+      done(await validate(io, file, options));
+    });
+}
+
+function context(options: CommonOptions, io: ClientIo): Ctx {
   const env = io.env ?? process.env;
   const client = new RestClient({
-    url: values.url ?? env.HA_DISPATCHER_URL ?? DEFAULT_URL,
-    deadlineMs: positiveMs('--timeout', values.timeout),
-    token: restToken(values['token-file'], env),
+    url: options.url ?? env.HA_DISPATCHER_URL ?? DEFAULT_URL,
+    deadlineMs: options.timeout,
+    unreachableBudgetMs: Math.min(options.timeout ?? Infinity, DEFAULT_UNREACHABLE_BUDGET_MS),
+    token: restToken(options.tokenFile, env),
   });
-  const ctx: Ctx = { client, json: values.json ?? false, io };
-  switch (verb) {
-    case 'submit': return submit(ctx, positionals[0], values);
-    case 'list': return list(ctx);
-    case 'status': return status(ctx, jobIdArg(positionals[0]));
-    case 'cancel': return cancel(ctx, jobIdArg(positionals[0]));
-    case 'leader': return leader(ctx);
-    default: return overview(ctx);
-  }
+  return { client, json: options.json ?? false, io };
 }
 
-function parse(verb: string, argv: string[]): { values: Options; positionals: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        url: { type: 'string' },
-        'token-file': { type: 'string' },
-        json: { type: 'boolean' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        ...(verb === 'submit' ? { wait: { type: 'boolean' }, 'wait-timeout': { type: 'string' } } as const : {}),
-      },
-    });
-    if (values['wait-timeout'] !== undefined && !values.wait) throw new Error('--wait-timeout needs --wait');
-    return { values: values as Options, positionals };
-  } catch (err) {
-    throw new CliError(EXIT.USAGE, (err as Error).message);
-  }
+function nonNegativeInt(name: string): (value: string) => number {
+  return (value) => {
+    if (!/^\d+$/.test(value)) throw new CliError(EXIT.USAGE, `${name} must be a non-negative integer, got "${value}"`);
+    return Number(value);
+  };
 }
 
 /** security.rest.token for a secured cluster: --token-file, else $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN. */
@@ -134,14 +134,6 @@ function restToken(file: string | undefined, env: NodeJS.ProcessEnv): string | u
   } catch (err) {
     throw new CliError(EXIT.USAGE, `token file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-}
-
-function positiveMs(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) <= 0) {
-    throw new CliError(EXIT.USAGE, `${name} must be a positive number of milliseconds, got "${value}"`);
-  }
-  return Number(value);
 }
 
 /** Checked locally so a typo never turns into a request (or a confusing 404). */
@@ -171,22 +163,32 @@ function printJson(ctx: Ctx, doc: unknown): void {
   ctx.io.stdout(JSON.stringify(doc, null, 2) + '\n');
 }
 
-async function submit(ctx: Ctx, file: string, values: Options): Promise<number> {
+/** The job file as a JSON object; a syntax error is reported by line and column. Throws CliError (USAGE). */
+async function readJobFile(io: ClientIo, file: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = file === '-' ? await readAll(ctx.io.stdin ?? process.stdin) : await readFile(file, 'utf8');
+    text = file === '-' ? await readAll(io.stdin ?? process.stdin) : await readFile(file, 'utf8');
   } catch (err) {
     throw new CliError(EXIT.USAGE, `cannot read ${file}: ${(err as Error).message}`);
   }
   let graph: unknown;
   try {
-    graph = JSON.parse(text);
+    graph = parseJsonText(text);
   } catch (err) {
-    throw new CliError(EXIT.USAGE, `${file} is not valid JSON: ${(err as Error).message}`);
+    if (!(err instanceof JsonSyntaxError)) throw err;
+    throw new CliError(EXIT.USAGE, `${file === '-' ? 'stdin' : file} is not valid JSON: ${err.message}`);
   }
   if (graph === null || typeof graph !== 'object' || Array.isArray(graph)) {
     throw new CliError(EXIT.USAGE, `${file} must hold a JobGraph JSON object`);
   }
+  return graph as Record<string, unknown>;
+}
+
+async function submit(ctx: Ctx, file: string, values: { wait?: boolean; waitTimeout?: number }): Promise<number> {
+  if (values.waitTimeout !== undefined && !values.wait) throw new CliError(EXIT.USAGE, '--wait-timeout needs --wait');
+  const graph = await readJobFile(ctx.io, file);
+  // The id is fixed before the first attempt: a retry after a lost answer resubmits the same job, not a second one.
+  if (graph.jobId === undefined) graph.jobId = generateJobId();
   const res = await ctx.client.request('POST', '/jobs', graph);
   const accepted = expectOk(res, 'submit');
   const jobid = accepted?.jobid;
@@ -197,11 +199,28 @@ async function submit(ctx: Ctx, file: string, values: Options): Promise<number> 
     return EXIT.OK;
   }
   if (!ctx.json) ctx.io.stdout(`${jobid}\n`);
-  const detail = await waitForTerminal(ctx, jobid, positiveMs('--wait-timeout', values['wait-timeout']));
+  const detail = await waitForTerminal(ctx, jobid, values.waitTimeout);
   if (ctx.json) printJson(ctx, detail);
   if (detail.state === 'FINISHED') return EXIT.OK;
   ctx.io.stderr(`job ${jobid} ended ${detail.state}\n`);
   return EXIT.JOB_FAILED;
+}
+
+/** Offline: the product's own parser, so what passes here passes the cluster (given the same max parallelism). */
+async function validate(io: ClientIo, file: string, options: { json?: boolean; maxParallelism: number }): Promise<number> {
+  let errors: string[] = [];
+  try {
+    parseJobGraph(await readJobFile(io, file), { maxParallelism: options.maxParallelism });
+  } catch (err) {
+    if (err instanceof JobGraphValidationError) errors = err.issues;
+    else if (err instanceof CliError && !options.json) throw err;
+    else if (err instanceof CliError) errors = [err.message];
+    else throw err;
+  }
+  if (options.json) io.stdout(JSON.stringify({ valid: errors.length === 0, errors }) + '\n');
+  else if (errors.length === 0) io.stdout(`${file}: valid\n`);
+  else io.stderr(`${file}: ${errors.length} problem${errors.length === 1 ? '' : 's'}\n${errors.map((e) => `  ${e}\n`).join('')}`);
+  return errors.length === 0 ? EXIT.OK : EXIT.REJECTED;
 }
 
 /** Polls the job until it is terminal, printing each state it is seen in (not every transition: polling samples). */
@@ -316,6 +335,90 @@ async function overview(ctx: Ctx): Promise<number> {
   if (body === null || typeof body !== 'object') throw unexpected(res, 'overview');
   if (ctx.json) printJson(ctx, body);
   else ctx.io.stdout(formatKeyValues(OVERVIEW_KEYS.map((k) => [k, cell(body[k])] as const)));
+  return EXIT.OK;
+}
+
+interface LogSource {
+  vertex: string;
+  subtask: number;
+  attempt: number;
+  status: string;
+}
+
+/** The subtask attempts `logs` prints, from the job's details. */
+function logSources(job: any, vertex: string | undefined, subtask: string | undefined, attempt: number | undefined): LogSource[] {
+  const vertices: any[] = Array.isArray(job?.vertices) ? job.vertices : [];
+  if (vertex !== undefined && !vertices.some((v) => v.id === vertex)) {
+    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map((v) => v.id).join(', ')}`);
+  }
+  const sources: LogSource[] = [];
+  for (const v of vertices) {
+    if (vertex !== undefined && v.id !== vertex) continue;
+    for (const s of Array.isArray(v.subtasks) ? v.subtasks : []) {
+      if (subtask !== undefined && String(s.subtask) !== subtask) continue;
+      sources.push({ vertex: v.id, subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
+    }
+  }
+  if (subtask !== undefined && sources.length === 0) {
+    throw new CliError(EXIT.NOT_FOUND, `vertex "${vertex}" of job ${job.jid} has no subtask ${subtask}`);
+  }
+  return sources;
+}
+
+async function logs(ctx: Ctx, jobid: string, vertex: string | undefined, subtask: string | undefined,
+  options: { attempt?: number; follow?: boolean }): Promise<number> {
+  if (subtask !== undefined && !/^\d+$/.test(subtask)) throw new CliError(EXIT.USAGE, `SUBTASK must be a subtask index (0, 1, ...), got "${subtask}"`);
+  if (options.attempt !== undefined && subtask === undefined) throw new CliError(EXIT.USAGE, '--attempt needs VERTEX and SUBTASK');
+  if (ctx.json && options.follow) throw new CliError(EXIT.USAGE, '--follow prints text; leave out --json');
+  const printed = new Map<string, number>();
+  let lastHeader = '';
+  for (;;) {
+    const job = expectOk(await ctx.client.request('GET', `/jobs/${jobid}`), `job ${jobid}`);
+    const sources = logSources(job, vertex, subtask, options.attempt);
+    const texts: Array<LogSource & { log: string | null }> = [];
+    for (const src of sources) {
+      const path = `/jobs/${jobid}/vertices/${encodeURIComponent(src.vertex)}/subtasks/${src.subtask}/attempts/${src.attempt}/log`;
+      const res = await ctx.client.request('GET', path);
+      if (res.status === 404) texts.push({ ...src, log: null });
+      else texts.push({ ...src, log: String(expectOk(res, `log of ${src.vertex}[${src.subtask}] attempt ${src.attempt}`) ?? '') });
+    }
+    if (ctx.json) {
+      printJson(ctx, { jobid, logs: texts });
+      return EXIT.OK;
+    }
+    for (const t of texts) {
+      const key = `${t.vertex}/${t.subtask}/${t.attempt}`;
+      const seen = printed.get(key) ?? 0;
+      const text = t.log ?? '';
+      if (text.length <= seen && (options.follow || t.log !== null)) continue;
+      const header = `==> ${t.vertex}[${t.subtask}] attempt ${t.attempt} (${t.status}) <==`;
+      if (header !== lastHeader) ctx.io.stdout(`${lastHeader ? '\n' : ''}${header}\n`);
+      lastHeader = header;
+      ctx.io.stdout(t.log === null ? '(no log: the attempt has not run yet, or its TaskManager is gone)\n' : text.slice(seen));
+      if (text.length > 0 && !text.endsWith('\n')) ctx.io.stdout('\n');
+      printed.set(key, text.length);
+    }
+    if (!options.follow || isTerminalJobStatus(job.state)) return EXIT.OK;
+    await delay(FOLLOW_INTERVAL_MS);
+  }
+}
+
+async function exceptions(ctx: Ctx, jobid: string): Promise<number> {
+  const res = await ctx.client.request('GET', `/jobs/${jobid}/exceptions`);
+  const body = expectOk(res, `exceptions of job ${jobid}`);
+  const entries: any[] = Array.isArray(body?.['exception-history']?.entries) ? body['exception-history'].entries : [];
+  if (ctx.json) {
+    printJson(ctx, body);
+    return EXIT.OK;
+  }
+  if (entries.length === 0) {
+    ctx.io.stdout(`job ${jobid} has no exceptions\n`);
+    return EXIT.OK;
+  }
+  for (const e of entries) {
+    const where = [e.taskName, e.location].filter(Boolean).join(' on ');
+    ctx.io.stdout(`${formatTime(e.timestamp)}  ${cell(e.exceptionName)}${where ? `  ${where}` : ''}\n${String(e.stacktrace ?? '').replace(/^/gm, '    ')}\n`);
+  }
   return EXIT.OK;
 }
 

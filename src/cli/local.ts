@@ -1,17 +1,24 @@
 /**
  * `ha-dispatcher local`: the embedded default cluster for newcomers and drills — a 3-server
  * ZooKeeper ensemble, 3 dispatcher replicas and 2 TaskManagers as separate processes on loopback,
- * plus a demo job submitted through a standby. Ctrl-C stops everything.
+ * plus a demo job submitted through a standby. It refuses to start when a replica port is taken (a
+ * second `npm start` must not join the first cluster's ports), prints every process's command line and
+ * log file, takes `stop NAME` / `restart NAME` / `ps` on stdin for the runbooks' drills, and removes its
+ * temporary folder on exit (a `--dir` folder is kept). Ctrl-C stops everything.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
+import type { Command } from 'commander';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { packageRoot } from '../util/package-root';
 import { ManagedChild } from '../util/managed-child';
 import { sleep } from '../util/clock';
-import { RestClient } from '../client/rest-client';
+import { CliError, EXIT, RestClient } from '../client/rest-client';
+import { type CliIo, type Done, positiveInt, subcommand } from './program';
 
 export interface LocalClusterOptions {
   dir?: string;
@@ -26,15 +33,73 @@ const BIN = (): string => path.join(packageRoot(), 'bin', 'ha-dispatcher.js');
 const CHILD_STOP_GRACE_MS = 15_000;
 const EXIT_INTERRUPTED = 130;
 
+/** Adds `local` to the program. */
+export function addLocalCommands(program: Command, io: CliIo, done: Done): void {
+  subcommand(program, 'local', io)
+    .description('ZooKeeper ensemble + 3 replicas + 2 TaskManagers + a demo job on loopback (what `npm start` runs)')
+    .option('--dir <dir>', 'keep logs and data in this folder (default: a temporary folder, removed on exit)')
+    .option('--port <port>', 'REST port of replica-1; replica-2 and -3 take the next ones', positiveInt('--port'), 8081)
+    .option('--no-demo', 'do not submit the demo job')
+    .addHelpText('after', `
+While it runs, type on its terminal (stdin):
+  ps                 each process: name, pid, state, log file
+  stop NAME          stop one process gracefully, e.g. "stop replica-3" (a runbook's failure)
+  kill NAME          SIGKILL it (a crash)
+  restart NAME       start it again with the same command line, e.g. "restart replica-3"
+NAME is replica-1..3 or taskmanager-1..2. Ctrl-C stops everything.`)
+    .action(async (options: { dir?: string; port: number; demo: boolean }) => {
+      await runLocalCluster({ dir: options.dir, basePort: options.port, demo: options.demo });
+      done(null);
+    });
+}
+
+/** One process of the local cluster, restartable with the same command line. */
+interface LocalProcess {
+  name: string;
+  args: string[];
+  logFile: string;
+  child: ManagedChild;
+}
+
+/** Resolves with the first of `ports` that cannot be bound on 127.0.0.1, or undefined when all are free. */
+export async function firstBusyPort(ports: readonly number[]): Promise<number | undefined> {
+  for (const port of ports) {
+    const free = await new Promise<boolean>((resolve) => {
+      const server = net.createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+    if (!free) return port;
+  }
+  return undefined;
+}
+
 export async function runLocalCluster(options: LocalClusterOptions): Promise<void> {
+  const replicaCount = options.replicas ?? 3;
+  const ports = Array.from({ length: replicaCount }, (_, i) => options.basePort + i);
+  // Before anything starts: a second `local` must not start replicas that cannot bind (and would join the first one's ensemble view).
+  const busy = await firstBusyPort(ports);
+  if (busy !== undefined) {
+    throw new CliError(EXIT.USAGE, `port ${busy} (rest.port of replica-${busy - options.basePort + 1}) is already in use on 127.0.0.1; nothing was started`,
+      { hint: `is another \`npm start\` / \`ha-dispatcher local\` running? Use it (npx ha-dispatcher list), stop it, or pick other ports: --port ${options.basePort + 100}` });
+  }
+  const keep = options.dir !== undefined;
   const dir = path.resolve(options.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'ha-local-')));
+  fs.mkdirSync(dir, { recursive: true });
   const out = (s: string): boolean => process.stdout.write(`${s}\n`);
-  out(`Starting a local 3-server ZooKeeper ensemble in ${dir} ...`);
+  out(`Starting a local 3-server ZooKeeper ensemble in ${path.join(dir, 'zookeeper')} ...`);
   const ensemble = await LocalEnsemble.start({ dir: path.join(dir, 'zookeeper'), servers: 3, tickTime: 500 });
   out(`ZooKeeper: ${ensemble.connectString}`);
 
-  const children: ManagedChild[] = [];
+  const processes = new Map<string, LocalProcess>();
   let stopping = false;
+  const removeDir = (): void => {
+    if (keep) out(`Logs and data kept in ${dir}`);
+    else {
+      fs.rmSync(dir, { recursive: true, force: true });
+      out(`Removed ${dir} (use --dir DIR to keep logs and data).`);
+    }
+  };
   // First Ctrl-C: stop in order (a drill may have killed or frozen some children; ManagedChild.stop copes with
   // both). A second one: exit now; the exit hooks SIGKILL every child and ZooKeeper server.
   const onSignal = (): void => {
@@ -44,9 +109,10 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     }
     stopping = true;
     out('\nStopping replicas, TaskManagers and ZooKeeper ... (Ctrl-C again to kill them at once)');
-    void Promise.all(children.map((c) => c.stop('SIGTERM', CHILD_STOP_GRACE_MS)))
+    void Promise.all([...processes.values()].map((p) => p.child.stop('SIGTERM', CHILD_STOP_GRACE_MS)))
       .then(() => ensemble.stop())
       .then(() => {
+        removeDir();
         out('Stopped.');
         process.exit(0);
       });
@@ -63,30 +129,73 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     '-D', 'high-availability.zookeeper.client.session-timeout=6000',
     '-D', 'heartbeat.interval=1000', '-D', 'heartbeat.timeout=5000',
   ];
-  const urls: string[] = [];
-  for (let i = 0; i < (options.replicas ?? 3); i++) {
-    const port = options.basePort + i;
-    urls.push(`http://127.0.0.1:${port}`);
-    children.push(startProcess(dir, `replica-${i + 1}`, ['dispatcher', ...common, '-D', `rest.port=${port}`, '-D', `replica.id=replica-${i + 1}`]));
-  }
+  const start = (name: string, args: string[]): void => {
+    const proc: LocalProcess = { name, args, logFile: path.join(dir, `${name}.log`), child: startProcess(dir, name, args) };
+    processes.set(name, proc);
+  };
+  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  ports.forEach((port, i) => start(`replica-${i + 1}`, ['dispatcher', ...common, '-D', `rest.port=${port}`, '-D', `replica.id=replica-${i + 1}`]));
   for (let i = 0; i < (options.taskManagers ?? 2); i++) {
-    const tm = startProcess(dir, `taskmanager-${i + 1}`, ['taskmanager', ...common, '-D', 'taskmanager.numberOfTaskSlots=4',
-      '-D', `taskmanager.data-dir=${path.join(dir, `taskmanager-${i + 1}`)}`]);
-    children.push(tm);
+    const name = `taskmanager-${i + 1}`;
+    start(name, ['taskmanager', ...common, '-D', `taskmanager.id=${name}`, '-D', 'taskmanager.numberOfTaskSlots=4',
+      '-D', `taskmanager.data-dir=${path.join(dir, name)}`]);
   }
+  out('');
+  out('Processes (command line, then log file):');
+  for (const p of processes.values()) out(`  ${p.name.padEnd(14)} ${commandLine(p.args)}\n  ${''.padEnd(14)} log: ${p.logFile}`);
 
-  const client = new RestClient({ url: urls[0], deadlineMs: 60_000 });
+  const client = new RestClient({ url: urls, deadlineMs: 60_000 });
   const leader = (await client.request('GET', '/leader')).body as { replicaId: string; restUrl: string; epoch: number };
+  const urlList = urls.join(',');
   out('');
   out(`Replicas:     ${urls.join('  ')}`);
   out(`Leader:       ${leader.replicaId} at ${leader.restUrl} (epoch ${leader.epoch})`);
   out(`Dashboard:    ${urls[0]}/`);
-  out(`Logs:         ${dir}/*.log`);
-  out(`Try:          ha-dispatcher list --url ${urls[0]}`);
-  out('Press Ctrl-C to stop everything.');
+  out(`Logs:         ${dir}/*.log${keep ? '' : ' (removed on exit; --dir DIR keeps them)'}`);
+  out(`Try:          npx ha-dispatcher list${options.basePort === 8081 ? '' : ` --url ${urlList}`}`);
+  out(`              npx ha-dispatcher submit examples/etl.json --wait${options.basePort === 8081 ? '' : ` --url ${urlList}`}`);
+  out('Type "ps", "stop NAME", "kill NAME" or "restart NAME" here (e.g. restart replica-3); Ctrl-C stops everything.');
 
+  controlFromStdin(processes, dir, out, () => stopping);
   if (options.demo) await runDemo(urls.find((u) => u !== leader.restUrl) ?? urls[0], out);
   while (!stopping) await sleep(1000);
+}
+
+/** `ps`, `stop NAME`, `kill NAME`, `restart NAME` typed on stdin (when there is one): the drills' manual steps. */
+function controlFromStdin(processes: Map<string, LocalProcess>, dir: string, out: (s: string) => void, stopping: () => boolean): void {
+  const lines = readline.createInterface({ input: process.stdin, terminal: false });
+  lines.on('line', (line) => {
+    const [verb, name] = line.trim().split(/\s+/);
+    if (!verb || stopping()) return;
+    if (verb === 'ps') {
+      for (const p of processes.values()) {
+        out(`${p.name.padEnd(14)} ${String(p.child.pid ?? '-').padEnd(8)} ${p.child.running ? (p.child.paused ? 'paused' : 'running') : 'exited'}  ${p.logFile}`);
+      }
+      return;
+    }
+    const proc = name ? processes.get(name) : undefined;
+    if (!['stop', 'kill', 'restart'].includes(verb) || !proc) {
+      out(`usage: ps | stop NAME | kill NAME | restart NAME   (NAME: ${[...processes.keys()].join(', ')})`);
+      return;
+    }
+    if (verb === 'kill') {
+      proc.child.kill('SIGKILL');
+      out(`${proc.name} killed`);
+    } else if (verb === 'stop') {
+      void proc.child.stop('SIGTERM', CHILD_STOP_GRACE_MS).then(() => out(`${proc.name} stopped`));
+    } else if (proc.child.running) {
+      out(`${proc.name} is still running (pid ${proc.child.pid}); "stop ${proc.name}" first`);
+    } else {
+      proc.child = startProcess(dir, proc.name, proc.args);
+      out(`${proc.name} restarted (pid ${proc.child.pid}); log: ${proc.logFile}`);
+    }
+  });
+}
+
+/** The command line as a user would type it from the repository root. */
+function commandLine(args: string[]): string {
+  const quote = (a: string): string => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['npx', 'ha-dispatcher', ...args].map(quote).join(' ');
 }
 
 function startProcess(dir: string, name: string, args: string[]): ManagedChild {

@@ -1,137 +1,125 @@
-/** `ha-dispatcher` command line: process verbs (dispatcher, taskmanager, zookeeper, local) and client verbs. */
-import { parseArgs } from 'node:util';
+/** `ha-dispatcher` command line: process verbs (dispatcher, taskmanager, zookeeper, local), client verbs, chaos and drills. */
+import { Command } from 'commander';
 import { loadConfig, logIgnoredFlinkKeys } from '../config';
-import { ConfigError } from '../util/errors';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
-import { CLIENT_VERBS, EXIT, runClientCommand } from './client-commands';
-import { runLocalCluster } from './local';
+import { createLogger } from '../util/logger';
+import { addClientCommands, EXIT } from './client-commands';
+import { addLocalCommands } from './local';
+import { type CliIo, type Outcome, newProgram, positiveInt, runProgram, subcommand } from './program';
 import { VERSION } from '../version';
 
-const USAGE = `ha-dispatcher ${VERSION} — highly-available job dispatcher
-
-Processes:
-  ha-dispatcher dispatcher  --config FILE [-D key=value ...]   run one dispatcher replica
-  ha-dispatcher taskmanager --config FILE [-D key=value ...]   run one TaskManager
-  ha-dispatcher zookeeper start|stop|status --servers 3 --dir DIR   a local ZooKeeper ensemble
-  ha-dispatcher local [--dir DIR] [--port 8081] [--no-demo]    ensemble + 3 replicas + 2 TaskManagers + demo job
-
-Client (any replica; follows 307 to the leader, retries 503):
-  ha-dispatcher submit FILE [--wait] | list | status JOBID | cancel JOBID | leader | overview
-      [--url URL] [--json] [--timeout MS]
-
-Testing and operations:
-  ha-dispatcher chaos [--scenario NAME,...|all|short] [--seconds S] [--seed N]   fault scenarios + safety checker
-  ha-dispatcher drill NAME [--url URL] [--no-kill]             rehearse a runbook against a running cluster
+const EPILOG = `
+Job files: README "Job files", examples/*.json, docs/jobgraph.schema.json; check one with "ha-dispatcher validate FILE".
+Client verbs talk to --url (comma-separated replicas) or $HA_DISPATCHER_URL, default http://127.0.0.1:8081.
 
 Exit codes: 0 ok · 1 job failed/canceled · 2 usage · 3 rejected · 4 not found · 5 unavailable`;
 
 export async function main(argv: string[]): Promise<void> {
-  const [verb, ...rest] = argv;
+  const io: CliIo = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
+  const outcome: { value: Outcome } = { value: EXIT.OK };
   try {
-    const code = await run(verb, rest);
+    const code = await runProgram(buildProgram(io, (o) => { outcome.value = o; }), argv, io, outcome);
     if (code !== null) process.exitCode = code;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`ha-dispatcher: invalid configuration: ${err.message}\n`);
-      process.exitCode = EXIT.USAGE;
-      return;
-    }
     process.stderr.write(`ha-dispatcher: ${(err as Error).message}\n`);
     process.exitCode = (err as { exitCode?: number }).exitCode ?? 1;
   }
 }
 
-/** Returns an exit code for verbs that finish, or null for long-running processes. */
-async function run(verb: string | undefined, args: string[]): Promise<number | null> {
-  const io = { stdout: (s: string) => process.stdout.write(s), stderr: (s: string) => process.stderr.write(s) };
-  if (verb && (CLIENT_VERBS as readonly string[]).includes(verb)) return runClientCommand(verb, args, io);
-  switch (verb) {
-    case 'dispatcher': {
+/** The whole command line; `done` receives each action's exit code (null: a long-running process started). */
+export function buildProgram(io: CliIo, done: (o: Outcome) => void): Command {
+  const program = newProgram(io, 'highly-available job dispatcher: ZooKeeper leader election, durable JobGraphs, JobMasters and TaskManagers', VERSION)
+    .addHelpText('after', EPILOG);
+
+  const processCommand = (name: string, description: string): Command => subcommand(program, name, io)
+    .description(description)
+    .option('-c, --config <file>', 'YAML configuration file (Flink-style keys; see README "Configuration")')
+    .option('-D, --define <key=value>', 'set one configuration key, e.g. -D rest.port=8081 (repeatable; wins over --config)',
+      (value: string, previous: string[]) => [...previous, value], [] as string[]);
+
+  processCommand('dispatcher', 'run one dispatcher replica (REST on rest.port, election through ZooKeeper)')
+    .action(async (options: { config?: string; define: string[] }) => {
       const { Replica } = await import('../replica/replica');
       const { createExecutionBackend } = await import('../jobmaster/execution-backend');
-      const config = loadConfig(processOptions(args));
+      const config = loadConfig({ file: options.config, overrides: options.define });
       // DELETE /cluster stops the process exactly as SIGTERM does (stopOnSignals below).
       const replica = await Replica.start(config, { execution: (parts) => createExecutionBackend(parts), shutdown: () => process.kill(process.pid, 'SIGTERM') });
-      process.stdout.write(`replica ${replica.replicaId} serving ${replica.restUrl}\n`);
+      // A JSON line like the replica's log (test helpers and runbooks read the URL from it).
+      createLogger({ stream: process.stdout, level: 'info' }).info('replica.serving',
+        { replicaId: replica.replicaId, restUrl: replica.restUrl, summary: `replica ${replica.replicaId} serving ${replica.restUrl}` });
       stopOnSignals(() => replica.close());
-      return null;
-    }
-    case 'taskmanager': {
-      const { TaskManager } = await import('../taskmanager/task-manager');
-      const processed = processOptions(args);
-      const config = loadConfig(processed);
-      const options = TaskManager.optionsFrom(config, undefined, { configFile: processed.file });
-      if (options.logger) logIgnoredFlinkKeys(config, options.logger.child({ taskManagerId: options.id, component: 'taskmanager' }));
-      const tm = await TaskManager.start(options);
-      process.stdout.write(`taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots\n`);
-      stopOnSignals(() => tm.close());
-      return null;
-    }
-    case 'zookeeper':
-      return zookeeperCommand(args);
-    case 'chaos': {
-      const { chaosCommand } = await import('../chaos/runner');
-      return chaosCommand(args);
-    }
-    case 'drill': {
-      const { drillCommand } = await import('../chaos/drills');
-      return drillCommand(args);
-    }
-    case 'local': {
-      const { values } = parseArgs({ args, options: { dir: { type: 'string' }, port: { type: 'string' }, 'no-demo': { type: 'boolean' } } });
-      await runLocalCluster({ dir: values.dir, basePort: values.port ? Number(values.port) : 8081, demo: !values['no-demo'] });
-      return null;
-    }
-    case '--version':
-    case 'version':
-      process.stdout.write(`${VERSION}\n`);
-      return 0;
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(`${USAGE}\n`);
-      return verb === undefined ? EXIT.USAGE : 0;
-    default:
-      process.stderr.write(`ha-dispatcher: unknown command ${JSON.stringify(verb)}\n\n${USAGE}\n`);
-      return EXIT.USAGE;
-  }
-}
-
-function processOptions(args: string[]): { file?: string; overrides: string[] } {
-  const { values } = parseArgs({
-    args,
-    options: { config: { type: 'string', short: 'c' }, D: { type: 'string', short: 'D', multiple: true } },
-  });
-  return { file: values.config, overrides: values.D ?? [] };
-}
-
-async function zookeeperCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: { servers: { type: 'string', default: '3' }, dir: { type: 'string', default: '.zk-local' }, 'tick-time': { type: 'string' } },
-  });
-  const action = positionals[0];
-  if (action === 'start') {
-    const ensemble = await LocalEnsemble.start({
-      dir: values.dir, servers: Number(values.servers), detached: true,
-      tickTime: values['tick-time'] ? Number(values['tick-time']) : undefined,
+      done(null);
     });
-    process.stdout.write(`ZooKeeper ensemble serving at ${ensemble.connectString} (data in ${ensemble.dir})\n`);
+
+  processCommand('taskmanager', 'run one TaskManager (RPC on taskmanager.rpc-port; finds the leader through ZooKeeper)')
+    .action(async (options: { config?: string; define: string[] }) => {
+      const { TaskManager } = await import('../taskmanager/task-manager');
+      const config = loadConfig({ file: options.config, overrides: options.define });
+      const tmOptions = TaskManager.optionsFrom(config, undefined, { configFile: options.config });
+      if (tmOptions.logger) logIgnoredFlinkKeys(config, tmOptions.logger.child({ taskManagerId: tmOptions.id, component: 'taskmanager' }));
+      const tm = await TaskManager.start(tmOptions);
+      createLogger({ stream: process.stdout, level: 'info' }).info('taskmanager.serving', {
+        taskManagerId: tm.id, address: tm.rpcAddress, slots: config['taskmanager.numberOfTaskSlots'],
+        summary: `taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots`,
+      });
+      stopOnSignals(() => tm.close());
+      done(null);
+    });
+
+  subcommand(program, 'zookeeper <action>', io)
+    .description('a local ZooKeeper ensemble for development: start | stop | status')
+    .option('--servers <n>', 'number of servers', positiveInt('--servers'), 3)
+    .option('--dir <dir>', 'data and configuration directory', '.zk-local')
+    .option('--tick-time <ms>', 'ZooKeeper tickTime', positiveInt('--tick-time'))
+    .action(async (action: string, options: { servers: number; dir: string; tickTime?: number }) => {
+      done(await zookeeperCommand(action, options, io));
+    });
+
+  addLocalCommands(program, io, done);
+  addClientCommands(program, io, done);
+
+  // chaos and drill parse their own options (and print their own --help).
+  subcommand(program, 'chaos', io)
+    .description('fault scenarios against a throw-away cluster, checked by the safety checker (chaos --help)')
+    .helpOption(false).allowUnknownOption().allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { chaosCommand } = await import('../chaos/runner');
+      done(await chaosCommand(args));
+    });
+  subcommand(program, 'drill', io)
+    .description('rehearse a runbook against a running cluster (drill --help, drill --list)')
+    .helpOption(false).allowUnknownOption().allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => {
+      const { drillCommand } = await import('../chaos/drills');
+      done(await drillCommand(args));
+    });
+  subcommand(program, 'version', io).description('print the version').action(() => {
+    io.stdout(`${VERSION}\n`);
+    done(EXIT.OK);
+  });
+  return program;
+}
+
+async function zookeeperCommand(action: string, values: { servers: number; dir: string; tickTime?: number }, io: CliIo): Promise<number> {
+  if (action === 'start') {
+    const ensemble = await LocalEnsemble.start({ dir: values.dir, servers: values.servers, detached: true, tickTime: values.tickTime });
+    io.stdout(`ZooKeeper ensemble serving at ${ensemble.connectString} (data in ${ensemble.dir})\n`);
     return 0;
   }
   if (action === 'stop') {
     await LocalEnsemble.attach(values.dir).stop();
-    process.stdout.write('ZooKeeper ensemble stopped\n');
+    io.stdout('ZooKeeper ensemble stopped\n');
     return 0;
   }
   if (action === 'status') {
     const ensemble = LocalEnsemble.attach(values.dir);
     const status = await ensemble.status();
-    for (const s of status) process.stdout.write(`server ${s.id}  127.0.0.1:${s.clientPort}  pid ${s.pid ?? '-'}  ${s.mode}\n`);
+    for (const s of status) io.stdout(`server ${s.id}  127.0.0.1:${s.clientPort}  pid ${s.pid ?? '-'}  ${s.mode}\n`);
     return status.filter((s) => s.mode === 'leader' || s.mode === 'follower' || s.mode === 'standalone').length > status.length / 2 ? 0 : EXIT.UNAVAILABLE;
   }
-  process.stderr.write('usage: ha-dispatcher zookeeper start|stop|status --servers 3 --dir DIR\n');
+  io.stderr(`error: unknown zookeeper action "${action}"; use start, stop or status\nusage: ha-dispatcher zookeeper start|stop|status [--servers 3] [--dir DIR]\n`);
   return EXIT.USAGE;
 }
 

@@ -1,7 +1,8 @@
 /**
- * The cluster's REST client, shared by the CLI verbs, `ha-dispatcher local` and the drills: any replica
- * as entry point, 307s to the leader followed, 503/429 and unreachable replicas retried until one
- * deadline. Requests go through the shared JSON client (src/http/client.ts).
+ * The cluster's REST client, shared by the CLI verbs, `ha-dispatcher local` and the drills: any of several
+ * replicas as entry point (the next one is tried when one is unreachable), 307s to the leader followed,
+ * 503/429 and unreachable replicas retried until one deadline. Requests go through the shared JSON client
+ * (src/http/client.ts).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { HttpTransportError, requestJson } from '../http/client';
@@ -34,20 +35,29 @@ export class CliError extends Error {
   readonly errors: string[];
   readonly status?: number;
   readonly url?: string;
-  constructor(exitCode: ExitCode, message: string, opts: { errors?: string[]; status?: number; url?: string } = {}) {
+  /** What the user can do about it, e.g. how to start a cluster; printed after the message. */
+  readonly hint?: string;
+  constructor(exitCode: ExitCode, message: string, opts: { errors?: string[]; status?: number; url?: string; hint?: string } = {}) {
     super(message);
     this.exitCode = exitCode;
     this.errors = opts.errors ?? [];
     this.status = opts.status;
     this.url = opts.url;
+    this.hint = opts.hint;
   }
 }
 
 export interface RestClientOptions {
-  /** Any replica; standbys redirect to the leader. */
-  url: string;
-  /** Budget for one `request()`, including every redirect, retry and back-off. */
+  /** Any replicas (an array, or one string of comma-separated URLs); standbys redirect to the leader. */
+  url: string | readonly string[];
+  /** Budget for one `request()`, including every redirect, retry and back-off, in ms. */
   deadlineMs?: number;
+  /**
+   * How long (ms) one `request()` keeps retrying while no URL accepted a connection or answered HTTP at all
+   * (nothing running there, or a non-HTTP port); default `deadlineMs`. The CLI keeps it short so a missing
+   * cluster or a wrong URL fails fast, while 503s during a failover still get the whole deadline.
+   */
+  unreachableBudgetMs?: number;
   fetchImpl?: typeof fetch;
   /**
    * The cluster's security.rest.token, sent as a bearer token to the origin of `url` and to a leader that
@@ -78,9 +88,41 @@ const RETRYABLE_CONNECT_CODES = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
+/** What to do when no replica can be reached; the CLI prints it under the error. */
+export const UNREACHABLE_HINT = 'is a cluster running? Start one with `npm start`, or point --url (or $HA_DISPATCHER_URL) at ' +
+  'replicas\' REST addresses, comma-separated, e.g. http://127.0.0.1:8081,http://127.0.0.1:8082';
+
+/** Why a connection failed, in words: a peer that closes without answering or answers garbage is likely not a replica. */
+function describeNetworkFailure(code: string, url: string): string {
+  const origin = new URL(url).host;
+  if (code === 'UND_ERR_SOCKET' || code.startsWith('HPE_')) {
+    return `${code} from ${url}: ${origin} closed the connection without an HTTP answer; is it a replica's rest.port ` +
+      '(default 8081)? A ZooKeeper client port (e.g. 2181) or another non-HTTP service answers like this';
+  }
+  return `${code} from ${url}`;
+}
+
+/** Splits `--url`'s comma-separated list; each entry must be an http(s) URL. */
+export function parseUrlList(value: string | readonly string[]): string[] {
+  const list = (typeof value === 'string' ? value.split(',') : [...value]).map((u) => u.trim()).filter((u) => u !== '');
+  if (list.length === 0) throw new CliError(EXIT.USAGE, '--url is empty; give one or more replica URLs, comma-separated');
+  return list.map((u) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(u);
+    } catch {
+      throw new CliError(EXIT.USAGE, `--url "${u}" is not a URL; use e.g. http://127.0.0.1:8081`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new CliError(EXIT.USAGE, `--url "${u}" must start with http:// or https://`);
+    }
+    return parsed.toString();
+  });
+}
+
 /** An answer worth retrying until the deadline; if it is the last one, `summary` and `detail` become the error. */
 class Transient {
-  constructor(readonly summary: string, readonly detail: string, readonly retryAfterMs?: number) {}
+  constructor(readonly summary: string, readonly detail: string, readonly retryAfterMs?: number, readonly unreachable = false) {}
 }
 
 class DeadlineReached extends Error {
@@ -90,8 +132,9 @@ class DeadlineReached extends Error {
 }
 
 /**
- * Talks to the cluster through any replica. Every retry starts again at the configured URL rather than at the
- * last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
+ * Talks to the cluster through any of its replicas. Every retry starts again at a configured URL rather than at
+ * the last leader it was redirected to: after a failover that replica knows the new leader, the old one may not.
+ * An unreachable URL passes the turn to the next one at once; only a full round of failures backs off.
  * Re-sending POST /jobs is safe because submission is idempotent per jobId (docs/ARCHITECTURE.md).
  *
  * The token goes only where the operator pointed us, or where that replica vouched: the configured replica
@@ -100,65 +143,83 @@ class DeadlineReached extends Error {
  * those headers, is not followed with the token: the request starts again at the configured replica later.
  */
 export class RestClient {
-  readonly url: string;
+  /** The configured entry points, normalized; `url` is the first. */
+  readonly urls: string[];
   readonly deadlineMs: number;
+  readonly unreachableBudgetMs: number;
   private readonly fetchImpl: typeof fetch;
   private readonly token: string | undefined;
+  /** The entry point that answered last: the next request starts there. */
+  private preferred = 0;
 
   constructor(opts: RestClientOptions) {
     this.token = opts.token;
-    let parsed: URL;
-    try {
-      parsed = new URL(opts.url);
-    } catch {
-      throw new CliError(EXIT.USAGE, `--url "${opts.url}" is not a URL; use e.g. http://127.0.0.1:8081`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new CliError(EXIT.USAGE, `--url "${opts.url}" must start with http:// or https://`);
-    }
+    this.urls = parseUrlList(opts.url);
     const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
       throw new CliError(EXIT.USAGE, `the deadline must be a positive number of milliseconds, got ${deadlineMs}`);
     }
-    this.url = parsed.toString();
     this.deadlineMs = deadlineMs;
+    this.unreachableBudgetMs = Math.min(opts.unreachableBudgetMs ?? deadlineMs, deadlineMs);
     this.fetchImpl = opts.fetchImpl ?? fetch;
   }
 
+  get url(): string { return this.urls[0]; }
+
   /** Resolves with any final answer (including 4xx/5xx); throws CliError only when no usable answer came in time. */
   async request(method: string, path: string, body?: unknown): Promise<RestResponse> {
-    const deadline = Date.now() + this.deadlineMs;
+    const started = Date.now();
+    const deadline = started + this.deadlineMs;
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const secs = Math.round(this.deadlineMs / 100) / 10;
+    const secs = (ms: number): number => Math.round(ms / 100) / 10;
     let backoff = INITIAL_BACKOFF_MS;
     let last: Transient | undefined;
-    for (;;) {
+    /** The failure of each URL in the current round, for a message that names every address tried. */
+    let round = new Map<string, Transient>();
+    let everAnswered = false;
+    for (let attempt = 0; ; attempt++) {
+      const index = (this.preferred + attempt) % this.urls.length;
+      const entry = this.urls[index];
       let outcome: RestResponse | Transient;
       try {
-        outcome = await this.followRedirects(method, path, payload, deadline);
+        outcome = await this.followRedirects(entry, method, path, payload, deadline);
       } catch (err) {
         if (!(err instanceof DeadlineReached)) throw err;
         // The retry that ran into the deadline says less about the cause than the answer that made us retry.
-        const why = last ? `${last.summary} after ${secs} s: ${last.detail}` : `no answer from ${method} ${err.url} after ${secs} s`;
+        const why = last ? `${last.summary} after ${secs(this.deadlineMs)} s: ${last.detail}` : `no answer from ${method} ${err.url} after ${secs(this.deadlineMs)} s`;
         throw new CliError(EXIT.UNAVAILABLE, why, { url: err.url });
       }
-      if (!(outcome instanceof Transient)) return outcome;
+      if (!(outcome instanceof Transient)) {
+        this.preferred = index;
+        return outcome;
+      }
+      everAnswered ||= !outcome.unreachable;
       last = outcome;
+      round.set(entry, outcome);
+      if (round.size < this.urls.length && outcome.unreachable) continue; // try the next replica at once
+      const summary = [...round.values()];
+      round = new Map();
       const waitMs = outcome.retryAfterMs ?? backoff;
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-      // Give up now rather than sleep past the deadline only to fail anyway.
-      if (Date.now() + waitMs >= deadline) {
-        throw new CliError(EXIT.UNAVAILABLE, `${outcome.summary} after ${secs} s: ${outcome.detail}`);
+      const budgetEnd = everAnswered ? deadline : Math.min(deadline, started + this.unreachableBudgetMs);
+      // Give up now rather than sleep past the budget only to fail anyway.
+      if (Date.now() + waitMs >= budgetEnd) {
+        const unreachable = summary.every((t) => t.unreachable);
+        const spent = everAnswered ? this.deadlineMs : Math.min(this.deadlineMs, this.unreachableBudgetMs);
+        const detail = unreachable ? summary.map((t) => t.detail).join('; ') : outcome.detail;
+        throw new CliError(EXIT.UNAVAILABLE, `${outcome.summary} after ${secs(spent)} s: ${detail}`,
+          { hint: unreachable ? UNREACHABLE_HINT : undefined });
       }
       await delay(waitMs);
     }
   }
 
   private async followRedirects(
-    method: string, path: string, payload: string | undefined, deadline: number,
+    entry: string, method: string, path: string, payload: string | undefined, deadline: number,
   ): Promise<RestResponse | Transient> {
-    const chain = [new URL(path, this.url).toString()];
-    const trustedOrigin = new URL(this.url).origin;
+    const chain = [new URL(path, entry).toString()];
+    // The token goes to the replica the operator named (this entry of the list) and a leader it vouched for.
+    const trustedOrigin = new URL(entry).origin;
     /** Origins the token may go to: the configured replica's, and a leader it vouched for. */
     const tokenOrigins = new Set([trustedOrigin]);
     for (;;) {
@@ -207,8 +268,10 @@ export class RestClient {
       if (!(err instanceof HttpTransportError)) throw err;
       // The budget is spent: a replica that accepted the connection but never answered gets no second chance.
       if (err.kind !== 'network') throw new DeadlineReached(url);
-      if (err.code && RETRYABLE_CONNECT_CODES.has(err.code)) return new Transient('no replica reachable', `${err.code} from ${url}`);
-      throw new CliError(EXIT.UNAVAILABLE, `cannot reach ${url}: ${err.detail}`, { url });
+      if (err.code && (RETRYABLE_CONNECT_CODES.has(err.code) || err.code.startsWith('HPE_'))) {
+        return new Transient('no replica reachable', describeNetworkFailure(err.code, url), undefined, true);
+      }
+      throw new CliError(EXIT.UNAVAILABLE, `cannot reach ${url}: ${err.detail}`, { url, hint: UNREACHABLE_HINT });
     }
   }
 }

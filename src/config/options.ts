@@ -6,7 +6,7 @@ import path from 'node:path';
 import { ConfigError } from '../util/errors';
 import { DEFAULT_MAX_SUBTASKS_PER_JOB, DEFAULT_MAX_VERTICES_PER_JOB, MAX_ATTEMPTS, MAX_SUBTASKS_PER_JOB, MAX_TIMER_MS, MAX_VERTICES } from '../jobgraph/limits';
 import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/types';
-import { DURATION_EXAMPLES, parseDurationMs } from './duration';
+import { DURATION_EXAMPLES, parseDurationMs } from '../util/duration';
 import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
 import { readStateKey } from '../zk/sealed';
 

@@ -16,6 +16,17 @@ export function listen(server: http.Server, port: number, host: string): Promise
   });
 }
 
+/** A server could not bind its port; the message names the configuration key that chose it. */
+export class BindError extends Error {
+  override readonly name = 'BindError';
+  readonly code: string | undefined;
+  constructor(readonly key: string, host: string, port: number, cause: NodeJS.ErrnoException) {
+    super(`cannot listen on ${host}:${port} (${key}): ${cause.code === 'EADDRINUSE' ? 'the port is already in use; is another process (a second `npm start`?) serving it? Stop it or choose another ' + key
+      : cause.code === 'EACCES' ? `permission denied; choose a ${key} above 1023` : cause.message}`);
+    this.code = cause.code;
+  }
+}
+
 /** How long open requests may still finish once a close began, in ms. */
 export const CLOSE_GRACE_MS = 1000;
 

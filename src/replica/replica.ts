@@ -23,7 +23,7 @@ import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
-import { closeServer, listen } from '../http/server';
+import { BindError, closeServer, listen } from '../http/server';
 import { LeadershipHistoryStore, termRecord } from '../store/leadership-history';
 
 export interface ReplicaOptions {
@@ -74,6 +74,22 @@ export class Replica {
     const replicaId = config['replica.id'];
     const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
+    const server = http.createServer({ requireHostHeader: false });
+    // Slow or stalled request bodies must not pin a replica's sockets forever.
+    server.requestTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    server.keepAliveTimeout = 5_000;
+    installProtocolErrorHandlers(server);
+    // Bind before opening a ZooKeeper session: a replica whose port is taken must exit at once, not
+    // stay connected (a contender in the election) while serving nothing.
+    try {
+      await listen(server, config['rest.port'], config['rest.bind-address']);
+    } catch (err) {
+      throw new BindError('rest.port', config['rest.bind-address'], config['rest.port'], err as NodeJS.ErrnoException);
+    }
+    const port = (server.address() as AddressInfo).port;
+    const restUrl = advertisedRestUrl(config, port);
+
     const seal = new StateSeal(clusterStateKey(config), {
       logger, onInvalid: ({ context }) => metrics.stateMacInvalid.inc({ kind: context.split(':')[0] }),
     });
@@ -93,16 +109,6 @@ export class Replica {
       const event = sessionEventOf(change.state);
       if (event) metrics.zkSessionEvents.inc({ event });
     });
-
-    const server = http.createServer({ requireHostHeader: false });
-    // Slow or stalled request bodies must not pin a replica's sockets forever.
-    server.requestTimeout = 30_000;
-    server.headersTimeout = 10_000;
-    server.keepAliveTimeout = 5_000;
-    installProtocolErrorHandlers(server);
-    await listen(server, config['rest.port'], config['rest.bind-address']);
-    const port = (server.address() as AddressInfo).port;
-    const restUrl = advertisedRestUrl(config, port);
 
     const driverFactory = zooKeeperLeaderElectionDriverFactory(client, {
       tolerateSuspendedConnections: config['high-availability.zookeeper.client.tolerate-suspended-connections'],

@@ -21,6 +21,7 @@ import { DispatcherConfig, clusterStateKey, isLoopbackAddress, zookeeperNamespac
 import { StateSeal } from '../zk/sealed';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
+import { BindError } from '../http/server';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, createLogger } from '../util/logger';
 import { deployRefusal, RunningTask, startTask, TaskContext, TaskSpec } from './task-runner';
@@ -155,8 +156,9 @@ export class TaskManager {
 
   /**
    * Binds the RPC server, connects to ZooKeeper (waiting up to `zookeeper.connectionTimeoutMs`) and starts
-   * following the leader. Throws when the port cannot be bound or ZooKeeper is unreachable in time, when
-   * the task user does not exist, or when a secret file is readable by the task user.
+   * following the leader. Throws BindError (naming taskmanager.rpc-port, after closing the ZooKeeper session) when the port cannot be
+   * bound; an Error when ZooKeeper is unreachable in time, when the task user does not exist, or when a secret
+   * file is readable by the task user.
    */
   static async start(options: TaskManagerOptions): Promise<TaskManager> {
     const logger = (options.logger ?? createLogger()).child({ taskManagerId: options.id, component: 'taskmanager' });
@@ -172,7 +174,13 @@ export class TaskManager {
     });
     const retrieval = new LeaderRetrievalService(client, { logger });
     const tm = new TaskManager(options, client, retrieval, logger);
-    tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, logger, metrics: tm.metrics.middleware() });
+    try {
+      tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, logger, metrics: tm.metrics.middleware() });
+    } catch (err) {
+      // No session may outlive a TaskManager that could not bind: close it before reporting.
+      await client.close();
+      throw new BindError('taskmanager.rpc-port', options.bindAddress, options.rpcPort, err as NodeJS.ErrnoException);
+    }
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
     tm.address = options.advertisedUrl ?? `http://${isIP(host) === 6 ? `[${host}]` : host}:${tm.rpc.port}`;
     tm.sandbox = {

@@ -39,9 +39,9 @@ export class ReplicaProcess extends HaProcess {
     return this.url ? [...this.args, '-D', `rest.port=${new URL(this.url).port}`] : [...this.args, '-D', 'rest.port=0'];
   }
 
-  /** Reads "replica <id> serving <url>" from the log; null until it appears. */
+  /** Reads "replica <id> serving <url>" (inside the JSON line `replica.serving`) from the log; null until it appears. */
   servedUrl(): string | null {
-    const m = /replica \S+ serving (http:\/\/\S+)/.exec(this.tail(200));
+    const m = /replica \S+ serving (http:\/\/[^\s"]+)/.exec(this.tail(200));
     return m ? m[1] : null;
   }
 

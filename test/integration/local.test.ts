@@ -12,7 +12,19 @@ import * as path from 'node:path';
 import { spawnClean } from '../../src/util/clean-spawn';
 import { packageRoot } from '../../src/util/package-root';
 import { isProcessAlive, killOnExit } from '../../src/util/process';
+import { execFile } from 'node:child_process';
+import { requestJson } from '../../src/http/client';
 import { eventually } from '../helpers/ensemble';
+
+const call = (method: string, url: string) => requestJson(method, url, undefined, { timeoutMs: 10_000 });
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
 
 /** `count` consecutive free loopback ports (local takes a base port and counts up). */
 async function consecutiveFreePorts(count: number): Promise<number> {
@@ -63,7 +75,7 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-local-test-'));
   const base = await consecutiveFreePorts(3);
   const local = spawnClean(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'local', '--dir', dir, '--port', String(base)],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   killOnExit(local);
   let output = '';
   local.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
@@ -82,6 +94,31 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
     await eventually('the demo job ended', () => /Demo job ended (\w+)\./.exec(output)?.[1] ?? null, 150_000, 200)
       .then((state) => t.is(state, 'FINISHED'));
     t.regex(output, new RegExp(`Replicas: +http://127\\.0\\.0\\.1:${base} +http://127\\.0\\.0\\.1:${base + 1} +http://127\\.0\\.0\\.1:${base + 2}`));
+    // Every process's command line and log file; TaskManager ids are their log names.
+    t.regex(output, /replica-1 +npx ha-dispatcher dispatcher .*-D replica\.id=replica-1/);
+    t.regex(output, new RegExp(`log: ${dir}/taskmanager-2\\.log`));
+    t.regex(output, /taskmanager-2 +npx ha-dispatcher taskmanager .*-D taskmanager\.id=taskmanager-2/);
+    t.regex(output, /Try: +npx ha-dispatcher list/);
+
+    // A second local on the same ports refuses at once, naming the port, and changes nothing in the first.
+    const leaderBefore = (await call('GET', `http://127.0.0.1:${base}/leader`)).body;
+    const second = await runCli(['local', '--port', String(base), '--no-demo'], 30_000);
+    t.not(second.code, 0);
+    t.regex(second.stderr, new RegExp(`port ${base} \\(rest\\.port of replica-1\\) is already in use`));
+    t.false(/Starting a local/.test(second.stdout), 'the second local started nothing');
+    t.deepEqual((await call('GET', `http://127.0.0.1:${base}/leader`)).body, leaderBefore);
+    const contenders = await call('GET', `http://127.0.0.1:${base}/replicas`);
+    t.is(contenders.body.replicas.length, 3);
+
+    // The runbook step "start replica-3 again", typed on local's stdin.
+    local.stdin!.write('kill replica-3\n');
+    await eventually('replica-3 left the latch', async () => (await call('GET', `http://127.0.0.1:${base}/replicas`)).body.replicas.length === 2, 30_000, 100);
+    local.stdin!.write('restart replica-3\n');
+    await eventually('replica-3 back in the latch', async () => {
+      const r = await call('GET', `http://127.0.0.1:${base}/replicas`).catch(() => null);
+      return r?.body?.replicas?.some((c: { replicaId?: string }) => c.replicaId === 'replica-3') ?? false;
+    }, 60_000, 200);
+    t.regex(output, /replica-3 restarted \(pid \d+\)/);
 
     started = descendants(local.pid!);
     const replica = started.find((pid) => commandLine(pid).includes('replica.id=replica-2'));

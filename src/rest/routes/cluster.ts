@@ -26,7 +26,12 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   });
 
   // Reads the latch children (znodes under the election path) in latch order.
+  // Without a session the latch cannot be read: an empty list would claim "no replicas", so answer 503.
   router.get('/replicas', async (ctx) => {
+    if (!client.isConnected) {
+      throw new HttpError(503, 'ZooKeeper is unreachable from this replica, so the replicas cannot be listed; retry shortly',
+        { code: 'ZOOKEEPER_UNREACHABLE', headers: { 'Retry-After': '1' } });
+    }
     const contenders = await listContenders(client);
     ctx.body = { replicas: contenders.map((c, i) => ({ position: i, node: c.node, sequence: c.sequence, ...(c.info ?? { unreadable: true }) })) };
   });
