@@ -10,6 +10,7 @@ import { freePorts } from '../../src/util/ports';
 import { HaProcess, ProcessKind } from '../../src/util/ha-process';
 import { HttpClient, parseJson } from './http';
 import { until } from './wait';
+import { BenchContext, BlockedError } from './types';
 
 export interface LogEvent {
   event: string;
@@ -97,6 +98,21 @@ export class BenchCluster {
 
   /** The ZooKeeper chroot the cluster's replicas use. */
   get root(): string { return `/ha-dispatcher/${this.clusterId}`; }
+
+  /**
+   * Creates and starts a cluster with execution (TaskManagers) whose stop the scenario's context defers.
+   * @throws BlockedError when it does not come up (the execution backend is not usable), with the log tail.
+   */
+  static async launch(ctx: Pick<BenchContext, 'defer'>, options: ClusterOptions): Promise<BenchCluster> {
+    const cluster = await BenchCluster.create(options);
+    ctx.defer(() => cluster.stop());
+    try {
+      await cluster.start();
+    } catch (err) {
+      throw new BlockedError(`the execution backend is not usable: ${(err as Error).message}\n${cluster.logs(10)}`);
+    }
+    return cluster;
+  }
 
   /** Creates the processes; `start()` launches them. */
   static async create(options: ClusterOptions): Promise<BenchCluster> {

@@ -9,7 +9,7 @@ import { parseJson } from '../lib/http';
 import { JobIds } from '../lib/jobs';
 import { nowMs, percentile, round, summarize } from '../lib/stats';
 import { mapLimit, sleep } from '../lib/wait';
-import { BenchContext, BlockedError, Scenario, ScenarioOutput } from '../lib/types';
+import { BenchContext, Scenario, ScenarioOutput } from '../lib/types';
 
 const SIZES = {
   full: { subtasks: 100, taskManagers: 2, slots: 8, trials: 3, warmup: true },
@@ -24,16 +24,10 @@ export const execution: Scenario = {
   budgetMs: (mode) => (mode === 'full' ? 120_000 : 30_000),
   async run(ctx: BenchContext): Promise<ScenarioOutput> {
     const size = SIZES[ctx.mode];
-    const cluster = await BenchCluster.create({
+    const cluster = await BenchCluster.launch(ctx, {
       connect: ctx.connect, logDir: ctx.logDir, replicas: 1, sessionTimeoutMs: 4000,
       taskManagers: size.taskManagers, slots: size.slots,
     });
-    ctx.defer(() => cluster.stop());
-    try {
-      await cluster.start();
-    } catch (err) {
-      throw new BlockedError(`the execution backend is not usable: ${(err as Error).message}\n${cluster.logs(10)}`);
-    }
     const leader = await cluster.leader();
     const ids = new JobIds();
     const graph = (): Record<string, unknown> => ({

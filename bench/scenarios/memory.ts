@@ -10,7 +10,7 @@ import { JobIds, trivialGraph } from '../lib/jobs';
 import { round } from '../lib/stats';
 import { submitAll } from '../lib/submit';
 import { until } from '../lib/wait';
-import { BenchContext, BlockedError, Scenario, ScenarioOutput, target } from '../lib/types';
+import { BenchContext, Scenario, ScenarioOutput, target } from '../lib/types';
 
 const SIZES = {
   full: { jobs: 10_000, capacity: 1000, batch: 1000, taskManagers: 2, slots: 8, concurrency: 32 },
@@ -37,17 +37,11 @@ export const memory: Scenario = {
   budgetMs: (mode) => (mode === 'full' ? 240_000 : 30_000),
   async run(ctx: BenchContext): Promise<ScenarioOutput> {
     const size = SIZES[ctx.mode];
-    const cluster = await BenchCluster.create({
+    const cluster = await BenchCluster.launch(ctx, {
       connect: ctx.connect, logDir: ctx.logDir, replicas: 1, sessionTimeoutMs: 4000,
       taskManagers: size.taskManagers, slots: size.slots, settings: [`jobstore.max-capacity=${size.capacity}`],
       replicaNodeFlags: ['--trace-gc'],
     });
-    ctx.defer(() => cluster.stop());
-    try {
-      await cluster.start();
-    } catch (err) {
-      throw new BlockedError(`the execution backend is not usable: ${(err as Error).message}\n${cluster.logs(10)}`);
-    }
     const leader = await cluster.leader();
     const heapUsed = async (): Promise<number | null> => {
       const a = await cluster.http.tryRequest('GET', `${leader.url}/metrics`);

@@ -347,16 +347,18 @@ interface LogSource {
 
 /** The subtask attempts `logs` prints, from the job's details. */
 function logSources(job: any, vertex: string | undefined, subtask: string | undefined, attempt: number | undefined): LogSource[] {
+  // The REST `id` is Flink's 32-hex vertex id; `vertexId` is the JobGraph's own id, which users type.
+  const idOf = (v: any): string => String(v.vertexId ?? v.id);
   const vertices: any[] = Array.isArray(job?.vertices) ? job.vertices : [];
-  if (vertex !== undefined && !vertices.some((v) => v.id === vertex)) {
-    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map((v) => v.id).join(', ')}`);
+  if (vertex !== undefined && !vertices.some((v) => idOf(v) === vertex || v.id === vertex)) {
+    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map(idOf).join(', ')}`);
   }
   const sources: LogSource[] = [];
   for (const v of vertices) {
-    if (vertex !== undefined && v.id !== vertex) continue;
+    if (vertex !== undefined && idOf(v) !== vertex && v.id !== vertex) continue;
     for (const s of Array.isArray(v.subtasks) ? v.subtasks : []) {
       if (subtask !== undefined && String(s.subtask) !== subtask) continue;
-      sources.push({ vertex: v.id, subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
+      sources.push({ vertex: idOf(v), subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
     }
   }
   if (subtask !== undefined && sources.length === 0) {

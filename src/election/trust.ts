@@ -5,7 +5,8 @@
  *  2. its MAC verifies under the cluster state key (src/zk/sealed.ts, context `leader-info`);
  *  3. the session it names is its owner, and that session also owns the lowest live latch node;
  *  4. its epoch and URLs match that contender's own (sealed) latch data: the latch data's `epoch`
- *     when it carries one, else the latch node's sequence number;
+ *     (written by the election driver once it took the epoch from the `/epoch` counter; a contender
+ *     whose data carries none has not been granted yet, so no leader information can match it);
  *  5. its URLs are http(s) URLs without credentials or control characters;
  *  6. no other live contender (another session) claims the same REST URL: a replica restarted at the
  *     leader's address before the old session expired would otherwise be redirected to by everyone,
@@ -72,7 +73,8 @@ export async function readTrustedLeader(client: ZkClient, options: TrustOptions 
   if (!lowest) return { trusted: false, reason: 'no live latch node' };
   if (lowest.owner !== stat.ephemeralOwner) return { trusted: false, reason: `session ${stat.ephemeralOwner} does not own the lowest live latch node ${lowest.node}` };
   if (!lowest.data) return { trusted: false, reason: `latch node ${lowest.node} holds no verifiable contender data` };
-  const epoch = Number.isSafeInteger(lowest.data.epoch) ? lowest.data.epoch as number : sequenceOf(lowest.node);
+  if (!Number.isSafeInteger(lowest.data.epoch)) return { trusted: false, reason: 'the lowest contender has not taken an epoch yet' };
+  const epoch = lowest.data.epoch as number;
   if (info.epoch !== epoch) return { trusted: false, reason: `epoch ${info.epoch} is not the lowest contender's ${epoch}` };
   if (lowest.data.restUrl !== info.restUrl || (lowest.data.rpcUrl !== undefined && lowest.data.rpcUrl !== info.rpcUrl)) {
     return { trusted: false, reason: 'URL differs from the lowest contender\'s own' };

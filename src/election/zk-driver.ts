@@ -246,15 +246,23 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
 
   private async checkLowest(generation: number): Promise<void> {
     const node = this.ourNode!;
-    const stat = await this.client.exists(join(this.latchPath, node), (event) => {
+    const path = join(this.latchPath, node);
+    const watcher = (event: { type: string }): void => {
       this.stats.watchEvents++;
-      if (event.type === 'deleted' && generation === this.generation) {
+      if (generation !== this.generation) return;
+      if (event.type === 'deleted') {
         this.logger.warn('leadership.latch.deleted', { node });
         this.ourNode = null;
         void this.queue.run(() => this.setNotLeader('own latch node deleted'));
         void this.enqueueCheck('own latch node deleted');
+      } else if (event.type === 'changed') {
+        // Our own epoch write (below) fires the one-shot watch: arm it again, or a deletion would go unseen.
+        this.client.exists(path, watcher).then((again) => {
+          if (!again && generation === this.generation) void this.enqueueCheck('own latch node vanished');
+        }, () => { if (generation === this.generation) void this.enqueueCheck('own latch node watch lost'); });
       }
-    });
+    };
+    const stat = await this.client.exists(path, watcher);
     if (!stat) {
       this.ourNode = null;
       void this.enqueueCheck('own latch node vanished');
@@ -277,6 +285,11 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
       void this.enqueueCheck('epoch counter raced');
       return;
     }
+    // The leading contender's own latch data carries its epoch: election/trust.ts trusts a /leader/info
+    // only when both agree (the latch sequence orders contenders, it is not the epoch).
+    await this.client.set(path,
+      sealOf(this.client).seal(CONTENDER_CONTEXT, { ...this.options.contenderInfo, sessionId: this.ourSession, epoch }));
+    if (generation !== this.generation || !this.client.isConnected) return;
     this.setLeader(epoch, node);
   }
 
