@@ -297,7 +297,9 @@ async function forger(ctx: ScenarioContext): Promise<void> {
     if (what === 'latch-delete') {
       const nodes = await zk.getChildren(LATCH_PATH).catch(() => [] as string[]);
       if (nodes.length) {
-        const node = `${LATCH_PATH}/${ctx.random.pick(nodes)}`;
+        // Mostly the leader's node (the lowest sequence): a new election, whose recovery reads the forged graphs.
+        const bySequence = [...nodes].sort((a, b) => a.slice(-10).localeCompare(b.slice(-10)));
+        const node = `${LATCH_PATH}/${ctx.random.chance(0.8) ? bySequence[0] : ctx.random.pick(nodes)}`;
         await zk.delete(node).catch((err) => ctx.log(`deleting ${node}: ${(err as Error).message}`));
         ctx.recorder.record({ kind: 'forgery', t: Date.now(), what, path: node });
       }
