@@ -227,7 +227,7 @@ test('a forged job that is quarantined (404, or FAILED) is fine; one deployed, s
   const refused = withFinal([...cleanHistory(), forgery, probe(undefined, 404), probe('FAILED')], [{ jobId: FORGED, restStatus: 404, stored: 'none' }]);
   t.deepEqual(checksOf(refused), []);
   t.deepEqual(checksOf([...cleanHistory(), forgery, probe('RUNNING')]), ['forged-state-trusted']);
-  t.deepEqual(checksOf([...cleanHistory(), forgery, { kind: 'deploy', t: T0 + 80, seq: 9, tm: 'tm1', jobId: FORGED, vertexId: 'evil', subtask: 0, attempt: 0, epoch: 0 }]),
+  t.deepEqual(checksOf([...cleanHistory(), forgery, { kind: 'deploy', t: T0 + 80, seq: 9, tm: 'tm1', jobId: FORGED, vertexId: 'evil', subtask: 0, attempt: 0, epoch: 1 }]),
     ['forged-state-trusted']);
   const ranAfter = withFinal([...cleanHistory(), forgery], [{ jobId: FORGED, restStatus: 200, state: 'FINISHED', stored: 'jobresults' }]);
   const { violations } = checkHistory(ranAfter);
