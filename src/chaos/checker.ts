@@ -11,6 +11,12 @@
  *  job-stuck                 every acknowledged job ends, or is still running with recent activity
  *  server-error              clients never see a 5xx other than 503 with Retry-After
  *  final-snapshot-missing    the run read back its final state (without it nothing above can be proven)
+ *  forged-state-trusted      nothing a hostile ZooKeeper client forged ran or was followed: no forged job
+ *                            deployed, started, RUNNING or FINISHED, no marker file, no contact with a forged leader URL
+ *  limit-not-enforced        a submission beyond the dispatcher's limits was accepted
+ *  rejected-job-stored       a submission refused outright (400, 429) left the job behind
+ *  throttled-without-retry-after  a 429 came without Retry-After (429 with it is admission control at work)
+ *  unexpected-failover       the leader changed in a scenario that injects nothing that may change it
  *
  * It also computes the figures of the per-scenario summary line.
  */
@@ -19,12 +25,13 @@ import { graphDigest } from '../store/jobgraph-store';
 import { isTerminalJobStatus } from '../jobgraph/status';
 import { flinkVertexId } from '../rest/flink-views';
 import type {
-  DeployEvent, FaultEvent, FinalEvent, FinalJob, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
+  DeployEvent, FaultEvent, FinalEvent, FinalJob, ForgeryEvent, ForgeryTrustedEvent, HistoryEvent, LeadershipEvent, OpEvent, TaskEvent, TmEpochEvent,
 } from './history';
 
 export type CheckName =
   | 'single-leader-per-epoch' | 'epochs-increase' | 'acknowledged-job-lost' | 'graph-altered' | 'rerun-after-result'
-  | 'stale-epoch-task' | 'job-stuck' | 'server-error' | 'final-snapshot-missing';
+  | 'stale-epoch-task' | 'job-stuck' | 'server-error' | 'final-snapshot-missing'
+  | 'forged-state-trusted' | 'limit-not-enforced' | 'rejected-job-stored' | 'throttled-without-retry-after' | 'unexpected-failover';
 
 export interface Violation {
   check: CheckName;
@@ -73,8 +80,20 @@ export function checkHistory(events: HistoryEvent[], scenarioName?: string): Che
     ...checkStaleEpochs(events.filter((e): e is TmEpochEvent | DeployEvent => e.kind === 'tm-epoch' || e.kind === 'deploy')),
     ...checkTermination(ops, deploys, tasks, final),
     ...checkServerErrors(ops),
+    ...checkForgeries(events, ops, deploys, tasks, final),
+    ...checkRefusedSubmissions(ops, final),
   ];
-  return { summary: summarize(events, ops, leadership, tasks, final, violations.length, scenarioName), violations };
+  const summary = summarize(events, ops, leadership, tasks, final, violations.length, scenarioName);
+  const start = events.find((e) => e.kind === 'scenario' && e.phase === 'start');
+  if (start?.kind === 'scenario' && start.settings?.expectNoFailovers === true && summary.failovers > 0) {
+    violations.push({
+      check: 'unexpected-failover',
+      message: `${summary.failovers} failovers in a scenario that injects nothing that may change the leader`,
+      events: leadership.filter((e) => e.change !== 'ready'),
+    });
+    summary.violations = violations.length;
+  }
+  return { summary, violations };
 }
 
 // ---- leadership ---------------------------------------------------------------------------------
@@ -291,6 +310,75 @@ function checkServerErrors(ops: OpEvent[]): Violation[] {
         check: 'server-error',
         message: `${op.op} op #${op.id} got ${a.status}${a.status === 503 ? ' without Retry-After' : ''} from ${a.url} at ${iso(a.t)}` +
           (a.message ? `: ${a.message}` : ''),
+        events: [op],
+      });
+    }
+  }
+  return violations;
+}
+
+// ---- hostile clients -------------------------------------------------------------------------------
+
+/** States that mean a job was taken for real (a forged job may at most be quarantined, FAILED or CANCELED). */
+const RAN_STATES = new Set(['RUNNING', 'FINISHED', 'RESTARTING']);
+
+function checkForgeries(events: HistoryEvent[], ops: OpEvent[], deploys: DeployEvent[], tasks: TaskEvent[], final: FinalEvent | null): Violation[] {
+  const forged = new Map<string, ForgeryEvent>();
+  for (const e of events) if (e.kind === 'forgery' && e.jobId) forged.set(e.jobId, e);
+  const violations: Violation[] = [];
+  const report = (message: string, evidence: HistoryEvent[]): void => { violations.push({ check: 'forged-state-trusted', message, events: evidence }); };
+  for (const e of events.filter((x): x is ForgeryTrustedEvent => x.kind === 'forgery-trusted')) {
+    const origin = e.jobId ? forged.get(e.jobId) : undefined;
+    report(e.how === 'trap-contacted' ? `a forged leader URL was followed: ${e.detail}` : `a forged job ran: ${e.detail}`, origin ? [origin, e] : [e]);
+  }
+  const reported = new Set<string>();
+  const once = (jobId: string, message: string, evidence: HistoryEvent[]): void => {
+    if (reported.has(jobId)) return;
+    reported.add(jobId);
+    report(message, evidence);
+  };
+  for (const e of [...deploys, ...tasks]) {
+    const origin = forged.get(e.jobId);
+    if (origin) once(e.jobId, `forged job ${e.jobId} was ${e.kind === 'deploy' ? `deployed on ${e.tm}` : 'started'} at ${iso(e.t)}`, [origin, e]);
+  }
+  for (const op of ops) {
+    const origin = op.jobId ? forged.get(op.jobId) : undefined;
+    if (origin && op.state && RAN_STATES.has(op.state)) once(op.jobId!, `forged job ${op.jobId} was ${op.state} in REST (op #${op.id})`, [origin, op]);
+  }
+  for (const job of final?.jobs ?? []) {
+    const origin = forged.get(job.jobId);
+    const state = job.state ?? job.resultStatus;
+    if (origin && state && RAN_STATES.has(state)) once(job.jobId, `forged job ${job.jobId} is ${state} after the run`, [origin]);
+  }
+  return violations;
+}
+
+/** Every attempt answered, none with a 5xx: the submission certainly never landed before its refusal. */
+function certainlyRefused(op: OpEvent): boolean {
+  return op.outcome === 'rejected' && op.attempts.every((a) => a.status > 0 && a.status < 500);
+}
+
+function checkRefusedSubmissions(ops: OpEvent[], final: FinalEvent | null): Violation[] {
+  const violations: Violation[] = [];
+  const acked = acknowledgedSubmissions(ops);
+  for (const op of ops) {
+    for (const a of op.attempts) {
+      if (a.status === 429 && !a.retryAfter) {
+        violations.push({ check: 'throttled-without-retry-after', message: `${op.op} op #${op.id} got 429 without Retry-After from ${a.url} at ${iso(a.t)}`, events: [op] });
+      }
+    }
+    if (op.op === 'submit-over-limit' && op.outcome === 'ok') {
+      violations.push({ check: 'limit-not-enforced', message: `a graph beyond the limits (job ${op.jobId}) was accepted with ${op.status}`, events: [op] });
+    }
+  }
+  const finalById = new Map((final?.jobs ?? []).map((j) => [j.jobId, j]));
+  for (const op of ops) {
+    if ((op.op !== 'submit' && op.op !== 'submit-over-limit') || !op.jobId || acked.has(op.jobId) || !certainlyRefused(op)) continue;
+    const job = finalById.get(op.jobId);
+    if (job && (job.restStatus === 200 || (job.stored !== 'none' && job.stored !== 'unreadable'))) {
+      violations.push({
+        check: 'rejected-job-stored',
+        message: `job ${op.jobId} was refused with ${op.status} but after the run GET answered ${job.restStatus} and ZooKeeper holds ${job.stored}`,
         events: [op],
       });
     }

@@ -16,6 +16,7 @@ import { sleep } from '../util/clock';
 import { HaProcess, ProcessKind, readJsonLines } from '../util/ha-process';
 import { requestJson } from '../http/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH } from '../zk/layout';
+import { generateStateKey } from '../zk/sealed';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
 
@@ -30,6 +31,8 @@ export interface ChaosClusterOptions {
   sessionTimeoutMs?: number;
   /** Extra "key=value" settings for every process. */
   settings?: string[];
+  /** Give every process one cluster state key (src/zk/sealed.ts): unsealed state in ZooKeeper is refused. */
+  stateKey?: boolean;
 }
 
 /** One replica or TaskManager; restarts keep its id (and a replica its REST port) but start a new incarnation with its own log. */
@@ -53,11 +56,17 @@ export class ChaosCluster {
   /** The internal RPC is authenticated in chaos runs too, as in production. */
   readonly tokenFile: string;
   readonly sessionTimeoutMs: number;
+  /** Where forged tasks would leave their marker files (a file here means a forged job ran). */
+  readonly markerDir: string;
+  /** The cluster state key file, when `stateKey` was asked for. */
+  readonly stateKeyFile: string | null;
 
   private constructor(readonly options: ChaosClusterOptions) {
     this.taskFile = path.join(options.dir, 'tasks.txt');
     this.tokenFile = path.join(options.dir, 'internal-token');
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? 4000;
+    this.markerDir = path.join(options.dir, 'forged-markers');
+    this.stateKeyFile = options.stateKey ? path.join(options.dir, 'state.key') : null;
   }
 
   get ensemble(): LocalEnsemble { return this.options.ensemble; }
@@ -68,6 +77,8 @@ export class ChaosCluster {
     const cluster = new ChaosCluster(options);
     fs.writeFileSync(cluster.taskFile, '');
     fs.writeFileSync(cluster.tokenFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+    fs.mkdirSync(cluster.markerDir, { recursive: true });
+    if (cluster.stateKeyFile) fs.writeFileSync(cluster.stateKeyFile, `${generateStateKey()}\n`, { mode: 0o600 });
     const replicaCount = options.replicas ?? 3;
     const ports = await freePorts(replicaCount);
     for (let i = 0; i < replicaCount; i++) {
@@ -102,6 +113,7 @@ export class ChaosCluster {
       'jobmanager.reconcile-timeout=4000',
       'taskmanager.orphan-timeout=30000',
       `security.internal.token-file=${this.tokenFile}`,
+      ...(this.stateKeyFile ? [`high-availability.zookeeper.state-key-file=${this.stateKeyFile}`] : []),
       'restart-strategy.type=fixed-delay', 'restart-strategy.fixed-delay.attempts=1000', 'restart-strategy.fixed-delay.delay=200',
       ...(this.options.settings ?? []),
       ...extra,
@@ -221,6 +233,10 @@ export class ChaosCluster {
       }
     }
     for (const record of readTaskFile(this.taskFile)) out.push(record);
+    for (const name of fs.existsSync(this.markerDir) ? fs.readdirSync(this.markerDir) : []) {
+      const file = path.join(this.markerDir, name);
+      out.push({ kind: 'forgery-trusted', t: fs.statSync(file).mtimeMs, how: 'marker-written', detail: `marker file ${file} exists`, jobId: name });
+    }
     return out;
   }
 

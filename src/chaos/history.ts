@@ -20,7 +20,8 @@ export interface Attempt {
   message?: string;
 }
 
-export type OpKind = 'submit' | 'resubmit' | 'cancel' | 'status' | 'list' | 'overview';
+/** `submit-over-limit`: a graph beyond the dispatcher's limits, which must be refused (400) and change nothing. */
+export type OpKind = 'submit' | 'resubmit' | 'submit-over-limit' | 'cancel' | 'status' | 'list' | 'overview';
 
 /**
  * A client operation from its first attempt to its final answer.
@@ -142,7 +143,30 @@ export interface ScenarioEvent {
   name: string;
   phase: 'start' | 'end';
   seed?: number;
+  /** `expectNoFailovers: true`: the scenario injects nothing that may change the leader (checked). */
   settings?: Record<string, unknown>;
+}
+
+/**
+ * A hostile ZooKeeper client (no credentials, no state key) wrote or deleted something: a forged
+ * JobGraph (`jobId`), a forged `/leader/info` (its `url` points at the trap), a deleted latch node.
+ */
+export interface ForgeryEvent {
+  kind: 'forgery';
+  t: number;
+  what: 'jobgraph' | 'leader-info-ephemeral' | 'leader-info-persistent' | 'latch-delete';
+  path: string;
+  jobId?: string;
+  url?: string;
+}
+
+/** Evidence that forged state was trusted: the trap behind a forged leader URL was contacted, or a forged task's marker file exists. */
+export interface ForgeryTrustedEvent {
+  kind: 'forgery-trusted';
+  t: number;
+  how: 'trap-contacted' | 'marker-written';
+  detail: string;
+  jobId?: string;
 }
 
 /** Anything else worth keeping (process restarts, notes); the checker ignores it. */
@@ -153,7 +177,8 @@ export interface NoteEvent {
   data?: Record<string, unknown>;
 }
 
-export type HistoryEvent = OpEvent | FaultEvent | LeadershipEvent | TmEpochEvent | DeployEvent | RejectedCommandEvent | TaskEvent | FinalEvent | ScenarioEvent | NoteEvent;
+export type HistoryEvent = OpEvent | FaultEvent | LeadershipEvent | TmEpochEvent | DeployEvent | RejectedCommandEvent | TaskEvent | FinalEvent | ScenarioEvent
+  | ForgeryEvent | ForgeryTrustedEvent | NoteEvent;
 
 /** Collects events in memory and, when given a file, appends each as a JSON line as it happens. */
 export class HistoryRecorder {

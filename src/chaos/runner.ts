@@ -71,12 +71,12 @@ export async function runScenario(ensemble: LocalEnsemble, scenario: Scenario, o
   const recorder = new HistoryRecorder(historyFile);
   const log = (m: string): void => out(`  [${scenario.name} ${new Date().toISOString().slice(11, 19)}] ${m}`);
   const sessionTimeoutMs = options.sessionTimeoutMs ?? 4000;
-  recorder.record({ kind: 'scenario', t: Date.now(), name: scenario.name, phase: 'start', seed: options.seed, settings: { seconds: options.seconds, sessionTimeoutMs } });
+  recorder.record({ kind: 'scenario', t: Date.now(), name: scenario.name, phase: 'start', seed: options.seed, settings: { seconds: options.seconds, sessionTimeoutMs, ...(scenario.expectNoFailovers ? { expectNoFailovers: true } : {}) } });
   out(`scenario ${scenario.name}: ${scenario.description}`);
 
   await ensemble.waitForQuorum(90_000);
   const cluster = await ChaosCluster.start({
-    ensemble, dir: options.dir, clusterId: `chaos-${scenario.name}-${crypto.randomBytes(3).toString('hex')}`, sessionTimeoutMs,
+    ensemble, dir: options.dir, clusterId: `chaos-${scenario.name}-${crypto.randomBytes(3).toString('hex')}`, sessionTimeoutMs, ...scenario.cluster,
   });
   let checked: CheckResult;
   try {
@@ -87,7 +87,7 @@ export async function runScenario(ensemble: LocalEnsemble, scenario: Scenario, o
     workload.start();
     await sleep(1500);
     const seconds = options.seconds * (scenario.durationFactor ?? 1);
-    const ctx: ScenarioContext = { cluster, recorder, random, deadline: Date.now() + seconds * 1000, log };
+    const ctx: ScenarioContext = { cluster, recorder, random, workload, deadline: Date.now() + seconds * 1000, log };
     const bound = stepsBound(scenario);
     let steps = 0;
     while (Date.now() < ctx.deadline && steps < bound) {
@@ -103,7 +103,9 @@ export async function runScenario(ensemble: LocalEnsemble, scenario: Scenario, o
     const leader = await cluster.waitForLeader(60_000);
     if (!leader) log('no ready leader after healing');
     await cluster.waitForTaskManagers(30_000);
-    const submitted = [...new Set(recorder.events.flatMap((e) => (e.kind === 'op' && (e.op === 'submit' || e.op === 'resubmit') && e.jobId && e.outcome !== 'rejected' ? [e.jobId] : [])))];
+    // Every submitted job id (refused ones too: they must have left nothing), and every forged one.
+    const submitted = [...new Set(recorder.events.flatMap((e) => (e.kind === 'op' && (e.op === 'submit' || e.op === 'resubmit' || e.op === 'submit-over-limit') && e.jobId ? [e.jobId]
+      : e.kind === 'forgery' && e.jobId ? [e.jobId] : [])))];
     const acked = new Set(workload.acked.map((j) => j.jobId));
     const remaining = await drain(cluster, [...acked], options.drainMs ?? 90_000);
     if (remaining > 0) log(`${remaining} acknowledged jobs still not ended after the drain`);

@@ -8,8 +8,14 @@ import { sleep } from '../util/clock';
 import { ZooKeeperClient } from '../zk/client';
 import { NoNodeError, NotEmptyError } from '../zk/errors';
 import { parent as parentOf } from '../zk/paths';
-import { LATCH_PATH } from '../zk/layout';
-import type { ChaosCluster, ChaosProcess } from './cluster';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { canonicalJson, parseJobGraph } from '../jobgraph';
+import { graphDigest } from '../store/jobgraph-store';
+import { JOBGRAPHS_PATH, LATCH_PATH, LEADER_INFO_PATH } from '../zk/layout';
+import { tinyGraph } from './workload';
+import type { ChaosCluster, ChaosClusterOptions, ChaosProcess } from './cluster';
+import type { Workload } from './workload';
 import type { HistoryRecorder } from './history';
 import type { Random } from './random';
 
@@ -19,6 +25,8 @@ export interface ScenarioContext {
   random: Random;
   /** Wall-clock time after which no new fault starts. */
   deadline: number;
+  /** The running workload, for a scenario's own (recorded) traffic. */
+  workload: Workload;
   log(message: string): void;
 }
 
@@ -31,6 +39,10 @@ export interface Scenario {
   maxSteps?: number;
   /** Runs this many times --seconds (the soak). */
   durationFactor?: number;
+  /** How the scenario's cluster differs from the default (more settings, a state key). */
+  cluster?: Pick<ChaosClusterOptions, 'settings' | 'stateKey'>;
+  /** The scenario must cause no leader change; the checker reports any failover as a violation. */
+  expectNoFailovers?: boolean;
 }
 
 const MAX_STEPS = 50;
@@ -216,6 +228,144 @@ export async function deleteTree(zk: ZooKeeperClient, path: string, attempts = 5
   }
 }
 
+// ---- hostile clients ------------------------------------------------------------------------------
+
+/** A forger's leader URL: anything that contacts it trusted forged state (recorded as `forgery-trusted`). */
+async function startTrap(ctx: ScenarioContext): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    ctx.recorder.record({ kind: 'forgery-trusted', t: Date.now(), how: 'trap-contacted', detail: `${req.method} ${req.url} from ${req.socket.remotePort}` });
+    res.writeHead(503, { 'retry-after': '1', 'content-type': 'application/json' }).end('{"errors":["forged leader"]}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+function forgedLeaderInfo(url: string, sessionId: string): string {
+  const now = new Date().toISOString();
+  return JSON.stringify({ replicaId: 'forger', restUrl: url, rpcUrl: url, epoch: 9_000_000_000_000, sessionId, electedAt: now, readyAt: now });
+}
+
+/** Replaces `/leader/info` with the forger's (the real leader may win the race: a few tries). */
+async function forgeLeaderInfo(zk: ZooKeeperClient, data: string, mode: 'ephemeral' | 'persistent'): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await zk.delete(LEADER_INFO_PATH).catch(() => undefined);
+    try {
+      await zk.create(LEADER_INFO_PATH, data, mode);
+      return true;
+    } catch {
+      await sleep(50);
+    }
+  }
+  return false;
+}
+
+/**
+ * A hostile ZooKeeper client (open ACL, no credentials, no state key) races the leader: forged
+ * JobGraphs whose task would leave a marker file, then one of a forged ephemeral `/leader/info`
+ * (huge epoch, the trap's URL), a persistent one (`sessionId` "0"), or a deleted latch node (a new
+ * election, so a recovery reads the forged graphs). Held past the session timeout while the forged
+ * jobs are probed through REST; then the forger cleans up and closes its session.
+ */
+async function forger(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const trap = await startTrap(ctx);
+  const zk = new ZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
+  const forgedJobs: string[] = [];
+  let persistentInfo: string | null = null;
+  const what = ctx.random.pick(['leader-info-ephemeral', 'leader-info-persistent', 'latch-delete'] as const);
+  try {
+    await zk.waitUntilConnected(30_000);
+    record(ctx, 'inject', 'forger', leader.id, `forged job graphs, then ${what}`);
+    for (let i = 0; i < ctx.random.int(1, 2); i++) {
+      const jobId = ctx.random.hex(32);
+      const graph = {
+        jobId, name: `forged-${jobId.slice(0, 6)}`,
+        vertices: [{ id: 'evil', parallelism: 1, task: { type: 'command', argv: ['sh', '-c', `touch '${path.join(ctx.cluster.markerDir, jobId)}'`] } }],
+      };
+      // A flawless envelope, digest included: only the MAC is missing.
+      const envelope = { formatVersion: 1, submittedAt: new Date().toISOString(), digest: graphDigest(canonicalJson(parseJobGraph(graph, { maxParallelism: 128 }))), graph };
+      const p = `${JOBGRAPHS_PATH}/${jobId}`;
+      await zk.create(p, JSON.stringify(envelope), 'persistent');
+      forgedJobs.push(jobId);
+      ctx.recorder.record({ kind: 'forgery', t: Date.now(), what: 'jobgraph', path: p, jobId });
+    }
+    if (what === 'latch-delete') {
+      const nodes = await zk.getChildren(LATCH_PATH).catch(() => [] as string[]);
+      if (nodes.length) {
+        // Mostly the leader's node (the lowest sequence): a new election, whose recovery reads the forged graphs.
+        const bySequence = [...nodes].sort((a, b) => a.slice(-10).localeCompare(b.slice(-10)));
+        const node = `${LATCH_PATH}/${ctx.random.chance(0.8) ? bySequence[0] : ctx.random.pick(nodes)}`;
+        await zk.delete(node).catch((err) => ctx.log(`deleting ${node}: ${(err as Error).message}`));
+        ctx.recorder.record({ kind: 'forgery', t: Date.now(), what, path: node });
+      }
+    } else {
+      const data = forgedLeaderInfo(trap.url, what === 'leader-info-ephemeral' ? zk.sessionId ?? '0' : '0');
+      if (await forgeLeaderInfo(zk, data, what === 'leader-info-ephemeral' ? 'ephemeral' : 'persistent')) {
+        if (what === 'leader-info-persistent') persistentInfo = data;
+        ctx.recorder.record({ kind: 'forgery', t: Date.now(), what, path: LEADER_INFO_PATH, url: trap.url });
+      } else {
+        ctx.log('the leader kept /leader/info; no forged leader information this time');
+      }
+    }
+    // Let replicas, TaskManagers and clients meet the forgeries; look at the forged jobs meanwhile.
+    const until = Date.now() + Math.round(ctx.cluster.sessionTimeoutMs * (1.2 + ctx.random.next()));
+    while (Date.now() < until) {
+      for (const jobId of forgedJobs) await ctx.workload.status('forger', jobId);
+      await sleep(500);
+    }
+  } catch (err) {
+    ctx.log(`forger: ${(err as Error).message}`);
+  } finally {
+    if (persistentInfo) {
+      // Only our own node: the leader may have replaced it meanwhile.
+      const current = await zk.get(LEADER_INFO_PATH).then((r) => r.data.toString('utf8')).catch(() => null);
+      if (current === persistentInfo) await zk.delete(LEADER_INFO_PATH).catch(() => undefined);
+    }
+    await zk.close();
+    await trap.close();
+  }
+  record(ctx, 'heal', 'forger', leader.id, 'the forger cleaned up its leader information and closed its session');
+  await settle(ctx, [2000, 4000]);
+  for (const jobId of forgedJobs) await ctx.workload.status('forger', jobId);
+}
+
+/** The limits the hostile-submitter cluster runs with (small enough for 2 TaskManagers × 4 slots). */
+const HOSTILE_LIMITS = { maxParallelism: 6, maxSubtasks: 8, maxPendingJobs: 25, rate: 4, burst: 8 };
+
+/**
+ * A client at and beyond the dispatcher's limits, next to the normal workload: jobs just under
+ * max-parallelism / max-subtasks-per-job, jobs over them (400, nothing stored), and floods of
+ * submissions at once (429 with Retry-After past the burst or max-pending-jobs). No leader change.
+ */
+async function hostileSubmitter(ctx: ScenarioContext): Promise<void> {
+  const leader = await leaderOrSkip(ctx);
+  if (!leader) return;
+  const { maxParallelism: p, maxSubtasks: n } = HOSTILE_LIMITS;
+  const file = ctx.cluster.taskFile;
+  const kind = ctx.random.weighted<'near-limit' | 'over-limit' | 'flood'>([[4, 'near-limit'], [4, 'over-limit'], [2, 'flood']]);
+  if (kind === 'near-limit') {
+    const shape = ctx.random.pick([[p, n - p - 1], [p - 1, n - p], [p, n - p]]);
+    record(ctx, 'inject', 'near-limit', leader.id, `vertices ${shape.join('+')} (limits: parallelism ${p}, ${n} subtasks)`);
+    await ctx.workload.submit('hostile', tinyGraph(ctx.random.hex(32), file, shape, 'near-limit'));
+  } else if (kind === 'over-limit') {
+    const shape = ctx.random.pick([[p + 1], [p, n - p + 1], [p + 1, p + 1]]);
+    record(ctx, 'inject', 'over-limit', leader.id, `vertices ${shape.join('+')} (limits: parallelism ${p}, ${n} subtasks)`);
+    await ctx.workload.submit('hostile', tinyGraph(ctx.random.hex(32), file, shape, 'over-limit'), 'submit-over-limit');
+  } else {
+    const count = ctx.random.int(HOSTILE_LIMITS.burst * 2, HOSTILE_LIMITS.maxPendingJobs + 10);
+    record(ctx, 'inject', 'flood', leader.id, `${count} submissions at once (burst ${HOSTILE_LIMITS.burst}, ${HOSTILE_LIMITS.rate}/s, ${HOSTILE_LIMITS.maxPendingJobs} pending)`);
+    const ops = await Promise.all(Array.from({ length: count }, () => ctx.workload.submit('flood', tinyGraph(ctx.random.hex(32), file, [1], 'flood'))));
+    ctx.log(`flood: ${ops.filter((o) => o.outcome === 'ok').length} accepted, ${ops.filter((o) => o.status === 429).length} throttled`);
+  }
+  record(ctx, 'heal', kind, leader.id, 'done');
+  await sleep(ctx.random.int(500, 2000));
+}
+
 /** Leadership changes in quick succession while the clients keep submitting through every replica. */
 async function repeatedElections(ctx: ScenarioContext): Promise<void> {
   const leader = await leaderOrSkip(ctx);
@@ -255,13 +405,28 @@ export const SCENARIOS: Scenario[] = [
   { name: 'pause-taskmanager', description: 'SIGSTOP a TaskManager (shorter and longer than heartbeat.timeout), then SIGCONT', step: pauseTaskManager },
   { name: 'elections', description: 'repeated leader changes while 3 clients submit through every replica', step: repeatedElections },
   { name: 'latch-reset', description: 'deleteall of the latch parent (<root>/leader) while the cluster runs, as an operator cleaning up', step: latchReset },
+  {
+    name: 'forger', description: 'a client without credentials forges job graphs and /leader/info and deletes latch nodes (open ACL, sealed state)',
+    step: forger, cluster: { stateKey: true },
+  },
+  {
+    name: 'hostile-submitter', description: 'jobs just under and over the limits, and floods against admission control (400, 429); no failover',
+    step: hostileSubmitter, expectNoFailovers: true,
+    cluster: {
+      settings: [
+        `dispatcher.max-parallelism=${HOSTILE_LIMITS.maxParallelism}`, `dispatcher.max-subtasks-per-job=${HOSTILE_LIMITS.maxSubtasks}`,
+        `dispatcher.max-pending-jobs=${HOSTILE_LIMITS.maxPendingJobs}`, `dispatcher.submission-rate=${HOSTILE_LIMITS.rate}`,
+        `dispatcher.submission-burst=${HOSTILE_LIMITS.burst}`,
+      ],
+    },
+  },
 ];
 
 const SOAK: Scenario = {
   name: 'soak',
-  description: 'a random mix of every scenario above',
+  description: 'a random mix of every scenario above that runs on the default cluster',
   step: async (ctx) => {
-    const s = ctx.random.pick(SCENARIOS);
+    const s = ctx.random.pick(SCENARIOS.filter((x) => !x.cluster));
     ctx.log(`soak: ${s.name}`);
     await s.step(ctx);
   },

@@ -102,6 +102,21 @@ export class Workload {
     }
   }
 
+  /**
+   * One submission outside the clients' loops (a scenario's own traffic), recorded like theirs; an
+   * accepted `submit` joins the acknowledged jobs. Never throws.
+   */
+  async submit(client: string, graph: Record<string, unknown>, kind: 'submit' | 'submit-over-limit' = 'submit'): Promise<OpEvent> {
+    const op = await this.op(client, 0, kind, 'POST', '/jobs', graph, graph.jobId as string);
+    if (op.outcome === 'ok' && kind === 'submit') this.acked.push({ jobId: graph.jobId as string, graph, ackedAt: op.end });
+    return op;
+  }
+
+  /** A read of one job through the replicas, recorded (e.g. a forged job's state). */
+  async status(client: string, jobId: string): Promise<OpEvent> {
+    return this.op(client, 0, 'status', 'GET', `/jobs/${jobId}`, undefined, jobId);
+  }
+
   /** A job of short tasks (most) or long ones, each task writing its start and end lines. */
   private newGraph(r: Random): Record<string, unknown> {
     const jobId = r.hex(32);
@@ -181,6 +196,18 @@ export class Workload {
     recorder.record(op);
     return op;
   }
+}
+
+/**
+ * A job of tiny tasks whose vertices have the given parallelisms (a chain: each reads the previous one),
+ * e.g. [6, 1]: 7 subtasks.
+ */
+export function tinyGraph(jobId: string, taskFile: string, parallelisms: number[], name = `tiny-${jobId.slice(0, 6)}`): Record<string, unknown> {
+  const vertices = parallelisms.map((parallelism, i) => ({
+    id: `v${i}`, parallelism, ...(i > 0 ? { inputs: [`v${i - 1}`] } : {}),
+    task: { type: 'command', argv: ['sh', '-c', taskScript(taskFile, '0.1')] },
+  }));
+  return { jobId, name, vertices, restartStrategy: { type: 'fixed-delay', attempts: 1000, delayMs: 200 } };
 }
 
 /** The task: start line, sleep, end line. `date +%s%3N` gives epoch milliseconds (GNU coreutils). */

@@ -209,3 +209,69 @@ test('unavailability: spans where clients saw 503s or no answer and nobody got a
   ]);
   t.deepEqual(u, { windows: 2, totalMs: 1500, longestMs: 1000 });
 });
+
+// ---- hostile clients ------------------------------------------------------------------------------
+
+const FORGED = 'f'.repeat(32);
+const forgery: HistoryEvent = { kind: 'forgery', t: T0 + 50, what: 'jobgraph', path: `/jobgraphs/${FORGED}`, jobId: FORGED };
+
+function withFinal(events: HistoryEvent[], extra: FinalJob[]): HistoryEvent[] {
+  return events.map((e) => (e.kind === 'final' ? { ...e, jobs: [...e.jobs, ...extra] } : e));
+}
+
+test('a forged job that is quarantined (404, or FAILED) is fine; one deployed, started, RUNNING in REST or FINISHED after the run is forged state trusted', (t) => {
+  const probe = (state: string | undefined, status = 200): OpEvent => ({
+    kind: 'op', id: ++opId, client: 'forger', op: 'status', jobId: FORGED, start: T0 + 60, end: T0 + 70, outcome: status === 200 ? 'ok' : 'rejected', status,
+    attempts: [{ t: T0 + 60, url: `http://x/jobs/${FORGED}`, status }], ...(state ? { state } : {}),
+  });
+  const refused = withFinal([...cleanHistory(), forgery, probe(undefined, 404), probe('FAILED')], [{ jobId: FORGED, restStatus: 404, stored: 'none' }]);
+  t.deepEqual(checksOf(refused), []);
+  t.deepEqual(checksOf([...cleanHistory(), forgery, probe('RUNNING')]), ['forged-state-trusted']);
+  t.deepEqual(checksOf([...cleanHistory(), forgery, { kind: 'deploy', t: T0 + 80, seq: 9, tm: 'tm1', jobId: FORGED, vertexId: 'evil', subtask: 0, attempt: 0, epoch: 1 }]),
+    ['forged-state-trusted']);
+  const ranAfter = withFinal([...cleanHistory(), forgery], [{ jobId: FORGED, restStatus: 200, state: 'FINISHED', stored: 'jobresults' }]);
+  const { violations } = checkHistory(ranAfter);
+  t.deepEqual(violations.map((v) => v.check), ['forged-state-trusted']);
+  t.regex(violations[0].message, /forged job f{32} is FINISHED after the run/);
+  t.is(violations[0].events[0], forgery);
+});
+
+test('a marker file of a forged task, or a contact with a forged leader URL, is forged state trusted', (t) => {
+  const marker: HistoryEvent = { kind: 'forgery-trusted', t: T0 + 90, how: 'marker-written', detail: 'marker file /x exists', jobId: FORGED };
+  const trap: HistoryEvent = { kind: 'forgery-trusted', t: T0 + 95, how: 'trap-contacted', detail: 'GET /jobs from 4242' };
+  const { violations } = checkHistory([...cleanHistory(), forgery, marker, trap]);
+  t.deepEqual(violations.map((v) => v.check), ['forged-state-trusted', 'forged-state-trusted']);
+  t.regex(violations[0].message, /a forged job ran: marker file/);
+  t.regex(violations[1].message, /a forged leader URL was followed: GET \/jobs/);
+});
+
+test('429 with Retry-After is admission control at work; without it, a violation', (t) => {
+  const throttled = (retryAfter?: string): OpEvent => ({
+    ...submit('c'.repeat(32), T0 + 40, 429), attempts: [{ t: T0 + 40, url: 'http://x/jobs', status: 429, ...(retryAfter ? { retryAfter } : {}) }],
+  });
+  t.deepEqual(checksOf(withFinal([...cleanHistory(), throttled('1')], [{ jobId: 'c'.repeat(32), restStatus: 404, stored: 'none' }])), []);
+  t.deepEqual(checksOf([...cleanHistory(), throttled()]), ['throttled-without-retry-after']);
+});
+
+test('an over-limit graph must not be accepted, and a refused submission must leave nothing behind', (t) => {
+  const over = (status: number): OpEvent => ({ ...submit('d'.repeat(32), T0 + 40, status), op: 'submit-over-limit' });
+  const gone: FinalJob = { jobId: 'd'.repeat(32), restStatus: 404, stored: 'none' };
+  t.deepEqual(checksOf(withFinal([...cleanHistory(), over(400)], [gone])), []);
+  t.deepEqual(checksOf(withFinal([...cleanHistory(), over(202)], [{ ...gone, restStatus: 200, state: 'RUNNING', stored: 'jobgraphs' }])), ['limit-not-enforced']);
+  const { violations } = checkHistory(withFinal([...cleanHistory(), over(400)], [{ ...gone, stored: 'jobgraphs' }]));
+  t.deepEqual(violations.map((v) => v.check), ['rejected-job-stored']);
+  t.regex(violations[0].message, /refused with 400 but .* ZooKeeper holds jobgraphs/);
+  // A refusal after an attempt that may have landed (no answer) proves nothing about what was stored.
+  const uncertain: OpEvent = { ...over(400), attempts: [{ t: T0 + 40, url: 'http://x/jobs', status: 0, error: 'ECONNRESET' }, { t: T0 + 45, url: 'http://y/jobs', status: 400 }] };
+  t.deepEqual(checksOf(withFinal([...cleanHistory(), uncertain], [{ ...gone, stored: 'jobgraphs' }])), []);
+});
+
+test('a scenario that expects no failovers reports each one; others count them only', (t) => {
+  const history = cleanHistory(); // r1 then r2: one failover
+  t.deepEqual(checksOf(history), []);
+  const strict = history.map((e) => (e.kind === 'scenario' && e.phase === 'start' ? { ...e, settings: { expectNoFailovers: true } } : e));
+  const { violations, summary } = checkHistory(strict);
+  t.deepEqual(violations.map((v) => v.check), ['unexpected-failover']);
+  t.is(summary.failovers, 1);
+  t.is(summary.violations, 1);
+});
