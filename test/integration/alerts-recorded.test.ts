@@ -2,8 +2,9 @@
  * The shipped alert rules (deploy/prometheus/alerts.yml) against what a real cluster exports: every
  * replica's /metrics is recorded through a quiet period, four graceful leader failovers in a row
  * (SIGTERM, the old leader restarted as a standby) and a SIGKILLed leader whose ZooKeeper session
- * (36 s) outlives the no-ready-leader alert's `for:`. The recording becomes the `input_series` of a
- * promtool rule test (1 s steps, `job`/`instance` labels and staleness markers as a real Prometheus
+ * outlives the no-ready-leader alert's `for:` (50 s: the server expires a dead client's session
+ * between two thirds of the timeout and all of it after its last ping). The recording becomes the
+ * `input_series` of a promtool rule test (1 s steps, `job`/`instance` labels and staleness markers as a real Prometheus
  * stores them) asserting that the no-ready-leader and flapping alerts fire where they must and stay
  * silent before; `promtool test rules` must pass.
  */
@@ -22,7 +23,7 @@ const test = anyTest as TestFn<ClusterContext<Cluster>>;
 // Sessions longer than the test default maximum, so a SIGKILLed leader leaves no ready leader for longer than `for:`.
 ensembleHooks(test, { maxSessionTimeoutMs: 60_000 });
 
-const SESSION_TIMEOUT_MS = 36_000;
+const SESSION_TIMEOUT_MS = 50_000;
 const STEP_MS = 1000;
 const JOB = 'ha-dispatcher';
 const RULES = path.join(packageRoot(), 'deploy', 'prometheus', 'alerts.yml');
@@ -148,7 +149,7 @@ test.serial('recorded failovers: promtool finds the flapping and no-ready-leader
     ...['HaDispatcherNoReadyLeader', 'HaDispatcherLeadershipFlapping', 'HaDispatcherMultipleLeaders', 'HaDispatcherReplicaWithoutLeader']
       .map((a) => silent(quietEnd, a)),
     // Normal failovers stay below `for:`; the last one before the kill is where flapping is firing.
-    ...Array.from({ length: Math.floor((killStep - quietEnd) / 5) }, (_, i) => silent(quietEnd + 5 * i, 'HaDispatcherNoReadyLeader')),
+    ...Array.from({ length: Math.floor((killStep - quietEnd) / 5) }, (_, i) => silent(quietEnd + 5 * (i + 1), 'HaDispatcherNoReadyLeader')),
     silent(killStep - 1, 'HaDispatcherNoReadyLeader'),
     silent(steps - 1, 'HaDispatcherMultipleLeaders'),
     silent(outageEnd, 'HaDispatcherNoReadyLeader'),
