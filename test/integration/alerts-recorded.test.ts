@@ -4,8 +4,8 @@
  * (SIGTERM, the old leader restarted as a standby) and a SIGKILLed leader whose ZooKeeper session
  * outlives the no-ready-leader alert's `for:` (50 s: the server expires a dead client's session
  * between two thirds of the timeout and all of it after its last ping). The recording becomes the
- * `input_series` of a promtool rule test (1 s steps, `job`/`instance` labels and staleness markers as a real Prometheus
- * stores them) asserting that the no-ready-leader and flapping alerts fire where they must and stay
+ * `input_series` of a promtool rule test (1 s steps, `job`/`instance` labels and staleness markers
+ * as a real Prometheus stores them) asserting that the no-ready-leader and flapping alerts fire where they must and stay
  * silent before; `promtool test rules` must pass.
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
