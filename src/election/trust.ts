@@ -4,9 +4,8 @@
  *  1. it is ephemeral (a persistent node, owner "0", stands for no session);
  *  2. its MAC verifies under the cluster state key (src/zk/sealed.ts, context `leader-info`);
  *  3. the session it names is its owner, and that session also owns the lowest live latch node;
- *  4. its epoch and URLs match that contender's own (sealed) latch data: the latch data's `epoch`
- *     (written by the election driver once it took the epoch from the `/epoch` counter; a contender
- *     whose data carries none has not been granted yet, so no leader information can match it);
+ *  4. its epoch and replica are the last ones taken from the sealed `/epoch` counter (every grant
+ *     raises it), and its URLs match that contender's own (sealed) latch data;
  *  5. its URLs are http(s) URLs without credentials or control characters;
  *  6. no other live contender (another session) claims the same REST URL: a replica restarted at the
  *     leader's address before the old session expired would otherwise be redirected to by everyone,
@@ -18,13 +17,15 @@
 import type { Stat, Watcher, ZkClient } from '../zk/client';
 import { NoNodeError } from '../zk/errors';
 import { join, sequenceOf } from '../zk/paths';
-import { LATCH_PATH, LEADER_INFO_PATH } from '../zk/layout';
+import { EPOCH_PATH, LATCH_PATH, LEADER_INFO_PATH } from '../zk/layout';
 import { sealOf } from '../zk/sealed';
 import { LeaderInfo, LeaderInfoJson } from './leader-info';
 
 /** Seal contexts of what the election writes (src/zk/sealed.ts). */
 export const LEADER_INFO_CONTEXT = 'leader-info';
 export const CONTENDER_CONTEXT = 'contender';
+/** The `/epoch` fencing counter: `{epoch, replicaId, updatedAt}`, written by the driver on every grant. */
+export const EPOCH_CONTEXT = 'epoch';
 
 export type LeaderTrust = { trusted: true; leader: LeaderInfo } | { trusted: false; reason: string };
 
@@ -73,9 +74,11 @@ export async function readTrustedLeader(client: ZkClient, options: TrustOptions 
   if (!lowest) return { trusted: false, reason: 'no live latch node' };
   if (lowest.owner !== stat.ephemeralOwner) return { trusted: false, reason: `session ${stat.ephemeralOwner} does not own the lowest live latch node ${lowest.node}` };
   if (!lowest.data) return { trusted: false, reason: `latch node ${lowest.node} holds no verifiable contender data` };
-  if (!Number.isSafeInteger(lowest.data.epoch)) return { trusted: false, reason: 'the lowest contender has not taken an epoch yet' };
-  const epoch = lowest.data.epoch as number;
-  if (info.epoch !== epoch) return { trusted: false, reason: `epoch ${info.epoch} is not the lowest contender's ${epoch}` };
+  const counter = await readEpochCounter(client);
+  if (!counter.ok) return { trusted: false, reason: counter.reason };
+  if (info.epoch !== counter.epoch || info.replicaId !== counter.replicaId) {
+    return { trusted: false, reason: `epoch ${info.epoch} of ${info.replicaId} is not the last one taken (${counter.epoch} by ${counter.replicaId})` };
+  }
   if (lowest.data.restUrl !== info.restUrl || (lowest.data.rpcUrl !== undefined && lowest.data.rpcUrl !== info.rpcUrl)) {
     return { trusted: false, reason: 'URL differs from the lowest contender\'s own' };
   }
@@ -85,6 +88,21 @@ export async function readTrustedLeader(client: ZkClient, options: TrustOptions 
     return { trusted: false, reason: 'names this replica\'s own URL from another session (an earlier run of this replica)' };
   }
   return { trusted: true, leader: info };
+}
+
+/** The sealed `/epoch` counter as the election driver last wrote it. Reads `/epoch`. */
+async function readEpochCounter(client: ZkClient): Promise<{ ok: true; epoch: number; replicaId: unknown } | { ok: false; reason: string }> {
+  let data: Buffer;
+  try {
+    ({ data } = await client.get(EPOCH_PATH));
+  } catch (err) {
+    if (err instanceof NoNodeError) return { ok: false, reason: 'no /epoch counter' };
+    throw err;
+  }
+  const opened = sealOf(client).open<{ epoch?: unknown; replicaId?: unknown }>(EPOCH_CONTEXT, EPOCH_PATH, data);
+  if (!opened.ok) return { ok: false, reason: `/epoch: ${opened.reason}` };
+  if (!Number.isSafeInteger(opened.value.epoch)) return { ok: false, reason: '/epoch holds no epoch' };
+  return { ok: true, epoch: opened.value.epoch as number, replicaId: opened.value.replicaId };
 }
 
 /** An absolute http(s) URL with a host, no user info and no control characters or whitespace. */

@@ -25,7 +25,7 @@ import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
 import { DriverStats, LatchGrant, LeaderElectionDriver, LeaderElectionDriverFactory, LeaderElectionDriverListener } from './driver';
 import { LEADER_INFO_PATH, LeaderInfo, leaderInfoJson } from './leader-info';
-import { CONTENDER_CONTEXT, LEADER_INFO_CONTEXT } from './trust';
+import { CONTENDER_CONTEXT, EPOCH_CONTEXT, LEADER_INFO_CONTEXT } from './trust';
 import { sealOf } from '../zk/sealed';
 
 import { EPOCH_PATH, LATCH_NODE_PROTECTED_PREFIX, LATCH_PATH } from '../zk/layout';
@@ -246,23 +246,15 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
 
   private async checkLowest(generation: number): Promise<void> {
     const node = this.ourNode!;
-    const path = join(this.latchPath, node);
-    const watcher = (event: { type: string }): void => {
+    const stat = await this.client.exists(join(this.latchPath, node), (event) => {
       this.stats.watchEvents++;
-      if (generation !== this.generation) return;
-      if (event.type === 'deleted') {
+      if (event.type === 'deleted' && generation === this.generation) {
         this.logger.warn('leadership.latch.deleted', { node });
         this.ourNode = null;
         void this.queue.run(() => this.setNotLeader('own latch node deleted'));
         void this.enqueueCheck('own latch node deleted');
-      } else if (event.type === 'changed') {
-        // Our own epoch write (below) fires the one-shot watch: arm it again, or a deletion would go unseen.
-        this.client.exists(path, watcher).then((again) => {
-          if (!again && generation === this.generation) void this.enqueueCheck('own latch node vanished');
-        }, () => { if (generation === this.generation) void this.enqueueCheck('own latch node watch lost'); });
       }
-    };
-    const stat = await this.client.exists(path, watcher);
+    });
     if (!stat) {
       this.ourNode = null;
       void this.enqueueCheck('own latch node vanished');
@@ -285,11 +277,6 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
       void this.enqueueCheck('epoch counter raced');
       return;
     }
-    // The leading contender's own latch data carries its epoch: election/trust.ts trusts a /leader/info
-    // only when both agree (the latch sequence orders contenders, it is not the epoch).
-    await this.client.set(path,
-      sealOf(this.client).seal(CONTENDER_CONTEXT, { ...this.options.contenderInfo, sessionId: this.ourSession, epoch }));
-    if (generation !== this.generation || !this.client.isConnected) return;
     this.setLeader(epoch, node);
   }
 
@@ -299,7 +286,9 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   private async readEpoch(): Promise<{ value: number; version: number } | null> {
     try {
       const { data, stat } = await this.client.get(this.epochPath);
-      const value = parseEpoch(data.toString('utf8'));
+      // A counter not sealed by this cluster (with a state key) is not believed: counting on from what we know.
+      const opened = sealOf(this.client).open(EPOCH_CONTEXT, this.epochPath, data);
+      const value = opened.ok ? parseEpoch(JSON.stringify(opened.value)) : null;
       if (value === null) this.logger.warn('leadership.epoch.unreadable', { path: this.epochPath, reason: 'not {"epoch": <safe integer>}; counting on from the highest epoch this replica knows' });
       return { value: value ?? -1, version: stat.version };
     } catch (err) {
@@ -309,7 +298,7 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   }
 
   private epochData(epoch: number): string {
-    return JSON.stringify({ epoch, replicaId: this.options.contenderInfo.replicaId ?? null, updatedAt: new Date().toISOString() });
+    return sealOf(this.client).seal(EPOCH_CONTEXT, { epoch, replicaId: this.options.contenderInfo.replicaId ?? null, updatedAt: new Date().toISOString() });
   }
 
   /**

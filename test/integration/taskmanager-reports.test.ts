@@ -76,9 +76,13 @@ async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, ep
   };
   await client.mkdirp('/leader/latch');
   await client.delete(LEADER_INFO_PATH).catch(() => undefined);
-  // Leader information is trusted only from the session holding the lowest latch node, for that node's epoch.
+  // Leader information is trusted only from the session holding the lowest latch node, for the epoch it
+  // last took from the /epoch counter.
   for (const node of await client.getChildren('/leader/latch')) await client.delete(`/leader/latch/${node}`);
   await client.create('/leader/latch/_c_scripted-latch-', JSON.stringify({ replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, sessionId: client.sessionId }), 'ephemeral_sequential');
+  const counter = JSON.stringify({ epoch, replicaId: 'scripted' });
+  if (await client.exists('/epoch')) await client.set('/epoch', counter);
+  else await client.create('/epoch', counter, 'persistent');
   await client.create(LEADER_INFO_PATH, serializeLeaderInfo(info), 'ephemeral');
 }
 
