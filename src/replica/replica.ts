@@ -4,10 +4,10 @@
  * resign (docs/ARCHITECTURE.md, "Failure model"): suspend JobMasters, delete /leader/info and the latch
  * node, close the session.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, isLoopbackAddress, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, publicConfig, zookeeperNamespace } from '../config';
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
@@ -20,7 +20,9 @@ import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
-import { closeServer, listen } from '../http/server';
+import { closeServer, createServer, HttpServer, listen } from '../http/server';
+import { checkReplicaTls, clusterTls, ClusterTls } from '../security/cluster-tls';
+import { requireAuthentication } from '../security/secure-defaults';
 import { LeadershipHistoryStore, termRecord } from '../store/leadership-history';
 
 export interface ReplicaOptions {
@@ -32,6 +34,8 @@ export interface ReplicaOptions {
 /** What an execution backend may use: the replica's session, election, logger and metrics. */
 export interface ReplicaParts {
   config: DispatcherConfig;
+  /** The TLS material read from security.ssl.* (internalClient: for calls to TaskManagers). */
+  tls: ClusterTls;
   client: ZooKeeperClient;
   election: LeaderElectionService;
   logger: EventLogger;
@@ -59,13 +63,21 @@ export class Replica {
     readonly retrieval: LeaderRetrievalService,
     readonly dispatcher: Dispatcher,
     readonly metrics: DispatcherMetrics,
-    private readonly server: http.Server,
+    private readonly server: HttpServer,
     private readonly logger: EventLogger,
   ) {}
 
   static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
     const replicaId = config['replica.id'];
     const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
+    // Before anything connects or listens: an open port that runs commands for anyone is a reason not to start.
+    checkReplicaTls(config);
+    requireAuthentication('rest.bind-address', config['rest.bind-address'], [
+      { name: 'the REST API', authenticated: config['security.rest.token'] !== undefined, keys: ['security.rest.token-file'] },
+      { name: 'the internal RPC under /internal', authenticated: config['security.internal.token'] !== undefined || config['security.ssl.internal.enabled'],
+        keys: ['security.internal.token-file', 'security.ssl.internal.enabled'] },
+    ], config['security.allow-unauthenticated-non-loopback'], logger);
+    const tls = clusterTls(config);
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
     const client = new ZooKeeperClient({
       connect: config['high-availability.zookeeper.quorum'],
@@ -81,12 +93,13 @@ export class Replica {
       if (event) metrics.zkSessionEvents.inc({ event });
     });
 
-    const server = http.createServer({ requireHostHeader: false });
+    const server = createServer(tls.restServer, { requireHostHeader: false });
     // Slow or stalled request bodies must not pin a replica's sockets forever.
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     server.keepAliveTimeout = 5_000;
-    installProtocolErrorHandlers(server);
+    // Same events on a TLS server (tls.Server emits clientError, connect and upgrade alike).
+    installProtocolErrorHandlers(server as http.Server);
     await listen(server, config['rest.port'], config['rest.bind-address']);
     const port = (server.address() as AddressInfo).port;
     const restUrl = advertisedRestUrl(config, port);
@@ -103,7 +116,7 @@ export class Replica {
     election.on('ready', (term: LeadershipTerm) => void new LeadershipHistoryStore(client).append(termRecord(term, replicaId, restUrl, Date.now()))
       .catch((err) => logger.warn('leadership.history.append-failed', { epoch: term.epoch, error: err as Error })));
     const retrieval = new LeaderRetrievalService(client, { logger });
-    const execution = options.execution?.({ config, client, election, logger, metrics });
+    const execution = options.execution?.({ config, tls, client, election, logger, metrics });
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
       jobMasterFactory: execution?.jobMasterFactory ?? ((ctx) => new PassiveJobMaster(ctx)),
@@ -118,6 +131,7 @@ export class Replica {
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
       restToken: config['security.rest.token'],
+      allowOrigin: config['web.access-control-allow-origin'],
     });
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
@@ -132,14 +146,6 @@ export class Replica {
 
     const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, server, logger);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
-    if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
-      logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
-        reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });
-    }
-    if (config['security.rest.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
-      logger.warn('security.rest.unauthenticated', { bindAddress: config['rest.bind-address'],
-        reason: 'anyone who reaches rest.port can submit jobs, i.e. run commands on TaskManagers; set security.rest.token-file' });
-    }
     try {
       await client.waitUntilConnected(config['high-availability.zookeeper.client.connection-timeout']);
     } catch (err) {

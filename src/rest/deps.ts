@@ -40,4 +40,6 @@ export interface AppDeps {
   logger?: EventLogger;
   /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
   restToken?: string;
+  /** web.access-control-allow-origin: the one origin sent as Access-Control-Allow-Origin; absent: no CORS header. */
+  allowOrigin?: string;
 }

@@ -1,7 +1,8 @@
 /**
  * Probes every replica answers itself, never redirected: `/livez` (the process serves HTTP),
  * `/readyz` (connected to ZooKeeper and a ready leader exists, here or elsewhere) and `/health`
- * (role-dependent status codes for load balancers that route to the leader only).
+ * (role-dependent status codes for load balancers that route to the leader only). They are open
+ * (no token), so they show roles and states, never ZooKeeper session ids.
  */
 import type Router from '@koa/router';
 import type { AppDeps } from '../deps';
@@ -35,7 +36,7 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
       replicaId: deps.replicaId,
       epoch: role === 'leader' ? dispatcher.epoch : null,
       leader: info ? { replicaId: info.replicaId, restUrl: info.restUrl, epoch: info.epoch } : null,
-      zookeeper: { state: client.state, sessionId: client.sessionId },
+      zookeeper: { state: client.state },
     };
   });
 }
