@@ -21,7 +21,7 @@ export interface ClientIo {
 export const CLIENT_VERBS = ['submit', 'list', 'status', 'cancel', 'leader', 'overview'] as const;
 export const DEFAULT_URL = 'http://127.0.0.1:8081';
 
-const COMMON_USAGE = '[--url URL] [--token-file FILE] [--json] [--timeout MS]';
+const COMMON_USAGE = '[--url URL] [--token-file FILE] [--ca-file FILE] [--json] [--timeout MS]';
 const USAGE: Record<string, string> = {
   submit: `submit FILE|- [--wait] [--wait-timeout MS] ${COMMON_USAGE}`,
   list: `list ${COMMON_USAGE}`,
@@ -44,6 +44,7 @@ interface Ctx {
 interface Options {
   url?: string;
   'token-file'?: string;
+  'ca-file'?: string;
   json?: boolean;
   timeout?: string;
   help?: boolean;
@@ -89,6 +90,7 @@ async function run(verb: string, argv: string[], io: ClientIo): Promise<number> 
     url: values.url ?? env.HA_DISPATCHER_URL ?? DEFAULT_URL,
     deadlineMs: positiveMs('--timeout', values.timeout),
     token: restToken(values['token-file'], env),
+    tls: trustedCa(values['ca-file'], env),
   });
   const ctx: Ctx = { client, json: values.json ?? false, io };
   switch (verb) {
@@ -110,6 +112,7 @@ function parse(verb: string, argv: string[]): { values: Options; positionals: st
       options: {
         url: { type: 'string' },
         'token-file': { type: 'string' },
+        'ca-file': { type: 'string' },
         json: { type: 'boolean' },
         timeout: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -133,6 +136,17 @@ function restToken(file: string | undefined, env: NodeJS.ProcessEnv): string | u
     return token;
   } catch (err) {
     throw new CliError(EXIT.USAGE, `token file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The CA of a cluster with security.ssl.rest.enabled: --ca-file, else $HA_DISPATCHER_CA_FILE; none: the system's CAs. */
+function trustedCa(file: string | undefined, env: NodeJS.ProcessEnv): { ca: Buffer } | undefined {
+  const path = file ?? (env.HA_DISPATCHER_CA_FILE || undefined);
+  if (path === undefined) return undefined;
+  try {
+    return { ca: readFileSync(path) };
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, `CA file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

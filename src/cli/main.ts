@@ -17,7 +17,7 @@ Processes:
 
 Client (any replica; follows 307 to the leader, retries 503):
   ha-dispatcher submit FILE [--wait] | list | status JOBID | cancel JOBID | leader | overview
-      [--url URL] [--json] [--timeout MS]
+      [--url URL] [--token-file FILE] [--ca-file FILE] [--json] [--timeout MS]
 
 Testing and operations:
   ha-dispatcher chaos [--scenario NAME,...|all|short] [--seconds S] [--seed N]   fault scenarios + safety checker

@@ -4,7 +4,7 @@
  * deadline. Requests go through the shared JSON client (src/http/client.ts).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { HttpTransportError, requestJson } from '../http/client';
+import { ClientTls, HttpTransportError, requestJson } from '../http/client';
 
 /**
  * Exit codes of the client verbs. Scripts branch on these, so a code never changes meaning.
@@ -51,6 +51,8 @@ export interface RestClientOptions {
   fetchImpl?: typeof fetch;
   /** The cluster's security.rest.token, sent as a bearer token (also after redirects to the leader). */
   token?: string;
+  /** For https replicas: the CA to trust (security.ssl.rest.*; the CLI's --ca-file). */
+  tls?: ClientTls;
 }
 
 export interface RestResponse {
@@ -96,10 +98,12 @@ export class RestClient {
   readonly url: string;
   readonly deadlineMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly tls: ClientTls | undefined;
   private readonly token: string | undefined;
 
   constructor(opts: RestClientOptions) {
     this.token = opts.token;
+    this.tls = opts.tls;
     let parsed: URL;
     try {
       parsed = new URL(opts.url);
@@ -181,7 +185,7 @@ export class RestClient {
   private async once(method: string, url: string, payload: string | undefined, deadline: number): Promise<RestResponse | Transient> {
     try {
       const res = await requestJson(method, url, payload, {
-        raw: true, token: this.token, headers: { accept: 'application/json' }, fetchImpl: this.fetchImpl,
+        raw: true, token: this.token, headers: { accept: 'application/json' }, fetchImpl: this.fetchImpl, tls: this.tls,
         timeoutMs: Math.max(1, deadline - Date.now()),
       });
       return { status: res.status, body: res.body, url, errors: errorsOf(res.status, res.body), headers: res.headers };

@@ -13,6 +13,14 @@ import { spawnClean } from '../../src/util/clean-spawn';
 import { packageRoot } from '../../src/util/package-root';
 import { isProcessAlive, killOnExit } from '../../src/util/process';
 import { eventually } from '../helpers/ensemble';
+import { execFile } from 'node:child_process';
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), ...args], { timeout: 60_000, env: { PATH: process.env.PATH } },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+  });
+}
 
 /** `count` consecutive free loopback ports (local takes a base port and counts up). */
 async function consecutiveFreePorts(count: number): Promise<number> {
@@ -81,7 +89,16 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
   try {
     await eventually('the demo job ended', () => /Demo job ended (\w+)\./.exec(output)?.[1] ?? null, 150_000, 200)
       .then((state) => t.is(state, 'FINISHED'));
-    t.regex(output, new RegExp(`Replicas: +http://127\\.0\\.0\\.1:${base} +http://127\\.0\\.0\\.1:${base + 1} +http://127\\.0\\.0\\.1:${base + 2}`));
+    t.regex(output, new RegExp(`Replicas: +https://127\\.0\\.0\\.1:${base} +https://127\\.0\\.0\\.1:${base + 1} +https://127\\.0\\.0\\.1:${base + 2}`));
+    // The banner's command works as printed (TLS with the throwaway CA, the REST token); plain http and no token do not.
+    const printed = /Try: +ha-dispatcher (list .*)/.exec(output)?.[1];
+    if (!printed) throw new Error('no "Try:" line in the banner');
+    const listed = await cli(printed.split(' '));
+    t.is(listed.code, 0, listed.stderr);
+    const noToken = await cli(printed.replace(/ --token-file \S+/, '').split(' '));
+    t.is(noToken.code, 3, noToken.stderr);
+    const plain = await cli(['list', '--url', `http://127.0.0.1:${base}`, '--timeout', '3000']);
+    t.not(plain.code, 0, 'plain http to the TLS port is refused');
 
     started = descendants(local.pid!);
     const replica = started.find((pid) => commandLine(pid).includes('replica.id=replica-2'));
