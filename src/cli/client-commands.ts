@@ -41,6 +41,7 @@ interface Ctx {
 interface CommonOptions {
   url?: string;
   tokenFile?: string;
+  caFile?: string;
   json?: boolean;
   timeout?: number;
 }
@@ -61,6 +62,7 @@ function withConnection(command: Command): Command {
   return command
     .option('--url <urls>', `replica REST URLs, comma-separated; the next is tried when one is unreachable (default: $HA_DISPATCHER_URL, else ${DEFAULT_URL})`)
     .option('--token-file <file>', 'file holding security.rest.token (default: $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN)')
+    .option('--ca-file <file>', 'PEM CA certificate to trust for https replicas (default: $HA_DISPATCHER_CA_FILE, else the system CAs)')
     .option('--json', 'print the answer as JSON (on failure: {"errors": [...], "exitCode": n})')
     .option('--timeout <ms>', `give up after this many ms (default 30000; ${DEFAULT_UNREACHABLE_BUDGET_MS} when no replica is reachable at all)`, positiveInt('--timeout'));
 }
@@ -112,6 +114,7 @@ function context(options: CommonOptions, io: ClientIo): Ctx {
     deadlineMs: options.timeout,
     unreachableBudgetMs: Math.min(options.timeout ?? Infinity, DEFAULT_UNREACHABLE_BUDGET_MS),
     token: restToken(options.tokenFile, env),
+    tls: trustedCa(options.caFile, env),
   });
   return { client, json: options.json ?? false, io };
 }
@@ -133,6 +136,17 @@ function restToken(file: string | undefined, env: NodeJS.ProcessEnv): string | u
     return token;
   } catch (err) {
     throw new CliError(EXIT.USAGE, `token file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** The CA of a cluster with security.ssl.rest.enabled: --ca-file, else $HA_DISPATCHER_CA_FILE; none: the system's CAs. */
+function trustedCa(file: string | undefined, env: NodeJS.ProcessEnv): { ca: Buffer } | undefined {
+  const path = file ?? (env.HA_DISPATCHER_CA_FILE || undefined);
+  if (path === undefined) return undefined;
+  try {
+    return { ca: readFileSync(path) };
+  } catch (err) {
+    throw new CliError(EXIT.USAGE, `CA file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 

@@ -5,6 +5,10 @@
  * second `npm start` must not join the first cluster's ports), prints every process's command line and
  * log file, takes `stop NAME` / `restart NAME` / `ps` on stdin for the runbooks' drills, and removes its
  * temporary folder on exit (a `--dir` folder is kept). Ctrl-C stops everything.
+ *
+ * Secure like a production cluster: a throwaway CA under `<dir>/tls` signs each process's
+ * certificate (https REST API, mutual TLS on the internal RPC, TaskManager ids in the certificates),
+ * and both surfaces need their token. The banner prints how the CLI trusts the CA and sends the token.
  */
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -19,6 +23,8 @@ import { ManagedChild } from '../util/managed-child';
 import { sleep } from '../util/clock';
 import { CliError, EXIT, RestClient } from '../client/rest-client';
 import { type CliIo, type Done, positiveInt, subcommand } from './program';
+import type { ClientTls } from '../http/client';
+import { generateCa, generateCertificate, writeCertificate } from '../security/certificates';
 
 export interface LocalClusterOptions {
   dir?: string;
@@ -120,11 +126,28 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  // The internal RPC runs commands on TaskManagers: even the local cluster shares a token (in a file, not argv).
+  // Both surfaces run commands on TaskManagers: even the local cluster has tokens (in files, not argv) and TLS.
   const tokenFile = path.join(dir, 'internal-token');
   fs.writeFileSync(tokenFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+  const restToken = randomBytes(32).toString('hex');
+  const restTokenFile = path.join(dir, 'rest-token');
+  fs.writeFileSync(restTokenFile, `${restToken}\n`, { mode: 0o600 });
+  const tlsDir = path.join(dir, 'tls');
+  const ca = await generateCa('ha-dispatcher local CA');
+  fs.mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
+  const caFile = path.join(tlsDir, 'ca.crt');
+  fs.writeFileSync(caFile, ca.cert);
+  const tlsSettings = async (role: 'replica' | 'taskmanager', id: string): Promise<string[]> => {
+    const files = writeCertificate(tlsDir, id, await generateCertificate(ca, role, id), caFile);
+    const internal = ['-D', 'security.ssl.internal.enabled=true', '-D', `security.ssl.internal.cert-file=${files.certFile}`,
+      '-D', `security.ssl.internal.key-file=${files.keyFile}`, '-D', `security.ssl.internal.ca-file=${caFile}`];
+    // A replica presents the same certificate on its REST API (where TaskManagers call it) as on internal calls.
+    return role === 'taskmanager' ? internal : [...internal, '-D', 'security.ssl.rest.enabled=true',
+      '-D', `security.ssl.rest.cert-file=${files.certFile}`, '-D', `security.ssl.rest.key-file=${files.keyFile}`, '-D', `security.ssl.rest.ca-file=${caFile}`];
+  };
   const common = [
     '-D', `security.internal.token-file=${tokenFile}`,
+    '-D', `security.rest.token-file=${restTokenFile}`,
     '-D', `high-availability.zookeeper.quorum=${ensemble.connectString}`,
     '-D', 'high-availability.zookeeper.client.session-timeout=6000',
     '-D', 'heartbeat.interval=1000', '-D', 'heartbeat.timeout=5000',
@@ -133,31 +156,38 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     const proc: LocalProcess = { name, args, logFile: path.join(dir, `${name}.log`), child: startProcess(dir, name, args) };
     processes.set(name, proc);
   };
-  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
-  ports.forEach((port, i) => start(`replica-${i + 1}`, ['dispatcher', ...common, '-D', `rest.port=${port}`, '-D', `replica.id=replica-${i + 1}`]));
+  const urls = ports.map((port) => `https://127.0.0.1:${port}`);
+  for (const [i, port] of ports.entries()) {
+    const name = `replica-${i + 1}`;
+    start(name, ['dispatcher', ...common, ...await tlsSettings('replica', name), '-D', `rest.port=${port}`, '-D', `replica.id=${name}`]);
+  }
   for (let i = 0; i < (options.taskManagers ?? 2); i++) {
     const name = `taskmanager-${i + 1}`;
-    start(name, ['taskmanager', ...common, '-D', `taskmanager.id=${name}`, '-D', 'taskmanager.numberOfTaskSlots=4',
-      '-D', `taskmanager.data-dir=${path.join(dir, name)}`]);
+    start(name, ['taskmanager', ...common, ...await tlsSettings('taskmanager', name), '-D', `taskmanager.id=${name}`,
+      '-D', 'taskmanager.numberOfTaskSlots=4', '-D', `taskmanager.data-dir=${path.join(dir, name)}`]);
   }
   out('');
   out('Processes (command line, then log file):');
   for (const p of processes.values()) out(`  ${p.name.padEnd(14)} ${commandLine(p.args)}\n  ${''.padEnd(14)} log: ${p.logFile}`);
 
-  const client = new RestClient({ url: urls, deadlineMs: 60_000 });
+  const access = { token: restToken, tls: { ca: ca.cert } satisfies ClientTls };
+  const client = new RestClient({ url: urls, deadlineMs: 60_000, ...access });
   const leader = (await client.request('GET', '/leader')).body as { replicaId: string; restUrl: string; epoch: number };
   const urlList = urls.join(',');
   out('');
   out(`Replicas:     ${urls.join('  ')}`);
   out(`Leader:       ${leader.replicaId} at ${leader.restUrl} (epoch ${leader.epoch})`);
-  out(`Dashboard:    ${urls[0]}/`);
+  out(`Dashboard:    ${urls[0]}/#token=${restToken}   (a throwaway CA: import ${caFile} into the browser or accept the warning)`);
   out(`Logs:         ${dir}/*.log${keep ? '' : ' (removed on exit; --dir DIR keeps them)'}`);
-  out(`Try:          npx ha-dispatcher list${options.basePort === 8081 ? '' : ` --url ${urlList}`}`);
-  out(`              npx ha-dispatcher submit examples/etl.json --wait${options.basePort === 8081 ? '' : ` --url ${urlList}`}`);
+  out(`TLS, token:   https with the CA ${caFile}; the REST token is in ${restTokenFile}`);
+  const flags = `--url ${urlList} --ca-file ${caFile} --token-file ${restTokenFile}`;
+  out(`Try:          npx ha-dispatcher list ${flags}`);
+  out(`              npx ha-dispatcher submit examples/etl.json --wait ${flags}`);
+  out(`   or:        export HA_DISPATCHER_URL=${urlList} HA_DISPATCHER_CA_FILE=${caFile} HA_DISPATCHER_TOKEN_FILE=${restTokenFile}; npx ha-dispatcher list`);
   out('Type "ps", "stop NAME", "kill NAME" or "restart NAME" here (e.g. restart replica-3); Ctrl-C stops everything.');
 
   controlFromStdin(processes, dir, out, () => stopping);
-  if (options.demo) await runDemo(urls.find((u) => u !== leader.restUrl) ?? urls[0], out);
+  if (options.demo) await runDemo(urls.find((u) => u !== leader.restUrl) ?? urls[0], access, out);
   while (!stopping) await sleep(1000);
 }
 
@@ -209,7 +239,7 @@ function startProcess(dir: string, name: string, args: string[]): ManagedChild {
 }
 
 /** Submits a small three-stage job through a standby and prints its progress until it ends. */
-async function runDemo(standbyUrl: string, out: (s: string) => void): Promise<void> {
+async function runDemo(standbyUrl: string, access: { token: string; tls: ClientTls }, out: (s: string) => void): Promise<void> {
   const graph = {
     name: 'demo-etl',
     vertices: [
@@ -219,7 +249,7 @@ async function runDemo(standbyUrl: string, out: (s: string) => void): Promise<vo
     ],
     restartStrategy: { type: 'fixed-delay', attempts: 3, delayMs: 500 },
   };
-  const client = new RestClient({ url: standbyUrl, deadlineMs: 60_000 });
+  const client = new RestClient({ url: standbyUrl, deadlineMs: 60_000, ...access });
   const submitted = (await client.request('POST', '/jobs', graph)).body as { jobid: string };
   out(`\nDemo job ${submitted.jobid} submitted through standby ${standbyUrl}`);
   let last = '';

@@ -5,7 +5,7 @@
  * (src/http/client.ts).
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { HttpTransportError, requestJson } from '../http/client';
+import { type ClientTls, HttpTransportError, requestJson } from '../http/client';
 
 /**
  * Exit codes of the client verbs. Scripts branch on these, so a code never changes meaning.
@@ -64,6 +64,8 @@ export interface RestClientOptions {
    * replica vouched for (see `RestClient`), never to any other origin.
    */
   token?: string;
+  /** For https replicas: the CA to trust (security.ssl.rest.*; the CLI's --ca-file). */
+  tls?: ClientTls;
 }
 
 export interface RestResponse {
@@ -148,12 +150,14 @@ export class RestClient {
   readonly deadlineMs: number;
   readonly unreachableBudgetMs: number;
   private readonly fetchImpl: typeof fetch;
+  private readonly tls: ClientTls | undefined;
   private readonly token: string | undefined;
   /** The entry point that answered last: the next request starts there. */
   private preferred = 0;
 
   constructor(opts: RestClientOptions) {
     this.token = opts.token;
+    this.tls = opts.tls;
     this.urls = parseUrlList(opts.url);
     const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0) {
@@ -260,7 +264,7 @@ export class RestClient {
   private async once(method: string, url: string, payload: string | undefined, deadline: number): Promise<RestResponse | Transient> {
     try {
       const res = await requestJson(method, url, payload, {
-        raw: true, token: this.token, headers: { accept: 'application/json' }, fetchImpl: this.fetchImpl,
+        raw: true, token: this.token, headers: { accept: 'application/json' }, fetchImpl: this.fetchImpl, tls: this.tls,
         timeoutMs: Math.max(1, deadline - Date.now()),
       });
       return { status: res.status, body: res.body, url, errors: errorsOf(res.status, res.body), headers: res.headers };

@@ -129,6 +129,33 @@ export interface DispatcherConfig {
   'security.rest.token'?: string;
   /** A file holding security.rest.token; read at start-up. */
   'security.rest.token-file'?: string;
+  /** TLS on the REST API (rest.port, which also carries the TaskManagers' calls to the leader): URLs become https. */
+  'security.ssl.rest.enabled': boolean;
+  /** PEM certificate (chain) the REST API presents; required when security.ssl.rest.enabled. */
+  'security.ssl.rest.cert-file'?: string;
+  /** PEM private key of security.ssl.rest.cert-file. */
+  'security.ssl.rest.key-file'?: string;
+  /** PEM CA certificate(s) of the REST certificate: TaskManagers trust it (with security.ssl.internal.ca-file) when they call the leader. */
+  'security.ssl.rest.ca-file'?: string;
+  /**
+   * Mutual TLS on the internal RPC (TaskManager ↔ leader, both ways): every replica and TaskManager
+   * presents security.ssl.internal.cert-file and accepts only peers whose certificate chains to
+   * security.ssl.internal.ca-file. A TaskManager's certificate names its id (SAN URI
+   * `urn:ha-dispatcher:taskmanager:<id>`, or CN). Needs security.ssl.rest.enabled on replicas.
+   */
+  'security.ssl.internal.enabled': boolean;
+  /** PEM certificate for TLS server and client auth (extended key usage serverAuth and clientAuth). */
+  'security.ssl.internal.cert-file'?: string;
+  'security.ssl.internal.key-file'?: string;
+  /** PEM CA certificate(s) the internal peers' certificates must chain to: the cluster CA. */
+  'security.ssl.internal.ca-file'?: string;
+  /**
+   * The loudly named opt-out of the start-up refusal: a replica or TaskManager bound beyond loopback
+   * without authentication (no token, no mutual TLS) refuses to start unless this is true.
+   */
+  'security.allow-unauthenticated-non-loopback': boolean;
+  /** The one origin (e.g. https://ops.example.com) sent as Access-Control-Allow-Origin; absent: no CORS header. */
+  'web.access-control-allow-origin'?: string;
   /** Generated (host-pid-random) when absent. */
   'replica.id': string;
   'log.level': LogLevel;
@@ -143,7 +170,9 @@ type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-u
   'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
   'security.internal.token' | 'security.internal.token-file' |
   'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
-  'job-result-store.retention.max-age';
+  'job-result-store.retention.max-age' |
+  'security.ssl.rest.cert-file' | 'security.ssl.rest.key-file' | 'security.ssl.rest.ca-file' |
+  'security.ssl.internal.cert-file' | 'security.ssl.internal.key-file' | 'security.ssl.internal.ca-file' | 'web.access-control-allow-origin';
 
 export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>> = Object.freeze({
   'high-availability.type': 'zookeeper',
@@ -193,6 +222,9 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'restart-strategy.failure-rate.max-failures-per-interval': 1,
   'restart-strategy.failure-rate.failure-rate-interval': 60_000,
   'restart-strategy.failure-rate.delay': 1000,
+  'security.ssl.rest.enabled': false,
+  'security.ssl.internal.enabled': false,
+  'security.allow-unauthenticated-non-loopback': false,
   'log.level': 'info',
 });
 
@@ -317,6 +349,23 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'security.internal.token-file': (value, key) => path.resolve(text(value, key)),
   'security.rest.token': (value, key) => token(value, key),
   'security.rest.token-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.rest.enabled': bool,
+  'security.ssl.rest.cert-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.rest.key-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.rest.ca-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.internal.enabled': bool,
+  'security.ssl.internal.cert-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.internal.key-file': (value, key) => path.resolve(text(value, key)),
+  'security.ssl.internal.ca-file': (value, key) => path.resolve(text(value, key)),
+  'security.allow-unauthenticated-non-loopback': bool,
+  'web.access-control-allow-origin': (value, key) => {
+    const raw = text(value, key);
+    const url = URL.canParse(raw) ? new URL(raw) : undefined;
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== raw.replace(/\/$/, '')) {
+      throw new ConfigError(key, `must be one origin (scheme://host[:port], no path), e.g. https://ops.example.com, got ${show(raw)}`);
+    }
+    return url.origin;
+  },
   'replica.id': (value, key) => {
     const id = text(value, key);
     if (!SEGMENT.test(id)) throw new ConfigError(key, `must be 1 to 128 letters, digits, "_", "." or "-", got ${show(id)}`);
@@ -410,12 +459,29 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
   if (c['high-availability.zookeeper.client.acl'] === 'creator' && digest === undefined) {
     errors.push(new ConfigError('high-availability.zookeeper.client.acl', 'is "creator", which needs high-availability.zookeeper.client.digest-auth (the identity the nodes belong to); set it or use "open"'));
   }
+  for (const surface of ['rest', 'internal'] as const) {
+    const enabled = `security.ssl.${surface}.enabled` as const;
+    if (!c[enabled]) continue;
+    const needed = surface === 'rest' ? (['cert-file', 'key-file'] as const) : (['cert-file', 'key-file', 'ca-file'] as const);
+    const keys = needed.map((k) => `security.ssl.${surface}.${k}` as const);
+    check([enabled, ...keys], () => {
+      const missing = keys.filter((k) => c[k] === undefined);
+      if (missing.length > 0) throw new ConfigError(enabled, `is true, so ${missing.join(' and ')} must be set (PEM files)`);
+    });
+  }
+  // TLS on: a plain-http URL would send tokens in clear, and a TLS port refuses it anyway.
+  for (const [urlKey, tlsKey] of [['rest.advertised-url', 'security.ssl.rest.enabled'], ['taskmanager.advertised-url', 'security.ssl.internal.enabled']] as const) {
+    check([urlKey, tlsKey], () => {
+      const url = c[urlKey];
+      if (c[tlsKey] && url !== undefined && !url.startsWith('https://')) throw new ConfigError(urlKey, `must be an https URL: ${tlsKey} is true, got ${show(url)}`);
+    });
+  }
   if (errors.length === 1) throw errors[0];
   if (errors.length > 1) throw new ConfigErrorList(errors);
   c['rest.max-body-bytes'] ??= c['dispatcher.max-jobgraph-bytes'];
   c['replica.id'] ??= generateReplicaId();
   c['taskmanager.id'] ??= generateReplicaId();
-  if (c['rest.port'] !== 0) c['rest.advertised-url'] ??= deriveRestUrl(c['rest.bind-address'], c['rest.port']);
+  if (c['rest.port'] !== 0) c['rest.advertised-url'] ??= deriveRestUrl(c['rest.bind-address'], c['rest.port'], c['security.ssl.rest.enabled']);
   IGNORED.set(c, ignored);
   return c;
 }
@@ -445,9 +511,9 @@ export class ConfigErrorList extends ConfigError {
   }
 }
 
-/** The URL other replicas redirect to; pass the port actually bound (it differs when rest.port is 0). */
+/** The URL other replicas redirect to (https with security.ssl.rest.enabled); pass the port actually bound (it differs when rest.port is 0). */
 export function advertisedRestUrl(config: DispatcherConfig, boundPort: number): string {
-  return config['rest.advertised-url'] ?? deriveRestUrl(config['rest.bind-address'], boundPort);
+  return config['rest.advertised-url'] ?? deriveRestUrl(config['rest.bind-address'], boundPort, config['security.ssl.rest.enabled']);
 }
 
 /**
@@ -500,10 +566,11 @@ export function clusterRestartStrategy(config: DispatcherConfig): RestartStrateg
   }
 }
 
-function deriveRestUrl(bindAddress: string, port: number): string {
+/** `http(s)://<host>:<port>` for a bind address (a wildcard address becomes the host name). */
+export function deriveRestUrl(bindAddress: string, port: number, tls = false): string {
   // A wildcard address is where we listen, not where anyone can reach us.
   const host = ['0.0.0.0', '::', '[::]'].includes(bindAddress) ? os.hostname() : bindAddress;
-  return `http://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+  return `${tls ? 'https' : 'http'}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 function generateReplicaId(): string {

@@ -14,6 +14,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { EventEmitter } from 'node:events';
+import type { ClientTls } from '../http/client';
 import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, systemClock } from '../util/clock';
 import type { LeaderInfo } from './leader-info';
@@ -54,7 +55,9 @@ export interface LeaderLivenessOptions {
   staleAfterMs?: number;
   logger?: EventLogger;
   clock?: Clock;
-  /** For tests; default: `GET <restUrl>/livez` over a kept-alive node:http Agent. */
+  /** For an https leader: the CA(s) its REST certificate chains to (default: the system's CAs). */
+  tls?: ClientTls;
+  /** For tests; default: `GET <restUrl>/livez` over a kept-alive node:http(s) Agent. */
   probe?: LivenessProbe;
 }
 
@@ -82,7 +85,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private readonly staleAfterMs: number;
   private readonly logger: EventLogger;
   private readonly clock: Clock;
-  private readonly agents = keptAliveAgents(1);
+  private readonly agents: { http: http.Agent; https: https.Agent };
   private readonly probe: LivenessProbe;
   private readonly onChange = (leader: LeaderInfo | null): void => this.follow(leader);
 
@@ -94,6 +97,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     this.staleAfterMs = options.staleAfterMs ?? 1500;
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
+    this.agents = keptAliveAgents(1, options.tls);
     this.probe = options.probe ?? ((url, ms) => probeLivez(url, ms, this.agents));
     this.selfId = options.selfId;
   }
@@ -198,9 +202,10 @@ function sameLeader(a: LeaderTarget, b: LeaderTarget): boolean {
   return a.replicaId === b.replicaId && a.epoch === b.epoch && a.restUrl === b.restUrl;
 }
 
-/** One kept-alive Agent per scheme, at most `maxSockets` connections per leader. */
-export function keptAliveAgents(maxSockets: number): { http: http.Agent; https: https.Agent } {
-  return { http: new http.Agent({ keepAlive: true, maxSockets }), https: new https.Agent({ keepAlive: true, maxSockets }) };
+/** One kept-alive Agent per scheme, at most `maxSockets` connections per leader; https trusts `tls.ca` when given. */
+export function keptAliveAgents(maxSockets: number, tls?: ClientTls): { http: http.Agent; https: https.Agent } {
+  return { http: new http.Agent({ keepAlive: true, maxSockets }),
+    https: new https.Agent({ keepAlive: true, maxSockets, ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) }) };
 }
 
 /** `GET <restUrl>/livez`: true on any HTTP answer (a replica that answers at all is alive) within `timeoutMs`. */

@@ -4,8 +4,20 @@
  * Every call has a hard deadline (a stalled or SIGSTOPped peer must never pin a caller) and may be
  * ended early by the caller's AbortSignal. Redirects are never followed: callers that honour 307s
  * (RestClient, the chaos workload) look at them themselves.
+ *
+ * With `tls` (a CA to trust, and for mutual TLS a client certificate) an https URL goes through
+ * `node:https` with a keep-alive agent per ClientTls object: the global fetch cannot take a CA or a
+ * client certificate without the undici package. Otherwise the global fetch.
  */
+import * as https from 'node:https';
 import { bearerHeader } from '../security/bearer-token';
+
+/** Trust and identity of a TLS client: the CA(s) the server's certificate must chain to, and our certificate for mutual TLS. */
+export interface ClientTls {
+  ca: Buffer | string;
+  cert?: Buffer | string;
+  key?: Buffer | string;
+}
 
 export interface JsonRequestOptions {
   /** Deadline of the whole exchange, body included, in ms. Default 30 000. */
@@ -20,6 +32,8 @@ export interface JsonRequestOptions {
   raw?: boolean;
   /** For tests: a stand-in for the global fetch. */
   fetchImpl?: typeof fetch;
+  /** For https URLs: trust this CA (instead of the system's) and present this client certificate. */
+  tls?: ClientTls;
 }
 
 export interface JsonResponse<T = any> {
@@ -64,16 +78,33 @@ export async function requestJson<T = any>(method: string, url: string, body?: u
     return new HttpTransportError(url, kind, code, `${what}${code ?? (err as Error)?.message ?? String(err)}`);
   };
   const payload = body === undefined ? undefined : options.raw ? (body as string | Buffer) : JSON.stringify(body);
+  let headers: Record<string, string>;
+  try {
+    headers = {
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+      ...bearerHeader(options.token),
+      ...options.headers,
+    };
+  } catch (err) {
+    deadline.done();
+    throw err;
+  }
+  if (options.tls && url.startsWith('https:')) {
+    try {
+      const res = await httpsRequest(method, url, headers, payload, options.tls, deadline.signal);
+      return { ...res, body: parseBody(res.text) as T };
+    } catch (err) {
+      throw failure(err);
+    } finally {
+      deadline.done();
+    }
+  }
   let res: Response;
   try {
     res = await (options.fetchImpl ?? fetch)(url, {
       method,
       redirect: 'manual',
-      headers: {
-        ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
-        ...bearerHeader(options.token),
-        ...options.headers,
-      },
+      headers,
       body: payload,
       signal: deadline.signal,
     });
@@ -90,6 +121,36 @@ export async function requestJson<T = any>(method: string, url: string, body?: u
     deadline.done();
   }
   return { status: res.status, headers: res.headers, body: parseBody(text) as T, text };
+}
+
+const agents = new WeakMap<ClientTls, https.Agent>();
+
+/** One exchange over node:https with `tls`'s agent; rejects on any transport failure (the caller maps it). */
+function httpsRequest(method: string, url: string, headers: Record<string, string>, payload: string | Buffer | undefined,
+  tls: ClientTls, signal: AbortSignal): Promise<{ status: number; headers: Headers; text: string }> {
+  let agent = agents.get(tls);
+  if (!agent) {
+    agent = new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, keepAlive: true, minVersion: 'TLSv1.2' });
+    agents.set(tls, agent);
+  }
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, agent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('error', reject);
+      res.on('aborted', () => reject(Object.assign(new Error('the answer was cut off'), { code: 'ECONNRESET' })));
+      res.on('end', () => {
+        const answer = new Headers();
+        for (const [name, value] of Object.entries(res.headers)) {
+          if (value === undefined) continue;
+          for (const v of Array.isArray(value) ? value : [value]) answer.append(name, v);
+        }
+        resolve({ status: res.statusCode ?? 0, headers: answer, text: Buffer.concat(chunks).toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** JSON when the text parses, the text itself when not, null when empty. */

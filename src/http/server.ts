@@ -1,11 +1,29 @@
 /**
- * Listening and graceful closing of the project's HTTP servers (a replica's REST server, a
- * TaskManager's RPC server), so both stop the same way.
+ * Creating, listening and graceful closing of the project's HTTP servers (a replica's REST server, a
+ * TaskManager's RPC server), so both speak TLS and stop the same way.
  */
-import type * as http from 'node:http';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { httpsServerOptions, ServerTls } from '../security/tls';
+
+/** A plain or TLS server; both have the same request and close API. */
+export type HttpServer = http.Server | https.Server;
+
+/**
+ * An HTTPS server when `tls` is given (mutual TLS offered when it has a `clientCa`), else plain HTTP.
+ * Plain HTTP sent to a TLS port fails the handshake, so no request reaches the app.
+ */
+export function createServer(tls: ServerTls | undefined, options: http.ServerOptions = {}): HttpServer {
+  return tls ? https.createServer({ ...options, ...httpsServerOptions(tls) }) : http.createServer(options);
+}
+
+/** `http` or `https`: the scheme of the URLs a server is reached at. */
+export function schemeOf(tls: ServerTls | undefined): 'http' | 'https' {
+  return tls ? 'https' : 'http';
+}
 
 /** Binds `server` to `host:port` (port 0: any free port); rejects with the listen error (e.g. EADDRINUSE). */
-export function listen(server: http.Server, port: number, host: string): Promise<void> {
+export function listen(server: HttpServer, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
@@ -34,7 +52,7 @@ export const CLOSE_GRACE_MS = 1000;
  * Stops accepting connections, closes idle keep-alive connections at once and every remaining one
  * after `graceMs`. Resolves once the server closed; at once for one that never listened.
  */
-export function closeServer(server: http.Server, graceMs = CLOSE_GRACE_MS): Promise<void> {
+export function closeServer(server: HttpServer, graceMs = CLOSE_GRACE_MS): Promise<void> {
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();

@@ -4,10 +4,10 @@
  * resign (docs/ARCHITECTURE.md, "Failure model"): suspend JobMasters, delete /leader/info and the latch
  * node, close the session.
  */
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, clusterStateKey, isLoopbackAddress, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, clusterStateKey, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
 import { StateSeal } from '../zk/sealed';
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
@@ -23,7 +23,9 @@ import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
-import { BindError, closeServer, listen } from '../http/server';
+import { BindError, closeServer, createServer, type HttpServer, listen } from '../http/server';
+import { checkReplicaTls, clusterTls, type ClusterTls } from '../config/cluster-tls';
+import { requireAuthentication } from '../config/secure-defaults';
 import { LeadershipHistoryStore, termRecord } from '../store/leadership-history';
 
 export interface ReplicaOptions {
@@ -37,6 +39,8 @@ export interface ReplicaOptions {
 /** What an execution backend may use: the replica's session, election, logger and metrics. */
 export interface ReplicaParts {
   config: DispatcherConfig;
+  /** The TLS material read from security.ssl.* (internalClient: for calls to TaskManagers). */
+  tls: ClusterTls;
   client: ZooKeeperClient;
   election: LeaderElectionService;
   logger: EventLogger;
@@ -66,20 +70,29 @@ export class Replica {
     readonly metrics: DispatcherMetrics,
     readonly liveness: LeaderLiveness,
     private readonly forwarder: LeaderForwarder | undefined,
-    private readonly server: http.Server,
+    private readonly server: HttpServer,
     private readonly logger: EventLogger,
   ) {}
 
   static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
     const replicaId = config['replica.id'];
     const logger = (options.logger ?? createLogger({ level: config['log.level'] })).child({ replicaId, component: 'dispatcher' });
+    // Before anything connects or listens: an open port that runs commands for anyone is a reason not to start.
+    checkReplicaTls(config);
+    requireAuthentication('rest.bind-address', config['rest.bind-address'], [
+      { name: 'the REST API', authenticated: config['security.rest.token'] !== undefined, keys: ['security.rest.token-file'] },
+      { name: 'the internal RPC under /internal', authenticated: config['security.internal.token'] !== undefined || config['security.ssl.internal.enabled'],
+        keys: ['security.internal.token-file', 'security.ssl.internal.enabled'] },
+    ], config['security.allow-unauthenticated-non-loopback'], logger);
+    const tls = clusterTls(config);
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
-    const server = http.createServer({ requireHostHeader: false });
+    const server = createServer(tls.restServer, { requireHostHeader: false });
     // Slow or stalled request bodies must not pin a replica's sockets forever.
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
     server.keepAliveTimeout = 5_000;
-    installProtocolErrorHandlers(server);
+    // Same events on a TLS server (tls.Server emits clientError, connect and upgrade alike).
+    installProtocolErrorHandlers(server as http.Server);
     // Bind before opening a ZooKeeper session: a replica whose port is taken must exit at once, not
     // stay connected (a contender in the election) while serving nothing.
     try {
@@ -123,9 +136,9 @@ export class Replica {
       .catch((err) => logger.warn('leadership.history.append-failed', { epoch: term.epoch, error: err as Error })));
     const retrieval = new LeaderRetrievalService(client, { logger, selfRestUrl: restUrl });
     // Standbys never send a client to a leader that stopped answering (its node outlives it by a session timeout).
-    const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger });
-    const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness }) : undefined;
-    const execution = options.execution?.({ config, client, election, logger, metrics });
+    const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger, tls: tls.replicaClient });
+    const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness, tls: tls.replicaClient }) : undefined;
+    const execution = options.execution?.({ config, tls, client, election, logger, metrics });
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
       jobMasterFactory: execution?.jobMasterFactory ?? ((ctx) => new PassiveJobMaster(ctx)),
@@ -152,6 +165,7 @@ export class Replica {
       restToken: config['security.rest.token'],
       shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
       liveness, forwarder,
+      allowOrigin: config['web.access-control-allow-origin'],
     });
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
@@ -170,14 +184,6 @@ export class Replica {
     if (!seal.authenticated) {
       logger.warn('security.state.unauthenticated', {
         reason: 'job graphs, results, progress and leader information in ZooKeeper carry no MAC: anyone who can write the cluster\'s nodes can make the leader run commands; set high-availability.zookeeper.state-key-file (and digest-auth with the creator ACL)' });
-    }
-    if (config['security.internal.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
-      logger.warn('security.internal.unauthenticated', { bindAddress: config['rest.bind-address'],
-        reason: 'the TaskManager RPC under /internal answers anyone who reaches rest.port; set security.internal.token-file on every replica and TaskManager' });
-    }
-    if (config['security.rest.token'] === undefined && !isLoopbackAddress(config['rest.bind-address'])) {
-      logger.warn('security.rest.unauthenticated', { bindAddress: config['rest.bind-address'],
-        reason: 'anyone who reaches rest.port can submit jobs, i.e. run commands on TaskManagers; set security.rest.token-file' });
     }
     try {
       await client.waitUntilConnected(config['high-availability.zookeeper.client.connection-timeout']);

@@ -12,9 +12,12 @@ import type { EventLogger } from '../util/logger';
 import { ResourceManager } from './resource-manager';
 import { allocationStrategy } from './allocation';
 import { mountInternalRoutes } from './routes';
+import type { ClusterTls } from '../config/cluster-tls';
 
 export interface ResourceManagerServiceParts {
   config: DispatcherConfig;
+  /** security.ssl.internal.*: `internalClient` for commands to TaskManagers. */
+  tls?: ClusterTls;
   election: LeaderElectionService;
   logger: EventLogger;
   metrics?: DispatcherMetrics;
@@ -36,7 +39,8 @@ export class ResourceManagerService {
 
   /** Mounts `/internal/*` (TaskManager registration, heartbeats, task reports) on the replica's app. */
   install(app: Koa): void {
-    mountInternalRoutes(app, () => this.rm, this.parts.config['security.internal.token']);
+    mountInternalRoutes(app, () => this.rm, { token: this.parts.config['security.internal.token'], mutualTls: this.parts.config['security.ssl.internal.enabled'],
+      logger: this.parts.logger });
   }
 
   /** The ResourceManager of `term`, started on first use; replaces (stops) the one of an earlier term. */
@@ -54,6 +58,7 @@ export class ResourceManagerService {
       isActive: () => election.isLeader(term) && election.isReadyLeader,
       internalToken: config['security.internal.token'],
       onEpochBehind: (reported) => void election.takeTermAbove(term, reported),
+      internalTls: this.parts.tls?.internalClient,
       logger,
       metrics,
     });

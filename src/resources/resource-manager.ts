@@ -13,6 +13,7 @@ import {
   RegistrationResponse, StatusRequest, StatusResponse, TaskReport, TERMINAL_REPORTED,
 } from '../taskmanager/protocol';
 import { errorText, rpcCall, RpcCallOptions, RpcError } from '../taskmanager/rpc';
+import type { ClientTls } from '../http/client';
 import { HttpError } from '../http/errors';
 import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
@@ -76,6 +77,8 @@ export interface ResourceManagerOptions {
    * registered with it): this term can never command it, so the owner takes a term above `reported`.
    */
   onEpochBehind?: (reported: number) => void;
+  /** security.ssl.internal.*: the cluster CA and this replica's certificate, for https TaskManagers. */
+  internalTls?: ClientTls;
 }
 
 type SlotState = 'RESERVED' | TaskReport['state'];
@@ -218,7 +221,7 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.requireActive(taskManagerId);
     let res;
     try {
-      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken });
+      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken, tls: this.options.internalTls });
     } catch (err) {
       if (err instanceof RpcError) {
         tm.unreachableSince = this.clock.monotonicNow();
@@ -277,7 +280,7 @@ export class ResourceManager implements TaskExecutionService {
   }
 
   private cancelCall(): RpcCallOptions {
-    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken };
+    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken, tls: this.options.internalTls };
   }
 
   describe(taskManagerId: string): string {
@@ -478,7 +481,7 @@ export class ResourceManager implements TaskExecutionService {
     for (const tm of order) {
       try {
         const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`,
-          undefined, { token: this.options.internalToken });
+          undefined, { token: this.options.internalToken, tls: this.options.internalTls });
         if (res.status === 200) return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
       } catch (err) {
         this.logger.debug('task.log.unreachable', { taskManagerId: tm.id, error: err as Error });

@@ -3,6 +3,10 @@
  * ResourceManager of the current term answers; a standby (or a replica between terms) answers 503,
  * and a leader asked on behalf of another epoch answers 409 with its own, so the TaskManager looks the
  * leader up again in ZooKeeper instead of trusting a stale address.
+ *
+ * With mutual TLS (security.ssl.internal.enabled) every call needs a client certificate signed by the
+ * cluster CA (401 without), and a registration, heartbeat or report naming another TaskManager id than
+ * the certificate is refused (403, event `security.certificate.mismatch`) before anything is read.
  */
 import Router from '@koa/router';
 import type Koa from 'koa';
@@ -11,15 +15,44 @@ import { checkReport, HeartbeatRequest, RegistrationRequest, StatusRequest } fro
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from '../taskmanager/rpc';
 import { HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
+import { requireClientCertificate, verifiedPeer } from '../security/tls';
+import type { EventLogger } from '../util/logger';
+import { silentLogger } from '../util/logger';
 import { ResourceManager } from './resource-manager';
 
-export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null, token?: string): void {
+export interface InternalRouteSecurity {
+  /** security.internal.token; open when undefined. */
+  token?: string;
+  /** security.ssl.internal.enabled: client certificates required and bound to the TaskManager id they name. */
+  mutualTls?: boolean;
+  /** Where refused certificates are audited. */
+  logger?: EventLogger;
+}
+
+export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null, security: InternalRouteSecurity = {}): void {
+  const logger = security.logger ?? silentLogger;
   const router = new Router({ prefix: '/internal' });
-  router.use(requireInternalToken(token));
+  router.use(requireInternalToken(security.token));
+  if (security.mutualTls) router.use(requireClientCertificate('security.ssl.internal.ca-file'));
+
+  /** 403 unless the certificate names the TaskManager the message is for (mutual TLS only). */
+  const checkIdentity = (ctx: Context, taskManagerId: unknown): void => {
+    if (!security.mutualTls) return;
+    const peer = verifiedPeer(ctx)!;
+    if (peer.taskManagerId !== undefined && peer.taskManagerId === taskManagerId) return;
+    logger.warn('security.certificate.mismatch', {
+      path: ctx.path, remoteAddress: ctx.ip, certificateTaskManagerId: peer.taskManagerId ?? null, certificateReplicaId: peer.replicaId ?? null,
+      claimedTaskManagerId: typeof taskManagerId === 'string' ? taskManagerId.slice(0, 128) : null,
+    });
+    throw new HttpError(403, peer.taskManagerId === undefined
+      ? 'the client certificate names no TaskManager (SAN URI urn:ha-dispatcher:taskmanager:<id> or CN); only TaskManagers register, heartbeat and report'
+      : `the client certificate belongs to TaskManager ${peer.taskManagerId}, not to ${JSON.stringify(taskManagerId)}`);
+  };
 
   const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
     const body = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as Record<string, unknown>;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+    checkIdentity(ctx, ctx.params.id ?? body.taskManagerId);
     const rm = current();
     if (!rm || !rm.active) throw new HttpError(503, 'this replica is not the leader; look the leader up in ZooKeeper again', { extra: { epoch: null } });
     if (body.epoch !== rm.epoch) {
@@ -28,7 +61,13 @@ export function mountInternalRoutes(app: Koa, current: () => ResourceManager | n
     ctx.body = await fn(ctx, rm, body);
   };
 
-  router.post('/taskmanagers', handle(async (_ctx, rm, body) => rm.register(validated(() => checkRegistration(body)))));
+  router.post('/taskmanagers', handle(async (_ctx, rm, body) => {
+    const registration = validated(() => checkRegistration(body));
+    if (security.mutualTls && !registration.address.startsWith('https://')) {
+      throw new HttpError(400, 'address must be an https URL: security.ssl.internal.enabled is true on this cluster');
+    }
+    return rm.register(registration);
+  }));
   router.post('/taskmanagers/:id/heartbeat', handle((ctx, rm, body) => rm.heartbeat(ctx.params.id, body as unknown as HeartbeatRequest)));
   router.post('/tasks/status', handle(async (_ctx, rm, body) => {
     if (typeof body.taskManagerId !== 'string') throw new HttpError(400, 'taskManagerId is required');

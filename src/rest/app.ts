@@ -34,7 +34,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(v1Prefix());
   app.use(async (ctx, next) => {
     ctx.set('X-HA-Replica-Id', deps.replicaId);
-    ctx.set('Access-Control-Allow-Origin', '*');
+    // No CORS header by default: any web page an operator opens could otherwise read job data.
+    if (deps.allowOrigin !== undefined) {
+      ctx.set('Access-Control-Allow-Origin', deps.allowOrigin);
+      ctx.vary('Origin');
+    }
     await next();
   });
   // A submitted job runs commands on TaskManagers. Checked before any redirect, so a standby refuses

@@ -52,4 +52,6 @@ export interface AppDeps {
   liveness?: Pick<LeaderLivenessView, 'alive'>;
   /** rest.standby-mode `forward`: standbys proxy leader-only requests to the leader; without one they redirect (307). */
   forwarder?: Pick<LeaderForwarder, 'forward'>;
+  /** web.access-control-allow-origin: the one origin sent as Access-Control-Allow-Origin; absent: no CORS header. */
+  allowOrigin?: string;
 }

@@ -13,6 +13,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Context } from 'koa';
+import type { ClientTls } from '../http/client';
 import { HttpError } from '../http/errors';
 import { keptAliveAgents, LeaderLivenessView, LeaderTarget } from '../election/leader-liveness';
 
@@ -31,6 +32,8 @@ export interface LeaderForwarderOptions {
   liveness?: Pick<LeaderLivenessView, 'recordSuccess' | 'recordFailure'>;
   /** This replica, named in `X-HA-Forwarded-By`. */
   replicaId: string;
+  /** For an https leader: the CA(s) its REST certificate chains to (default: the system's CAs). */
+  tls?: ClientTls;
 }
 
 export class LeaderForwarder {
@@ -39,7 +42,7 @@ export class LeaderForwarder {
   private readonly idleMs: number;
 
   constructor(private readonly options: LeaderForwarderOptions) {
-    this.agents = keptAliveAgents(options.maxSockets ?? 16);
+    this.agents = keptAliveAgents(options.maxSockets ?? 16, options.tls);
     this.deadlineMs = options.deadlineMs ?? 10_000;
     this.idleMs = options.idleMs ?? 30_000;
   }

@@ -24,7 +24,8 @@ export function requireBearerToken(guard: BearerTokenGuard): Middleware {
     if (expected === null) return next();
     if ((ctx.method === 'GET' || ctx.method === 'HEAD') && guard.openPaths?.has(ctx.path)) return next();
     if (guard.skipPrefixes?.some((prefix) => ctx.path.startsWith(prefix))) return next();
-    const match = /^Bearer (\S+)$/.exec(ctx.get('authorization'));
+    // The scheme name is case-insensitive (RFC 7235, section 2.1).
+    const match = /^Bearer +(\S+)$/i.exec(ctx.get('authorization'));
     if (!match) {
       ctx.status = 401;
       ctx.set('WWW-Authenticate', 'Bearer realm="ha-dispatcher"');
@@ -44,7 +45,15 @@ function digest(token: string): Buffer {
   return createHash('sha256').update(token).digest();
 }
 
-/** `Authorization` header for a call that must carry `token` (none when unset). */
+/**
+ * `Authorization` header for a call that must carry `token` (none when unset). Throws (without the
+ * value: it is secret) when the token holds characters a header cannot carry, e.g. a token file's
+ * second line; fetch would otherwise echo the whole header in its error.
+ */
 export function bearerHeader(token: string | undefined): Record<string, string> {
-  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+  if (token === undefined) return {};
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new Error('the bearer token holds spaces, line breaks or other characters an HTTP header cannot carry (a token file must hold one line); value not shown: it is secret');
+  }
+  return { authorization: `Bearer ${token}` };
 }

@@ -15,6 +15,7 @@ import { SerialQueue } from '../util/serial-queue';
 import { executionKey, HeartbeatResponse, RegistrationRequest, RegistrationResponse, StatusResponse, TERMINAL_REPORTED } from './protocol';
 import { errorText, rpcCall, RpcCallOptions, RpcResponse } from './rpc';
 import { TaskTable } from './task-table';
+import type { ClientTls } from '../http/client';
 
 export const REGISTER_RETRY_MIN_MS = 100;
 export const REGISTER_RETRY_MAX_MS = 2000;
@@ -53,6 +54,8 @@ export interface LeaderConnectionOptions {
   orphanTimeoutMs: number;
   /** security.internal.token, sent with every call. */
   internalToken?: string;
+  /** security.ssl.internal.*: CA to trust and our certificate (naming our id) for https leaders. */
+  tls?: ClientTls;
   leaders: LeaderSource;
   tasks: TaskTable;
   clock: Clock;
@@ -186,7 +189,7 @@ export class LeaderConnection {
   }
 
   private leaderCall(timeoutMs?: number): RpcCallOptions {
-    return { timeoutMs, signal: this.contact.signal, token: this.options.internalToken };
+    return { timeoutMs, signal: this.contact.signal, token: this.options.internalToken, tls: this.options.tls };
   }
 
   /** Unregistered while a leader is published: try again soon, backing off up to the heartbeat interval. */

@@ -15,7 +15,6 @@
  * A 409 carries `epoch`: the highest epoch a leader verified to this TaskManager, so a leader below
  * it knows to take a term above it (task-table.ts has the rules).
  */
-import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Middleware } from 'koa';
@@ -23,7 +22,8 @@ import Router from '@koa/router';
 import { EventLogger } from '../util/logger';
 import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
-import { closeServer, listen } from '../http/server';
+import { closeServer, createServer, HttpServer, listen } from '../http/server';
+import { requireClientCertificate, ServerTls } from '../security/tls';
 import { CancelRequest, DeployRequest, ReportedState } from './protocol';
 import type { EpochVerdict } from './task-table';
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
@@ -62,10 +62,12 @@ export interface RpcServerOptions {
   logger: EventLogger;
   /** Serves `GET /metrics` (open, like a replica's) ahead of the token guard. */
   metrics?: Middleware;
+  /** security.ssl.internal.*: serve https; with `clientCa`, every request but /livez needs a replica's client certificate. */
+  tls?: ServerTls;
 }
 
 /** The koa app serving `owner`. */
-export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServerOptions, 'internalToken' | 'logger' | 'metrics'>): Koa {
+export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServerOptions, 'internalToken' | 'logger' | 'metrics' | 'tls'>): Koa {
   const { logger } = options;
   const app = new Koa();
   const router = new Router();
@@ -74,6 +76,14 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
   router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: owner.taskManagerId }; });
   // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
   router.use(requireInternalToken(options.internalToken, new Set(['/livez'])));
+  // Mutual TLS: commands come from the leader, never from another TaskManager's certificate.
+  if (options.tls?.clientCa) {
+    router.use(requireClientCertificate('security.ssl.internal.ca-file', new Set(['/livez']), (peer) => {
+      if (peer.role !== 'taskmanager') return null;
+      logger.warn('security.certificate.refused', { peer: peer.taskManagerId, path: 'taskmanager-rpc', reason: 'a TaskManager certificate sent a leader command' });
+      return `the client certificate names TaskManager ${peer.taskManagerId}; only replicas send commands to TaskManagers`;
+    }));
+  }
   router.get('/tasks', (ctx) => { ctx.body = owner.status(); });
   const checkEpoch = (epoch: unknown): void => {
     if (typeof epoch !== 'number' || !Number.isInteger(epoch)) throw new HttpError(400, 'epoch must be an integer: the sending leader\'s fencing token');
@@ -130,11 +140,11 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
 
 /** The listening HTTP server around `taskManagerApp`. */
 export class RpcServer {
-  private constructor(private readonly server: http.Server) {}
+  private constructor(private readonly server: HttpServer) {}
 
   /** Binds `bindAddress:port`; rejects with the listen error (e.g. EADDRINUSE). */
   static async listen(owner: TaskManagerCommands, options: RpcServerOptions): Promise<RpcServer> {
-    const server = http.createServer();
+    const server = createServer(options.tls);
     server.requestTimeout = 30_000;
     server.keepAliveTimeout = 5_000;
     server.on('request', taskManagerApp(owner, options).callback());

@@ -3,7 +3,7 @@
  * timeout (a stalled peer must never pin a heartbeat or a deploy) and the internal token guard.
  */
 import type { Middleware } from 'koa';
-import { HttpTransportError, requestJson } from '../http/client';
+import { ClientTls, HttpTransportError, requestJson } from '../http/client';
 import { requireBearerToken } from '../security/bearer-token';
 
 export interface RpcResponse<T = unknown> {
@@ -22,6 +22,8 @@ export interface RpcCallOptions {
   token?: string;
   /** Ends the call early (e.g. the peer stopped being the leader): fails like a timeout. */
   signal?: AbortSignal;
+  /** security.ssl.internal.*: the cluster CA to trust and our certificate, for https peers. */
+  tls?: ClientTls;
 }
 
 /** One RPC through the shared client (src/http/client.ts); throws RpcError (HttpTransportError) when no answer came. */

@@ -17,11 +17,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { isIP } from 'node:net';
-import { DispatcherConfig, clusterStateKey, isLoopbackAddress, zookeeperNamespace } from '../config';
+import { DispatcherConfig, clusterStateKey, zookeeperNamespace } from '../config';
 import { StateSeal } from '../zk/sealed';
+import type { ClientTls } from '../http/client';
+import { clusterTls } from '../config/cluster-tls';
+import { OPT_OUT_KEY, requireAuthentication } from '../config/secure-defaults';
+import type { ServerTls } from '../security/tls';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { ZooKeeperClient } from '../zk/client';
-import { BindError } from '../http/server';
+import { BindError, schemeOf } from '../http/server';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, createLogger } from '../util/logger';
 import { deployRefusal, RunningTask, startTask, TaskContext, TaskSpec } from './task-runner';
@@ -53,6 +57,10 @@ export interface TaskManagerOptions {
   killGraceMs?: number;
   /** security.internal.token: sent with every call to the leader, required of every command to us. */
   internalToken?: string;
+  /** security.ssl.internal.*: `server` for our RPC server (https, client certificates required), `client` for calls to the leader. */
+  tls?: { server?: ServerTls; client?: ClientTls };
+  /** security.allow-unauthenticated-non-loopback: start bound beyond loopback without authentication. */
+  allowUnauthenticated?: boolean;
   /** Time source of every timer and duration (heartbeats, orphan timeout, back-offs, stall fence); default the system clock. */
   clock?: Clock;
   /** taskmanager.task.user: run commands as this system user (the TaskManager must run as root). */
@@ -117,14 +125,15 @@ export class TaskManager {
     });
     this.leader = new LeaderConnection({
       taskManagerId: options.id, instanceId: randomUUID(), host: os.hostname(), slots: options.slots,
-      heartbeatIntervalMs: options.heartbeatIntervalMs, orphanTimeoutMs: options.orphanTimeoutMs, internalToken: options.internalToken,
+      heartbeatIntervalMs: options.heartbeatIntervalMs, orphanTimeoutMs: options.orphanTimeoutMs, internalToken: options.internalToken, tls: options.tls?.client,
       leaders: retrieval, tasks: this.tasks, clock: this.clock, logger,
     });
   }
 
   /** `files.configFile`: the config file the process was started with, checked like the token files. */
   static optionsFrom(config: DispatcherConfig, logger?: EventLogger, files: { configFile?: string } = {}): TaskManagerOptions {
-    const secretFiles = [files.configFile, config['security.internal.token-file'], config['security.rest.token-file']]
+    const secretFiles = [files.configFile, config['security.internal.token-file'], config['security.rest.token-file'],
+      config['security.ssl.internal.key-file'], config['security.ssl.rest.key-file']]
       .filter((f): f is string => f !== undefined).map((f) => path.resolve(f));
     return {
       id: config['taskmanager.id'],
@@ -145,6 +154,8 @@ export class TaskManager {
       },
       logger: logger ?? createLogger({ level: config['log.level'] }),
       internalToken: config['security.internal.token'],
+      tls: (({ internalServer, internalClient }) => ({ server: internalServer, client: internalClient }))(clusterTls(config)),
+      allowUnauthenticated: config[OPT_OUT_KEY],
       taskUser: config['taskmanager.task.user'],
       allowedCommands: config['taskmanager.command.allowed']?.split(','),
       secretsDir: config['taskmanager.task.secrets-dir'],
@@ -162,6 +173,10 @@ export class TaskManager {
    */
   static async start(options: TaskManagerOptions): Promise<TaskManager> {
     const logger = (options.logger ?? createLogger()).child({ taskManagerId: options.id, component: 'taskmanager' });
+    requireAuthentication('taskmanager.bind-address', options.bindAddress, [{
+      name: 'the TaskManager RPC (deploys commands)', authenticated: options.internalToken !== undefined || options.tls?.server?.clientCa !== undefined,
+      keys: ['security.internal.token-file', 'security.ssl.internal.enabled'],
+    }], options.allowUnauthenticated ?? false, logger);
     // Before anything listens: a sandbox that cannot hold is a reason not to start at all.
     const user = options.taskUser === undefined ? undefined : resolveTaskUser(options.taskUser);
     checkSecretFiles(options.secretFiles ?? [], user, logger);
@@ -175,14 +190,14 @@ export class TaskManager {
     const retrieval = new LeaderRetrievalService(client, { logger });
     const tm = new TaskManager(options, client, retrieval, logger);
     try {
-      tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, logger, metrics: tm.metrics.middleware() });
+      tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, tls: options.tls?.server, logger, metrics: tm.metrics.middleware() });
     } catch (err) {
       // No session may outlive a TaskManager that could not bind: close it before reporting.
       await client.close();
       throw new BindError('taskmanager.rpc-port', options.bindAddress, options.rpcPort, err as NodeJS.ErrnoException);
     }
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
-    tm.address = options.advertisedUrl ?? `http://${isIP(host) === 6 ? `[${host}]` : host}:${tm.rpc.port}`;
+    tm.address = options.advertisedUrl ?? `${schemeOf(options.tls?.server)}://${isIP(host) === 6 ? `[${host}]` : host}:${tm.rpc.port}`;
     tm.sandbox = {
       workRoot: tm.workRoot, user, allowedCommands: options.allowedCommands, secretsDir: options.secretsDir ?? '/run/secrets',
       protectedFiles: options.secretFiles,
@@ -203,11 +218,8 @@ export class TaskManager {
     tm.running = true;
     tm.leader.start(tm.address);
     tm.stallFence.start();
-    logger.info('taskmanager.started', { address: tm.address, slots: options.slots, logDir: tm.logDir, authenticated: options.internalToken !== undefined });
-    if (options.internalToken === undefined && !isLoopbackAddress(options.bindAddress)) {
-      logger.warn('security.internal.unauthenticated', { bindAddress: options.bindAddress,
-        reason: 'anyone who reaches this TaskManager can deploy commands to it; set security.internal.token-file on every replica and TaskManager' });
-    }
+    logger.info('taskmanager.started', { address: tm.address, slots: options.slots, logDir: tm.logDir,
+      authenticated: options.internalToken !== undefined || options.tls?.server?.clientCa !== undefined, tls: options.tls?.server !== undefined });
     return tm;
   }
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePorts } from '../../src/util/ports';
-import { JsonResponse, requestJson } from '../../src/http/client';
+import { ClientTls, JsonResponse, requestJson } from '../../src/http/client';
 import { generateJobId } from '../../src/jobgraph';
 import { HaProcess as ManagedProcess } from '../../src/util/ha-process';
 import { eventually } from './ensemble';
@@ -15,8 +15,8 @@ import { eventually } from './ensemble';
 export type Answer = JsonResponse & { url: string };
 
 /** One HTTP exchange, no redirect following; bounded, since a peer may be frozen (SIGSTOP). */
-export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000, token?: string): Promise<Answer> {
-  return { ...await requestJson(method, url, body, { timeoutMs, token }), url };
+export async function call(method: string, url: string, body?: unknown, timeoutMs = 30_000, token?: string, tls?: ClientTls): Promise<Answer> {
+  return { ...await requestJson(method, url, body, { timeoutMs, token, tls }), url };
 }
 
 /** A replica or TaskManager of an execution test (the shared HaProcess, one log file per process). */
@@ -36,6 +36,8 @@ export interface ExecutionClusterOptions {
   env?: (id: string) => Record<string, string> | undefined;
   /** Leave replica.id unset, so each start of a replica generates a new one (as in production by default). */
   generatedReplicaIds?: boolean;
+  /** With security.ssl.rest.enabled in the settings: replicas are https, the helpers' REST calls trust this CA. */
+  restTls?: ClientTls;
 }
 
 export class ExecutionCluster {
@@ -62,7 +64,7 @@ export class ExecutionCluster {
     ports.forEach((port, i) => {
       const id = `r${i + 1}`;
       const idArgs = options.generatedReplicaIds ? [] : ['-D', `replica.id=${id}`];
-      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, ...idArgs], cluster.dir, `http://127.0.0.1:${port}`,
+      const p = new ManagedProcess(id, 'dispatcher', [...cluster.common, '-D', `rest.port=${port}`, ...idArgs], cluster.dir, `${options.restTls ? 'https' : 'http'}://127.0.0.1:${port}`,
         { env: options.env?.(id) });
       cluster.replicas.push(p);
       p.start();
@@ -89,7 +91,7 @@ export class ExecutionCluster {
     return eventually('a ready leader', async () => {
       for (const r of this.replicas) {
         if (!r.running || exclude.includes(r)) continue;
-        const h = await call('GET', `${r.url}/health`, undefined, 1000).catch(() => null);
+        const h = await call('GET', `${r.url}/health`, undefined, 1000, undefined, this.options.restTls).catch(() => null);
         if (h?.status === 200 && h.body?.role === 'leader') return r;
       }
       return null;
@@ -99,7 +101,7 @@ export class ExecutionCluster {
   /** A leader-only REST call against the current leader. */
   async rest(method: string, pathAndQuery: string, body?: unknown): Promise<Answer> {
     const leader = await this.leader();
-    return call(method, `${leader.url}${pathAndQuery}`, body, 30_000, this.options.restToken);
+    return call(method, `${leader.url}${pathAndQuery}`, body, 30_000, this.options.restToken, this.options.restTls);
   }
 
   async waitForTaskManagers(count: number, timeoutMs = 30000): Promise<any[]> {

@@ -13,18 +13,20 @@ import { spawnClean } from '../../src/util/clean-spawn';
 import { packageRoot } from '../../src/util/package-root';
 import { isProcessAlive, killOnExit } from '../../src/util/process';
 import { execFile } from 'node:child_process';
-import { requestJson } from '../../src/http/client';
+import { type ClientTls, requestJson } from '../../src/http/client';
 import { eventually } from '../helpers/ensemble';
 
-const call = (method: string, url: string) => requestJson(method, url, undefined, { timeoutMs: 10_000 });
-
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The CLI with nothing from this environment but PATH (no HA_DISPATCHER_* of the host). */
+function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), ...args], { timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
+    execFile(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), ...args], { timeout: timeoutMs, env: { PATH: process.env.PATH } },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
   });
 }
+
+/** A REST call to the local cluster: https with its throwaway CA, and its REST token. */
+const call = (method: string, url: string, access: { token: string; tls: ClientTls }) =>
+  requestJson(method, url, undefined, { timeoutMs: 10_000, ...access });
 
 /** `count` consecutive free loopback ports (local takes a base port and counts up). */
 async function consecutiveFreePorts(count: number): Promise<number> {
@@ -93,29 +95,39 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
   try {
     await eventually('the demo job ended', () => /Demo job ended (\w+)\./.exec(output)?.[1] ?? null, 150_000, 200)
       .then((state) => t.is(state, 'FINISHED'));
-    t.regex(output, new RegExp(`Replicas: +http://127\\.0\\.0\\.1:${base} +http://127\\.0\\.0\\.1:${base + 1} +http://127\\.0\\.0\\.1:${base + 2}`));
+    t.regex(output, new RegExp(`Replicas: +https://127\\.0\\.0\\.1:${base} +https://127\\.0\\.0\\.1:${base + 1} +https://127\\.0\\.0\\.1:${base + 2}`));
     // Every process's command line and log file; TaskManager ids are their log names.
     t.regex(output, /replica-1 +npx ha-dispatcher dispatcher .*-D replica\.id=replica-1/);
     t.regex(output, new RegExp(`log: ${dir}/taskmanager-2\\.log`));
     t.regex(output, /taskmanager-2 +npx ha-dispatcher taskmanager .*-D taskmanager\.id=taskmanager-2/);
-    t.regex(output, /Try: +npx ha-dispatcher list/);
+    // The banner's command works as printed (TLS with the throwaway CA, the REST token); plain http and no token do not.
+    const printed = /Try: +npx ha-dispatcher (list .*)/.exec(output)?.[1];
+    if (!printed) throw new Error('no "Try:" line in the banner');
+    const listed = await cli(printed.split(' '));
+    t.is(listed.code, 0, listed.stderr);
+    const noToken = await cli(printed.replace(/ --token-file \S+/, '').split(' '));
+    t.is(noToken.code, 3, noToken.stderr);
+    const plain = await cli(['list', '--url', `http://127.0.0.1:${base}`, '--timeout', '3000']);
+    t.not(plain.code, 0, 'plain http to the TLS port is refused');
 
     // A second local on the same ports refuses at once, naming the port, and changes nothing in the first.
-    const leaderBefore = (await call('GET', `http://127.0.0.1:${base}/leader`)).body;
-    const second = await runCli(['local', '--port', String(base), '--no-demo'], 30_000);
+    const access = { token: fs.readFileSync(path.join(dir, 'rest-token'), 'utf8').trim(), tls: { ca: fs.readFileSync(path.join(dir, 'tls', 'ca.crt')) } };
+    const url = `https://127.0.0.1:${base}`;
+    const leaderBefore = (await call('GET', `${url}/leader`, access)).body;
+    const second = await cli(['local', '--port', String(base), '--no-demo'], 30_000);
     t.not(second.code, 0);
     t.regex(second.stderr, new RegExp(`port ${base} \\(rest\\.port of replica-1\\) is already in use`));
     t.false(/Starting a local/.test(second.stdout), 'the second local started nothing');
-    t.deepEqual((await call('GET', `http://127.0.0.1:${base}/leader`)).body, leaderBefore);
-    const contenders = await call('GET', `http://127.0.0.1:${base}/replicas`);
+    t.deepEqual((await call('GET', `${url}/leader`, access)).body, leaderBefore);
+    const contenders = await call('GET', `${url}/replicas`, access);
     t.is(contenders.body.replicas.length, 3);
 
     // The runbook step "start replica-3 again", typed on local's stdin.
     local.stdin!.write('kill replica-3\n');
-    await eventually('replica-3 left the latch', async () => (await call('GET', `http://127.0.0.1:${base}/replicas`)).body.replicas.length === 2, 30_000, 100);
+    await eventually('replica-3 left the latch', async () => (await call('GET', `${url}/replicas`, access)).body.replicas.length === 2, 30_000, 100);
     local.stdin!.write('restart replica-3\n');
     await eventually('replica-3 back in the latch', async () => {
-      const r = await call('GET', `http://127.0.0.1:${base}/replicas`).catch(() => null);
+      const r = await call('GET', `${url}/replicas`, access).catch(() => null);
       return r?.body?.replicas?.some((c: { replicaId?: string }) => c.replicaId === 'replica-3') ?? false;
     }, 60_000, 200);
     t.regex(output, /replica-3 restarted \(pid \d+\)/);

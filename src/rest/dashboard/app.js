@@ -50,12 +50,14 @@ const row = (...cells) => h('tr', {}, cells.map((c) => h('td', {}, c)));
 
 // ---- REST access --------------------------------------------------------------------------------
 
-// With security.rest.token, open the page once as /#token=<token>: kept for this tab only, then dropped from the URL.
+// With security.rest.token, open the page once as /#token=<token> (or #/<view>&token=<token>): kept for this tab
+// only, then dropped from the URL. A fragment is never sent to a server.
 const token = (() => {
   const m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
   if (m) {
     sessionStorage.setItem('ha-dispatcher-token', decodeURIComponent(m[1]));
-    history.replaceState(null, '', `${location.pathname}#/overview`);
+    const rest = location.hash.replace(/[#&]?token=[^&]*/, '').replace(/^#?&?/, '#');
+    history.replaceState(null, '', `${location.pathname}${/^#\/[a-z]+/.test(rest) ? rest : '#/overview'}`);
   }
   return sessionStorage.getItem('ha-dispatcher-token');
 })();
@@ -87,7 +89,9 @@ const servesLeaderCalls = () => !health || health.role === 'leader' || !health.l
 function leaderLink() {
   const url = health && health.leader && health.leader.restUrl;
   if (!url) return null;
-  return h('a', { href: `${url.replace(/\/$/, '')}/${location.hash}` }, `${url.replace(/\/$/, '')}/`);
+  // The leader is another origin with its own storage: the token goes along in the fragment, which no server sees.
+  const hash = token ? `${location.hash || '#/overview'}&token=${encodeURIComponent(token)}` : location.hash;
+  return h('a', { href: `${url.replace(/\/$/, '')}/${hash}` }, `${url.replace(/\/$/, '')}/`);
 }
 
 /** What a leader-only section shows on a standby. */

@@ -5,6 +5,7 @@
  * answer its liveness probes is not ready: 503 with `leaderReachable: false` on both, whatever
  * `?standbyok=` / `?standbycode=` say, so a balancer stops sending clients there (Vault's 474
  * "standby cannot reach the active node", with a status every balancer treats as down).
+ * They are open (no token), so they show roles and states, never ZooKeeper session ids.
  */
 import type Router from '@koa/router';
 import type { AppDeps } from '../deps';
@@ -43,7 +44,7 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
       epoch: role === 'leader' ? dispatcher.epoch : null,
       leader: info ? { replicaId: info.replicaId, restUrl: info.restUrl, epoch: info.epoch } : null,
       leaderReachable,
-      zookeeper: { state: client.state, sessionId: client.sessionId },
+      zookeeper: { state: client.state },
     };
   });
 }
