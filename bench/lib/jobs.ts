@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import { canonicalJson, JobGraph, parseJobGraph } from '../../src/jobgraph';
 import { ENVELOPE_FORMAT_VERSION, graphDigest } from '../../src/store/jobgraph-store';
 import { JOBGRAPHS_PATH } from '../../src/zk/layout';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { mapLimit } from './wait';
 
 const LIMITS = { maxParallelism: 128 };
@@ -46,7 +46,7 @@ export function envelopeBytes(graph: Record<string, unknown>, submittedAt = new 
 }
 
 /** Writes envelopes straight into `/jobgraphs` of a chroot (the store's layout), `concurrency` in flight. */
-export async function writeStoredGraphs(client: ZooKeeperClient, graphs: Array<Record<string, unknown>>, concurrency: number): Promise<void> {
+export async function writeStoredGraphs(client: NativeZooKeeperClient, graphs: Array<Record<string, unknown>>, concurrency: number): Promise<void> {
   await client.mkdirp(JOBGRAPHS_PATH);
   await mapLimit(graphs, concurrency, async (g) => {
     await client.create(`${JOBGRAPHS_PATH}/${String(g.jobId)}`, envelopeBytes(g), 'persistent');

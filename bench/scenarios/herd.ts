@@ -10,7 +10,7 @@ import * as crypto from 'node:crypto';
 import { LeaderElectionService } from '../../src/election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
 import { LeaderRetrievalService } from '../../src/election/retrieval';
-import { CreateMode, StateChange, Stat, Watcher, ZkClient, ZooKeeperClient } from '../../src/zk/client';
+import { CreateMode, StateChange, Stat, Watcher, ZooKeeperClient, NativeZooKeeperClient } from '../../src/zk/client';
 import { nowMs, round } from '../lib/stats';
 import { sleep, until } from '../lib/wait';
 import { BenchContext, Scenario, ScenarioOutput, target } from '../lib/types';
@@ -24,9 +24,9 @@ type Category = 'latch' | 'leaderInfo' | 'other';
 interface Counts { reads: Record<Category, number>; writes: number }
 
 /** Delegates to the real client and counts every request by kind and path. */
-class CountingClient implements ZkClient {
+class CountingClient implements ZooKeeperClient {
   readonly counts: Counts = { reads: { latch: 0, leaderInfo: 0, other: 0 }, writes: 0 };
-  constructor(readonly inner: ZooKeeperClient) {}
+  constructor(readonly inner: NativeZooKeeperClient) {}
   get state() { return this.inner.state; }
   get isConnected() { return this.inner.isConnected; }
   get sessionId() { return this.inner.sessionId; }
@@ -55,7 +55,7 @@ class Contender {
   private constructor(readonly name: string, readonly client: CountingClient, readonly service: LeaderElectionService) {}
 
   static async start(connect: string, root: string, name: string): Promise<Contender> {
-    const inner = new ZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
+    const inner = new NativeZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
     await inner.waitUntilConnected(15_000);
     const client = new CountingClient(inner);
     const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: name, restUrl: `http://127.0.0.1/${name}`, rpcUrl: `http://127.0.0.1/${name}/rpc` } });

@@ -1,7 +1,7 @@
 /**
  * Recovery: N stored jobs; a standby takes over (SIGTERM of the leader) and recovers them. Measured
  * grant → ready from the new leader's own log (`leadership.granted` → `dispatcher.ready`), against a
- * raw baseline right before each trial: a fresh session of the product's ZooKeeperClient lists
+ * raw baseline right before each trial: a fresh session of the product's NativeZooKeeperClient lists
  * `/jobresults` and `/jobgraphs` and reads every graph node, as many in flight as the store uses (256).
  *
  * History case, in the same run: two clusters with the same 100 unfinished jobs, one of them also
@@ -9,7 +9,7 @@
  * them, clean, with their graphs gone). Grant → ready of both, and their ratio: recovery must depend on
  * the unfinished jobs, not on the history.
  */
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH, progressPath } from '../../src/zk/layout';
 import { NoNodeError } from '../../src/zk/errors';
 import { BenchCluster, BenchProcess } from '../lib/processes';
@@ -39,7 +39,7 @@ export const recovery: Scenario = {
     const cluster = await BenchCluster.create({ connect: ctx.connect, logDir: ctx.logDir, replicas: 2, sessionTimeoutMs: 4000 });
     ctx.defer(() => cluster.stop());
     // The graphs go straight into the store's layout before any replica runs (same envelopes the store writes).
-    const writer = new ZooKeeperClient({ connect: ctx.connect, chroot: cluster.root, sessionTimeoutMs: 4000 });
+    const writer = new NativeZooKeeperClient({ connect: ctx.connect, chroot: cluster.root, sessionTimeoutMs: 4000 });
     ctx.defer(() => writer.close());
     await writer.waitUntilConnected(15_000);
     const ids = new JobIds();
@@ -121,7 +121,7 @@ async function readyLeader(cluster: BenchCluster, replica: BenchProcess, jobs: n
  * then every job's progress node, which a recovered JobMaster reads before it acts (`allMs`).
  */
 async function rawRecoveryRead(connect: string, root: string, concurrency: number, expected: number): Promise<{ graphsMs: number; allMs: number }> {
-  const client = new ZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
+  const client = new NativeZooKeeperClient({ connect, chroot: root, sessionTimeoutMs: 4000 });
   try {
     await client.waitUntilConnected(15_000);
     const started = nowMs();
@@ -151,7 +151,7 @@ async function historyCase(ctx: BenchContext, unfinished: number, finished: numb
     settings: [`job-result-store.retention.max-count=${finished + 1000}`],
   });
   try {
-    const writer = new ZooKeeperClient({ connect: ctx.connect, chroot: cluster.root, sessionTimeoutMs: 4000 });
+    const writer = new NativeZooKeeperClient({ connect: ctx.connect, chroot: cluster.root, sessionTimeoutMs: 4000 });
     try {
       await writer.waitUntilConnected(15_000);
       const ids = new JobIds();
@@ -188,7 +188,7 @@ async function historyCase(ctx: BenchContext, unfinished: number, finished: numb
 }
 
 /** Writes clean results the way the leader leaves them, ended an hour ago and before. */
-async function plantResults(client: ZooKeeperClient, graphs: Array<Record<string, unknown>>): Promise<void> {
+async function plantResults(client: NativeZooKeeperClient, graphs: Array<Record<string, unknown>>): Promise<void> {
   await client.mkdirp(JOBRESULTS_PATH);
   const end = Date.now() - 3_600_000;
   await mapLimit(graphs, 256, async (g, i) => {

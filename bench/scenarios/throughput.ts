@@ -1,10 +1,10 @@
 /**
  * Submission throughput: N jobs via `POST /jobs` to the leader at concurrency 32 and 1, against a raw
- * baseline in the same run: creates of the same envelope bytes with the product's ZooKeeperClient, at
+ * baseline in the same run: creates of the same envelope bytes with the product's NativeZooKeeperClient, at
  * the same concurrency, from this process. Both sides get the same unmeasured warm-up first.
  */
 import * as crypto from 'node:crypto';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { BenchCluster } from '../lib/processes';
 import { HttpClient } from '../lib/http';
 import { envelopeBytes, JobIds, typicalGraph } from '../lib/jobs';
@@ -30,7 +30,7 @@ export const throughput: Scenario = {
     ctx.defer(() => cluster.stop());
     await cluster.start();
     const leader = await cluster.leader();
-    const raw = new ZooKeeperClient({ connect: ctx.connect, chroot: `/ha-dispatcher/bench-raw-${crypto.randomBytes(5).toString('hex')}`, sessionTimeoutMs: 4000 });
+    const raw = new NativeZooKeeperClient({ connect: ctx.connect, chroot: `/ha-dispatcher/bench-raw-${crypto.randomBytes(5).toString('hex')}`, sessionTimeoutMs: 4000 });
     ctx.defer(() => raw.close());
     await raw.waitUntilConnected(15_000);
     await raw.mkdirp('/jobgraphs');
@@ -69,7 +69,7 @@ export const throughput: Scenario = {
   },
 };
 
-async function rawCreates(client: ZooKeeperClient, graphs: Array<Record<string, unknown>>, concurrency: number): Promise<Run> {
+async function rawCreates(client: NativeZooKeeperClient, graphs: Array<Record<string, unknown>>, concurrency: number): Promise<Run> {
   const payloads = graphs.map((g) => ({ path: `/jobgraphs/${String(g.jobId)}`, bytes: envelopeBytes(g) }));
   const latencies: number[] = [];
   const started = nowMs();

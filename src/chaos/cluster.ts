@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
-import { expireSession, ZooKeeperClient } from '../zk/client';
+import { expireSession, NativeZooKeeperClient } from '../zk/client';
 import { freePorts } from '../util/ports';
 import { sleep } from '../util/clock';
 import { HaProcess, ProcessKind, readJsonLines } from '../util/ha-process';
@@ -245,7 +245,7 @@ export class ChaosCluster {
   /** After the run: each job as the leader's REST API and ZooKeeper itself report it. */
   async finalJobs(jobIds: string[]): Promise<FinalJob[]> {
     const leader = await this.waitForLeader(60_000);
-    const zk = new ZooKeeperClient({ connect: this.ensemble.connectString, chroot: this.namespace, sessionTimeoutMs: 30_000 });
+    const zk = new NativeZooKeeperClient({ connect: this.ensemble.connectString, chroot: this.namespace, sessionTimeoutMs: 30_000 });
     try {
       await zk.waitUntilConnected(30_000);
       const out: FinalJob[] = [];
@@ -288,7 +288,7 @@ export class ChaosCluster {
   }
 }
 
-async function readNode(zk: ZooKeeperClient, p: string): Promise<string | null> {
+async function readNode(zk: NativeZooKeeperClient, p: string): Promise<string | null> {
   for (let attempt = 0; ; attempt++) {
     try {
       return (await zk.get(p)).data.toString('utf8');

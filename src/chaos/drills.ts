@@ -12,7 +12,7 @@ import { RestClient } from '../client/rest-client';
 import { JsonResponse, requestJson } from '../http/client';
 import { generateJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
-import { ZooKeeperClient } from '../zk/client';
+import { NativeZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';
 import { isTerminalJobStatus } from '../jobgraph/status';
 import { jobGraphPath, quarantineNodePath } from '../zk/layout';
@@ -314,7 +314,7 @@ const corruptJobGraphDrill: Drill = {
     const entries = (await client.request('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>;
     const config = Object.fromEntries(entries.map((e) => [e.key, e.value]));
     const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
-    const zk = new ZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], chroot: root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
+    const zk = new NativeZooKeeperClient({ connect: config['high-availability.zookeeper.quorum'], chroot: root, sessionTimeoutMs: 30_000, digestAuth: process.env.HA_DISPATCHER_ZK_DIGEST });
     try {
       await zk.waitUntilConnected(15_000);
       const jobId = generateJobId();

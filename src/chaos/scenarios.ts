@@ -5,7 +5,7 @@
  * means what it says whatever the run's settings.
  */
 import { sleep } from '../util/clock';
-import { ZooKeeperClient } from '../zk/client';
+import { NativeZooKeeperClient } from '../zk/client';
 import { NoNodeError, NotEmptyError } from '../zk/errors';
 import { parent as parentOf } from '../zk/paths';
 import * as http from 'node:http';
@@ -192,7 +192,7 @@ async function pauseTaskManager(ctx: ScenarioContext): Promise<void> {
 async function latchReset(ctx: ScenarioContext): Promise<void> {
   const leader = await leaderOrSkip(ctx);
   if (!leader) return;
-  const zk = new ZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
+  const zk = new NativeZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
   try {
     await zk.waitUntilConnected(30_000);
     const parent = parentOf(LATCH_PATH);
@@ -211,7 +211,7 @@ async function latchReset(ctx: ScenarioContext): Promise<void> {
  * `deleteall`: children first; nodes that vanish meanwhile (a contender's session ended) are fine, and
  * a node that gains a child meanwhile (a replica re-created the latch) is cleared again, a few times.
  */
-export async function deleteTree(zk: ZooKeeperClient, path: string, attempts = 5): Promise<void> {
+export async function deleteTree(zk: NativeZooKeeperClient, path: string, attempts = 5): Promise<void> {
   let children: string[];
   try {
     children = await zk.getChildren(path);
@@ -250,7 +250,7 @@ function forgedLeaderInfo(url: string, sessionId: string): string {
 }
 
 /** Replaces `/leader/info` with the forger's (the real leader may win the race: a few tries). */
-async function forgeLeaderInfo(zk: ZooKeeperClient, data: string, mode: 'ephemeral' | 'persistent'): Promise<boolean> {
+async function forgeLeaderInfo(zk: NativeZooKeeperClient, data: string, mode: 'ephemeral' | 'persistent'): Promise<boolean> {
   for (let attempt = 0; attempt < 5; attempt++) {
     await zk.delete(LEADER_INFO_PATH).catch(() => undefined);
     try {
@@ -274,7 +274,7 @@ async function forger(ctx: ScenarioContext): Promise<void> {
   const leader = await leaderOrSkip(ctx);
   if (!leader) return;
   const trap = await startTrap(ctx);
-  const zk = new ZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
+  const zk = new NativeZooKeeperClient({ connect: ctx.cluster.ensemble.connectString, chroot: ctx.cluster.namespace, sessionTimeoutMs: 30_000 });
   const forgedJobs: string[] = [];
   let persistentInfo: string | null = null;
   const what = ctx.random.pick(['leader-info-ephemeral', 'leader-info-persistent', 'latch-delete'] as const);

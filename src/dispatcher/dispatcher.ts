@@ -16,7 +16,7 @@ import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../sto
 import { JOBGRAPHS_PATH } from '../zk/layout';
 import { JobResultEntry, JobResultStore, StoredResult } from '../store/jobresult-store';
 import { CancelRequestStore } from '../store/cancel-request-store';
-import { ZkClient } from '../zk/client';
+import { ZooKeeperClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { ConflictError, HttpError, NotFoundError, NotLeaderError, ValidationError } from '../http/errors';
 import { EventLogger, silentLogger } from '../util/logger';
@@ -34,7 +34,7 @@ const ADOPTION_COALESCE_MS = 100;
 const ADOPTION_BATCH = 200;
 
 export interface DispatcherOptions {
-  client: ZkClient;
+  client: ZooKeeperClient;
   election: LeaderElectionService;
   jobMasterFactory: JobMasterFactory;
   limits: JobGraphLimits;

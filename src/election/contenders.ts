@@ -1,6 +1,6 @@
 import { sortBySequence } from './zk-driver';
 import { LATCH_PATH } from '../zk/layout';
-import { ZkClient } from '../zk/client';
+import { ZooKeeperClient } from '../zk/client';
 import { join, sequenceOf } from '../zk/paths';
 import { sealOf } from '../zk/sealed';
 import { CONTENDER_CONTEXT } from './trust';
@@ -8,7 +8,7 @@ import { CONTENDER_CONTEXT } from './trust';
 export interface ContenderEntry { node: string; sequence: number; info: Record<string, unknown> | null }
 
 /** Every contender in latch order (the first is the leader or about to be). For `/replicas`. */
-export async function listContenders(client: ZkClient): Promise<ContenderEntry[]> {
+export async function listContenders(client: ZooKeeperClient): Promise<ContenderEntry[]> {
   const children = sortBySequence(await client.getChildren(LATCH_PATH).catch(() => []));
   const entries = await Promise.all(children.map(async (node) => {
     try {

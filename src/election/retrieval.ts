@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { LeaderInfo } from './leader-info';
 import { readTrustedLeader } from './trust';
-import { StateChange, ZkClient } from '../zk/client';
+import { StateChange, ZooKeeperClient } from '../zk/client';
 import { SerialQueue } from '../util/serial-queue';
 import { EventLogger, silentLogger } from '../util/logger';
 
@@ -28,7 +28,7 @@ export class LeaderRetrievalService extends EventEmitter {
    * @param options.selfRestUrl this replica's own REST URL (replicas only): a leader record naming it
    *   from another session (an earlier run of this replica) is "no leader yet", never a redirect target.
    */
-  constructor(private readonly client: ZkClient, options: { logger?: EventLogger; selfRestUrl?: string } = {}) {
+  constructor(private readonly client: ZooKeeperClient, options: { logger?: EventLogger; selfRestUrl?: string } = {}) {
     super();
     this.logger = options.logger ?? silentLogger;
     this.selfRestUrl = options.selfRestUrl;

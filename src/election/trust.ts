@@ -14,7 +14,7 @@
  *     to itself).
  * Anything else is "no leader" with a reason, logged as `leader.info.untrusted`.
  */
-import type { Stat, Watcher, ZkClient } from '../zk/client';
+import type { Stat, Watcher, ZooKeeperClient } from '../zk/client';
 import { NoNodeError } from '../zk/errors';
 import { join, sequenceOf } from '../zk/paths';
 import { EPOCH_PATH, LATCH_PATH, LEADER_INFO_PATH } from '../zk/layout';
@@ -42,7 +42,7 @@ export interface TrustOptions {
  * @returns the trusted leader, or why there is none (also when `/leader/info` does not exist).
  * @throws ZkError on connection loss and other ZooKeeper errors (not on a node vanishing meanwhile).
  */
-export async function readTrustedLeader(client: ZkClient, options: TrustOptions = {}): Promise<LeaderTrust> {
+export async function readTrustedLeader(client: ZooKeeperClient, options: TrustOptions = {}): Promise<LeaderTrust> {
   const { watcher } = options;
   let data: Buffer;
   let stat: Stat;
@@ -91,7 +91,7 @@ export async function readTrustedLeader(client: ZkClient, options: TrustOptions 
 }
 
 /** The sealed `/epoch` counter as the election driver last wrote it. Reads `/epoch`. */
-async function readEpochCounter(client: ZkClient): Promise<{ ok: true; epoch: number; replicaId: unknown } | { ok: false; reason: string }> {
+async function readEpochCounter(client: ZooKeeperClient): Promise<{ ok: true; epoch: number; replicaId: unknown } | { ok: false; reason: string }> {
   let data: Buffer;
   try {
     ({ data } = await client.get(EPOCH_PATH));
@@ -116,7 +116,7 @@ export function isSafeLeaderUrl(url: unknown): boolean {
 interface LiveContender { node: string; owner: string; data: Record<string, unknown> | null }
 
 /** Ephemeral latch nodes in sequence order with their owners and verified data (null when it fails). */
-async function liveContenders(client: ZkClient, watcher?: Watcher): Promise<LiveContender[]> {
+async function liveContenders(client: ZooKeeperClient, watcher?: Watcher): Promise<LiveContender[]> {
   let children: string[];
   try {
     children = await client.getChildren(LATCH_PATH, watcher);

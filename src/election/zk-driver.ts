@@ -18,7 +18,7 @@
  * connection event), so nothing reaches the listener's `handleError` today.
  */
 import * as crypto from 'node:crypto';
-import { StateChange, ZkClient } from '../zk/client';
+import { StateChange, ZooKeeperClient } from '../zk/client';
 import { ZkError } from '../zk/errors';
 import { basename, join, sequenceOf } from '../zk/paths';
 import { SerialQueue } from '../util/serial-queue';
@@ -48,7 +48,7 @@ export interface DriverOptions {
 export type ZooKeeperDriverFactoryOptions = Omit<DriverOptions, 'contenderInfo'>;
 
 /** The factory a `LeaderElectionService` uses to elect through ZooKeeper on `client`. */
-export function zooKeeperLeaderElectionDriverFactory(client: ZkClient, options: ZooKeeperDriverFactoryOptions = {}): LeaderElectionDriverFactory {
+export function zooKeeperLeaderElectionDriverFactory(client: ZooKeeperClient, options: ZooKeeperDriverFactoryOptions = {}): LeaderElectionDriverFactory {
   return (listener, contenderInfo) => new ZooKeeperLeaderElectionDriver(client, listener, { ...options, contenderInfo });
 }
 
@@ -89,7 +89,7 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
   private predecessorGone: number | null = null;
 
   constructor(
-    private readonly client: ZkClient,
+    private readonly client: ZooKeeperClient,
     private readonly listener: LeaderElectionDriverListener,
     private readonly options: DriverOptions,
   ) {

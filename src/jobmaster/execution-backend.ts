@@ -6,7 +6,7 @@
 import type Koa from 'koa';
 import { clusterRestartStrategy, DispatcherConfig } from '../config';
 import type { LeaderElectionService } from '../election/service';
-import type { ZkClient } from '../zk/client';
+import type { ZooKeeperClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import { EventLogger } from '../util/logger';
 import type { ResourceManager } from '../resources/resource-manager';
@@ -17,7 +17,7 @@ import type { JobMaster, JobMasterContext } from './types';
 
 export interface ExecutionParts {
   config: DispatcherConfig;
-  client: ZkClient;
+  client: ZooKeeperClient;
   election: LeaderElectionService;
   logger: EventLogger;
   metrics?: DispatcherMetrics;

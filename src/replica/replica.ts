@@ -14,7 +14,7 @@ import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { LeaderLiveness } from '../election/leader-liveness';
 import { LeaderForwarder } from '../rest/forward';
-import { ZooKeeperClient } from '../zk/client';
+import { NativeZooKeeperClient } from '../zk/client';
 import { createMetrics, DispatcherMetrics, sessionEventOf } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
 import { installProtocolErrorHandlers, requireHostHeader } from '../rest/protocol-errors';
@@ -41,7 +41,7 @@ export interface ReplicaParts {
   config: DispatcherConfig;
   /** The TLS material read from security.ssl.* (internalClient: for calls to TaskManagers). */
   tls: ClusterTls;
-  client: ZooKeeperClient;
+  client: NativeZooKeeperClient;
   election: LeaderElectionService;
   logger: EventLogger;
   metrics: DispatcherMetrics;
@@ -63,7 +63,7 @@ export class Replica {
   private constructor(
     readonly replicaId: string,
     readonly restUrl: string,
-    readonly client: ZooKeeperClient,
+    readonly client: NativeZooKeeperClient,
     readonly election: LeaderElectionService,
     readonly retrieval: LeaderRetrievalService,
     readonly dispatcher: Dispatcher,
@@ -106,7 +106,7 @@ export class Replica {
     const seal = new StateSeal(clusterStateKey(config), {
       logger, onInvalid: ({ context }) => metrics.stateMacInvalid.inc({ kind: context.split(':')[0] }),
     });
-    const client = new ZooKeeperClient({
+    const client = new NativeZooKeeperClient({
       acl: config['high-availability.zookeeper.client.acl'],
       worldReadable: config['high-availability.zookeeper.client.acl-world-read'],
       seal,

@@ -5,7 +5,7 @@
 import type Koa from 'koa';
 import type { Dispatcher } from '../dispatcher/dispatcher';
 import type { LeaderRetrievalService } from '../election/retrieval';
-import type { ZkClient } from '../zk/client';
+import type { ZooKeeperClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import type { EventLogger } from '../util/logger';
 import type { TaskManagerView } from '../resources/resource-manager';
@@ -34,7 +34,7 @@ export interface AppDeps {
   dispatcher: RestDispatcher;
   /** The ready leader as published in /leader/info (`current`, null when none is known). */
   retrieval: Pick<LeaderRetrievalService, 'current'>;
-  client: ZkClient;
+  client: ZooKeeperClient;
   /** The configuration by canonical key, secrets redacted (src/config `publicConfig`); `GET /jobmanager/config` lists it. */
   publicConfig: Record<string, unknown>;
   /** rest.max-body-bytes: larger submissions get 413. */

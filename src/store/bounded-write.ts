@@ -5,7 +5,7 @@
  * measures, and only then writes; a payload over the bound never leaves the process: it fails with
  * ZnodeTooLargeError (not a ZkError, so nobody mistakes it for a transient fault and retries it).
  */
-import type { CreateMode, ZkClient } from '../zk/client';
+import type { CreateMode, ZooKeeperClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
 
 /** ZooKeeper's default `jute.maxbuffer`: the largest request (data + path + framing) a server accepts. */
@@ -53,7 +53,7 @@ export type BoundedWrite =
  * Writes `data` to `path` after the size check (boundedPayload).
  * @throws ZnodeTooLargeError before any request is sent; ZkError from the write itself.
  */
-export async function writeBounded(client: ZkClient, path: string, data: string | Buffer, write: BoundedWrite, limit = ZNODE_WRITE_LIMIT_BYTES): Promise<void> {
+export async function writeBounded(client: ZooKeeperClient, path: string, data: string | Buffer, write: BoundedWrite, limit = ZNODE_WRITE_LIMIT_BYTES): Promise<void> {
   const payload = boundedPayload(path, data, limit);
   switch (write.op) {
     case 'create':

@@ -5,13 +5,13 @@
  * runtime nodes once its result is recorded. Its own node (not a field of the progress node), so the
  * JobMaster's progress writes never race with it.
  */
-import { ZkClient } from '../zk/client';
+import { ZooKeeperClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
 import { cancelRequestPath, jobPath } from '../zk/layout';
 import { WriteGuard } from './jobgraph-store';
 
 export class CancelRequestStore {
-  constructor(private readonly client: ZkClient, private readonly guard: WriteGuard) {}
+  constructor(private readonly client: ZooKeeperClient, private readonly guard: WriteGuard) {}
 
   /**
    * Records that `jobId` is to be canceled (idempotent: an existing record stays). Resolves once it is

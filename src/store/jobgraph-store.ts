@@ -4,7 +4,7 @@
  * before every write). What it deliberately leaves out: job progress and results (other stores).
  */
 import * as crypto from 'node:crypto';
-import { ZkClient, Watcher } from '../zk/client';
+import { ZooKeeperClient, Watcher } from '../zk/client';
 import { NodeExistsError, NoNodeError, NotEmptyError } from '../zk/errors';
 import { join } from '../zk/paths';
 import { JOBGRAPHS_PATH, jobGraphPath, QUARANTINE_PATH, quarantineNodePath } from '../zk/layout';
@@ -36,7 +36,7 @@ export function graphDigest(canonicalJson: string): string {
 
 export class JobGraphStore<G = unknown> {
   constructor(
-    private readonly client: ZkClient,
+    private readonly client: ZooKeeperClient,
     private readonly guard: WriteGuard,
     /** Validates a stored graph on read; throws on a graph the product cannot run. */
     private readonly parseGraph: (raw: unknown) => G,

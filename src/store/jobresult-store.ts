@@ -6,7 +6,7 @@
  * result whose graph still exists is found through `/jobgraphs`, so recovery never lists the history.
  * Results are kept for a bounded retention and then removed (`remove`) by the leader.
  */
-import { ZkClient } from '../zk/client';
+import { ZooKeeperClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
 import { join } from '../zk/paths';
 import { jobResultPath, JOBRESULTS_PATH } from '../zk/layout';
@@ -35,7 +35,7 @@ export interface JobResultEntry {
 export type StoredResult = { ok: true; entry: JobResultEntry } | { ok: false; jobId: string; reason: string };
 
 export class JobResultStore {
-  constructor(private readonly client: ZkClient, private readonly guard: WriteGuard) {}
+  constructor(private readonly client: ZooKeeperClient, private readonly guard: WriteGuard) {}
 
   init(): Promise<void> {
     return this.client.mkdirp(JOBRESULTS_PATH);

@@ -5,7 +5,7 @@
  * informational: a write that loses a race (another replica wrote in between) is dropped, never retried
  * into a loop, and nothing reads it to make a decision.
  */
-import type { ZkClient } from '../zk/client';
+import type { ZooKeeperClient } from '../zk/client';
 import { BadVersionError, NodeExistsError, NoNodeError } from '../zk/errors';
 import { writeBounded } from './bounded-write';
 
@@ -33,7 +33,7 @@ export interface LeadershipTermRecord {
 export interface LeadershipTermView extends LeadershipTermRecord { endedAt: string | null }
 
 export class LeadershipHistoryStore {
-  constructor(private readonly client: ZkClient, private readonly capacity = MAX_LEADERSHIP_TERMS) {}
+  constructor(private readonly client: ZooKeeperClient, private readonly capacity = MAX_LEADERSHIP_TERMS) {}
 
   /** The recorded terms, oldest first, each with its end; [] before the first append. Reads one znode. */
   async read(): Promise<LeadershipTermView[]> {

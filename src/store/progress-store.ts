@@ -22,7 +22,7 @@
  *
  * `/jobs/<jobId>` is removed by the Dispatcher's cleanup once the job's result is recorded.
  */
-import { ZkClient } from '../zk/client';
+import { ZooKeeperClient } from '../zk/client';
 import { NoNodeError, NotEmptyError } from '../zk/errors';
 import { jobPath, progressPath, vertexProgressPath, vertexProgressShardsPath } from '../zk/layout';
 import { emptyRestartState, ExceptionEntry, RestartState } from '../jobgraph/job-state';
@@ -91,7 +91,7 @@ export class ZkProgressStore implements ProgressStore {
   /** Job-level content last written, without `updatedAt`/`epoch` (they change on every save). */
   private writtenJobLevel: string | null = null;
 
-  constructor(private readonly client: ZkClient, private readonly guard: () => void, private readonly jobId: string) {}
+  constructor(private readonly client: ZooKeeperClient, private readonly guard: () => void, private readonly jobId: string) {}
 
   /**
    * Reads `/jobs/<jobId>/progress` and every shard under `/jobs/<jobId>/vertices` (format 1 or 2).
@@ -177,7 +177,7 @@ function shardContext(jobId: string, vertexId: string): string {
  * is recorded. Absent nodes are fine.
  * @throws ZkError, NotLeaderError (from guard).
  */
-export async function removeJobProgress(client: ZkClient, guard: () => void, jobId: string): Promise<void> {
+export async function removeJobProgress(client: ZooKeeperClient, guard: () => void, jobId: string): Promise<void> {
   const shardsPath = vertexProgressShardsPath(jobId);
   const shards = await client.getChildren(shardsPath).catch((err) => {
     if (err instanceof NoNodeError) return [] as string[];

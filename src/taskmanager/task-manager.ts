@@ -24,7 +24,7 @@ import { clusterTls } from '../config/cluster-tls';
 import { OPT_OUT_KEY, requireAuthentication } from '../config/secure-defaults';
 import type { ServerTls } from '../security/tls';
 import { LeaderRetrievalService } from '../election/retrieval';
-import { ZooKeeperClient } from '../zk/client';
+import { NativeZooKeeperClient } from '../zk/client';
 import { BindError, schemeOf } from '../http/server';
 import { Clock, systemClock } from '../util/clock';
 import { EventLogger, createLogger } from '../util/logger';
@@ -111,7 +111,7 @@ export class TaskManager {
 
   private constructor(
     private readonly options: TaskManagerOptions,
-    private readonly client: ZooKeeperClient,
+    private readonly client: NativeZooKeeperClient,
     retrieval: LeaderRetrievalService,
     logger: EventLogger,
   ) {
@@ -183,7 +183,7 @@ export class TaskManager {
     if (user === undefined && process.getuid?.() === 0) {
       logger.warn('taskmanager.task.runs-as-root', { reason: 'tasks run as root, like this TaskManager; set taskmanager.task.user (e.g. ha-task) to run them as an unprivileged user' });
     }
-    const client = new ZooKeeperClient({
+    const client = new NativeZooKeeperClient({
       connect: options.zookeeper.connect, chroot: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
       digestAuth: options.zookeeper.digestAuth, logger, seal: new StateSeal(options.zookeeper.stateKey ?? null, { logger }),
     });

@@ -70,7 +70,7 @@ export interface StateChange {
 }
 
 /** What the product needs from ZooKeeper. Unit tests may implement it with a fake. */
-export interface ZkClient {
+export interface ZooKeeperClient {
   readonly state: ConnectionState;
   readonly isConnected: boolean;
   /** Hex id of the current session, or null before the first connect and after LOST. */
@@ -99,7 +99,7 @@ export interface ZkClient {
   close(): Promise<void>;
 }
 
-export interface ZkClientOptions {
+export interface ZooKeeperClientOptions {
   /** "host:port,host:port" */
   connect: string;
   /** Chroot, e.g. "/ha-dispatcher/default"; created on first connect. */
@@ -166,14 +166,14 @@ interface NativeHandle extends EventEmitter, NativeOps {
 const WATCH_TYPES: Record<number, WatchEventType> = { 1: 'created', 2: 'deleted', 3: 'changed', 4: 'child', '-2': 'notwatching' };
 const SESSION_EVENT = -1;
 
-export class ZooKeeperClient extends EventEmitter implements ZkClient {
+export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClient {
   readonly chroot: string;
   readonly seal?: StateSeal;
   private readonly connectString: string;
   private readonly requestedTimeoutMs: number;
   private readonly logger: EventLogger;
   private readonly clock: Clock;
-  private readonly onOperation?: ZkClientOptions['onOperation'];
+  private readonly onOperation?: ZooKeeperClientOptions['onOperation'];
   private readonly digestAuth?: string;
   /** ACL set on every created node; null for `open` (ZooKeeper's default: nothing to set). */
   private readonly createAcl: AclEntry[] | null;
@@ -186,7 +186,7 @@ export class ZooKeeperClient extends EventEmitter implements ZkClient {
   private readonly lockedPaths = new Set<string>();
   private closing: Promise<void> | null = null;
 
-  constructor(options: ZkClientOptions) {
+  constructor(options: ZooKeeperClientOptions) {
     super();
     this.connectString = options.connect;
     this.chroot = options.chroot ? validatePath(options.chroot) : '/';

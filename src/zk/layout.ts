@@ -1,7 +1,7 @@
 /**
  * The product's ZooKeeper layout: every node path it creates, reads or watches, named once. Paths are
  * relative to the cluster's chroot `<high-availability.zookeeper.path.root>/<high-availability.cluster-id>`
- * (default `/ha-dispatcher/default`; the ZkClient applies it). README.md "ZooKeeper layout" describes
+ * (default `/ha-dispatcher/default`; the ZooKeeperClient applies it). README.md "ZooKeeper layout" describes
  * the same nodes for operators.
  *
  * Functions taking an id pass it through `segment()`, so an id from outside (REST, a stored node

@@ -16,7 +16,7 @@
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import type { ZkClient } from './client';
+import type { ZooKeeperClient } from './client';
 import { EventLogger, silentLogger } from '../util/logger';
 
 /** The JSON field holding the MAC. */
@@ -96,7 +96,7 @@ export class StateSeal {
 export const UNAUTHENTICATED_STATE = new StateSeal(null);
 
 /** The seal a client's stores use: the one the client was built with, else unauthenticated. */
-export function sealOf(client: Pick<ZkClient, 'seal'>): StateSeal {
+export function sealOf(client: Pick<ZooKeeperClient, 'seal'>): StateSeal {
   return client.seal ?? UNAUTHENTICATED_STATE;
 }
 

@@ -8,7 +8,7 @@
  */
 import { LeaderElectionService, LeadershipTerm } from '../../src/election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
-import { ZkClient, ZooKeeperClient } from '../../src/zk/client';
+import { ZooKeeperClient, NativeZooKeeperClient } from '../../src/zk/client';
 
 export interface TimelineEvent { at: number; contender: string; kind: 'grant' | 'revoke' | 'act'; epoch: number; reason?: string }
 
@@ -64,7 +64,7 @@ export interface TestContenderOptions {
   /** Leave readiness confirmation to the test. */
   manualConfirm?: boolean;
   /** Wraps the client the election uses (e.g. to inject a fault after a create). */
-  wrapClient?: (client: ZooKeeperClient) => ZkClient;
+  wrapClient?: (client: NativeZooKeeperClient) => ZooKeeperClient;
 }
 
 export class TestContender {
@@ -74,11 +74,11 @@ export class TestContender {
   private actTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  private constructor(readonly name: string, readonly client: ZooKeeperClient, readonly service: LeaderElectionService,
+  private constructor(readonly name: string, readonly client: NativeZooKeeperClient, readonly service: LeaderElectionService,
     private readonly timeline: LeadershipTimeline) {}
 
   static async start(options: TestContenderOptions): Promise<TestContender> {
-    const client = new ZooKeeperClient({ connect: options.connect, chroot: options.root, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
+    const client = new NativeZooKeeperClient({ connect: options.connect, chroot: options.root, sessionTimeoutMs: options.sessionTimeoutMs ?? 4000 });
     await client.waitUntilConnected(15000);
     const electionClient = options.wrapClient ? options.wrapClient(client) : client;
     const service = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(electionClient), {

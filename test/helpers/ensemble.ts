@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { EnsembleOptions, LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { ZkClient, ZooKeeperClient, ZkClientOptions } from '../../src/zk/client';
+import { ZooKeeperClient, NativeZooKeeperClient, ZooKeeperClientOptions } from '../../src/zk/client';
 
 /** Test defaults: 3 servers, tickTime 100 ms, sessions of 400 ms – 30 s, data in a fresh temporary directory. */
 export async function startEnsemble(options: Partial<EnsembleOptions> = {}): Promise<LocalEnsemble> {
@@ -23,7 +23,7 @@ export interface Stoppable { stop(): Promise<void> }
  * and every ZooKeeper client they add to `clients`; after the file the clients are closed, then the
  * clusters stopped, then the ensemble. Per-test cleanup uses `t.teardown` instead.
  */
-export interface ClusterContext<C extends Stoppable = Stoppable> { ensemble: LocalEnsemble; clusters: C[]; clients: ZkClient[] }
+export interface ClusterContext<C extends Stoppable = Stoppable> { ensemble: LocalEnsemble; clusters: C[]; clients: ZooKeeperClient[] }
 
 /**
  * One ensemble per test file, started before its tests (`options` override the test defaults of
@@ -48,8 +48,8 @@ export function uniqueRoot(prefix = 'test'): string {
   return `/ha-dispatcher-test/${prefix}-${crypto.randomBytes(6).toString('hex')}`;
 }
 
-export async function connectedClient(options: ZkClientOptions): Promise<ZooKeeperClient> {
-  const client = new ZooKeeperClient(options);
+export async function connectedClient(options: ZooKeeperClientOptions): Promise<NativeZooKeeperClient> {
+  const client = new NativeZooKeeperClient(options);
   await client.waitUntilConnected(15000);
   return client;
 }

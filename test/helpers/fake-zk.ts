@@ -1,11 +1,11 @@
 /**
- * An in-memory ZkClient for unit tests of code above the ZooKeeper client layer (never for
+ * An in-memory ZooKeeperClient for unit tests of code above the ZooKeeper client layer (never for
  * integration tests). It keeps ZooKeeper's semantics that the product relies on: sequential names
  * from the parent's counter, ephemeral owners, one-shot watches, versions. Failures can be injected
  * per operation and path.
  */
 import { EventEmitter } from 'node:events';
-import { ConnectionState, CreateMode, Stat, StateChange, Watcher, ZkClient } from '../../src/zk/client';
+import { ConnectionState, CreateMode, Stat, StateChange, Watcher, ZooKeeperClient } from '../../src/zk/client';
 import { ZK_CODES, zkError } from '../../src/zk/errors';
 import { basename, parent } from '../../src/zk/paths';
 
@@ -73,7 +73,7 @@ export class FakeZkServer {
 
 type Op = 'create' | 'get' | 'set' | 'delete' | 'exists' | 'getChildren';
 
-export class FakeZkClient extends EventEmitter implements ZkClient {
+export class FakeZkClient extends EventEmitter implements ZooKeeperClient {
   readonly chroot = '/';
   readonly sessionTimeoutMs = 4000;
   private current: ConnectionState = 'CONNECTED';

@@ -5,7 +5,7 @@
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
 import * as crypto from 'node:crypto';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest } from '../../src/store/jobgraph-store';
 import { mapLimit } from '../../src/util/concurrency';
@@ -22,7 +22,7 @@ async function cluster(t: ExecutionContext<ClusterContext<Cluster>>, settings: s
   return c;
 }
 
-function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, clusterId: string): Promise<ZooKeeperClient> {
+function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, clusterId: string): Promise<NativeZooKeeperClient> {
   return connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${clusterId}` });
 }
 
@@ -67,7 +67,7 @@ test.serial('a flood of 3,000 submissions against max-pending-jobs 500: the exce
 });
 
 /** Plants finished results the way the leader writes them (clean, graph gone), ended at `endTime(i)`. */
-async function plantResults(zk: ZooKeeperClient, ids: number[], endTime: (n: number) => number): Promise<void> {
+async function plantResults(zk: NativeZooKeeperClient, ids: number[], endTime: (n: number) => number): Promise<void> {
   await zk.mkdirp('/jobresults');
   await mapLimit(ids, 128, async (n) => {
     const g = parseJobGraph(graph(n), { maxParallelism: 128 });

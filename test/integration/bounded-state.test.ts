@@ -14,7 +14,7 @@ import { graphDigest } from '../../src/store/jobgraph-store';
 import { canonicalJson } from '../../src/jobgraph';
 import { jobGraphPath, progressPath, vertexProgressPath, vertexProgressShardsPath } from '../../src/zk/layout';
 import { readJsonLines } from '../../src/util/ha-process';
-import type { ZooKeeperClient } from '../../src/zk/client';
+import type { NativeZooKeeperClient } from '../../src/zk/client';
 
 const test = anyTest as TestFn<ClusterContext<ExecutionCluster>>;
 ensembleHooks(test);
@@ -27,7 +27,7 @@ const LIMITS = [`dispatcher.max-vertices-per-job=${MAX_VERTICES}`, `dispatcher.m
 const PARALLELISMS = [64, 64, 32, 16, 8, 8, 4, 2, 1, 1];
 
 let cluster: Promise<ExecutionCluster> | null = null;
-let zk: ZooKeeperClient | null = null;
+let zk: NativeZooKeeperClient | null = null;
 
 function theCluster(t: ExecutionContext<ClusterContext<ExecutionCluster>>): Promise<ExecutionCluster> {
   cluster ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 2, slots: 8, settings: [...LIMITS, 'taskmanager.orphan-timeout=60000'] })
@@ -36,7 +36,7 @@ function theCluster(t: ExecutionContext<ClusterContext<ExecutionCluster>>): Prom
 }
 
 /** A session on the cluster's own chroot, to read what the product stored. */
-async function zkOf(t: ExecutionContext<ClusterContext<ExecutionCluster>>, c: ExecutionCluster): Promise<ZooKeeperClient> {
+async function zkOf(t: ExecutionContext<ClusterContext<ExecutionCluster>>, c: ExecutionCluster): Promise<NativeZooKeeperClient> {
   zk ??= await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c.clusterId}` });
   return zk;
 }

@@ -1,5 +1,5 @@
 import anyTest, { TestFn, ExecutionContext } from 'ava';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
 import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 import { Cluster, http, ReplicaProcess } from '../helpers/cluster';
@@ -15,7 +15,7 @@ async function cluster(t: ExecutionContext<ClusterContext<Cluster>>, options: { 
 }
 
 /** A chroot client looking at the same cluster's ZooKeeper nodes the replicas use; closed when the test ends. */
-async function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<ZooKeeperClient> {
+async function zkFor(t: ExecutionContext<ClusterContext<Cluster>>, c: Cluster): Promise<NativeZooKeeperClient> {
   const zk = await connectedClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${c.clusterId}` });
   t.teardown(() => zk.close());
   return zk;

@@ -6,7 +6,7 @@
 import anyTest, { TestFn } from 'ava';
 import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
 import { LATCH_PATH } from '../../src/election/zk-driver';
-import { StateChange, ZkClient, ZooKeeperClient } from '../../src/zk/client';
+import { StateChange, ZooKeeperClient, NativeZooKeeperClient } from '../../src/zk/client';
 import { ConnectionLossError, ZK_CODES } from '../../src/zk/errors';
 import { join, sequenceOf } from '../../src/zk/paths';
 import { connectedClient, eventually, startEnsemble, uniqueRoot } from '../helpers/ensemble';
@@ -40,7 +40,7 @@ function proxyTo(ensemble: LocalEnsemble, serverIndex: number): Promise<FaultPro
 }
 
 /** Owner session (hex) of every latch node, read through an independent client. */
-async function latchOwners(observer: ZkClient): Promise<Map<string, string>> {
+async function latchOwners(observer: ZooKeeperClient): Promise<Map<string, string>> {
   const children = await observer.getChildren(LATCH_PATH);
   const owners = new Map<string, string>();
   for (const child of children) {
@@ -118,11 +118,11 @@ test.serial('a blackholed leader steps down by itself before any standby is gran
  * The election client of a contender whose first latch create reaches the server, after which the
  * connection is reset and the caller sees a connection loss, as if the reply had been lost.
  */
-function loseFirstLatchCreateReply(client: ZooKeeperClient, proxy: FaultProxy, fired: { count: number }): ZkClient {
+function loseFirstLatchCreateReply(client: NativeZooKeeperClient, proxy: FaultProxy, fired: { count: number }): ZooKeeperClient {
   return new Proxy(client, {
     get(target, prop) {
       if (prop === 'create') {
-        return async (path: string, data?: Buffer | string, mode?: Parameters<ZkClient['create']>[2]): Promise<string> => {
+        return async (path: string, data?: Buffer | string, mode?: Parameters<ZooKeeperClient['create']>[2]): Promise<string> => {
           const created = await target.create(path, data, mode);
           if (fired.count === 0 && path.startsWith(`${LATCH_PATH}/`)) {
             fired.count++;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ClusterContext, ensembleHooks, eventually } from '../helpers/ensemble';
 import { call, ExecutionCluster, ManagedProcess, shellTask, startCounts } from '../helpers/execution-cluster';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { deleteTree } from '../../src/chaos/scenarios';
 import { sleep } from '../../src/util/clock';
 
@@ -44,8 +44,8 @@ function grantedEpochs(cluster: ExecutionCluster): number[] {
   return cluster.replicas.flatMap((r) => r.events('leadership.granted').map((e) => e.epoch as number));
 }
 
-async function withZk<T>(t: ExecutionContext<ClusterContext<ExecutionCluster>>, cluster: ExecutionCluster, fn: (zk: ZooKeeperClient) => Promise<T>): Promise<T> {
-  const zk = new ZooKeeperClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${cluster.clusterId}`, sessionTimeoutMs: 30_000 });
+async function withZk<T>(t: ExecutionContext<ClusterContext<ExecutionCluster>>, cluster: ExecutionCluster, fn: (zk: NativeZooKeeperClient) => Promise<T>): Promise<T> {
+  const zk = new NativeZooKeeperClient({ connect: t.context.ensemble.connectString, chroot: `/ha-dispatcher/${cluster.clusterId}`, sessionTimeoutMs: 30_000 });
   try {
     await zk.waitUntilConnected(30_000);
     return await fn(zk);

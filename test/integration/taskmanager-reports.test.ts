@@ -19,7 +19,7 @@ import { AddressInfo } from 'node:net';
 import { LEADER_INFO_PATH, LeaderInfo, serializeLeaderInfo } from '../../src/election/leader-info';
 import { TaskManager } from '../../src/taskmanager/task-manager';
 import type { RegistrationRequest, StatusRequest, TaskReport } from '../../src/taskmanager/protocol';
-import { ZooKeeperClient } from '../../src/zk/client';
+import { NativeZooKeeperClient } from '../../src/zk/client';
 import { ClusterContext, connectedClient, ensembleHooks, eventually } from '../helpers/ensemble';
 
 type Context = ClusterContext;
@@ -69,7 +69,7 @@ class ScriptedLeader {
   }
 }
 
-async function publishLeader(client: ZooKeeperClient, leader: ScriptedLeader, epoch: number): Promise<void> {
+async function publishLeader(client: NativeZooKeeperClient, leader: ScriptedLeader, epoch: number): Promise<void> {
   const info: LeaderInfo = {
     replicaId: 'scripted', restUrl: leader.url, rpcUrl: leader.url, epoch, zkSessionId: client.sessionId!,
     electedAt: new Date().toISOString(), readyAt: new Date().toISOString(),

@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
-import { ZooKeeperClient, ZK_PERMS } from '../../src/zk/client';
+import { NativeZooKeeperClient, ZK_PERMS } from '../../src/zk/client';
 import { ZkError } from '../../src/zk/errors';
 import { join } from '../../src/zk/paths';
 import { generateStateKey } from '../../src/zk/sealed';
@@ -113,7 +113,7 @@ test('an ensemble with enforce.auth.enabled refuses a session without digest cre
   t.teardown(() => authed.close());
   t.is(await outcome(() => authed.create('/ok', 'x')), 'OK');
 
-  const anonymous = new ZooKeeperClient({ connect: secured.connectString, sessionTimeoutMs: 4000 });
+  const anonymous = new NativeZooKeeperClient({ connect: secured.connectString, sessionTimeoutMs: 4000 });
   t.teardown(() => anonymous.close());
   await anonymous.waitUntilConnected(15_000).catch(() => undefined);
   t.not(await outcome(() => anonymous.create('/anonymous', 'x')), 'OK');

@@ -13,7 +13,7 @@ import type { JobProgress, ProgressStore } from '../../src/store/progress-store'
 import { ExecutionBackendImpl } from '../../src/jobmaster/execution-backend';
 import type { JobTaskListener, TaskExecutionService } from '../../src/resources/resource-manager';
 import type { LeaderElectionService, LeadershipTerm } from '../../src/election/service';
-import type { ZkClient } from '../../src/zk/client';
+import type { ZooKeeperClient } from '../../src/zk/client';
 import { loadConfig } from '../../src/config';
 import { silentLogger } from '../../src/util/logger';
 import { FakeClock, settle } from '../helpers/fake-clock';
@@ -62,7 +62,7 @@ class FakeElection extends EventEmitter {
 test('a new term\'s ResourceManager takes TaskManager messages only once the term is ready', (t) => {
   const election = new FakeElection();
   const backend = new ExecutionBackendImpl({
-    config: loadConfig({ env: {} }), client: {} as ZkClient, election: election as unknown as LeaderElectionService, logger: silentLogger,
+    config: loadConfig({ env: {} }), client: {} as ZooKeeperClient, election: election as unknown as LeaderElectionService, logger: silentLogger,
   });
   const term: LeadershipTerm = { epoch: 9, zkSessionId: 's', latchNode: 'n', grantedAt: 0 };
   election.leaderOf = term;
