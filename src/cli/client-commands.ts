@@ -460,18 +460,23 @@ interface LogSource {
   status: string;
 }
 
-/** The subtask attempts `logs` prints, from the job's details. */
+/**
+ * The subtask attempts `logs` prints, from the job's details. A vertex is named by its JobGraph id (the
+ * details' `vertexId`) or by Flink's vertex id (`id`); output and requests use the JobGraph id.
+ */
 function logSources(job: any, vertex: string | undefined, subtask: string | undefined, attempt: number | undefined): LogSource[] {
   const vertices: any[] = Array.isArray(job?.vertices) ? job.vertices : [];
-  if (vertex !== undefined && !vertices.some((v) => v.id === vertex)) {
-    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map((v) => v.id).join(', ')}`);
+  const graphId = (v: any): string => String(v.vertexId ?? v.id);
+  const selected = (v: any): boolean => vertex === undefined || graphId(v) === vertex || v.id === vertex;
+  if (vertex !== undefined && !vertices.some(selected)) {
+    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map(graphId).join(', ')}`);
   }
   const sources: LogSource[] = [];
   for (const v of vertices) {
-    if (vertex !== undefined && v.id !== vertex) continue;
+    if (!selected(v)) continue;
     for (const s of Array.isArray(v.subtasks) ? v.subtasks : []) {
       if (subtask !== undefined && String(s.subtask) !== subtask) continue;
-      sources.push({ vertex: v.id, subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
+      sources.push({ vertex: graphId(v), subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
     }
   }
   if (subtask !== undefined && sources.length === 0) {
@@ -521,7 +526,9 @@ async function logs(ctx: Ctx, jobid: string, vertex: string | undefined, subtask
 async function exceptions(ctx: Ctx, jobid: string): Promise<number> {
   const res = await ctx.client.request('GET', `/jobs/${jobid}/exceptions`);
   const body = expectOk(res, `exceptions of job ${jobid}`);
-  const entries: any[] = Array.isArray(body?.['exception-history']?.entries) ? body['exception-history'].entries : [];
+  // Flink's key is `exceptionHistory`; `exception-history` is what earlier versions of the API sent.
+  const history = body?.exceptionHistory ?? body?.['exception-history'];
+  const entries: any[] = Array.isArray(history?.entries) ? history.entries : [];
   if (ctx.json) {
     printJson(ctx, body);
     return EXIT.OK;

@@ -211,3 +211,26 @@ test('submit -d returns after the 202 (the default); -d with --wait is a usage e
   t.is(await runClientCommand('submit', [await graphFile(), '--detached', '--wait', ...URL_ARGS], both), EXIT.USAGE);
   t.is(cluster.seen.length, 1);
 });
+
+test('logs names vertices by their JobGraph id (vertexId) though the details carry Flink vertex ids; exceptions reads exceptionHistory', async (t) => {
+  const cluster = fakeCluster({
+    [`GET /jobs/${JOB_ID}`]: { body: { jid: JOB_ID, state: 'FINISHED', vertices: [
+      { id: 'f'.repeat(32), vertexId: 'extract', subtasks: [{ subtask: 0, attempt: 0, status: 'FINISHED' }] },
+    ] } },
+    [`GET /jobs/${JOB_ID}/vertices/extract/subtasks/0/attempts/0/log`]: { body: 'extracted\n' },
+    [`GET /jobs/${JOB_ID}/exceptions`]: { body: { 'root-exception': 'boom', exceptionHistory: { entries: [
+      { exceptionName: 'TaskFailure', stacktrace: 'boom', timestamp: 1_700_000_000_000, taskName: 'extract', location: null },
+    ], truncated: false } } },
+  });
+
+  const logs = capture(cluster.fetchImpl);
+  t.is(await runClientCommand('logs', [JOB_ID, 'extract', ...URL_ARGS], logs), EXIT.OK, logs.err);
+  t.is(logs.out, '==> extract[0] attempt 0 (FINISHED) <==\nextracted\n');
+  const missing = capture(cluster.fetchImpl);
+  t.is(await runClientCommand('logs', [JOB_ID, 'nope', ...URL_ARGS], missing), EXIT.NOT_FOUND);
+  t.regex(missing.err, /its vertices: extract$/m);
+
+  const exceptions = capture(cluster.fetchImpl);
+  t.is(await runClientCommand('exceptions', [JOB_ID, ...URL_ARGS], exceptions), EXIT.OK, exceptions.err);
+  t.regex(exceptions.out, /^2023-11-14T22:13:20Z {2}TaskFailure {2}extract\n {4}boom$/m);
+});
