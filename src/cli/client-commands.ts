@@ -1,6 +1,7 @@
 /**
- * The client verbs of `ha-dispatcher` (submit, list, status, cancel, leader, overview, logs, exceptions,
- * validate): commander commands over the cluster's REST client. Exit codes: see EXIT in src/client/rest-client.ts.
+ * The client verbs of `ha-dispatcher` (submit, list, info, status, cancel, leader, overview, logs, exceptions,
+ * validate): commander commands over the cluster's REST client. Where they fit, they keep Flink's CLI habits
+ * (`flink list -r/-s/-a`, `flink info`, `-m host:port`, `submit -d`). Exit codes: see EXIT in src/client/rest-client.ts.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -19,7 +20,7 @@ export { CliError, EXIT, type ExitCode } from '../client/rest-client';
 
 export type ClientIo = CliIo;
 
-export const CLIENT_VERBS = ['submit', 'list', 'status', 'cancel', 'leader', 'overview', 'logs', 'exceptions', 'validate'] as const;
+export const CLIENT_VERBS = ['submit', 'list', 'info', 'status', 'cancel', 'leader', 'overview', 'logs', 'exceptions', 'validate'] as const;
 export const DEFAULT_URL = 'http://127.0.0.1:8081';
 /**
  * Without --timeout, a request gives up after this long (ms) when no replica accepts a connection at all, so
@@ -40,6 +41,7 @@ interface Ctx {
 
 interface CommonOptions {
   url?: string;
+  jobmanager?: string;
   tokenFile?: string;
   caFile?: string;
   json?: boolean;
@@ -61,6 +63,7 @@ export async function runClientCommand(verb: string, argv: string[], io: ClientI
 function withConnection(command: Command): Command {
   return command
     .option('--url <urls>', `replica REST URLs, comma-separated; the next is tried when one is unreachable (default: $HA_DISPATCHER_URL, else ${DEFAULT_URL})`)
+    .option('-m, --jobmanager <host:port>', 'Flink\'s spelling of --url: replica addresses, comma-separated; http:// is assumed without a scheme')
     .option('--token-file <file>', 'file holding security.rest.token (default: $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN)')
     .option('--ca-file <file>', 'PEM CA certificate to trust for https replicas (default: $HA_DISPATCHER_CA_FILE, else the system CAs)')
     .option('--json', 'print the answer as JSON (on failure: {"errors": [...], "exitCode": n})')
@@ -77,16 +80,26 @@ export function addClientCommands(program: Command, io: ClientIo, done: Done): v
   };
 
   verb('submit <file>', 'submit a job file ("-": read stdin); prints the job id')
-    .option('--wait', 'follow the job until it ends; exit 0 when it FINISHED, 1 when it FAILED or was CANCELED')
+    .option('-d, --detached', 'return once the job is accepted (the default; Flink\'s flag, accepted for scripts)')
+    .option('--wait', 'follow the job until it ends; exit 0 when it FINISHED, 1 when it FAILED (root cause on stderr) or was CANCELED')
     .option('--wait-timeout <ms>', 'with --wait: give up waiting after this many ms (exit 5; the job keeps running)', positiveInt('--wait-timeout'))
     .addHelpText('after', `
 The file holds one JobGraph (see README "Job files" and examples/). Without "jobId" the CLI
 generates one before sending, so a retried submission is idempotent. Check a file offline with
 "ha-dispatcher validate FILE".`)
     .action(run((ctx, file: string, options) => submit(ctx, file, options)));
-  verb('list', 'list the jobs (id, name, state, start, duration)').action(run((ctx) => list(ctx)));
+  verb('list', 'list running and scheduled jobs (id, name, state, start, duration); -a for all')
+    .option('-r, --running', `running jobs (${[...RUNNING_STATES].join(', ')})`)
+    .option('-s, --scheduled', `jobs not running yet (${[...SCHEDULED_STATES].join(', ')})`)
+    .option('-a, --all', 'every job, including FINISHED, FAILED and CANCELED ones')
+    .addHelpText('after', `
+Without -r, -s or -a: running and scheduled jobs, as "flink list". -r and -s together list both.
+REST: GET /jobs/overview (filtered here; --json prints {"jobs": [...]} with the same filter).`)
+    .action(run((ctx, options) => list(ctx, options)));
+  verb('info <jobid>', "show a job's plan: its vertices, parallelism and inputs (REST: GET /jobs/JOBID/plan)")
+    .action(run((ctx, jobid: string) => info(ctx, jobIdArg(jobid))));
   verb('status <jobid>', 'show a job and its vertices').action(run((ctx, jobid: string) => status(ctx, jobIdArg(jobid))));
-  verb('cancel <jobid>', 'cancel a job').action(run((ctx, jobid: string) => cancel(ctx, jobIdArg(jobid))));
+  verb('cancel <jobid>', 'cancel a job; a job already CANCELED is no error').action(run((ctx, jobid: string) => cancel(ctx, jobIdArg(jobid))));
   verb('leader', 'show the leader replica').action(run((ctx) => leader(ctx)));
   verb('overview', 'show cluster totals: TaskManagers, slots, jobs by outcome').action(run((ctx) => overview(ctx)));
   verb('logs <jobid> [vertex] [subtask]', "print task logs: every subtask's current attempt, or one vertex's, or one subtask's")
@@ -109,14 +122,27 @@ REST: GET /jobs/JOBID/vertices/VERTEX/subtasks/SUBTASK/attempts/ATTEMPT/log (tex
 
 function context(options: CommonOptions, io: ClientIo): Ctx {
   const env = io.env ?? process.env;
+  if (options.url !== undefined && options.jobmanager !== undefined) {
+    throw new CliError(EXIT.USAGE, '-m/--jobmanager and --url name the same thing; give one of them');
+  }
+  const given = options.url ?? options.jobmanager;
   const client = new RestClient({
-    url: options.url ?? env.HA_DISPATCHER_URL ?? DEFAULT_URL,
+    url: given !== undefined ? withHttpScheme(given) : env.HA_DISPATCHER_URL ?? DEFAULT_URL,
     deadlineMs: options.timeout,
     unreachableBudgetMs: Math.min(options.timeout ?? Infinity, DEFAULT_UNREACHABLE_BUDGET_MS),
     token: restToken(options.tokenFile, env),
     tls: trustedCa(options.caFile, env),
+    fetchImpl: io.fetchImpl,
   });
   return { client, json: options.json ?? false, io };
+}
+
+/**
+ * `host:port` entries of a comma-separated address list get `http://` (as Flink's `-m host:port`); entries
+ * with a scheme are left for the REST client to check, so `ftp://…` stays a usage error.
+ */
+export function withHttpScheme(urls: string): string {
+  return urls.split(',').map((u) => u.trim()).map((u) => (u === '' || /^[a-z][a-z0-9+.-]*:\/\//i.test(u) ? u : `http://${u}`)).join(',');
 }
 
 function nonNegativeInt(name: string): (value: string) => number {
@@ -198,8 +224,9 @@ async function readJobFile(io: ClientIo, file: string): Promise<Record<string, u
   return graph as Record<string, unknown>;
 }
 
-async function submit(ctx: Ctx, file: string, values: { wait?: boolean; waitTimeout?: number }): Promise<number> {
+async function submit(ctx: Ctx, file: string, values: { wait?: boolean; waitTimeout?: number; detached?: boolean }): Promise<number> {
   if (values.waitTimeout !== undefined && !values.wait) throw new CliError(EXIT.USAGE, '--wait-timeout needs --wait');
+  if (values.detached && values.wait) throw new CliError(EXIT.USAGE, '--detached and --wait exclude each other');
   const graph = await readJobFile(ctx.io, file);
   // The id is fixed before the first attempt: a retry after a lost answer resubmits the same job, not a second one.
   if (graph.jobId === undefined) graph.jobId = generateJobId();
@@ -217,7 +244,33 @@ async function submit(ctx: Ctx, file: string, values: { wait?: boolean; waitTime
   if (ctx.json) printJson(ctx, detail);
   if (detail.state === 'FINISHED') return EXIT.OK;
   ctx.io.stderr(`job ${jobid} ended ${detail.state}\n`);
+  if (detail.state === 'FAILED') {
+    const cause = await rootCause(ctx, jobid);
+    if (cause !== undefined) ctx.io.stderr(`root cause:\n${cause.trimEnd().replace(/^/gm, '    ')}\n`);
+  }
   return EXIT.JOB_FAILED;
+}
+
+/**
+ * Why a FAILED job failed: `root-exception` of GET /jobs/:id/exceptions, else the `failure-cause` of
+ * GET /jobs/:id/execution-result; undefined when neither says (or cannot be read: the exit code is what counts).
+ */
+async function rootCause(ctx: Ctx, jobid: string): Promise<string | undefined> {
+  const text = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v : undefined);
+  const get = async (path: string): Promise<any> => {
+    try {
+      const res = await ctx.client.request('GET', path);
+      return res.status >= 200 && res.status < 300 ? res.body : undefined;
+    } catch (err) {
+      if (err instanceof CliError) return undefined;
+      throw err;
+    }
+  };
+  const exceptions = await get(`/jobs/${jobid}/exceptions`);
+  const fromHistory = text(exceptions?.['root-exception']);
+  if (fromHistory !== undefined) return fromHistory;
+  const failure = (await get(`/jobs/${jobid}/execution-result`))?.['job-execution-result']?.['failure-cause'];
+  return text(failure?.['stack-trace']) ?? text(failure?.message);
 }
 
 /** Offline: the product's own parser, so what passes here passes the cluster (given the same max parallelism). */
@@ -259,17 +312,59 @@ async function waitForTerminal(ctx: Ctx, jobid: string, waitTimeoutMs: number | 
   }
 }
 
-async function list(ctx: Ctx): Promise<number> {
+/** `list -r`: jobs whose JobMaster is executing or winding them down (Flink lists these as "Running/Restarting"). */
+export const RUNNING_STATES: ReadonlySet<string> = new Set(['RUNNING', 'RESTARTING', 'FAILING', 'CANCELLING']);
+/** `list -s`: jobs accepted but not running yet, including a recovered one waiting for its TaskManagers or a new leader. */
+export const SCHEDULED_STATES: ReadonlySet<string> = new Set(['INITIALIZING', 'CREATED', 'RECONCILING', 'SUSPENDED']);
+
+interface ListOptions {
+  running?: boolean;
+  scheduled?: boolean;
+  all?: boolean;
+}
+
+/** Whether `list` with these flags shows a job in `state`: -a everything, -r/-s their sets, neither both sets. */
+export function listed(state: unknown, options: ListOptions): boolean {
+  if (options.all) return true;
+  if (typeof state !== 'string') return false;
+  const running = options.running || !options.scheduled;
+  const scheduled = options.scheduled || !options.running;
+  return (running && RUNNING_STATES.has(state)) || (scheduled && SCHEDULED_STATES.has(state));
+}
+
+async function list(ctx: Ctx, options: ListOptions): Promise<number> {
   const res = await ctx.client.request('GET', '/jobs/overview');
   const body = expectOk(res, 'list');
   if (!Array.isArray(body?.jobs)) throw unexpected(res, 'list');
+  const jobs = body.jobs.filter((j: any) => listed(j?.state, options));
   if (ctx.json) {
-    printJson(ctx, body);
+    printJson(ctx, { ...body, jobs });
     return EXIT.OK;
   }
-  const rows = body.jobs.map((j: any) =>
+  const rows = jobs.map((j: any) =>
     [cell(j.jid), cell(j.name), cell(j.state), formatTime(j['start-time']), formatDuration(j.duration)]);
   ctx.io.stdout(formatTable(['JOB ID', 'NAME', 'STATE', 'START', 'DURATION'], rows));
+  return EXIT.OK;
+}
+
+/** `flink info`'s counterpart: the job's plan (GET /jobs/:id/plan → `{plan}`); --json prints the plan object. */
+async function info(ctx: Ctx, jobid: string): Promise<number> {
+  const res = await ctx.client.request('GET', `/jobs/${jobid}/plan`);
+  const plan = expectOk(res, `plan of job ${jobid}`)?.plan;
+  if (plan === null || typeof plan !== 'object' || !Array.isArray(plan.nodes)) throw unexpected(res, `plan of job ${jobid}`);
+  if (ctx.json) {
+    printJson(ctx, plan);
+    return EXIT.OK;
+  }
+  const nodes: any[] = plan.nodes;
+  // Inputs name Flink vertex ids; show the vertices' names as the rows do.
+  const nameOf = new Map(nodes.map((n) => [n.id, cell(n.description ?? n.id)]));
+  const rows = nodes.map((n) => [
+    cell(n.description ?? n.id), cell(n.id), cell(n.parallelism),
+    Array.isArray(n.inputs) && n.inputs.length > 0 ? n.inputs.map((i: any) => nameOf.get(i?.id) ?? cell(i?.id)).join(',') : '-',
+  ]);
+  ctx.io.stdout(formatKeyValues([['Job ID', cell(plan.jid)], ['Name', cell(plan.name)], ['Type', cell(plan.type)]])
+    + '\n' + formatTable(['VERTEX', 'ID', 'PARALLELISM', 'INPUTS'], rows));
   return EXIT.OK;
 }
 
@@ -313,12 +408,32 @@ export function taskCounts(vertex: any): string {
   return counts.size ? [...counts].map(([s, n]) => `${s}=${n}`).join(' ') : '-';
 }
 
+/**
+ * Idempotent: the cluster answers 202 for a job already CANCELED; a 409 (a server that refuses instead) is
+ * checked against the job's state, and CANCELED still exits 0. FINISHED or FAILED stays a rejection (exit 3).
+ */
 async function cancel(ctx: Ctx, jobid: string): Promise<number> {
   const res = await ctx.client.request('PATCH', `/jobs/${jobid}?mode=cancel`);
+  if (res.status === 409 && (await jobState(ctx, jobid)) === 'CANCELED') {
+    if (ctx.json) printJson(ctx, { jobid, state: 'CANCELED' });
+    else ctx.io.stdout(`job ${jobid} is already CANCELED\n`);
+    return EXIT.OK;
+  }
   const body = expectOk(res, `cancel job ${jobid}`);
   if (ctx.json) printJson(ctx, body !== null && typeof body === 'object' ? body : { jobid, status: res.status });
   else ctx.io.stdout(`cancellation of job ${jobid} requested\n`);
   return EXIT.OK;
+}
+
+/** The job's state, or undefined when it cannot be read (the caller reports its own failure then). */
+async function jobState(ctx: Ctx, jobid: string): Promise<string | undefined> {
+  try {
+    const res = await ctx.client.request('GET', `/jobs/${jobid}`);
+    return res.status === 200 && typeof res.body?.state === 'string' ? res.body.state : undefined;
+  } catch (err) {
+    if (err instanceof CliError) return undefined;
+    throw err;
+  }
 }
 
 async function leader(ctx: Ctx): Promise<number> {
@@ -359,20 +474,23 @@ interface LogSource {
   status: string;
 }
 
-/** The subtask attempts `logs` prints, from the job's details. */
+/**
+ * The subtask attempts `logs` prints, from the job's details. A vertex is named by its JobGraph id (the
+ * details' `vertexId`) or by Flink's vertex id (`id`); output and requests use the JobGraph id.
+ */
 function logSources(job: any, vertex: string | undefined, subtask: string | undefined, attempt: number | undefined): LogSource[] {
-  // The REST `id` is Flink's 32-hex vertex id; `vertexId` is the JobGraph's own id, which users type.
-  const idOf = (v: any): string => String(v.vertexId ?? v.id);
   const vertices: any[] = Array.isArray(job?.vertices) ? job.vertices : [];
-  if (vertex !== undefined && !vertices.some((v) => idOf(v) === vertex || v.id === vertex)) {
-    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map(idOf).join(', ')}`);
+  const graphId = (v: any): string => String(v.vertexId ?? v.id);
+  const selected = (v: any): boolean => vertex === undefined || graphId(v) === vertex || v.id === vertex;
+  if (vertex !== undefined && !vertices.some(selected)) {
+    throw new CliError(EXIT.NOT_FOUND, `job ${job.jid} has no vertex "${vertex}"; its vertices: ${vertices.map(graphId).join(', ')}`);
   }
   const sources: LogSource[] = [];
   for (const v of vertices) {
-    if (vertex !== undefined && idOf(v) !== vertex && v.id !== vertex) continue;
+    if (!selected(v)) continue;
     for (const s of Array.isArray(v.subtasks) ? v.subtasks : []) {
       if (subtask !== undefined && String(s.subtask) !== subtask) continue;
-      sources.push({ vertex: idOf(v), subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
+      sources.push({ vertex: graphId(v), subtask: s.subtask, attempt: attempt ?? s.attempt, status: String(s.status) });
     }
   }
   if (subtask !== undefined && sources.length === 0) {
@@ -422,7 +540,9 @@ async function logs(ctx: Ctx, jobid: string, vertex: string | undefined, subtask
 async function exceptions(ctx: Ctx, jobid: string): Promise<number> {
   const res = await ctx.client.request('GET', `/jobs/${jobid}/exceptions`);
   const body = expectOk(res, `exceptions of job ${jobid}`);
-  const entries: any[] = Array.isArray(body?.['exception-history']?.entries) ? body['exception-history'].entries : [];
+  // Flink's key is `exceptionHistory`; `exception-history` is what earlier versions of the API sent.
+  const history = body?.exceptionHistory ?? body?.['exception-history'];
+  const entries: any[] = Array.isArray(history?.entries) ? history.entries : [];
   if (ctx.json) {
     printJson(ctx, body);
     return EXIT.OK;

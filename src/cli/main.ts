@@ -10,7 +10,7 @@ import { VERSION } from '../version';
 
 const EPILOG = `
 Job files: README "Job files", examples/*.json, docs/jobgraph.schema.json; check one with "ha-dispatcher validate FILE".
-Client verbs talk to --url (comma-separated replicas) or $HA_DISPATCHER_URL, default http://127.0.0.1:8081.
+Client verbs talk to --url or -m HOST:PORT (comma-separated replicas) or $HA_DISPATCHER_URL, default http://127.0.0.1:8081.
 Secured clusters: --token-file FILE and --ca-file FILE (or $HA_DISPATCHER_TOKEN_FILE, $HA_DISPATCHER_CA_FILE).
 
 Exit codes: 0 ok · 1 job failed/canceled · 2 usage · 3 rejected · 4 not found · 5 unavailable`;

@@ -15,6 +15,8 @@ export interface CliIo {
   env?: Record<string, string | undefined>;
   /** Read by `submit -`; defaults to process.stdin. */
   stdin?: AsyncIterable<string | Buffer>;
+  /** The HTTP client of the client verbs; defaults to the global fetch. Tests pass a fake cluster. */
+  fetchImpl?: typeof fetch;
 }
 
 /** What an action resolves with: an exit code, or null for a long-running process (it exits on its own). */

@@ -114,7 +114,7 @@ test('with security.rest.token every replica refuses API calls without it (401) 
     t.regex(refused.stderr, /security\.rest\.token/);
     const submitted = await cli(['submit', job, '--url', standby.url, '--wait', '--json'], { HA_DISPATCHER_TOKEN_FILE: tokenFile });
     t.is(submitted.code, 0, submitted.stderr);
-    const viaEnv = await cli(['list', '--url', standby.url, '--json'], { HA_DISPATCHER_TOKEN: token });
+    const viaEnv = await cli(['list', '-a', '--url', standby.url, '--json'], { HA_DISPATCHER_TOKEN: token });
     t.is(viaEnv.code, 0, viaEnv.stderr);
     t.is(JSON.parse(viaEnv.stdout).jobs.length, 1);
     t.is(((await cluster.rest('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>).find((e) => e.key === 'security.rest.token')?.value, '******');

@@ -289,7 +289,7 @@ test('list prints a table with aligned columns', async (t) => {
   t.teardown(() => replica.close());
   const io = capture();
 
-  t.is(await runClientCommand('list', ['--url', replica.url], io), EXIT.OK);
+  t.is(await runClientCommand('list', ['-a', '--url', replica.url], io), EXIT.OK);
   const lines = io.out.trimEnd().split('\n');
   t.is(lines.length, 3);
   t.regex(lines[0], /^JOB ID {28}NAME {9}STATE {5}START {17}DURATION$/);
