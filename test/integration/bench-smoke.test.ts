@@ -33,47 +33,44 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
 test('npm run bench -- --smoke produces well-formed results for every scenario', async (t) => {
   t.timeout(170_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-bench-smoke-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'smoke.json');
-  try {
-    const { code, output } = await runSmoke(out);
-    t.is(code, 0, output.slice(-4000));
-    const results = JSON.parse(fs.readFileSync(out, 'utf8')) as BenchResults;
-    t.is(results.schemaVersion, 1);
-    t.is(results.mode, 'smoke');
-    t.true(isNumber(results.durationMs));
-    t.true(isNumber(results.environment.machine.cpus));
-    t.truthy(results.environment.versions.node);
-    t.deepEqual(results.scenarios.map((s) => s.name), [...SCENARIOS]);
+  const { code, output } = await runSmoke(out);
+  t.is(code, 0, output.slice(-4000));
+  const results = JSON.parse(fs.readFileSync(out, 'utf8')) as BenchResults;
+  t.is(results.schemaVersion, 1);
+  t.is(results.mode, 'smoke');
+  t.true(isNumber(results.durationMs));
+  t.true(isNumber(results.environment.machine.cpus));
+  t.truthy(results.environment.versions.node);
+  t.deepEqual(results.scenarios.map((s) => s.name), [...SCENARIOS]);
 
-    for (const s of results.scenarios) {
-      const where = `scenario ${s.name}`;
-      t.true(isNumber(s.durationMs), where);
-      if (s.status === 'blocked' && MAY_BE_BLOCKED.has(s.name)) {
-        t.truthy(s.error, `${where} is blocked and says why`);
-        t.log(`${s.name} blocked: ${s.error?.split('\n')[0]}`);
-        continue;
-      }
-      t.is(s.status, 'ok', `${where}: ${s.error ?? ''}`);
-      t.is(typeof s.settings, 'object', where);
-      t.true(Object.keys(s.summary).length > 0, `${where} has a summary`);
-      t.true(Array.isArray(s.trials), where);
-      for (const target of s.targets) {
-        t.regex(target.id, /^[a-z0-9.]+$/, where);
-        t.truthy(target.description, where);
-        t.true(['<=', '>=', '=='].includes(target.comparison), where);
-        t.true(isNumber(target.limit), `${where}: ${target.id} limit`);
-        // A figure that could not be measured at this tiny scale is null and then left unjudged.
-        t.true(isNumber(target.value) || target.value === null, `${where}: ${target.id} value`);
-        t.is(target.met === null, target.value === null, `${where}: ${target.id} is judged exactly when measured`);
-        if (target.met !== null) t.is(typeof target.met, 'boolean', `${where}: ${target.id} was judged`);
-      }
-      checkShape(t, s);
+  for (const s of results.scenarios) {
+    const where = `scenario ${s.name}`;
+    t.true(isNumber(s.durationMs), where);
+    if (s.status === 'blocked' && MAY_BE_BLOCKED.has(s.name)) {
+      t.truthy(s.error, `${where} is blocked and says why`);
+      t.log(`${s.name} blocked: ${s.error?.split('\n')[0]}`);
+      continue;
     }
-    const markdown = renderMarkdown(results);
-    for (const s of results.scenarios) t.true(markdown.includes(s.title), `the report has a section for ${s.name}`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    t.is(s.status, 'ok', `${where}: ${s.error ?? ''}`);
+    t.is(typeof s.settings, 'object', where);
+    t.true(Object.keys(s.summary).length > 0, `${where} has a summary`);
+    t.true(Array.isArray(s.trials), where);
+    for (const target of s.targets) {
+      t.regex(target.id, /^[a-z0-9.]+$/, where);
+      t.truthy(target.description, where);
+      t.true(['<=', '>=', '=='].includes(target.comparison), where);
+      t.true(isNumber(target.limit), `${where}: ${target.id} limit`);
+      // A figure that could not be measured at this tiny scale is null and then left unjudged.
+      t.true(isNumber(target.value) || target.value === null, `${where}: ${target.id} value`);
+      t.is(target.met === null, target.value === null, `${where}: ${target.id} is judged exactly when measured`);
+      if (target.met !== null) t.is(typeof target.met, 'boolean', `${where}: ${target.id} was judged`);
+    }
+    checkShape(t, s);
   }
+  const markdown = renderMarkdown(results);
+  for (const s of results.scenarios) t.true(markdown.includes(s.title), `the report has a section for ${s.name}`);
 });
 
 /** Per scenario: the figures the report is built from are present and numeric (values are not judged). */

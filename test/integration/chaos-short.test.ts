@@ -7,25 +7,23 @@ import anyTest, { TestFn } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalEnsemble } from '../../src/ensemble/local-ensemble';
+import { ClusterContext, ensembleHooks } from '../helpers/ensemble';
 import { formatViolation } from '../../src/chaos/checker';
 import { runScenario } from '../../src/chaos/runner';
 import { findScenario, SHORT_SCENARIOS } from '../../src/chaos/scenarios';
 import { seedFrom } from '../../src/chaos/random';
 
-interface Context { ensemble: LocalEnsemble; dir: string }
+interface Context extends ClusterContext { dir: string }
 const test = anyTest as TestFn<Context>;
 const seed = seedFrom(process.env.HA_CHAOS_SEED);
 const seconds = Number(process.env.HA_CHAOS_SHORT_SECONDS ?? 15);
 
+// Chaos needs sessions of a second or more: ticks of 200 ms.
+ensembleHooks(test, { tickTime: 200, minSessionTimeoutMs: 1000, maxSessionTimeoutMs: 30_000 });
+
 test.before(async (t) => {
   t.context.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-chaos-short-'));
-  t.context.ensemble = await LocalEnsemble.start({ dir: path.join(t.context.dir, 'zookeeper'), servers: 3, tickTime: 200, minSessionTimeoutMs: 1000, maxSessionTimeoutMs: 30_000 });
   process.stdout.write(`chaos-short seed ${seed} — replay with HA_CHAOS_SEED=${seed}\n`);
-});
-
-test.after.always(async (t) => {
-  await t.context.ensemble?.stop({ removeData: true });
 });
 
 for (const [i, name] of SHORT_SCENARIOS.entries()) {
