@@ -72,7 +72,7 @@ test('with TLS on, https works end to end; mutual TLS keeps TaskManagers without
     t.is(submitted.code, 0, submitted.stderr);
     t.is(JSON.parse(submitted.stdout).state, 'FINISHED');
     t.deepEqual([...startCounts(starts).entries()].sort(), [['work/0', 1], ['work/1', 1]]);
-    const listed = await cli(['list', '--url', standby.url, '--ca-file', p.caFile, '--json']);
+    const listed = await cli(['list', '-a', '--url', standby.url, '--ca-file', p.caFile, '--json']);
     t.is(listed.code, 0, listed.stderr);
     t.is(JSON.parse(listed.stdout).jobs.length, 1);
 
