@@ -74,7 +74,7 @@ export async function readTrustedLeader(client: ZooKeeperClient, options: TrustO
   if (!lowest) return { trusted: false, reason: 'no live latch node' };
   if (lowest.owner !== stat.ephemeralOwner) return { trusted: false, reason: `session ${stat.ephemeralOwner} does not own the lowest live latch node ${lowest.node}` };
   if (!lowest.data) return { trusted: false, reason: `latch node ${lowest.node} holds no verifiable contender data` };
-  const counter = await readEpochCounter(client);
+  const counter = await readEpochCounter(client, watcher);
   if (!counter.ok) return { trusted: false, reason: counter.reason };
   if (info.epoch !== counter.epoch || info.replicaId !== counter.replicaId) {
     return { trusted: false, reason: `epoch ${info.epoch} of ${info.replicaId} is not the last one taken (${counter.epoch} by ${counter.replicaId})` };
@@ -91,10 +91,11 @@ export async function readTrustedLeader(client: ZooKeeperClient, options: TrustO
 }
 
 /** The sealed `/epoch` counter as the election driver last wrote it. Reads `/epoch`. */
-async function readEpochCounter(client: ZooKeeperClient): Promise<{ ok: true; epoch: number; replicaId: unknown } | { ok: false; reason: string }> {
+/** With `watcher`, a later grant (a new counter) makes the caller read the trust again. */
+async function readEpochCounter(client: ZooKeeperClient, watcher?: Watcher): Promise<{ ok: true; epoch: number; replicaId: unknown } | { ok: false; reason: string }> {
   let data: Buffer;
   try {
-    ({ data } = await client.get(EPOCH_PATH));
+    ({ data } = await client.get(EPOCH_PATH, watcher));
   } catch (err) {
     if (err instanceof NoNodeError) return { ok: false, reason: 'no /epoch counter' };
     throw err;
