@@ -482,11 +482,17 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
         await this.call('create', p, (h, cb) => h.a_create(p, '', 0, cb), () => undefined);
         created = true;
       } catch (err) {
+        if (err instanceof ZkError && err.code === 'NOAUTH') {
+          throw new ZkError(ZK_CODES.NOAUTH, 'create (the parent node refuses this ZooKeeper identity CREATE; grant it, or choose another high-availability.zookeeper.path.root or cluster-id)', p);
+        }
         if (!(err instanceof ZkError && err.code === 'NODEEXISTS')) throw err;
       }
       if (!this.createAcl) continue;
       if (created || ours) {
-        await this.setAclAbsolute(p, this.createAcl, -1).catch((err) => {
+        // A shared ancestor (path.root) stays open to CREATE for everyone, or the first cluster to
+        // make it would lock every other cluster (another identity) on the ensemble out of its own chroot.
+        const acl = ours ? this.createAcl : [...this.createAcl, { perms: ZK_PERMS.CREATE, scheme: 'world', id: 'anyone' }];
+        await this.setAclAbsolute(p, acl, -1).catch((err) => {
           if (err instanceof ZkError && err.code === 'NOAUTH') {
             throw new ZkError(ZK_CODES.NOAUTH, 'lock (setACL: the node belongs to another ZooKeeper identity; check high-availability.zookeeper.client.digest-auth)', p);
           }

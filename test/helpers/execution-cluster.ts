@@ -72,8 +72,27 @@ export class ExecutionCluster {
     for (let i = 0; i < (options.taskManagers ?? 2); i++) cluster.startTaskManager(`tm${i + 1}`);
     // Generous: on a loaded 2-core machine five Node processes take a while to start.
     await cluster.leader(60000);
+    await cluster.waitForStandbys(60000);
     await cluster.waitForTaskManagers(options.taskManagers ?? 2, 60000);
     return cluster;
+  }
+
+  /**
+   * Until every running replica is up and names the same ready leader (standbys: reachable), so a test
+   * that reads the latch or a standby's redirect never sees a replica that is still starting.
+   */
+  waitForStandbys(timeoutMs = 30000): Promise<string> {
+    return eventually('every replica naming the ready leader', async () => {
+      const named = new Set<string>();
+      for (const r of this.replicas) {
+        if (!r.running) continue;
+        const h = await call('GET', `${r.url}/health`, undefined, 1000, undefined, this.options.restTls).catch(() => null);
+        const ok = h?.body?.role === 'leader' || (h?.body?.role === 'standby' && h.body.leaderReachable === true);
+        if (!ok || !h?.body?.leader?.replicaId) return null;
+        named.add(h.body.leader.replicaId);
+      }
+      return named.size === 1 ? [...named][0] : null;
+    }, timeoutMs, 100);
   }
 
   /** `settings`: extra "key=value" settings for this TaskManager only (e.g. a fixed taskmanager.rpc-port). */

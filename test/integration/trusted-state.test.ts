@@ -121,6 +121,28 @@ test('an ensemble with enforce.auth.enabled refuses a session without digest cre
   t.deepEqual((await authed.getACL('/ok')).map((a) => a.scheme), ['digest']);
 });
 
+test('clusters with different identities share path.root: the first one to create it leaves it open to CREATE only, so the second starts', async (t) => {
+  const { ensemble } = t.context;
+  const root = `/shared-${crypto.randomBytes(4).toString('hex')}`;
+  const first = await connectedClient({ connect: ensemble.connectString, chroot: `${root}/a`, digestAuth: 'ha:s3cret', acl: 'creator' });
+  t.teardown(() => first.close());
+  const second = await connectedClient({ connect: ensemble.connectString, chroot: `${root}/b`, digestAuth: 'other:pw', acl: 'creator' });
+  t.teardown(() => second.close());
+  const open = await connectedClient({ connect: ensemble.connectString, chroot: `${root}/c` });
+  t.teardown(() => open.close());
+  t.is(await outcome(() => second.create('/mine', 'x')), 'OK');
+  t.is(await outcome(() => open.create('/mine', 'x')), 'OK');
+  const admin = await connectedClient({ connect: ensemble.connectString, digestAuth: 'ha:s3cret' });
+  t.teardown(() => admin.close());
+  const acl = await admin.getACL(root);
+  t.deepEqual(acl.filter((a) => a.scheme === 'world').map((a) => a.perms), [ZK_PERMS.CREATE], JSON.stringify(acl));
+  // Each chroot is its owner's alone: another identity can neither write it nor delete it from the shared root.
+  const other = await connectedClient({ connect: ensemble.connectString, digestAuth: 'other:pw' });
+  t.teardown(() => other.close());
+  t.is(await outcome(() => other.set(`${root}/a`, 'x')), 'NOAUTH');
+  t.is(await outcome(() => other.delete(`${root}/a`)), 'NOAUTH');
+});
+
 test('with acl open and a state key, a graph written by a foreign identity and a tampered running graph are quarantined, never run', async (t) => {
   const { ensemble } = t.context;
   const cluster = await withClusters(t, await ExecutionCluster.start({
