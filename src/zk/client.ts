@@ -293,8 +293,28 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
     this.emit('state', change);
   }
 
+  /**
+   * Resolves once connected with the chroot in place. A connection loss while making the chroot (a
+   * busy ensemble drops a fresh connection now and then) is retried within the same `timeoutMs`
+   * budget; only the deadline, a closed client or a non-transient error (e.g. NOAUTH) rejects.
+   */
   async waitUntilConnected(timeoutMs: number): Promise<void> {
-    if (this.isConnected) return this.ensureChroot();
+    const deadline = this.clock.monotonicNow() + timeoutMs;
+    for (;;) {
+      await this.waitForConnection(Math.max(1, deadline - this.clock.monotonicNow()));
+      try {
+        return await this.ensureChroot();
+      } catch (err) {
+        if (!(err instanceof ZkError && err.isConnectionLoss) || this.clock.monotonicNow() >= deadline) throw err;
+        this.logger.warn('zk.chroot.retry', { chroot: this.chroot, reason: err.message });
+        // The state may still read CONNECTED for a moment after the loss: pause rather than spin.
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  private async waitForConnection(timeoutMs: number): Promise<void> {
+    if (this.isConnected) return;
     await new Promise<void>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.off('state', listener);
@@ -310,7 +330,6 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
       };
       this.on('state', listener);
     });
-    return this.ensureChroot();
   }
 
   private async ensureChroot(): Promise<void> {

@@ -12,6 +12,7 @@ import { join, sequenceOf } from '../../src/zk/paths';
 import { connectedClient, eventually, startEnsemble, uniqueRoot } from '../helpers/ensemble';
 import { closeAll, LeadershipTimeline, TestContender } from '../helpers/election';
 import { FaultProxy } from '../helpers/fault-proxy';
+import { RecordingLogger } from '../helpers/fake-rest-deps';
 
 const test = anyTest as TestFn<{ ensemble: LocalEnsemble }>;
 
@@ -186,4 +187,23 @@ test.serial('a contender whose latch create reply is lost finds its node by UUID
     await observer.close();
     await Promise.all(proxies.map(closeProxy));
   }
+});
+
+test.serial('a connection lost while the new session makes its chroot is retried within the connect timeout, not fatal', async (t) => {
+  const proxy = await proxyTo(t.context.ensemble, 0);
+  const logger = new RecordingLogger();
+  const client = new NativeZooKeeperClient({ connect: proxy.address, chroot: uniqueRoot('chroot-retry'), sessionTimeoutMs: 6000, logger });
+  t.teardown(async () => { await client.close(); await closeProxy(proxy); });
+  // Hold the first answers after the handshake (the chroot's exists), then reset the connection under them.
+  let held = false;
+  client.on('state', (change: { state: string }) => {
+    if (change.state !== 'CONNECTED' || held) return;
+    held = true;
+    proxy.stall();
+    setTimeout(() => { proxy.cut(); proxy.pass(); }, 300);
+  });
+  await client.waitUntilConnected(15_000);
+  t.true(held, 'the fault was injected');
+  t.true(logger.events.some((e) => e.event === 'zk.chroot.retry'), JSON.stringify(logger.events.map((e) => e.event)));
+  t.truthy(await client.exists('/'), 'the chroot exists and the session serves');
 });
