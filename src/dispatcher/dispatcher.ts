@@ -365,31 +365,55 @@ export class Dispatcher implements LeaderContender {
     return jobMaster;
   }
 
-  /** Terminal job: dirty result → graph removed → result clean; then the job lives in the cache. */
+  /**
+   * Terminal job: dirty result → graph removed → result clean; then the job lives in the cache.
+   * Touches `/jobresults/<jobId>` (create, set), `/jobgraphs/<jobId>` and `/jobs/<jobId>` (delete).
+   * A connection loss is retried for as long as this term leads: the session usually survives it
+   * (a ZooKeeper server dying under the connection), so no next leader would ever finish the job.
+   */
   private async onJobTerminal(state: LeaderState, graph: JobGraph, digest: string, outcome: TerminalOutcome): Promise<void> {
     const jobId = graph.jobId;
     if (this.state !== state) return; // a suspended JobMaster's late outcome belongs to no term
-    try {
-      const tracked = state.jobs.get(jobId);
-      const entry = await state.resultStore.createDirty({
-        jobId, name: graph.name, jobStatus: outcome.status, graphDigest: digest,
-        startTime: outcome.details['start-time'], endTime: outcome.details['end-time'], failure: outcome.failure,
-        ...(tracked ? { submittedAt: tracked.submittedAt } : {}),
-      });
-      state.results.set(jobId, entry);
-      this.completed.set(jobId, outcome.details);
-      if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
-      if (tracked && state.jobs.get(jobId) === tracked) {
-        state.jobs.delete(jobId);
-        state.storedGraphBytes -= tracked.bytes;
+    const tracked = state.jobs.get(jobId);
+    const recorded = await this.whileLeading(state, 'jobresult.write', jobId, () => state.resultStore.createDirty({
+      jobId, name: graph.name, jobStatus: outcome.status, graphDigest: digest,
+      startTime: outcome.details['start-time'], endTime: outcome.details['end-time'], failure: outcome.failure,
+      ...(tracked ? { submittedAt: tracked.submittedAt } : {}),
+    }));
+    if (!recorded) return; // not recorded: the next leader recovers the job and its persisted progress finishes it
+    state.results.set(jobId, recorded);
+    this.completed.set(jobId, outcome.details);
+    if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
+    if (tracked && state.jobs.get(jobId) === tracked) {
+      state.jobs.delete(jobId);
+      state.storedGraphBytes -= tracked.bytes;
+    }
+    state.sweeper?.noteRecorded();
+    if (outcome.status === 'FAILED') this.options.metrics?.jobFailures.inc();
+    this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
+    // A dirty result left behind is cleaned up by the next leader's recovery (or the sweeper).
+    await this.whileLeading(state, 'jobresult.cleanup', jobId, async () => { await this.cleanUp(state, jobId); return true; });
+  }
+
+  /**
+   * Runs `write` until it succeeds, retrying connection losses (backoff 100 ms doubling to 5 s) while
+   * `state` is still this leader's term. Returns null when it gave up: the term ended, or a
+   * non-transient error (logged as `<event>.failed`). Each retry is logged as `<event>.retry`.
+   */
+  private async whileLeading<T>(state: LeaderState, event: string, jobId: string, write: () => Promise<T>): Promise<T | null> {
+    for (let attempt = 1, backoffMs = 100; ; attempt++, backoffMs = Math.min(backoffMs * 2, 5000)) {
+      try {
+        return await write();
+      } catch (err) {
+        const transient = err instanceof ZkError && err.isConnectionLoss;
+        const leading = this.state === state && this.options.election.isLeader(state.term);
+        if (!transient || !leading) {
+          this.logger.error(`${event}.failed`, { jobId, attempt, error: err as Error });
+          return null;
+        }
+        this.logger.warn(`${event}.retry`, { jobId, attempt, backoffMs, error: err as Error });
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, backoffMs));
       }
-      state.sweeper?.noteRecorded();
-      if (outcome.status === 'FAILED') this.options.metrics?.jobFailures.inc();
-      this.logger.info('job.status', { jobId, status: outcome.status, epoch: state.term.epoch, terminal: true });
-      await this.cleanUp(state, jobId);
-    } catch (err) {
-      // Not recorded: the next leader recovers the job and its persisted progress finishes it.
-      this.logger.error('jobresult.write.failed', { jobId, status: outcome.status, error: err as Error });
     }
   }
 

@@ -33,16 +33,16 @@ function leader(client: FakeZkClient, events: string[] = []): Dispatcher {
   return dispatcher;
 }
 
-test('a canceled job whose result could not be recorded is shown CANCELLING, never CANCELED', async (t) => {
+test('a canceled job whose result could not be recorded yet is shown CANCELLING, never CANCELED; the write is retried until recorded', async (t) => {
   const client = new FakeZkClient();
   const events: string[] = [];
   const dispatcher = leader(client, events);
   await eventually('leader', () => dispatcher.role === 'leader');
   await dispatcher.submit(GRAPH);
-  client.failNext('create', `/jobresults/${JOB}`, ZK_CODES.CONNECTIONLOSS);
+  // Three connection losses in a row (retries after 100, 200 and 400 ms): the session survives them.
+  for (let i = 0; i < 3; i++) client.failNext('create', `/jobresults/${JOB}`, ZK_CODES.CONNECTIONLOSS);
   await dispatcher.cancel(JOB);
-  await eventually('the result write was attempted', () => client.calls.some((c) => c.op === 'create' && c.path === `/jobresults/${JOB}`));
-  await eventually('the dispatcher saw the result write fail', () => events.includes('jobresult.write.failed'), 5000, 5);
+  await eventually('the dispatcher saw the result write fail', () => events.includes('jobresult.write.retry'), 5000, 5);
   t.deepEqual(dispatcher.listJobs(), [{ id: JOB, status: 'CANCELLING' }]);
   const details = await dispatcher.jobDetails(JOB);
   t.is(details.state, 'CANCELLING');
@@ -51,6 +51,25 @@ test('a canceled job whose result could not be recorded is shown CANCELLING, nev
   t.deepEqual(dispatcher.jobsOverview().map((d) => d.state), ['CANCELLING']);
   t.deepEqual(await dispatcher.executionResult(JOB), { status: { id: 'IN_PROGRESS' } });
   t.is(await client.exists(`/jobresults/${JOB}`), null);
+
+  // The leader kept its session: it records the result itself instead of leaving the job CANCELLING forever.
+  await eventually('CANCELED once recorded', async () => (await dispatcher.jobDetails(JOB)).state === 'CANCELED', 10_000, 20);
+  t.truthy(await client.exists(`/jobresults/${JOB}`));
+  t.is(client.calls.filter((c) => c.op === 'create' && c.path === `/jobresults/${JOB}`).length, 4);
+  t.false(events.includes('jobresult.write.failed'));
+});
+
+test('a result write that fails with the session gone (not a connection loss) is not retried: the next leader recovers the job', async (t) => {
+  const client = new FakeZkClient();
+  const events: string[] = [];
+  const dispatcher = leader(client, events);
+  await eventually('leader', () => dispatcher.role === 'leader');
+  await dispatcher.submit({ ...GRAPH, jobId: 'd'.repeat(32) });
+  client.failNext('create', `/jobresults/${'d'.repeat(32)}`, ZK_CODES.SESSIONEXPIRED);
+  await dispatcher.cancel('d'.repeat(32));
+  await eventually('the write failed without a retry', () => events.includes('jobresult.write.failed'), 5000, 5);
+  t.false(events.includes('jobresult.write.retry'));
+  t.is(await client.exists(`/jobresults/${'d'.repeat(32)}`), null);
 });
 
 test('once the result is recorded the terminal status shows', async (t) => {
