@@ -95,9 +95,11 @@ async function main(argv: string[]): Promise<number> {
     if (mode === 'full' && complete && !values.out) {
       updateBenchmarksMd(path.join(packageRoot(), 'BENCHMARKS.md'), renderMarkdown(report));
       say('BENCHMARKS.md updated');
-    } else if (values.merge && !failed) {
+    } else if (values.merge) {
+      // Only figures that were measured replace earlier ones; a failed scenario's error stays in the .tmp file.
+      const ok = { ...report, scenarios: report.scenarios.filter((s) => s.status === 'ok') };
       const latest = path.join(resultsDir, 'latest.json');
-      const merged = mergeResults(JSON.parse(fs.readFileSync(latest, 'utf8')) as BenchResults, report);
+      const merged = mergeResults(JSON.parse(fs.readFileSync(latest, 'utf8')) as BenchResults, ok);
       fs.writeFileSync(latest, `${JSON.stringify(merged, null, 2)}\n`);
       updateBenchmarksMd(path.join(packageRoot(), 'BENCHMARKS.md'), renderMarkdown(merged));
       say(`merged into ${path.relative(process.cwd(), latest)}; BENCHMARKS.md updated`);

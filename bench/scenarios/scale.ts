@@ -157,7 +157,9 @@ interface JobStep extends Record<string, unknown> {
   probe: { jobs: number; p50Ms: number | null; p95Ms: number | null };
   heartbeatsPerS: number;
   leaderCpuMsPerS: number | null;
-  netCpuPerHeartbeatUs: number | null;
+  cpuPerHeartbeatUs: number | null;
+  /** Above the same fleet's idle heartbeats (no job): what the running jobs add to each heartbeat. */
+  extraCpuPerHeartbeatUs: number | null;
   zkNodes: number;
   zkBytes: number;
   zkBytesPerJob: number | null;
@@ -201,14 +203,15 @@ async function runJobCurve(ctx: BenchContext, size: Size): Promise<{ steps: JobS
         jobs: running,
         batch: { jobs: batch.length, p50Ms: percentile(batchLatencies, 50), p95Ms: percentile(batchLatencies, 95), wallMs },
         probe: { jobs: probeLatencies.length, p50Ms: percentile(probeLatencies, 50), p95Ms: percentile(probeLatencies, 95) },
-        heartbeatsPerS: round(w.heartbeatsPerS, 1), leaderCpuMsPerS: w.cpuMsPerS, netCpuPerHeartbeatUs: perHeartbeatUs(net, w.heartbeatsPerS),
+        heartbeatsPerS: round(w.heartbeatsPerS, 1), leaderCpuMsPerS: w.cpuMsPerS,
+        cpuPerHeartbeatUs: perHeartbeatUs(w.cpuMsPerS, w.heartbeatsPerS), extraCpuPerHeartbeatUs: perHeartbeatUs(net, w.heartbeatsPerS),
         zkNodes: census.nodes, zkBytes: census.bytes, zkBytesPerJob: running ? Math.round((census.bytes - base.bytes) / running) : null,
         zkBytesByTop: census.byTop,
         leaderRssMiB: rss === null ? null : round(rss / 2 ** 20, 1),
         handoff,
       };
       steps.push(step);
-      ctx.log(`scale: ${running} running jobs: batch of ${batch.length} p50 ${step.batch.p50Ms} ms p95 ${step.batch.p95Ms} ms; single p50 ${step.probe.p50Ms} ms; ${step.netCpuPerHeartbeatUs} µs per heartbeat (net); ZooKeeper ${census.nodes} nodes ${census.bytes} B (${step.zkBytesPerJob} B per job); handoff ready ${handoff.readyMs} ms, re-registered ${handoff.reRegisteredMs} ms, grant → ready ${handoff.recoveryMs} ms`);
+      ctx.log(`scale: ${running} running jobs: batch of ${batch.length} p50 ${step.batch.p50Ms} ms p95 ${step.batch.p95Ms} ms; single p50 ${step.probe.p50Ms} ms; ${step.cpuPerHeartbeatUs} µs per heartbeat (${step.extraCpuPerHeartbeatUs} above the idle fleet); ZooKeeper ${census.nodes} nodes ${census.bytes} B (${step.zkBytesPerJob} B per job); handoff ready ${handoff.readyMs} ms, re-registered ${handoff.reRegisteredMs} ms, grant → ready ${handoff.recoveryMs} ms`);
     }
     return { steps };
   } finally {
@@ -286,11 +289,13 @@ async function submitAndDeploy(http: HttpClient, url: string, fleet: SimulatedFl
 }
 
 async function leaderEpoch(http: HttpClient, leader: BenchProcess): Promise<number> {
-  return until('the leader\'s epoch', async () => {
-    const a = await http.tryRequest('GET', `${leader.url}/leader`);
-    const epoch = parseJson<{ epoch?: number }>(a.text)?.epoch;
-    return a.status === 200 && typeof epoch === 'number' ? epoch : null;
+  // Wrapped: epoch 0 (the first term) is falsy, and `until` waits for a truthy answer.
+  const { epoch } = await until('the leader\'s epoch', async () => {
+    const a = await http.tryRequest('GET', `${leader.url}/health`);
+    const h = parseJson<{ role?: string; epoch?: number }>(a.text);
+    return a.status === 200 && h?.role === 'leader' && typeof h.epoch === 'number' ? { epoch: h.epoch } : null;
   }, 30_000, 20);
+  return epoch;
 }
 
 /**
