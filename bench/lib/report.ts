@@ -79,8 +79,9 @@ function scale(s: ScenarioResult): string {
     '',
     `**Jobs** (all running, held by ${set.jobFleet.taskManagers} TaskManagers × ${set.jobFleet.slots} slots; one sleep subtask each; batch = the step's new jobs, ${set.concurrency} submissions in flight; single = ${set.singleProbes} jobs one at a time after it):`,
     '',
-    table(['jobs running', 'batch p50', 'batch p95', 'single p50', 'single p95', 'leader CPU (ms/s)', 'CPU per heartbeat (µs)', 'above idle fleet (µs)', 'ZooKeeper nodes', 'ZooKeeper KiB', 'bytes per job', 'leader RSS (MiB)', 'handoff: ready', 'handoff: all re-registered', 'grant → ready'],
-      jobs.map((t) => [t.jobs, ms(t.batch.p50Ms), ms(t.batch.p95Ms), ms(t.probe.p50Ms), ms(t.probe.p95Ms), t.leaderCpuMsPerS, t.cpuPerHeartbeatUs, t.extraCpuPerHeartbeatUs, t.zkNodes, kib(t.zkBytes), t.zkBytesPerJob, t.leaderRssMiB, ms(t.handoff.readyMs), ms(t.handoff.reRegisteredMs), ms(t.handoff.recoveryMs)])),
+    table(['jobs running', 'batch p50', 'batch p95', 'single p50', 'single p95', 'leader CPU (ms/s)', 'CPU per heartbeat (µs)', 'above idle fleet (µs)', 'ZooKeeper nodes', 'ZooKeeper KiB', 'bytes per job', 'leader RSS (MiB)', 'handoff: ready', 'handoff: all re-registered', 'grant → ready', 'grant → ready per job'],
+      jobs.map((t) => [t.jobs, ms(t.batch.p50Ms), ms(t.batch.p95Ms), ms(t.probe.p50Ms), ms(t.probe.p95Ms), t.leaderCpuMsPerS, t.cpuPerHeartbeatUs, t.extraCpuPerHeartbeatUs, t.zkNodes, kib(t.zkBytes), t.zkBytesPerJob, t.leaderRssMiB,
+        ms(t.handoff.readyMs), ms(t.handoff.reRegisteredMs), ms(t.handoff.recoveryMs), typeof t.handoff.recoveryMs === 'number' && t.jobs ? ms(Math.round((t.handoff.recoveryMs / t.jobs) * 100) / 100) : null])),
   ].join('\n');
 }
 
