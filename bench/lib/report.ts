@@ -85,14 +85,23 @@ function scale(s: ScenarioResult): string {
   ].join('\n');
 }
 
+/** "kept", "**lost**", or "**lost 1 of 2**" over a pause length's trials; "(expired)" when the server expired the session. */
+function pauseCell(trials: Array<{ lost: boolean; expired?: boolean }>): string | null {
+  if (trials.length === 0) return null;
+  const lost = trials.filter((x) => x.lost).length;
+  const expired = trials.some((x) => x.expired) ? ' (expired)' : '';
+  if (lost === 0) return `kept${trials.length > 1 ? ` ×${trials.length}` : ''}`;
+  return lost === trials.length && trials.length === 1 ? `**lost**${expired}` : `**lost ${lost} of ${trials.length}**${expired}`;
+}
+
 function sessionTimeout(s: ScenarioResult): string {
   const set = s.settings as any;
   const pauses = (set.pausesMs as number[]);
   return [
-    `Per session timeout a fresh cluster (leader + standby, ${set.jobs} stored jobs). CPU load: ${set.burners} busy-loop processes for ${set.cpuLoadMs / 1000} s on the machine's cores while a client polls the leader. Pauses: SIGSTOP of the leader for the time shown, then SIGCONT; judged ${set.settleMs} ms later (kept / **lost** leadership). SIGKILL: kill → the standby answers \`/health\` as the ready leader.`,
+    `Per session timeout a fresh cluster (leader + standby, ${set.jobs} stored jobs). CPU load: ${set.burners} busy-loop processes for ${set.cpuLoadMs / 1000} s on the machine's cores while a client polls the leader. Pauses: SIGSTOP of the leader for the time shown, then SIGCONT, ${set.pauseTrials ?? 1} trial(s) each; judged ${set.settleMs} ms later (kept / **lost** leadership; "expired": ZooKeeper also expired the session). SIGKILL: kill → the standby answers \`/health\` as the ready leader.`,
     '',
     table(['session timeout', 'revocations under CPU load', ...pauses.map((p) => `pause ${p} ms`), 'SIGKILL → ready (each)'],
-      s.trials.map((t: any) => [`${t.sessionTimeoutMs} ms`, t.cpuLoad.revocations, ...pauses.map((p) => { const x = t.pauses.find((q: any) => q.pauseMs === p); return x ? (x.lost ? '**lost**' : 'kept') : null; }), t.killReadyMs.map((v: number) => `${v} ms`).join(', ')])),
+      s.trials.map((t: any) => [`${t.sessionTimeoutMs} ms`, t.cpuLoad.revocations, ...pauses.map((p) => pauseCell(t.pauses.filter((q: any) => q.pauseMs === p))), t.killReadyMs.map((v: number) => `${v} ms`).join(', ')])),
   ].join('\n');
 }
 

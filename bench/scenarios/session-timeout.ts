@@ -19,8 +19,8 @@ import { sleep } from '../lib/wait';
 import { BenchContext, Scenario, ScenarioOutput } from '../lib/types';
 
 const SIZES = {
-  full: { timeoutsMs: [2000, 4000, 6000, 10_000], cpuLoadMs: 15_000, burners: 4, pausesMs: [500, 1000, 2000, 3000, 5000], killTrials: 2, jobs: 100 },
-  smoke: { timeoutsMs: [1500], cpuLoadMs: 1000, burners: 2, pausesMs: [200], killTrials: 1, jobs: 5 },
+  full: { timeoutsMs: [2000, 4000, 6000, 10_000], cpuLoadMs: 15_000, burners: 4, pausesMs: [500, 1000, 2000, 3000, 5000], pauseTrials: 2, killTrials: 2, jobs: 100 },
+  smoke: { timeoutsMs: [1500], cpuLoadMs: 1000, burners: 2, pausesMs: [200], pauseTrials: 1, killTrials: 1, jobs: 5 },
 };
 
 /** After a resume, how long the leader gets to notice a lost session before it is judged. */
@@ -29,10 +29,11 @@ const SETTLE_MS = 1500;
 interface TimeoutTrial extends Record<string, unknown> {
   sessionTimeoutMs: number;
   cpuLoad: { burners: number; durationMs: number; revocations: number; leaderChanged: boolean };
-  pauses: Array<{ pauseMs: number; lost: boolean }>;
-  /** Longest pause the leader kept its leadership through (null if none). */
+  /** One entry per pause trial; `expired`: the server also reported the session expired (not only a SUSPENDED connection). */
+  pauses: Array<{ pauseMs: number; lost: boolean; expired: boolean }>;
+  /** Longest pause the leader kept its leadership through in every trial (null if none). */
   longestSurvivedMs: number | null;
-  /** Shortest pause that cost the leadership (null if none did). */
+  /** Shortest pause that cost the leadership in any trial (null if none did). */
   shortestLostMs: number | null;
   killReadyMs: number[];
   killReadyP50Ms: number | null;
@@ -41,7 +42,7 @@ interface TimeoutTrial extends Record<string, unknown> {
 export const sessionTimeout: Scenario = {
   name: 'session-timeout',
   title: 'Session timeout: false failovers against the crash outage',
-  budgetMs: (mode) => (mode === 'full' ? 540_000 : 60_000),
+  budgetMs: (mode) => (mode === 'full' ? 720_000 : 60_000),
   async run(ctx: BenchContext): Promise<ScenarioOutput> {
     const size = SIZES[ctx.mode];
     const burners = new Set<ChildProcess>();
@@ -62,16 +63,18 @@ export const sessionTimeout: Scenario = {
         await stable(cluster);
         const pauses: TimeoutTrial['pauses'] = [];
         for (const pauseMs of size.pausesMs) {
-          pauses.push({ pauseMs, lost: await pauseProbe(cluster, pauseMs) });
-          await stable(cluster);
+          for (let i = 0; i < size.pauseTrials; i++) {
+            pauses.push({ pauseMs, ...await pauseProbe(cluster, pauseMs) });
+            await stable(cluster);
+          }
         }
         const killReadyMs: number[] = [];
         for (let i = 0; i < size.killTrials; i++) {
           killReadyMs.push(await killProbe(cluster, timeoutMs));
           await stable(cluster);
         }
-        const survived = pauses.filter((p) => !p.lost).map((p) => p.pauseMs);
         const lost = pauses.filter((p) => p.lost).map((p) => p.pauseMs);
+        const survived = pauses.filter((p) => !lost.includes(p.pauseMs)).map((p) => p.pauseMs);
         const trial: TimeoutTrial = {
           sessionTimeoutMs: timeoutMs, cpuLoad, pauses,
           longestSurvivedMs: survived.length ? Math.max(...survived) : null, shortestLostMs: lost.length ? Math.min(...lost) : null,
@@ -128,20 +131,21 @@ async function cpuLoadProbe(cluster: BenchCluster, http: HttpClient, burners: Se
   return { burners: count, durationMs, revocations, leaderChanged: now !== leader };
 }
 
-/** Stops the leader for `pauseMs`; true when that cost it the leadership. */
-async function pauseProbe(cluster: BenchCluster, pauseMs: number): Promise<boolean> {
+/** Stops the leader for `pauseMs`: did that cost it the leadership, and did its session expire? */
+async function pauseProbe(cluster: BenchCluster, pauseMs: number): Promise<{ lost: boolean; expired: boolean }> {
   const leader = await cluster.leader();
   const from = leader.logSize();
   leader.kill('SIGSTOP');
   await sleep(pauseMs);
   leader.kill('SIGCONT');
   await sleep(SETTLE_MS);
-  if (leader.events('leadership.revoked', from).length > 0) return true;
+  const expired = leader.events('zk.state', from).some((e) => e.reason === 'session expired');
+  if (leader.events('leadership.revoked', from).length > 0) return { lost: true, expired };
   for (const r of cluster.replicas) {
     if (r === leader || !r.running) continue;
-    if ((await cluster.health(r)).role === 'leader') return true;
+    if ((await cluster.health(r)).role === 'leader') return { lost: true, expired };
   }
-  return false;
+  return { lost: false, expired };
 }
 
 /** SIGKILL of the leader → the standby answers `/health` as the ready leader, ms; the killed one returns as a standby. */
