@@ -225,7 +225,7 @@ async function runJobCurve(ctx: BenchContext, size: Size): Promise<{ steps: JobS
 async function startCluster(ctx: BenchContext, label: string): Promise<{ cluster: BenchCluster; fleet: SimulatedFleet; http: HttpClient }> {
   const cluster = await BenchCluster.create({
     connect: ctx.connect, logDir: ctx.logDir, replicas: 2, sessionTimeoutMs: 4000,
-    // Jobs wait for slots instead of failing while the fleet grows; the leader keeps every placement.
+    // The interval the simulated TaskManagers keep (the leader itself only uses heartbeat.timeout).
     settings: [`heartbeat.interval=${HEARTBEAT_INTERVAL_MS}`],
   });
   ctx.defer(() => cluster.stop());
