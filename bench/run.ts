@@ -1,9 +1,12 @@
 /**
- * `npm run bench [-- --smoke] [-- --only failover,herd] [-- --out FILE]`
+ * `npm run bench [-- --smoke] [-- --only failover,herd] [-- --merge] [-- --large] [-- --out FILE]`
  *
  * Starts one local 3-server ZooKeeper ensemble on loopback (the tests' settings), runs the scenarios
  * one after another (each in its own cluster-id, each bounded by its own time budget), writes the
  * results as JSON and, for a full run of every scenario, regenerates the figures in BENCHMARKS.md.
+ * `--merge` (full mode) puts the results of a subset into `bench/results/latest.json` in place of
+ * the same scenarios' earlier ones (each keeps the date and command of its own run) and regenerates
+ * BENCHMARKS.md. `--large` runs the larger steps of scenarios that have them (scale).
  * Smoke mode runs every scenario at a tiny scale so the harness cannot rot; its figures mean nothing.
  */
 import * as fs from 'node:fs';
@@ -13,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { LocalEnsemble } from '../src/ensemble/local-ensemble';
 import { packageRoot } from '../src/util/package-root';
 import { describeEnvironment, ENSEMBLE_SETTINGS } from './lib/environment';
-import { renderMarkdown, renderConsole, updateBenchmarksMd } from './lib/report';
+import { mergeResults, renderMarkdown, renderConsole, updateBenchmarksMd } from './lib/report';
 import { BenchContext, BenchResults, BlockedError, Mode, Scenario, ScenarioName, ScenarioResult, SCENARIOS } from './lib/types';
 import { failover } from './scenarios/failover';
 import { throughput } from './scenarios/throughput';
@@ -22,8 +25,10 @@ import { redirect } from './scenarios/redirect';
 import { herd } from './scenarios/herd';
 import { memory } from './scenarios/memory';
 import { execution } from './scenarios/execution';
+import { scale } from './scenarios/scale';
+import { sessionTimeout } from './scenarios/session-timeout';
 
-const ALL: Record<ScenarioName, Scenario> = { failover, throughput, recovery, redirect, herd, memory, execution };
+const ALL: Record<ScenarioName, Scenario> = { failover, throughput, recovery, redirect, herd, memory, execution, scale, 'session-timeout': sessionTimeout };
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -33,11 +38,13 @@ async function main(argv: string[]): Promise<number> {
       only: { type: 'string' },
       out: { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
+      merge: { type: 'boolean', default: false },
+      large: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--smoke] [--only ${SCENARIOS.join(',')}] [--out FILE] [--keep-logs]\n`);
+    process.stdout.write(`usage: npm run bench -- [--smoke] [--only ${SCENARIOS.join(',')}] [--merge] [--large] [--out FILE] [--keep-logs]\n`);
     return 0;
   }
   const mode: Mode = values.smoke ? 'smoke' : 'full';
@@ -49,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   const complete = selected.length === SCENARIOS.length;
+  if (values.merge && (mode !== 'full' || values.out)) {
+    process.stderr.write('bench: --merge takes the figures of a full run into bench/results/latest.json; it does not go with --smoke or --out\n');
+    return 2;
+  }
   const resultsDir = path.join(packageRoot(), 'bench', 'results');
   // Only a full run of every scenario replaces the committed figures; anything else is scratch (*.tmp).
   const outFile = values.out ? path.resolve(values.out)
@@ -65,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const environment = await describeEnvironment(ensemble);
     for (const name of selected as ScenarioName[]) {
-      const result = await runScenario(ALL[name], mode, ensemble, workDir, say);
+      const result = await runScenario(ALL[name], mode, values.large ?? false, ensemble, workDir, say);
       if (result.status === 'error') failed = true;
       results.push(result);
       say(`${name}: ${result.status} in ${(result.durationMs / 1000).toFixed(1)} s${result.error ? ` — ${result.error.split('\n')[0]}` : ''}`);
@@ -84,6 +95,14 @@ async function main(argv: string[]): Promise<number> {
     if (mode === 'full' && complete && !values.out) {
       updateBenchmarksMd(path.join(packageRoot(), 'BENCHMARKS.md'), renderMarkdown(report));
       say('BENCHMARKS.md updated');
+    } else if (values.merge) {
+      // Only figures that were measured replace earlier ones; a failed scenario's error stays in the .tmp file.
+      const ok = { ...report, scenarios: report.scenarios.filter((s) => s.status === 'ok') };
+      const latest = path.join(resultsDir, 'latest.json');
+      const merged = mergeResults(JSON.parse(fs.readFileSync(latest, 'utf8')) as BenchResults, ok);
+      fs.writeFileSync(latest, `${JSON.stringify(merged, null, 2)}\n`);
+      updateBenchmarksMd(path.join(packageRoot(), 'BENCHMARKS.md'), renderMarkdown(merged));
+      say(`merged into ${path.relative(process.cwd(), latest)}; BENCHMARKS.md updated`);
     }
   } finally {
     await ensemble.stop({ removeData: true });
@@ -93,12 +112,12 @@ async function main(argv: string[]): Promise<number> {
   return failed ? 1 : 0;
 }
 
-async function runScenario(scenario: Scenario, mode: Mode, ensemble: LocalEnsemble, workDir: string, say: (m: string) => void): Promise<ScenarioResult> {
+async function runScenario(scenario: Scenario, mode: Mode, large: boolean, ensemble: LocalEnsemble, workDir: string, say: (m: string) => void): Promise<ScenarioResult> {
   const cleanups: Array<() => Promise<void> | void> = [];
   const logDir = path.join(workDir, scenario.name);
   fs.mkdirSync(logDir, { recursive: true });
   const ctx: BenchContext = {
-    mode, ensemble, connect: ensemble.connectString, logDir,
+    mode, large, ensemble, connect: ensemble.connectString, logDir,
     log: (m) => say(m),
     defer: (fn) => { cleanups.push(fn); },
   };

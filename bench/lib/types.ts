@@ -32,6 +32,11 @@ export interface ScenarioResult {
   trials: Array<Record<string, unknown>>;
   targets: Target[];
   notes: string[];
+  /**
+   * The run this result came from, when it was merged into another run's results (`--merge`): its
+   * start (ISO), command and load average at its start.
+   */
+  run?: { startedAt: string; command: string; loadAverage1m: number };
 }
 
 /** A whole run: what `bench/results/*.json` holds. */
@@ -46,11 +51,13 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
 }
 
-export const SCENARIOS = ['failover', 'throughput', 'recovery', 'redirect', 'herd', 'memory', 'execution'] as const;
+export const SCENARIOS = ['failover', 'throughput', 'recovery', 'redirect', 'herd', 'memory', 'execution', 'scale', 'session-timeout'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchContext {
   mode: Mode;
+  /** `--large`: full mode with the larger steps of scenarios that have them (scale). */
+  large: boolean;
   ensemble: LocalEnsemble;
   connect: string;
   /** Logs of every process the scenario starts. */

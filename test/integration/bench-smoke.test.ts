@@ -22,7 +22,7 @@ function runSmoke(out: string): Promise<{ code: number | null; output: string }>
     let output = '';
     child.stdout.on('data', (c: Buffer) => { output += c.toString(); });
     child.stderr.on('data', (c: Buffer) => { output += c.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 270_000);
     child.once('error', reject);
     child.once('exit', (code) => { clearTimeout(timer); resolve({ code, output }); });
   });
@@ -31,7 +31,7 @@ function runSmoke(out: string): Promise<{ code: number | null; output: string }>
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 
 test('npm run bench -- --smoke produces well-formed results for every scenario', async (t) => {
-  t.timeout(170_000);
+  t.timeout(290_000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-bench-smoke-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'smoke.json');
@@ -80,9 +80,32 @@ function checkShape(t: import('ava').ExecutionContext, s: ScenarioResult): void 
   switch (s.name) {
     case 'failover':
       t.deepEqual([...new Set(trials.map((x) => x.kind))].sort(), ['SIGKILL', 'SIGTERM']);
-      for (const x of trials) for (const k of ['latchMs', 'readyMs', 'recoveryMs']) t.true(isNumber(x[k]), `failover ${x.kind} ${k}`);
+      for (const x of trials) for (const k of ['jobs', 'latchMs', 'readyMs', 'recoveryMs']) t.true(isNumber(x[k]), `failover ${x.kind} ${k}`);
       t.true(isNumber(sum.sessionTimeoutMs));
+      t.true(Array.isArray(sum.cases) && sum.cases.length >= 1, 'failover has a summary per job count');
       t.is(s.targets.length, 2);
+      break;
+    case 'scale': {
+      const tms = trials.filter((x) => x.curve === 'taskmanagers');
+      const jobs = trials.filter((x) => x.curve === 'jobs');
+      t.true(tms.length >= 2 && jobs.length >= 2, 'scale has two curves of at least two steps');
+      for (const x of tms) {
+        t.true(isNumber(x.taskManagers) && isNumber(x.heartbeatsPerS) && x.heartbeatsPerS > 0, 'scale: TaskManagers heartbeat');
+        t.true(isNumber(x.probe.p50Ms) && isNumber(x.handoff.readyMs) && isNumber(x.handoff.reRegisteredMs), 'scale: TaskManager step figures');
+      }
+      for (const x of jobs) {
+        t.true(isNumber(x.jobs) && isNumber(x.zkBytes) && x.zkBytes > 0 && isNumber(x.zkBytesPerJob), 'scale: ZooKeeper census');
+        t.true(isNumber(x.batch.p50Ms) && isNumber(x.handoff.readyMs), 'scale: job step figures');
+      }
+      break;
+    }
+    case 'session-timeout':
+      t.true(trials.length >= 1);
+      for (const x of trials) {
+        t.true(isNumber(x.sessionTimeoutMs) && isNumber(x.cpuLoad.revocations), 'session-timeout: CPU load probe');
+        t.true(x.pauses.length >= 1 && x.pauses.every((p: any) => isNumber(p.pauseMs) && typeof p.lost === 'boolean'), 'session-timeout: pause probes');
+        t.true(x.killReadyMs.length >= 1 && x.killReadyMs.every(isNumber), 'session-timeout: SIGKILL probes');
+      }
       break;
     case 'throughput':
       t.true(trials.length >= 2);
