@@ -149,7 +149,6 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
     '-D', `security.internal.token-file=${tokenFile}`,
     '-D', `security.rest.token-file=${restTokenFile}`,
     '-D', `high-availability.zookeeper.quorum=${ensemble.connectString}`,
-    '-D', 'high-availability.zookeeper.client.session-timeout=6000',
     '-D', 'heartbeat.interval=1000', '-D', 'heartbeat.timeout=5000',
   ];
   const start = (name: string, args: string[]): void => {

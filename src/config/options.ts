@@ -179,7 +179,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'high-availability.zookeeper.quorum': '127.0.0.1:2181',
   'high-availability.zookeeper.path.root': '/ha-dispatcher',
   'high-availability.cluster-id': 'default',
-  'high-availability.zookeeper.client.session-timeout': 60_000,
+  // 10 s from the session-timeout benchmark (BENCHMARKS.md, scenario 9): survives multi-second stalls, a crash costs ~10 s.
+  'high-availability.zookeeper.client.session-timeout': 10_000,
   'high-availability.zookeeper.client.connection-timeout': 15_000,
   'high-availability.zookeeper.client.tolerate-suspended-connections': false,
   'high-availability.zookeeper.client.acl-world-read': false,
