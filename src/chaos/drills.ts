@@ -113,9 +113,9 @@ async function waitForLeader(o: DrillOptions, url: string, predicate: (l: { repl
 }
 
 /** What to do to bring a stopped process back, for the `local` cluster and the runbooks' deployments. */
-function restartHint(kind: 'replica' | 'taskmanager', id: string): string {
-  return `start ${kind === 'replica' ? 'replica' : 'TaskManager'} ${id} again — under \`ha-dispatcher local\` type "restart ${id}" on its terminal; ` +
-    `Compose: docker compose start <service>; Kubernetes restarts the pod itself (${kind === 'replica' ? 'runbooks/leader-failover.md' : 'runbooks/taskmanager-loss.md'})`;
+function restartHint(id: string): string {
+  return `start ${id} again — under \`ha-dispatcher local\` type "restart ${id}" on its terminal; ` +
+    'Compose: docker compose -f docker/compose.yaml start <service>; Kubernetes restarts the pod by itself';
 }
 
 function isLocalHost(host: string | undefined): boolean {
@@ -231,7 +231,7 @@ const leaderFailoverDrill: Drill = {
       (o.signal === 'SIGKILL' ? ' (a crash waits for the session timeout)' : ' (a graceful stop hands over at once)'));
     const job = await waitJob(client, jobId, isTerminalJobStatus, 60_000);
     check.expect(job?.state === 'FINISHED', 'the probe job survived the failover and finished', job?.state ?? 'not found');
-    o.out(`  next: ${restartHint('replica', leader!.replicaId)} (runbook step "bring the old leader back"); it rejoins as a standby`);
+    o.out(`  next: ${restartHint(leader!.replicaId)} (runbook step "bring the old leader back"); it rejoins as a standby`);
   },
 };
 
@@ -301,7 +301,7 @@ const taskManagerLossDrill: Drill = {
     check.expect(job?.state === 'FINISHED', 'the job finished on the remaining TaskManagers', job?.state ?? 'not found');
     const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body.exceptionHistory?.entries ?? []) as Array<{ exceptionName: string }>;
     check.expect(entries.some((e) => e.exceptionName === 'TaskManagerLost'), 'the exception history records TaskManagerLost', `${entries.length} entries`);
-    o.out(`  next: ${restartHint('taskmanager', victim!.id)}; it registers with the leader by itself`);
+    o.out(`  next: ${restartHint(victim!.id)}; it registers with the leader by itself`);
   },
 };
 
@@ -480,7 +480,7 @@ async function failoverThrough(o: DrillOptions, check: Checks, leader: Contender
     tally.connectionErrors.length ? `${tally.connectionErrors.length}: ${[...new Set(tally.connectionErrors)].join('; ')}` : '');
   check.expect(tally.other.length === 0, 'every other answer was 503 with Retry-After',
     `${tally.ok} × 200, ${tally.unavailable} × 503 + Retry-After${tally.other.length ? `, unexpected: ${tally.other.slice(0, 5).join(', ')}` : ''}`);
-  o.out(`  next: ${restartHint('replica', leader.replicaId)}; HAProxy keeps it DOWN while it is a standby`);
+  o.out(`  next: ${restartHint(leader.replicaId)} (runbooks/leader-failover.md step 4); HAProxy keeps it DOWN while it is a standby`);
 }
 
 /** Polls `done` every 100 ms until it holds (true) or `timeoutMs` passed (false). */
