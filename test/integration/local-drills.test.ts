@@ -3,8 +3,9 @@
  * an operator runs them: the CLI with the connection flags local's banner prints, or their environment
  * variables. The health drill passes; the haproxy drill runs deploy/haproxy/haproxy.cfg with the real
  * haproxy in front of the replicas and carries its client through a leader SIGTERM; the runbook's
- * "bring the old leader back" (local's `restart NAME`) makes the cluster whole again; and a newcomer's
- * job file, the README's example copied verbatim, runs to FINISHED.
+ * "bring the old leader back" (local's `restart NAME`) makes the cluster whole again; a newcomer's
+ * job file, the README's example copied verbatim, runs to FINISHED; and after the ZooKeeper drill
+ * restarted a server of local's ensemble, Ctrl-C still stops every process below local's folder.
  */
 import anyTest, { TestFn } from 'ava';
 import * as fs from 'node:fs';
@@ -13,7 +14,8 @@ import * as path from 'node:path';
 import { requestJson } from '../../src/http/client';
 import { eventually } from '../helpers/ensemble';
 import { readmeJobExample } from '../helpers/job-files';
-import { cli, type LocalRun, startLocal } from '../helpers/local-cluster';
+import { isProcessAlive } from '../../src/util/process';
+import { cli, commandLine, type LocalRun, startLocal } from '../helpers/local-cluster';
 
 const test = anyTest as TestFn<{ local: LocalRun }>;
 
@@ -95,4 +97,52 @@ test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and ca
   const health = await cli(['drill', 'health'], 120_000, env);
   t.is(health.code, 0, health.stdout + health.stderr);
   t.regex(health.stdout, /ok {3}3 contenders in the latch/);
+});
+
+test.serial('drills task-failure, corrupt-jobgraph, leader-failover and taskmanager-loss pass against local; "restart NAME" brings back what they stopped', async (t) => {
+  const { local } = t.context;
+  const env = { HA_DISPATCHER_URL: local.urlList, HA_DISPATCHER_CA_FILE: local.caFile, HA_DISPATCHER_TOKEN_FILE: local.tokenFile };
+  t.timeout(360_000);
+  for (const name of ['task-failure', 'corrupt-jobgraph', 'leader-failover', 'taskmanager-loss']) {
+    await settled(local);
+    const mark = local.output().length;
+    const run = await cli(['drill', name, '--timeout', '60000'], 170_000, env);
+    t.log(run.stdout);
+    t.is(run.code, 0, `drill ${name}: ${run.stdout}${run.stderr}`);
+    // What the drill stopped, as its "next:" line names it; local's terminal starts it again.
+    const stopped = /type "restart ([\w-]+)" on its terminal/.exec(run.stdout)?.[1];
+    if (name === 'leader-failover' || name === 'taskmanager-loss') {
+      if (!stopped) throw new Error(`drill ${name} named nothing to restart`);
+      t.regex(stopped, name === 'leader-failover' ? /^replica-\d$/ : /^taskmanager-\d$/);
+      // "restart" answers "still running" until the stopped process has exited.
+      const restarted = new RegExp(`${stopped} restarted \\(pid \\d+\\)`);
+      await eventually(`local restarted ${stopped}`, () => {
+        if (restarted.test(local.output().slice(mark))) return true;
+        local.type(`restart ${stopped}`);
+        return false;
+      }, 30_000, 500);
+    }
+  }
+  await settled(local);
+});
+
+test.serial('drill zookeeper-follower-loss with --zk-dir <local --dir>/zookeeper passes; Ctrl-C then stops every process, the restarted server included', async (t) => {
+  const { local } = t.context;
+  await settled(local);
+  const run = await cli(['drill', 'zookeeper-follower-loss', '--zk-dir', path.join(local.dir, 'zookeeper'), ...flags(local)], 170_000);
+  t.log(run.stdout);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  t.regex(run.stdout, /ok {3}the ensemble is whole again/);
+
+  /** Every process whose command line names local's folder: replicas, TaskManagers, ZooKeeper servers. */
+  const below = (): number[] => fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number)
+    .filter((pid) => pid !== local.child.pid && commandLine(pid).includes(local.dir));
+  t.true(below().some((pid) => commandLine(pid).includes('QuorumPeerMain')), 'ZooKeeper servers found by their folder');
+  local.child.kill('SIGINT');
+  t.deepEqual(await local.exited, { code: 0, signal: null });
+  const left = await eventually('no process of local\'s folder left', () => {
+    const alive = below().filter(isProcessAlive);
+    return alive.length === 0 ? alive : null;
+  }, 20_000, 100).catch(() => below().map((pid) => `${pid}: ${commandLine(pid)}`));
+  t.deepEqual(left, []);
 });
