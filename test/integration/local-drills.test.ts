@@ -20,6 +20,12 @@ import { cli, commandLine, type LocalRun, startLocal } from '../helpers/local-cl
 const test = anyTest as TestFn<{ local: LocalRun }>;
 
 const get = (local: LocalRun, url: string) => requestJson('GET', url, undefined, { timeoutMs: 10_000, ...local.access });
+/** The variables of the banner's `export …` line, as a user pastes it into a second terminal. */
+function bannerEnv(local: LocalRun): Record<string, string> {
+  const line = /^ +or: +export (.*); npx ha-dispatcher list$/m.exec(local.output())?.[1];
+  if (!line) throw new Error('no "export" line in the banner');
+  return Object.fromEntries(line.split(' ').map((kv) => kv.split('=', 2) as [string, string]));
+}
 const flags = (local: LocalRun): string[] => ['--url', local.urlList, '--ca-file', local.caFile, '--token-file', local.tokenFile];
 
 /** Every replica names the same ready leader and both TaskManagers are registered: the state the drills start from. */
@@ -64,7 +70,9 @@ test.serial('the README job example, copied verbatim into a file, runs to FINISH
   const { local } = t.context;
   const file = path.join(local.dir, 'my-first-job.json');
   fs.writeFileSync(file, readmeJobExample());
-  const run = await cli(['submit', file, '--wait', ...flags(local)], 120_000);
+  const env = bannerEnv(local);
+  t.deepEqual(Object.keys(env), ['HA_DISPATCHER_URL', 'HA_DISPATCHER_CA_FILE', 'HA_DISPATCHER_TOKEN_FILE']);
+  const run = await cli(['submit', file, '--wait'], 120_000, env);
   t.is(run.code, 0, run.stdout + run.stderr);
   t.regex(run.stdout, /^[0-9a-f]{32}\n/);
   t.regex(run.stdout, /FINISHED/);
@@ -74,7 +82,7 @@ test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and ca
   const { local } = t.context;
   const before = await settled(local);
   // The banner's "export ..." line: the drill reads the same variables as the client verbs.
-  const env = { HA_DISPATCHER_URL: local.urlList, HA_DISPATCHER_CA_FILE: local.caFile, HA_DISPATCHER_TOKEN_FILE: local.tokenFile };
+  const env = bannerEnv(local);
   const run = await cli(['drill', 'haproxy', '--timeout', '60000'], 170_000, env);
   t.log(run.stdout);
   t.is(run.code, 0, run.stdout + run.stderr);
@@ -101,8 +109,8 @@ test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and ca
 
 test.serial('drills task-failure, corrupt-jobgraph, leader-failover and taskmanager-loss pass against local; "restart NAME" brings back what they stopped', async (t) => {
   const { local } = t.context;
-  const env = { HA_DISPATCHER_URL: local.urlList, HA_DISPATCHER_CA_FILE: local.caFile, HA_DISPATCHER_TOKEN_FILE: local.tokenFile };
   t.timeout(360_000);
+  const env = bannerEnv(local);
   for (const name of ['task-failure', 'corrupt-jobgraph', 'leader-failover', 'taskmanager-loss']) {
     await settled(local);
     const mark = local.output().length;
