@@ -85,7 +85,7 @@ export interface LocalRun {
   access: { token: string; tls: ClientTls };
   /** A line typed on its terminal (ps, stop NAME, kill NAME, restart NAME). */
   type(line: string): void;
-  /** SIGKILLs local and everything below it, and removes `dir`. */
+  /** SIGKILLs local, everything below it and any process of its folder (a server a drill restarted), and removes `dir`. */
   destroy(): Promise<void>;
 }
 
@@ -110,7 +110,8 @@ export async function startLocal(dir: string, args: string[] = [], timeoutMs = 1
     access: { token: '', tls: { ca: '' } },
     type: (line) => { child.stdin!.write(`${line}\n`); },
     destroy: async () => {
-      for (const pid of new Set([...descendants(child.pid!), child.pid!])) {
+      const ofDir = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((pid) => pid !== process.pid && commandLine(pid).includes(dir));
+      for (const pid of new Set([...descendants(child.pid!), ...ofDir, child.pid!])) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       }
       await exited;
