@@ -4,25 +4,40 @@
  * the procedure works before needing it. Drills that stop a process do so only on this host (they
  * find the pid from the replica's latch data, or a TaskManager's port); elsewhere, or with
  * --no-kill, they ask the operator to do it and watch. Every wait is bounded.
+ *
+ * Drills connect like the client verbs (--url list, --token-file, --ca-file and their environment
+ * variables, read by src/client/credentials.ts). The token goes to the replicas named by --url and to
+ * the contenders those replicas list in GET /replicas (the cluster's own latch), never elsewhere.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { RestClient } from '../client/rest-client';
-import { JsonResponse, requestJson } from '../http/client';
+import { restToken, trustedCa } from '../client/credentials';
+import { parseUrlList, RestClient } from '../client/rest-client';
+import { type ClientTls, HttpTransportError, type JsonResponse, requestJson } from '../http/client';
 import { generateJobId } from '../jobgraph';
 import { LocalEnsemble } from '../ensemble/local-ensemble';
 import { NativeZooKeeperClient } from '../zk/client';
 import { sleep } from '../util/clock';
 import { isTerminalJobStatus } from '../jobgraph/status';
 import { jobGraphPath, quarantineNodePath } from '../zk/layout';
+import { findHaproxy, HAPROXY_RECIPE, HaproxyBalancer, RECIPE_MAX_REPLICAS } from './haproxy';
 
 export interface DrillOptions {
+  /** One replica's REST URL, or several comma-separated: the first that answers is the drill's entry point. */
   url: string;
   noKill: boolean;
   signal: 'SIGTERM' | 'SIGKILL';
+  /** Bound of each wait for the cluster (a takeover, a loss being declared), in ms. */
   timeoutMs: number;
   zkDir?: string;
+  /** security.rest.token, sent as a bearer token (see the module comment for where). */
+  token?: string;
+  /** For https replicas: the CA that signed their certificates. */
+  tls?: ClientTls;
+  /** The `haproxy` program for the haproxy drill; default: found on PATH or in /usr/sbin. */
+  haproxy?: string;
   out: (line: string) => void;
 }
 
@@ -50,38 +65,57 @@ class Checks {
 interface Contender { replicaId: string; restUrl: string; pid?: number; host?: string; sequence: number }
 interface Health { status: number; role?: string; leader?: { replicaId: string; restUrl: string; epoch: number } | null; zookeeper?: { state: string } }
 
-/** A GET through the shared client; null when no answer came within `timeoutMs`. */
-function get(url: string, timeoutMs = 3000): Promise<JsonResponse | null> {
-  return requestJson('GET', url, undefined, { timeoutMs }).catch(() => null);
+/** One GET of one replica (no redirects, no retries) with the drill's token and CA; null when no answer came within `timeoutMs`. */
+function get(o: DrillOptions, url: string, timeoutMs = 3000): Promise<JsonResponse | null> {
+  return requestJson('GET', url, undefined, { timeoutMs, token: o.token, tls: o.tls }).catch(() => null);
 }
 
-async function contenders(url: string): Promise<Contender[]> {
-  const a = await get(`${url.replace(/\/$/, '')}/replicas`);
-  if (a?.status !== 200) throw new Error(`GET ${url}/replicas answered ${a?.status ?? 'nothing'}; is a replica serving at ${url}?`);
-  return (a.body.replicas as Contender[]).filter((c) => typeof c.restUrl === 'string');
+/** The cluster's REST client (redirects followed, 503 retried) over `url`, with the drill's token and CA. */
+function restClient(o: DrillOptions, url: string = o.url): RestClient {
+  return new RestClient({ url, deadlineMs: o.timeoutMs, token: o.token, tls: o.tls });
 }
 
-async function health(restUrl: string): Promise<Health> {
-  const a = await get(`${restUrl}/health?standbyok=true`);
+/** The latch's contenders as the first replica of --url that answers lists them. */
+async function contenders(o: DrillOptions): Promise<Contender[]> {
+  const answers: string[] = [];
+  for (const entry of parseUrlList(o.url).map((u) => u.replace(/\/$/, ''))) {
+    const a = await get(o, `${entry}/replicas`);
+    if (a?.status === 200) return (a.body.replicas as Contender[]).filter((c) => typeof c.restUrl === 'string');
+    answers.push(`${entry}: ${a?.status ?? 'no answer'}`);
+  }
+  const unauthorized = answers.some((a) => / 40[13]$/.test(a));
+  throw new Error(`GET /replicas answered ${answers.join(', ')}; ${unauthorized
+    ? 'give the REST token (--token-file or $HA_DISPATCHER_TOKEN_FILE)'
+    : 'is a replica serving there? For https replicas give their CA (--ca-file or $HA_DISPATCHER_CA_FILE)'}`);
+}
+
+async function health(o: DrillOptions, restUrl: string): Promise<Health> {
+  const a = await get(o, `${restUrl}/health?standbyok=true`);
   return a ? { status: a.status, ...(a.body ?? {}) } : { status: 0 };
 }
 
 /** Every contender in latch order, with its own /health. */
-async function contenderHealths(url: string): Promise<Array<{ c: Contender; h: Health }>> {
-  const list = await contenders(url);
-  return Promise.all(list.map(async (c) => ({ c, h: await health(c.restUrl) })));
+async function contenderHealths(o: DrillOptions): Promise<Array<{ c: Contender; h: Health }>> {
+  const list = await contenders(o);
+  return Promise.all(list.map(async (c) => ({ c, h: await health(o, c.restUrl) })));
 }
 
 /** The ready leader as the replica at `url` sees it, polled until `predicate` holds or the time is up. */
-async function waitForLeader(url: string, predicate: (l: { replicaId: string; epoch: number; restUrl: string }) => boolean, timeoutMs: number):
+async function waitForLeader(o: DrillOptions, url: string, predicate: (l: { replicaId: string; epoch: number; restUrl: string }) => boolean, timeoutMs: number):
   Promise<{ replicaId: string; epoch: number; restUrl: string; at: number } | null> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const a = await get(`${url}/leader`, 2000);
+    const a = await get(o, `${url}/leader`, 2000);
     if (a?.status === 200 && predicate(a.body)) return { ...a.body, at: Date.now() };
     await sleep(100);
   }
   return null;
+}
+
+/** What to do to bring a stopped process back, for the `local` cluster and the runbooks' deployments. */
+function restartHint(id: string): string {
+  return `start ${id} again — under \`ha-dispatcher local\` type "restart ${id}" on its terminal; ` +
+    'Compose: docker compose -f docker/compose.yaml start <service>; Kubernetes restarts the pod by itself';
 }
 
 function isLocalHost(host: string | undefined): boolean {
@@ -143,7 +177,7 @@ const healthDrill: Drill = {
   runbook: 'runbooks/cluster-health.md',
   description: 'read-only: one ready leader, every replica agrees on it, standbys redirect, TaskManagers registered, nothing quarantined',
   async run(o, check) {
-    const healths = await contenderHealths(o.url);
+    const healths = await contenderHealths(o);
     check.expect(healths.length > 0, `${healths.length} contenders in the latch`, healths.map(({ c }) => `${c.replicaId}@${c.restUrl}`).join(', '));
     const leaders = healths.filter(({ h }) => h.role === 'leader');
     check.expect(leaders.length === 1, 'exactly one replica is the ready leader', leaders.map(({ c }) => c.replicaId).join(', ') || 'none');
@@ -152,15 +186,15 @@ const healthDrill: Drill = {
       check.expect(h.zookeeper?.state === 'CONNECTED' || h.zookeeper?.state === 'RECONNECTED', `${c.replicaId} is connected to ZooKeeper`, h.zookeeper?.state ?? `no answer (${h.status})`);
       if (leader) check.expect(h.leader?.replicaId === leader.replicaId, `${c.replicaId} names ${leader.replicaId} as the leader`, `it names ${h.leader?.replicaId ?? 'none'} (epoch ${h.leader?.epoch ?? '-'})`);
       if (leader && c !== leader) {
-        const a = await get(`${c.restUrl}/jobs`);
+        const a = await get(o, `${c.restUrl}/jobs`);
         const location = a?.headers.get('location') ?? '';
         check.expect(a?.status === 307 && location.startsWith(leader.restUrl), `${c.replicaId} redirects leader-only calls`, `${a?.status ?? 'no answer'} → ${location || '-'}`);
       }
     }
     if (!leader) return;
-    const overview = (await get(`${leader.restUrl}/overview`))?.body;
+    const overview = (await get(o, `${leader.restUrl}/overview`))?.body;
     check.expect((overview?.taskmanagers ?? 0) > 0, 'TaskManagers are registered', `${overview?.taskmanagers ?? 0} TaskManagers, ${overview?.['slots-available'] ?? 0}/${overview?.['slots-total'] ?? 0} slots free`);
-    const quarantined = ((await get(`${leader.restUrl}/jobs/quarantined`))?.body?.quarantined ?? []) as Array<{ jobId: string; reason: string }>;
+    const quarantined = ((await get(o, `${leader.restUrl}/jobs/quarantined`))?.body?.quarantined ?? []) as Array<{ jobId: string; reason: string }>;
     check.expect(quarantined.length === 0, 'no quarantined job graphs', quarantined.map((q) => `${q.jobId}: ${q.reason}`).join('; '));
   },
 };
@@ -170,15 +204,15 @@ const leaderFailoverDrill: Drill = {
   runbook: 'runbooks/leader-failover.md',
   description: 'submit through a standby, stop the leader, measure the takeover, check the job survives',
   async run(o, check) {
-    const healths = await contenderHealths(o.url);
+    const healths = await contenderHealths(o);
     const leader = healths.find(({ h }) => h.role === 'leader')?.c;
     const standby = healths.find(({ c, h }) => c !== leader && h.status !== 0)?.c;
     if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;
     if (!check.expect(!!standby, 'a standby to take over', standby?.replicaId ?? 'none: a failover needs a second replica')) return;
-    const before = await waitForLeader(standby!.restUrl, () => true, 5000);
+    const before = await waitForLeader(o, standby!.restUrl, () => true, 5000);
     check.note(`leader ${leader!.replicaId}, epoch ${before?.epoch ?? '?'}, pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}`);
 
-    const client = new RestClient({ url: standby!.restUrl, deadlineMs: o.timeoutMs });
+    const client = restClient(o, standby!.restUrl);
     const jobId = generateJobId();
     const submitted = await client.request('POST', '/jobs', { jobId, name: 'drill-leader-failover', vertices: [{ id: 'probe', parallelism: 1, task: { type: 'sleep', ms: 3000 } }] });
     check.expect(submitted.status === 202, `probe job ${jobId} submitted through standby ${standby!.replicaId}`, `${submitted.status}`);
@@ -191,13 +225,13 @@ const leaderFailoverDrill: Drill = {
     } else {
       o.out(`  >>> stop the leader now: replica ${leader!.replicaId} (pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}); waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
     }
-    const after = await waitForLeader(standby!.restUrl, (l) => l.replicaId !== leader!.replicaId && l.epoch > (before?.epoch ?? -1), o.timeoutMs);
+    const after = await waitForLeader(o, standby!.restUrl, (l) => l.replicaId !== leader!.replicaId && l.epoch > (before?.epoch ?? -1), o.timeoutMs);
     if (!check.expect(!!after, 'a standby took over with a higher epoch', after ? `${after.replicaId}, epoch ${after.epoch}` : 'no new leader in time')) return;
     check.note(`takeover observed ${((after!.at - started) / 1000).toFixed(1)} s after the stop` +
       (o.signal === 'SIGKILL' ? ' (a crash waits for the session timeout)' : ' (a graceful stop hands over at once)'));
     const job = await waitJob(client, jobId, isTerminalJobStatus, 60_000);
     check.expect(job?.state === 'FINISHED', 'the probe job survived the failover and finished', job?.state ?? 'not found');
-    o.out(`  next: start ${leader!.replicaId} again (runbook step "bring the old leader back"); it rejoins as a standby`);
+    o.out(`  next: ${restartHint(leader!.replicaId)} (runbook step "bring the old leader back"); it rejoins as a standby`);
   },
 };
 
@@ -206,7 +240,7 @@ const taskFailureDrill: Drill = {
   runbook: 'runbooks/taskmanager-loss.md',
   description: 'a task that fails once: the restart strategy reruns only that subtask, the exception history names the cause',
   async run(o, check) {
-    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const client = restClient(o);
     const overview = (await client.request('GET', '/overview')).body;
     if (!check.expect(overview.taskmanagers > 0, 'TaskManagers are registered', `${overview.taskmanagers}`)) return;
     const jobId = generateJobId();
@@ -233,7 +267,7 @@ const taskManagerLossDrill: Drill = {
   runbook: 'runbooks/taskmanager-loss.md',
   description: 'stop a TaskManager running a job: it is declared lost, its tasks restart elsewhere, the job finishes',
   async run(o, check) {
-    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const client = restClient(o);
     const tms = (await client.request('GET', '/taskmanagers')).body.taskmanagers as Array<{ id: string; address: string; slotsNumber: number }>;
     if (!check.expect(tms.length >= 2, 'at least two TaskManagers', `${tms.length}`)) return;
     const jobId = generateJobId();
@@ -267,7 +301,7 @@ const taskManagerLossDrill: Drill = {
     check.expect(job?.state === 'FINISHED', 'the job finished on the remaining TaskManagers', job?.state ?? 'not found');
     const entries = ((await client.request('GET', `/jobs/${jobId}/exceptions`)).body.exceptionHistory?.entries ?? []) as Array<{ exceptionName: string }>;
     check.expect(entries.some((e) => e.exceptionName === 'TaskManagerLost'), 'the exception history records TaskManagerLost', `${entries.length} entries`);
-    o.out(`  next: start TaskManager ${victim!.id} again; it registers with the leader by itself`);
+    o.out(`  next: ${restartHint(victim!.id)}; it registers with the leader by itself`);
   },
 };
 
@@ -281,7 +315,7 @@ const zookeeperFollowerDrill: Drill = {
     const status = await ensemble.status();
     const follower = status.find((s) => s.mode === 'follower');
     if (!check.expect(!!follower, 'a serving follower', status.map((s) => `${s.id}:${s.mode}`).join(' '))) return;
-    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const client = restClient(o);
     const leaderBefore = (await client.request('GET', '/leader')).body;
     await ensemble.killServer(follower!.id);
     check.note(`ZooKeeper server ${follower!.id} (follower, port ${follower!.clientPort}) killed`);
@@ -310,7 +344,7 @@ const corruptJobGraphDrill: Drill = {
   runbook: 'runbooks/corrupt-state.md',
   description: 'write an unreadable graph under /jobgraphs: the leader quarantines and reports it and keeps serving; the drill removes its record',
   async run(o, check) {
-    const client = new RestClient({ url: o.url, deadlineMs: o.timeoutMs });
+    const client = restClient(o);
     const entries = (await client.request('GET', '/jobmanager/config')).body as Array<{ key: string; value: string }>;
     const config = Object.fromEntries(entries.map((e) => [e.key, e.value]));
     const root = `${String(config['high-availability.zookeeper.path.root']).replace(/\/$/, '')}/${config['high-availability.cluster-id']}`;
@@ -342,10 +376,129 @@ const corruptJobGraphDrill: Drill = {
   },
 };
 
-export const DRILLS: Drill[] = [healthDrill, leaderFailoverDrill, taskFailureDrill, taskManagerLossDrill, zookeeperFollowerDrill, corruptJobGraphDrill];
+/** What clients through the balancer saw, answer by answer. */
+interface Tally { ok: number; unavailable: number; other: string[]; connectionErrors: string[] }
 
-export const DRILL_USAGE = `ha-dispatcher drill NAME [--url URL] [--no-kill] [--signal TERM|KILL] [--timeout MS] [--zk-dir DIR]
-drills: ${DRILLS.map((d) => d.name).join(', ')}  (ha-dispatcher drill --list)`;
+const haproxyDrill: Drill = {
+  name: 'haproxy',
+  runbook: 'runbooks/load-balancer.md',
+  description: 'HAProxy from deploy/haproxy/haproxy.cfg in front of the replicas: it routes to the leader; while the leader stops, clients see only answers or 503 + Retry-After',
+  async run(o, check) {
+    const healths = await contenderHealths(o);
+    const leader = healths.find(({ h }) => h.role === 'leader')?.c;
+    if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;
+    if (!check.expect(healths.length <= RECIPE_MAX_REPLICAS, `at most ${RECIPE_MAX_REPLICAS} replicas (the recipe's REPLICA1…${RECIPE_MAX_REPLICAS})`, `${healths.length}`)) return;
+    const secure = healths.some(({ c }) => c.restUrl.startsWith('https:'));
+    if (secure && !check.expect(!!o.tls, 'the CA of the https replicas', o.tls ? '' : 'missing: --ca-file or $HA_DISPATCHER_CA_FILE')) return;
+    const binary = o.haproxy ?? findHaproxy();
+    if (!check.expect(!!binary, 'an haproxy program', binary ?? 'not on PATH nor in /usr/sbin: install haproxy or pass --haproxy BIN')) return;
+
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-drill-haproxy-'));
+    let balancer: HaproxyBalancer | undefined;
+    const failedBefore = check.failed;
+    try {
+      balancer = await HaproxyBalancer.start({ binary: binary!, dir, replicas: healths.map(({ c }) => new URL(c.restUrl).host), replicaCa: secure ? o.tls!.ca : undefined });
+      check.expect(true, `HAProxy serves ${balancer.url} from the recipe`, `${HAPROXY_RECIPE} accepted by haproxy -c; ${balancer.version}`);
+      if (secure) check.note('TLS: https to each replica, verified against the cluster CA (HAPROXY_REPLICA_CA_FILE); clients get a throwaway certificate (HAPROXY_TLS_CERT)');
+      const lb = balancer;
+      /** One request through the balancer: its answer, or the transport error a client would see. */
+      const through = (p: string, auth = true): Promise<JsonResponse | HttpTransportError> =>
+        requestJson('GET', `${lb.url}${p}`, undefined, { timeoutMs: 10_000, tls: lb.tls, token: auth ? o.token : undefined })
+          .catch((err: unknown) => { if (err instanceof HttpTransportError) return err; throw err; });
+      const from = (a: JsonResponse | HttpTransportError): string => (a instanceof HttpTransportError ? `no answer (${a.detail})` : `${a.status} from ${a.headers.get('x-ha-replica-id') ?? 'HAProxy'}`);
+
+      // Servers start UP until their checks fail; the monitor URI answers 200 once exactly one is left.
+      const settled = await pollUntil(async () => { const a = await through('/haproxy-health', false); return !(a instanceof HttpTransportError) && a.status === 200; }, 30_000);
+      if (!check.expect(settled, 'the health checks leave exactly one server UP', settled ? 'GET /haproxy-health: 200' : 'not within 30 s (GET /haproxy-health)')) return;
+      const h = await through('/health');
+      check.expect(!(h instanceof HttpTransportError) && h.status === 200 && h.body?.role === 'leader' && h.headers.get('x-ha-replica-id') === leader!.replicaId,
+        'GET /health through HAProxy reaches the leader', from(h));
+      const jobs = await through('/jobs');
+      check.expect(!(jobs instanceof HttpTransportError) && jobs.status === 200 && jobs.headers.get('x-ha-replica-id') === leader!.replicaId,
+        'a leader-only call (GET /jobs) is answered through HAProxy, not redirected', from(jobs));
+      if (o.token !== undefined) {
+        const anonymous = await through('/jobs', false);
+        check.expect(!(anonymous instanceof HttpTransportError) && anonymous.status === 401, 'authentication holds through HAProxy (no token: 401)', from(anonymous));
+      }
+      await failoverThrough(o, check, leader!, through);
+    } finally {
+      if (balancer) {
+        await balancer.stop();
+        check.expect(!balancer.running, 'HAProxy stopped');
+        if (check.failed > failedBefore) check.note(`HAProxy's log (tail):\n${balancer.logTail(3000).replace(/^/gm, '         ')}`);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+};
+
+/**
+ * The failover half of the haproxy drill: a client reads GET /jobs through the balancer back to back
+ * while the leader stops, until a new leader answered a few times. Every answer must be a 200 or a
+ * 503 with Retry-After; a connection error or any other status is what the recipe exists to prevent.
+ */
+async function failoverThrough(o: DrillOptions, check: Checks, leader: Contender,
+  through: (p: string) => Promise<JsonResponse | HttpTransportError>): Promise<void> {
+  const tally: Tally = { ok: 0, unavailable: 0, other: [], connectionErrors: [] };
+  let newLeader: { id: string; at: number } | undefined;
+  let answersFromNewLeader = 0;
+  let reading = true;
+  const reader = (async () => {
+    while (reading) {
+      const a = await through('/jobs');
+      const replica = a instanceof HttpTransportError ? null : a.headers.get('x-ha-replica-id');
+      if (a instanceof HttpTransportError) tally.connectionErrors.push(a.detail);
+      else if (a.status === 200) tally.ok++;
+      else if (a.status === 503 && a.headers.get('retry-after')) tally.unavailable++;
+      else tally.other.push(`${a.status} from ${replica ?? 'HAProxy'}`);
+      if (!(a instanceof HttpTransportError) && a.status === 200 && replica && replica !== leader.replicaId) {
+        newLeader ??= { id: replica, at: Date.now() };
+        answersFromNewLeader++;
+      }
+      await sleep(50);
+    }
+  })();
+  try {
+    await pollUntil(() => tally.ok + tally.unavailable > 0 || tally.connectionErrors.length + tally.other.length > 0, 10_000);
+    const started = Date.now();
+    const canKill = !o.noKill && leader.pid !== undefined && isLocalHost(leader.host) && alive(leader.pid);
+    if (canKill) {
+      process.kill(leader.pid!, o.signal);
+      check.note(`${o.signal} sent to the leader ${leader.replicaId} (pid ${leader.pid}); a client reads GET /jobs through HAProxy meanwhile`);
+    } else {
+      o.out(`  >>> stop the leader now: replica ${leader.replicaId} (pid ${leader.pid ?? '?'} on ${leader.host ?? '?'}); waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
+    }
+    // A few answers from the new leader: HAProxy has settled on it, not just passed one check.
+    const served = await pollUntil(() => answersFromNewLeader >= 5, o.timeoutMs);
+    check.expect(served, 'a new leader serves through the same address',
+      newLeader ? `${newLeader.id}, ${((newLeader.at - started) / 1000).toFixed(1)} s after the stop` : 'none in time');
+  } finally {
+    reading = false;
+    await reader;
+  }
+  check.expect(tally.connectionErrors.length === 0, 'clients through HAProxy saw no connection error',
+    tally.connectionErrors.length ? `${tally.connectionErrors.length}: ${[...new Set(tally.connectionErrors)].join('; ')}` : '');
+  check.expect(tally.other.length === 0, 'every other answer was 503 with Retry-After',
+    `${tally.ok} × 200, ${tally.unavailable} × 503 + Retry-After${tally.other.length ? `, unexpected: ${tally.other.slice(0, 5).join(', ')}` : ''}`);
+  o.out(`  next: ${restartHint(leader.replicaId)} (runbooks/leader-failover.md step 4); HAProxy keeps it DOWN while it is a standby`);
+}
+
+/** Polls `done` every 100 ms until it holds (true) or `timeoutMs` passed (false). */
+async function pollUntil(done: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await done()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
+export const DRILLS: Drill[] = [healthDrill, leaderFailoverDrill, taskFailureDrill, taskManagerLossDrill, zookeeperFollowerDrill, corruptJobGraphDrill, haproxyDrill];
+
+export const DRILL_USAGE = `ha-dispatcher drill NAME [--url URL[,URL...]] [--token-file FILE] [--ca-file FILE] [--no-kill] [--signal TERM|KILL] [--timeout MS] [--zk-dir DIR] [--haproxy BIN]
+drills: ${DRILLS.map((d) => d.name).join(', ')}  (ha-dispatcher drill --list)
+--url defaults to $HA_DISPATCHER_URL, else http://127.0.0.1:8081; the token comes from --token-file, $HA_DISPATCHER_TOKEN_FILE
+or $HA_DISPATCHER_TOKEN, the CA of https replicas from --ca-file or $HA_DISPATCHER_CA_FILE (as for the client verbs).`;
 
 export async function runDrill(name: string, options: DrillOptions): Promise<boolean> {
   const drill = DRILLS.find((d) => d.name === name);
@@ -369,6 +522,7 @@ export async function drillCommand(args: string[], env: NodeJS.ProcessEnv = proc
     options: {
       url: { type: 'string' }, 'no-kill': { type: 'boolean', default: false }, signal: { type: 'string', default: 'TERM' },
       timeout: { type: 'string', default: '120000' }, 'zk-dir': { type: 'string' }, list: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, haproxy: { type: 'string' },
     },
   });
   const out = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -384,9 +538,10 @@ export async function drillCommand(args: string[], env: NodeJS.ProcessEnv = proc
   if (signal !== 'TERM' && signal !== 'KILL') throw Object.assign(new Error('--signal must be TERM or KILL'), { exitCode: 2 });
   const timeoutMs = Number(values.timeout);
   if (!Number.isFinite(timeoutMs) || timeoutMs < 1000) throw Object.assign(new Error('--timeout must be a number of milliseconds, at least 1000'), { exitCode: 2 });
+  const url = parseUrlList(values.url ?? (env.HA_DISPATCHER_URL || 'http://127.0.0.1:8081')).map((u) => u.replace(/\/$/, '')).join(',');
   const ok = await runDrill(positionals[0], {
-    url: (values.url ?? env.HA_DISPATCHER_URL ?? 'http://127.0.0.1:8081').replace(/\/$/, ''),
-    noKill: values['no-kill'], signal: `SIG${signal}` as 'SIGTERM' | 'SIGKILL', timeoutMs, zkDir: values['zk-dir'], out,
+    url, noKill: values['no-kill'], signal: `SIG${signal}` as 'SIGTERM' | 'SIGKILL', timeoutMs, zkDir: values['zk-dir'],
+    token: restToken(values['token-file'], env), tls: trustedCa(values['ca-file'], env), haproxy: values.haproxy, out,
   });
   return ok ? 0 : 1;
 }

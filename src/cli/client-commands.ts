@@ -3,12 +3,12 @@
  * validate): commander commands over the cluster's REST client. Where they fit, they keep Flink's CLI habits
  * (`flink list -r/-s/-a`, `flink info`, `-m host:port`, `submit -d`). Exit codes: see EXIT in src/client/rest-client.ts.
  */
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Command, Option } from 'commander';
 import { isTerminalJobStatus } from '../jobgraph/status';
 import { CliError, EXIT, RestClient, type RestResponse } from '../client/rest-client';
+import { restToken, trustedCa } from '../client/credentials';
 import { generateJobId, isJobId, parseJobGraph } from '../jobgraph';
 import { JobGraphValidationError } from '../jobgraph/parse';
 import { cell, formatDuration, formatKeyValues, formatTable, formatTime } from './format';
@@ -150,30 +150,6 @@ function nonNegativeInt(name: string): (value: string) => number {
     if (!/^\d+$/.test(value)) throw new CliError(EXIT.USAGE, `${name} must be a non-negative integer, got "${value}"`);
     return Number(value);
   };
-}
-
-/** security.rest.token for a secured cluster: --token-file, else $HA_DISPATCHER_TOKEN_FILE, else $HA_DISPATCHER_TOKEN. */
-function restToken(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const path = file ?? env.HA_DISPATCHER_TOKEN_FILE;
-  if (path === undefined) return env.HA_DISPATCHER_TOKEN || undefined;
-  try {
-    const token = readFileSync(path, 'utf8').trim();
-    if (token === '') throw new Error('the file is empty');
-    return token;
-  } catch (err) {
-    throw new CliError(EXIT.USAGE, `token file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-/** The CA of a cluster with security.ssl.rest.enabled: --ca-file, else $HA_DISPATCHER_CA_FILE; none: the system's CAs. */
-function trustedCa(file: string | undefined, env: NodeJS.ProcessEnv): { ca: Buffer } | undefined {
-  const path = file ?? (env.HA_DISPATCHER_CA_FILE || undefined);
-  if (path === undefined) return undefined;
-  try {
-    return { ca: readFileSync(path) };
-  } catch (err) {
-    throw new CliError(EXIT.USAGE, `CA file ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
 }
 
 /** Checked locally so a typo never turns into a request (or a confusing 404). */

@@ -183,6 +183,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   out(`Try:          npx ha-dispatcher list ${flags}`);
   out(`              npx ha-dispatcher submit examples/etl.json --wait ${flags}`);
   out(`   or:        export HA_DISPATCHER_URL=${urlList} HA_DISPATCHER_CA_FILE=${caFile} HA_DISPATCHER_TOKEN_FILE=${restTokenFile}; npx ha-dispatcher list`);
+  out(`Drills:       npx ha-dispatcher drill health ${flags}   (drill --list; runbooks/README.md)`);
   out('Type "ps", "stop NAME", "kill NAME" or "restart NAME" here (e.g. restart replica-3); Ctrl-C stops everything.');
 
   controlFromStdin(processes, dir, out, () => stopping);

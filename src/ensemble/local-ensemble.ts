@@ -157,6 +157,7 @@ export class LocalEnsemble {
     ], { stdio: ['ignore', logFd, logFd], detached: this.options.detached });
     fs.closeSync(logFd);
     s.pid = child.pid ?? null;
+    this.recordPid(s);
     this.paused.delete(s.id);
     if (this.options.detached) {
       child.unref();
@@ -167,8 +168,34 @@ export class LocalEnsemble {
     }
   }
 
+  /**
+   * Keeps the state file's pid of `s` current, so that another process attached to this folder (a drill
+   * restarting a server of `local`'s ensemble) and the process that started it agree on who runs it.
+   */
+  private recordPid(s: ServerSpec): void {
+    const file = path.join(this.dir, STATE_FILE);
+    try {
+      const state = JSON.parse(fs.readFileSync(file, 'utf8')) as StateFile;
+      const entry = state.servers.find((x) => x.id === s.id);
+      if (!entry || entry.pid === s.pid) return;
+      entry.pid = s.pid;
+      fs.writeFileSync(file, JSON.stringify(state, null, 2));
+    } catch { /* no state file yet: start() writes it */ }
+  }
+
+  /** The pid the state file names for `s`, when another process restarted it: alive and running `s`'s config. */
+  private refreshPid(s: ServerSpec): void {
+    try {
+      const state = JSON.parse(fs.readFileSync(path.join(this.dir, STATE_FILE), 'utf8')) as StateFile;
+      const pid = state.servers.find((x) => x.id === s.id)?.pid;
+      if (!pid || pid === s.pid || !isProcessAlive(pid)) return;
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(s.configFile)) s.pid = pid;
+    } catch { /* no state file, or no /proc: keep ours */ }
+  }
+
   private async signalAndWait(id: number, signal: NodeJS.Signals, timeoutMs = 15000): Promise<void> {
     const s = this.server(id);
+    if (!s.pid || !isProcessAlive(s.pid)) this.refreshPid(s);
     if (!s.pid || !isProcessAlive(s.pid)) return;
     if (this.paused.has(id)) {
       process.kill(s.pid, 'SIGCONT');

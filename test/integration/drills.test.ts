@@ -1,7 +1,7 @@
 /**
  * The runbook drills against a running cluster of real processes: each prints its observations and
- * passes only when every expectation held. (taskmanager-loss and zookeeper-follower-loss stop
- * processes the way leader-failover does; they are rehearsed by hand, see runbooks/.)
+ * passes only when every expectation held. Here on a plain-http cluster without a token;
+ * test/integration/local-drills.test.ts runs every drill against `ha-dispatcher local` (TLS and token on).
  */
 import anyTest, { TestFn } from 'ava';
 import { runDrill } from '../../src/chaos/drills';
@@ -45,6 +45,16 @@ test.serial('drill leader-failover: SIGTERM of the leader, a standby takes over,
   t.false(before.running, 'the drill stopped the old leader');
   t.true(lines.some((l) => l.includes('a standby took over with a higher epoch')));
   before.start(); // the runbook's last step
+});
+
+test.serial('drill haproxy on a plain-http cluster of two replicas: the recipe routes to the leader and carries its client through a leader SIGTERM', async (t) => {
+  await t.context.cluster.waitForStandbys();
+  const before = await t.context.cluster.leader();
+  const lines = await drill(t, 'haproxy');
+  t.true(lines.some((l) => /ok {3}HAProxy serves http:\/\/127\.0\.0\.1:\d+ from the recipe/.test(l)));
+  t.true(lines.some((l) => /ok {3}clients through HAProxy saw no connection error/.test(l)));
+  t.false(before.running, 'the drill stopped the old leader');
+  before.start();
 });
 
 test.serial('an unknown drill is a usage error naming the drills', async (t) => {

@@ -6,72 +6,18 @@
  */
 import test from 'ava';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnClean } from '../../src/util/clean-spawn';
 import { packageRoot } from '../../src/util/package-root';
 import { isProcessAlive, killOnExit } from '../../src/util/process';
-import { execFile } from 'node:child_process';
 import { type ClientTls, requestJson } from '../../src/http/client';
 import { eventually } from '../helpers/ensemble';
-
-/** The CLI with nothing from this environment but PATH (no HA_DISPATCHER_* of the host). */
-function cli(args: string[], timeoutMs = 60_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), ...args], { timeout: timeoutMs, env: { PATH: process.env.PATH } },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
+import { cli, commandLine, consecutiveFreePorts, descendants } from '../helpers/local-cluster';
 
 /** A REST call to the local cluster: https with its throwaway CA, and its REST token. */
 const call = (method: string, url: string, access: { token: string; tls: ClientTls }) =>
   requestJson(method, url, undefined, { timeoutMs: 10_000, ...access });
-
-/** `count` consecutive free loopback ports (local takes a base port and counts up). */
-async function consecutiveFreePorts(count: number): Promise<number> {
-  for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
-    const held: net.Server[] = [];
-    try {
-      for (let i = 0; i < count; i++) {
-        const server = net.createServer();
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(base + i, '127.0.0.1', () => resolve());
-        });
-        held.push(server);
-      }
-      return base;
-    } catch {
-      // taken: try another base
-    } finally {
-      await Promise.all(held.map((s) => new Promise((r) => s.close(r))));
-    }
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
-/** Every process below `root`, from the parent links in /proc. */
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch { /* exited meanwhile */ }
-  }
-  const out: number[] = [];
-  const queue = [root];
-  while (queue.length) for (const pid of children.get(queue.shift()!) ?? []) { out.push(pid); queue.push(pid); }
-  return out;
-}
-
-const commandLine = (pid: number): string => {
-  try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return ''; }
-};
 
 test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a frozen TaskManager stops every process', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ha-local-test-'));
