@@ -175,7 +175,7 @@ export function authorizeRequests(options: AuthorizeOptions): Middleware {
     if (!grants(principal.role, route.access)) {
       note(principal.name, 403, 'denied');
       ctx.status = 403;
-      ctx.body = { errors: [`principal "${principal.name}" has role ${principal.role}; ${ctx.method} ${ctx.path} needs role ${route.access}`], code: 'FORBIDDEN' };
+      ctx.body = { errors: [`principal "${principal.name}" has role ${principal.role}; ${ctx.method} ${ctx.path} needs role ${route.access}`] };
       return;
     }
     ctx.state.principal = principal;
