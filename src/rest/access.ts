@@ -18,7 +18,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../http/errors';
 import { AuditAction, AuditLog } from '../security/audit';
 import { Credentials, tokenDigest } from '../security/credentials';
-import { ANONYMOUS, grants, Principal, REST_TOKEN_PRINCIPAL, Role, ROLES } from '../security/roles';
+import { ANONYMOUS, grants, Principal, REST_TOKEN_PRINCIPAL, Role } from '../security/roles';
 import { verifiedPeer } from '../security/tls';
 
 /** What a route needs: a role, or nothing (`public`). */
@@ -193,6 +193,3 @@ export function authorizeRequests(options: AuthorizeOptions): Middleware {
     done(ctx.status);
   };
 }
-
-/** Every role, for help texts. */
-export const ROLE_NAMES = ROLES.join(', ');
