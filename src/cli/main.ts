@@ -7,6 +7,7 @@ import { addClientCommands, EXIT } from './client-commands';
 import { addLocalCommands } from './local';
 import { type CliIo, type Outcome, newProgram, positiveInt, runProgram, subcommand } from './program';
 import { VERSION } from '../version';
+import { hashToken } from '../security/credentials';
 
 const EPILOG = `
 Job files: README "Job files", examples/*.json, docs/jobgraph.schema.json; check one with "ha-dispatcher validate FILE".
@@ -96,11 +97,28 @@ export function buildProgram(io: CliIo, done: (o: Outcome) => void): Command {
       const { drillCommand } = await import('../chaos/drills');
       done(await drillCommand(args));
     });
+  subcommand(program, 'hash-token', io)
+    .description('print the sha-256 of a token read from stdin, as security.rest.credentials-file lists it (token-sha256)')
+    .addHelpText('after', '\nExample: openssl rand -hex 32 | tee alice.token | ha-dispatcher hash-token')
+    .action(async () => { done(await hashTokenCommand(io)); });
   subcommand(program, 'version', io).description('print the version').action(() => {
     io.stdout(`${VERSION}\n`);
     done(EXIT.OK);
   });
   return program;
+}
+
+/** `hash-token`: the token is the first line of stdin (never an argument: it would show in `ps` and shell history). */
+async function hashTokenCommand(io: CliIo): Promise<number> {
+  let text = '';
+  for await (const chunk of io.stdin ?? process.stdin) text += chunk.toString();
+  try {
+    io.stdout(`${hashToken(text.split(/\r?\n/)[0].trim())}\n`);
+    return EXIT.OK;
+  } catch (err) {
+    io.stderr(`error: ${(err as Error).message}\n`);
+    return EXIT.USAGE;
+  }
 }
 
 async function zookeeperCommand(action: string, values: { servers: number; dir: string; tickTime?: number }, io: CliIo): Promise<number> {

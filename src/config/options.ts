@@ -9,6 +9,7 @@ import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/typ
 import { DURATION_EXAMPLES, parseDurationMs } from '../util/duration';
 import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
 import { readStateKey } from '../zk/sealed';
+import { Credentials, CredentialsError, loadCredentialsFile } from '../security/credentials';
 
 export type AllocationStrategy = 'spread' | 'score';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -129,6 +130,14 @@ export interface DispatcherConfig {
   'security.rest.token'?: string;
   /** A file holding security.rest.token; read at start-up. */
   'security.rest.token-file'?: string;
+  /**
+   * YAML or JSON file of REST principals: token hashes (sha-256 hex) and client-certificate names →
+   * principal and roles (viewer, submitter, operator, admin; src/security/credentials.ts). Read and
+   * validated at start-up. Works alongside security.rest.token (the principal `rest-token`, role admin).
+   */
+  'security.rest.credentials-file'?: string;
+  /** Where audit lines go (JSON lines, appended, created 0600); unset: the process log, event `audit`. */
+  'security.audit.file'?: string;
   /** TLS on the REST API (rest.port, which also carries the TaskManagers' calls to the leader): URLs become https. */
   'security.ssl.rest.enabled': boolean;
   /** PEM certificate (chain) the REST API presents; required when security.ssl.rest.enabled. */
@@ -169,7 +178,7 @@ export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
   'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
   'security.internal.token' | 'security.internal.token-file' |
-  'security.rest.token' | 'security.rest.token-file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
+  'security.rest.token' | 'security.rest.token-file' | 'security.rest.credentials-file' | 'security.audit.file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
   'job-result-store.retention.max-age' |
   'security.ssl.rest.cert-file' | 'security.ssl.rest.key-file' | 'security.ssl.rest.ca-file' |
   'security.ssl.internal.cert-file' | 'security.ssl.internal.key-file' | 'security.ssl.internal.ca-file' | 'web.access-control-allow-origin';
@@ -350,6 +359,8 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'security.internal.token-file': (value, key) => path.resolve(text(value, key)),
   'security.rest.token': (value, key) => token(value, key),
   'security.rest.token-file': (value, key) => path.resolve(text(value, key)),
+  'security.rest.credentials-file': (value, key) => path.resolve(text(value, key)),
+  'security.audit.file': (value, key) => path.resolve(text(value, key)),
   'security.ssl.rest.enabled': bool,
   'security.ssl.rest.cert-file': (value, key) => path.resolve(text(value, key)),
   'security.ssl.rest.key-file': (value, key) => path.resolve(text(value, key)),
@@ -376,6 +387,27 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
 };
 
 export const CONFIG_KEYS = Object.keys(PARSERS) as ConfigKey[];
+
+/** The credentials file a validated configuration names, as read while validating (see `restCredentials`). */
+const CREDENTIALS = new WeakMap<DispatcherConfig, Credentials>();
+
+/**
+ * The REST principals of security.rest.credentials-file (read once while validating; read again for a
+ * config that was copied since), undefined when the key is unset.
+ * @throws ConfigError when the file cannot be read or is invalid (every problem, each with its path).
+ */
+export function restCredentials(config: DispatcherConfig): Credentials | undefined {
+  const file = config['security.rest.credentials-file'];
+  if (file === undefined) return undefined;
+  const known = CREDENTIALS.get(config);
+  if (known) return known;
+  try {
+    return loadCredentialsFile(file);
+  } catch (err) {
+    if (err instanceof CredentialsError) throw new ConfigError('security.rest.credentials-file', err.message);
+    throw err;
+  }
+}
 
 /** Flink keys a validated configuration ignored (see `ignoredFlinkKeys`). */
 const IGNORED = new WeakMap<DispatcherConfig, readonly string[]>();
@@ -453,6 +485,17 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     attempt(fileKey, () => {
       if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one`);
       c[key] = token(readTokenFile(file, fileKey), fileKey);
+    });
+  }
+  const credentialsFile = c['security.rest.credentials-file'];
+  if (credentialsFile !== undefined && !failed.has('security.rest.credentials-file')) {
+    attempt('security.rest.credentials-file', () => {
+      try {
+        CREDENTIALS.set(c, loadCredentialsFile(credentialsFile));
+      } catch (err) {
+        if (err instanceof CredentialsError) throw new ConfigError('security.rest.credentials-file', err.message);
+        throw err;
+      }
     });
   }
   const digest = c['high-availability.zookeeper.client.digest-auth'];

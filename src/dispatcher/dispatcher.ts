@@ -66,7 +66,7 @@ export interface Page<T> { items: T[]; next: JobCursor | null }
 const RESULT_CACHE_SIZE = 1000;
 const UNLIMITED: AdmissionLimits = { maxPendingJobs: Infinity, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity };
 
-interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number; bytes: number }
+interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number; bytes: number; submittedBy?: string }
 
 /** Everything that exists only while this replica leads one term. */
 class LeaderState {
@@ -263,7 +263,7 @@ export class Dispatcher implements LeaderContender {
       return;
     }
     const jobMaster = this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
-      graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)));
+      graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope));
     this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch', cancelRequested });
     // An acknowledged cancel: the job ends CANCELED; what its tasks do meanwhile is no failure.
     if (cancelRequested) jobMaster.cancel();
@@ -350,7 +350,7 @@ export class Dispatcher implements LeaderContender {
     state.sweeper.start();
   }
 
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number): JobMaster {
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): JobMaster {
     const jobMaster = this.options.jobMasterFactory({
       graph,
       term: state.term,
@@ -359,7 +359,7 @@ export class Dispatcher implements LeaderContender {
       recovered,
       onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
     });
-    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt, bytes });
+    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt, bytes, ...(submittedBy !== undefined ? { submittedBy } : {}) });
     state.storedGraphBytes += bytes;
     jobMaster.start();
     return jobMaster;
@@ -379,10 +379,11 @@ export class Dispatcher implements LeaderContender {
       jobId, name: graph.name, jobStatus: outcome.status, graphDigest: digest,
       startTime: outcome.details['start-time'], endTime: outcome.details['end-time'], failure: outcome.failure,
       ...(tracked ? { submittedAt: tracked.submittedAt } : {}),
+      ...(tracked?.submittedBy !== undefined ? { submittedBy: tracked.submittedBy } : {}),
     }));
     if (!recorded) return; // not recorded: the next leader recovers the job and its persisted progress finishes it
     state.results.set(jobId, recorded);
-    this.completed.set(jobId, outcome.details);
+    this.completed.set(jobId, withSubmitter(outcome.details, tracked?.submittedBy));
     if (outcome.exceptions?.length) this.completedExceptions.set(jobId, outcome.exceptions);
     if (tracked && state.jobs.get(jobId) === tracked) {
       state.jobs.delete(jobId);
@@ -442,10 +443,12 @@ export class Dispatcher implements LeaderContender {
    * Stores a new JobGraph and starts its JobMaster; a resubmission of a known job (same id and graph)
    * answers `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (create) and, before the
    * history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
+   * `submittedBy`: the submitting principal, stored (sealed) with the graph and shown with the job; a
+   * resubmission keeps the first submitter.
    * @throws ValidationError (400), ConflictError (409), AdmissionRejectedError (429 + Retry-After),
    * HttpError 503 (IN_PROGRESS, UNCONFIRMED) and NotLeaderError (503).
    */
-  async submit(body: unknown): Promise<SubmitResult> {
+  async submit(body: unknown, submittedBy?: string): Promise<SubmitResult> {
     const state = this.requireLeader();
     const { metrics } = this.options;
     let graph: JobGraph;
@@ -465,7 +468,7 @@ export class Dispatcher implements LeaderContender {
       throw new HttpError(503, `job ${jobId} is being submitted right now; retry the same request`, { code: 'IN_PROGRESS', headers: { 'Retry-After': '1' } });
     }
     const submittedAt = this.clock.now();
-    const envelope = { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph };
+    const envelope = { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph, ...(submittedBy !== undefined ? { submittedBy } : {}) };
     const bytes = Buffer.byteLength(JSON.stringify(envelope));
     try {
       // Jobs being stored count as pending, so concurrent submissions cannot overshoot the limits.
@@ -485,12 +488,12 @@ export class Dispatcher implements LeaderContender {
         const existing = put.existing;
         if (!existing.ok) throw new ConflictError(`job ${jobId} exists in the store but is unreadable (${existing.reason}); submit with another jobId`);
         if (existing.envelope.digest !== digest) return this.answerResubmission(jobId, existing.envelope.digest, digest);
-        if (!state.jobs.has(jobId)) this.startJobMaster(state, existing.envelope.graph, digest, Date.parse(existing.envelope.submittedAt), true, existing.bytes ?? bytes);
+        if (!state.jobs.has(jobId)) this.startJobMaster(state, existing.envelope.graph, digest, Date.parse(existing.envelope.submittedAt), true, existing.bytes ?? bytes, submitterOf(existing.envelope));
         metrics?.submissions.inc({ outcome: 'duplicate' });
         return { jobId, created: false };
       }
       if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
-      this.startJobMaster(state, graph, digest, submittedAt, false, bytes);
+      this.startJobMaster(state, graph, digest, submittedAt, false, bytes, submittedBy);
       metrics?.submissions.inc({ outcome: 'accepted' });
       this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length });
       return { jobId, created: true };
@@ -578,7 +581,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
-      return job ? visibleDetails(job.jobMaster.details()) : this.completedDetails(state.results.get(id)!);
+      return job ? withSubmitter(visibleDetails(job.jobMaster.details()), job.submittedBy) : this.completedDetails(state.results.get(id)!);
     });
   }
 
@@ -605,7 +608,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
-    if (job) return visibleDetails(job.jobMaster.details());
+    if (job) return withSubmitter(visibleDetails(job.jobMaster.details()), job.submittedBy);
     return this.completedDetails(await this.requireResult(state, jobId));
   }
 
@@ -685,11 +688,11 @@ export class Dispatcher implements LeaderContender {
     const cached = this.completed.get(result.jobId);
     if (cached && cached.state === result.jobStatus) return cached;
     // Evicted or from an earlier term: the final status always comes from the result store.
-    return {
+    return withSubmitter({
       jid: result.jobId, name: result.name, state: result.jobStatus,
       'start-time': result.startTime, 'end-time': result.endTime, duration: result.endTime - result.startTime,
       now: this.clock.now(), timestamps: { [result.jobStatus]: result.endTime }, vertices: [], restarts: 0, attempt: 0,
-    };
+    }, typeof result.submittedBy === 'string' ? result.submittedBy : undefined);
   }
 }
 
@@ -711,6 +714,15 @@ function visibleDetails(details: JobDetails): JobDetails {
   const timestamps = { ...details.timestamps };
   delete timestamps[details.state];
   return { ...details, state, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
+}
+
+/** The recorded submitter of a stored graph (a string, or nothing). */
+function submitterOf(envelope: { submittedBy?: unknown }): string | undefined {
+  return typeof envelope.submittedBy === 'string' ? envelope.submittedBy : undefined;
+}
+
+function withSubmitter(details: JobDetails, submittedBy: string | undefined): JobDetails {
+  return submittedBy === undefined ? details : { ...details, submittedBy };
 }
 
 /** Errors a later attempt can get past: ZooKeeper trouble and a lost term. Anything else is deterministic. */

@@ -48,6 +48,8 @@ export interface JobDetails {
   restarts: number;
   /** Current execution attempt number of the job. */
   attempt: number;
+  /** The principal that submitted the job (set by the Dispatcher, not the JobMaster); absent when none was recorded. */
+  submittedBy?: string;
 }
 
 export type { ExceptionEntry } from '../jobgraph/job-state';

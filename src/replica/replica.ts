@@ -7,7 +7,8 @@
 import type * as http from 'node:http';
 import * as os from 'node:os';
 import { AddressInfo } from 'node:net';
-import { DispatcherConfig, advertisedRestUrl, clusterStateKey, logIgnoredFlinkKeys, publicConfig, zookeeperNamespace } from '../config';
+import { DispatcherConfig, advertisedRestUrl, clusterStateKey, logIgnoredFlinkKeys, publicConfig, restCredentials, zookeeperNamespace } from '../config';
+import { AuditLog, createAuditLog } from '../security/audit';
 import { StateSeal } from '../zk/sealed';
 import { LeaderElectionService, LeadershipTerm } from '../election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../election/zk-driver';
@@ -45,6 +46,8 @@ export interface ReplicaParts {
   election: LeaderElectionService;
   logger: EventLogger;
   metrics: DispatcherMetrics;
+  /** The audit log (security.audit.file, else the process log): TaskManager registrations are recorded there. */
+  audit: AuditLog;
 }
 
 /** What the leader runs jobs with: a JobMaster factory and a view of the TaskManagers. */
@@ -72,6 +75,7 @@ export class Replica {
     private readonly forwarder: LeaderForwarder | undefined,
     private readonly server: HttpServer,
     private readonly logger: EventLogger,
+    private readonly audit: AuditLog,
   ) {}
 
   static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
@@ -80,11 +84,14 @@ export class Replica {
     // Before anything connects or listens: an open port that runs commands for anyone is a reason not to start.
     checkReplicaTls(config);
     requireAuthentication('rest.bind-address', config['rest.bind-address'], [
-      { name: 'the REST API', authenticated: config['security.rest.token'] !== undefined, keys: ['security.rest.token-file'] },
+      { name: 'the REST API', authenticated: config['security.rest.token'] !== undefined || config['security.rest.credentials-file'] !== undefined,
+        keys: ['security.rest.token-file', 'security.rest.credentials-file'] },
       { name: 'the internal RPC under /internal', authenticated: config['security.internal.token'] !== undefined || config['security.ssl.internal.enabled'],
         keys: ['security.internal.token-file', 'security.ssl.internal.enabled'] },
     ], config['security.allow-unauthenticated-non-loopback'], logger);
     const tls = clusterTls(config);
+    const credentials = restCredentials(config);
+    const audit = createAuditLog({ file: config['security.audit.file'], logger, fields: { replicaId } });
     const metrics = createMetrics({ defaultMetrics: true, version: VERSION, replicaId });
     const server = createServer(tls.restServer, { requireHostHeader: false });
     // Slow or stalled request bodies must not pin a replica's sockets forever.
@@ -138,7 +145,7 @@ export class Replica {
     // Standbys never send a client to a leader that stopped answering (its node outlives it by a session timeout).
     const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger, tls: tls.replicaClient });
     const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness, tls: tls.replicaClient }) : undefined;
-    const execution = options.execution?.({ config, tls, client, election, logger, metrics });
+    const execution = options.execution?.({ config, tls, client, election, logger, metrics, audit });
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
       jobMasterFactory: execution?.jobMasterFactory ?? ((ctx) => new PassiveJobMaster(ctx)),
@@ -163,6 +170,7 @@ export class Replica {
       resources: execution?.resources,
       install: execution?.install ? (koa) => execution.install!(koa) : undefined,
       restToken: config['security.rest.token'],
+      restCredentials: credentials, audit,
       shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
       liveness, forwarder,
       allowOrigin: config['web.access-control-allow-origin'],
@@ -178,7 +186,7 @@ export class Replica {
     retrieval.on('change', noteLeaderView);
     election.on('ready', noteLeaderView).on('revoked', noteLeaderView);
 
-    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger);
+    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger, audit);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
     logIgnoredFlinkKeys(config, logger);
     if (!seal.authenticated) {
@@ -210,6 +218,7 @@ export class Replica {
       await this.client.close();
       await closeServer(this.server);
       this.forwarder?.close();
+      await this.audit.close();
       this.logger.info('replica.stopped', {});
     })();
     return this.closing;

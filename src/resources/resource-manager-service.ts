@@ -12,6 +12,7 @@ import type { EventLogger } from '../util/logger';
 import { ResourceManager } from './resource-manager';
 import { allocationStrategy } from './allocation';
 import { mountInternalRoutes } from './routes';
+import type { AuditLog } from '../security/audit';
 import type { ClusterTls } from '../config/cluster-tls';
 
 export interface ResourceManagerServiceParts {
@@ -21,6 +22,8 @@ export interface ResourceManagerServiceParts {
   election: LeaderElectionService;
   logger: EventLogger;
   metrics?: DispatcherMetrics;
+  /** Where TaskManager registrations and refused internal calls are audited. */
+  audit?: AuditLog;
 }
 
 export class ResourceManagerService {
@@ -40,7 +43,7 @@ export class ResourceManagerService {
   /** Mounts `/internal/*` (TaskManager registration, heartbeats, task reports) on the replica's app. */
   install(app: Koa): void {
     mountInternalRoutes(app, () => this.rm, { token: this.parts.config['security.internal.token'], mutualTls: this.parts.config['security.ssl.internal.enabled'],
-      logger: this.parts.logger });
+      logger: this.parts.logger, audit: this.parts.audit });
   }
 
   /** The ResourceManager of `term`, started on first use; replaces (stops) the one of an earlier term. */

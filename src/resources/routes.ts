@@ -18,6 +18,7 @@ import { readJsonBody } from '../http/body';
 import { requireClientCertificate, verifiedPeer } from '../security/tls';
 import type { EventLogger } from '../util/logger';
 import { silentLogger } from '../util/logger';
+import type { AuditLog } from '../security/audit';
 import { ResourceManager } from './resource-manager';
 
 export interface InternalRouteSecurity {
@@ -27,11 +28,14 @@ export interface InternalRouteSecurity {
   mutualTls?: boolean;
   /** Where refused certificates are audited. */
   logger?: EventLogger;
+  /** Audit line per registration and per refused (401/403) internal call. */
+  audit?: AuditLog;
 }
 
 export function mountInternalRoutes(app: Koa, current: () => ResourceManager | null, security: InternalRouteSecurity = {}): void {
   const logger = security.logger ?? silentLogger;
   const router = new Router({ prefix: '/internal' });
+  if (security.audit) router.use(auditInternalCalls(security.audit, security));
   router.use(requireInternalToken(security.token));
   if (security.mutualTls) router.use(requireClientCertificate('security.ssl.internal.ca-file'));
 
@@ -52,6 +56,8 @@ export function mountInternalRoutes(app: Koa, current: () => ResourceManager | n
   const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
     const body = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as Record<string, unknown>;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
+    const claimed = ctx.params.id ?? body.taskManagerId;
+    if (typeof claimed === 'string') ctx.state.auditTarget = claimed.slice(0, 128);
     checkIdentity(ctx, ctx.params.id ?? body.taskManagerId);
     const rm = current();
     if (!rm || !rm.active) throw new HttpError(503, 'this replica is not the leader; look the leader up in ZooKeeper again', { extra: { epoch: null } });
@@ -77,6 +83,29 @@ export function mountInternalRoutes(app: Koa, current: () => ResourceManager | n
     return rm.status(req);
   }));
   app.use(router.routes());
+}
+
+/** Audits TaskManager registrations (any outcome) and every refused (401/403) internal call. */
+function auditInternalCalls(audit: AuditLog, security: InternalRouteSecurity) {
+  return async (ctx: Context, next: () => Promise<unknown>): Promise<void> => {
+    const remoteAddress = ctx.req.socket?.remoteAddress ?? '';
+    const record = (status: number): void => {
+      const refused = status === 401 || status === 403;
+      const registration = ctx.method === 'POST' && ctx.path === '/internal/taskmanagers';
+      if (!registration && !refused) return;
+      const peer = security.mutualTls ? verifiedPeer(ctx) : null;
+      const principal = peer?.taskManagerId !== undefined ? `taskmanager:${peer.taskManagerId}` : security.token !== undefined && !refused ? 'internal-token' : 'anonymous';
+      audit.record({ principal, action: registration ? 'taskmanager.register' : `${ctx.method} ${ctx.path}`, target: (ctx.state.auditTarget as string | undefined) ?? ctx.path,
+        outcome: refused ? 'denied' : 'allowed', status, remoteAddress });
+    };
+    try {
+      await next();
+    } catch (err) {
+      record(typeof (err as HttpError).status === 'number' ? (err as HttpError).status : 500);
+      throw err;
+    }
+    record(ctx.status);
+  };
 }
 
 function validated<T>(fn: () => T): T {

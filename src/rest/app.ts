@@ -7,7 +7,8 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import { silentLogger } from '../util/logger';
 import { errorMiddleware, NotFoundError } from '../http/errors';
-import { requireBearerToken } from '../security/bearer-token';
+import { authorizeRequests } from './access';
+import { silentAuditLog } from '../security/audit';
 import { httpMetricsMiddleware } from '../metrics/http';
 import type { AppDeps } from './deps';
 import { leaderGate } from './leader-gate';
@@ -15,14 +16,10 @@ import { probeRoutes } from './routes/probes';
 import { clusterRoutes } from './routes/cluster';
 import { jobRoutes } from './routes/jobs';
 import { historyRoutes } from './routes/history';
-import { DASHBOARD_PATHS } from './dashboard';
 import { jobManagerRoutes } from './routes/jobmanager';
 import { streamingOnlyEndpoints, v1Prefix } from './flink-compat';
 
 export type { AppDeps, ResourceView, RestDispatcher } from './deps';
-
-/** What load balancers, orchestrators, scrapers and a browser opening the dashboard reach without a token. */
-const OPEN_PATHS: ReadonlySet<string> = new Set(['/livez', '/readyz', '/health', '/metrics', ...DASHBOARD_PATHS]);
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
@@ -41,19 +38,15 @@ export function createApp(deps: AppDeps): Koa {
     }
     await next();
   });
-  // A submitted job runs commands on TaskManagers. Checked before any redirect, so a standby refuses
-  // too; /internal/* carries its own token (security.internal.token).
-  app.use(requireBearerToken({ token: deps.restToken, setting: 'security.rest.token', openPaths: OPEN_PATHS, skipPrefixes: ['/internal/'] }));
+  // A submitted job runs commands on TaskManagers. Every route declares the role it needs
+  // (src/security/access.ts); checked before any redirect, so a standby refuses too. /internal/*
+  // carries its own token (security.internal.token) and mutual TLS.
+  const router = createRouter(deps);
+  app.use(authorizeRequests({
+    router, credentials: { token: deps.restToken, credentials: deps.restCredentials }, audit: deps.audit ?? silentAuditLog, skipPrefixes: ['/internal/'],
+  }));
 
   app.use(streamingOnlyEndpoints());
-
-  const router = new Router();
-  const leaderOnly = leaderGate(deps);
-  probeRoutes(router, deps);
-  clusterRoutes(router, deps, leaderOnly);
-  jobRoutes(router, deps, leaderOnly);
-  historyRoutes(router, deps);
-  jobManagerRoutes(router, deps, leaderOnly);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
 
@@ -63,4 +56,16 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.on('error', (err: Error) => logger.error('rest.error', { error: err }));
   return app;
+}
+
+/** Every REST route of `createApp`, each declaring the role it needs (`requires`, src/security/access.ts). */
+export function createRouter(deps: AppDeps): Router {
+  const router = new Router();
+  const leaderOnly = leaderGate(deps);
+  probeRoutes(router, deps);
+  clusterRoutes(router, deps, leaderOnly);
+  jobRoutes(router, deps, leaderOnly);
+  historyRoutes(router, deps);
+  jobManagerRoutes(router, deps, leaderOnly);
+  return router;
 }

@@ -13,6 +13,8 @@ import type { TaskManagerView } from '../resources/resource-manager';
 export type { TaskManagerView };
 import type { LeaderLivenessView } from '../election/leader-liveness';
 import type { LeaderForwarder } from './forward';
+import type { Credentials } from '../security/credentials';
+import type { AuditLog } from '../security/audit';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
@@ -44,8 +46,12 @@ export interface AppDeps {
   install?: (app: Koa) => void;
   metrics?: DispatcherMetrics;
   logger?: EventLogger;
-  /** security.rest.token: required of every request but the probes, /metrics and the dashboard page. */
+  /** security.rest.token: the principal `rest-token` with role admin. */
   restToken?: string;
+  /** security.rest.credentials-file, loaded: principals and roles by token hash and certificate name. */
+  restCredentials?: Credentials;
+  /** Where submissions, cancels, config reads, DELETE /cluster and every refused request are recorded; silent when absent. */
+  audit?: AuditLog;
   /** Asks this replica to stop as SIGTERM would (`DELETE /cluster`); absent: the endpoint answers 404. */
   shutdown?: () => void;
   /** Whether the published leader answers, as this standby probes it; without one every published leader counts as alive. */

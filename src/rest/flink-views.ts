@@ -109,6 +109,8 @@ export function jobOverviewRow(details: JobDetails): object {
     'start-time': details['start-time'], 'end-time': details['end-time'], duration: details.duration,
     'last-modification': lastModification(details),
     tasks,
+    // Extra: the submitting principal (REST roles), when one was recorded.
+    ...(details.submittedBy !== undefined ? { 'submitted-by': details.submittedBy } : {}),
   };
 }
 
@@ -153,6 +155,8 @@ export function jobDetailsView(details: JobDetails, now: number): object {
     maxParallelism: -1,
     now,
     timestamps: allTimestamps(details),
+    // Extra: the submitting principal (REST roles), when one was recorded.
+    ...(details.submittedBy !== undefined ? { 'submitted-by': details.submittedBy } : {}),
     vertices: details.vertices.map((v) => ({
       id: flinkVertexId(details.jid, v.id),
       name: v.name,

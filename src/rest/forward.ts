@@ -5,7 +5,8 @@
  *
  * Sent on: method, path and query, the body as a stream, end-to-end headers (hop-by-hop ones dropped,
  * `Host` set to the leader's). `Authorization` goes along: the target comes from this replica's own
- * leader retrieval, i.e. the leader of the same cluster, which checks the same `security.rest.token`.
+ * leader retrieval, i.e. the leader of the same cluster, which checks the same `security.rest.token` and
+ * credentials file again (a client certificate does not go along: the standby is the TLS peer).
  * Answered back: status, end-to-end headers, the body as a stream. When no answer head arrives within
  * the deadline (leader died, froze, refused), the client gets 503 + `Retry-After` and the liveness
  * tracker counts a failure; once the head was sent, a broken stream ends the client's connection.

@@ -85,6 +85,8 @@ export interface PeerIdentity {
   taskManagerId: string | undefined;
   /** `urn:ha-dispatcher:replica:<id>`. */
   replicaId: string | undefined;
+  /** Every SAN URI of the certificate (REST principals may be named by one). */
+  uris: string[];
 }
 
 /** The verified client certificate's identity; null without TLS, without a certificate or with one the CA did not sign. */
@@ -99,7 +101,7 @@ export function verifiedPeer(ctx: Context): PeerIdentity | null {
   const replicaId = named('replica');
   const taskManagerId = named('taskmanager');
   const role: PeerRole | undefined = taskManagerId !== undefined ? 'taskmanager' : replicaId !== undefined ? 'replica' : undefined;
-  return { role, commonName: cn, replicaId, taskManagerId: taskManagerId ?? (role === undefined ? cn : undefined) };
+  return { role, commonName: cn, replicaId, taskManagerId: taskManagerId ?? (role === undefined ? cn : undefined), uris };
 }
 
 /**

@@ -20,6 +20,8 @@ export interface JobGraphEnvelope<G = unknown> {
   /** sha256 of the graph's canonical JSON: decides whether a resubmission is "the same graph". */
   digest: string;
   graph: G;
+  /** The principal that submitted the job (REST roles); absent when the API was open, and in envelopes written before it existed. Sealed with the rest. */
+  submittedBy?: string;
 }
 
 /** `bytes`: size of the stored node (admission counts it). */

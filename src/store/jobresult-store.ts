@@ -30,6 +30,8 @@ export interface JobResultEntry {
   failure?: { message: string; timestamp: number };
   /** Epoch-ms the job was first stored (orders job listings); absent in results written before it existed. */
   submittedAt?: number;
+  /** The principal that submitted the job, when one was recorded with its graph. */
+  submittedBy?: string;
 }
 
 export type StoredResult = { ok: true; entry: JobResultEntry } | { ok: false; jobId: string; reason: string };

@@ -111,7 +111,7 @@ async function leaderOnly(container, what, load) {
   }
 }
 
-// Roles do not exist yet: write actions are shown to everyone and hidden once a request answers 403.
+// The page does not know the caller's role (security.rest.credentials-file): write actions are shown and hidden once a request answers 403.
 const writesForbidden = () => sessionStorage.getItem('ha-dispatcher-writes') === 'forbidden';
 function noteForbidden(err) {
   if (err instanceof ApiError && err.status === 403) {
@@ -207,13 +207,14 @@ const views = {
         shown.sort((a, b) => (a[key] < b[key] ? -dir : a[key] > b[key] ? dir : 0));
         const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
         v.page = Math.min(v.page, pages - 1);
-        const cols = [['jid', 'Job id'], ['name', 'Name'], ['state', 'State'], ['start-time', 'Started'], ['duration', 'Duration']];
+        const cols = [['jid', 'Job id'], ['name', 'Name'], ['state', 'State'], ['start-time', 'Started'], ['duration', 'Duration'], ['submitted-by', 'Submitted by']];
         const head = h('tr', {}, cols.map(([k, label]) => h('th', { scope: 'col', 'aria-sort': k === key ? (dir > 0 ? 'ascending' : 'descending') : 'none' },
           h('button', { type: 'button', 'data-key': `sort-${k}`, onclick: () => { v.sort = { key: k, dir: k === key ? -dir : 1 }; refresh(); } },
             label, k === key ? (dir > 0 ? ' ▲' : ' ▼') : ''))));
         const body = shown.slice(v.page * PAGE_SIZE, (v.page + 1) * PAGE_SIZE).map((j) => h('tr', { 'data-job': j.jid },
           h('td', {}, h('a', { href: `#/jobs/${j.jid}`, 'data-key': `job-${j.jid}` }, h('code', {}, j.jid))),
-          h('td', {}, j.name), h('td', {}, state(j.state)), h('td', {}, time(j['start-time'])), h('td', { class: 'num' }, duration(j.duration))));
+          h('td', {}, j.name), h('td', {}, state(j.state)), h('td', {}, time(j['start-time'])), h('td', { class: 'num' }, duration(j.duration)),
+          h('td', {}, j['submitted-by'] || '—')));
         fill(container,
           h('table', { id: 'jobs-table' }, h('caption', { class: 'muted' }, `${shown.length} of ${jobs.length} jobs`), h('thead', {}, head), h('tbody', {}, body)),
           h('div', { class: 'controls' },
@@ -246,6 +247,7 @@ const views = {
         fill(summary, h('dl', { class: 'facts' },
           h('dt', {}, 'Id'), h('dd', {}, h('code', {}, job.jid)),
           h('dt', {}, 'State'), h('dd', { id: 'job-state' }, state(job.state)),
+          h('dt', {}, 'Submitted by'), h('dd', { id: 'job-submitted-by' }, job['submitted-by'] || '—'),
           h('dt', {}, 'Started'), h('dd', {}, time(job['start-time'])),
           h('dt', {}, 'Ended'), h('dd', {}, time(job['end-time'])),
           h('dt', {}, 'Duration'), h('dd', {}, duration(job.duration)),

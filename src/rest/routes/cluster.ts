@@ -12,6 +12,7 @@ import { HttpError, NotFoundError } from '../../http/errors';
 import { DASHBOARD_CSP, DASHBOARD_PATHS, dashboardAsset } from '../dashboard';
 import { clusterOverview, dashboardConfig, taskManagerDetails, taskManagerInfo } from '../flink-views';
 import type { AppDeps } from '../deps';
+import { requires } from '../access';
 
 const NO_RESOURCES = { taskmanagers: 0, 'slots-total': 0, 'slots-available': 0 };
 
@@ -19,7 +20,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   const { dispatcher, retrieval, client } = deps;
 
   // ---- served by every replica ----
-  router.get('/leader', (ctx) => {
+  router.get('/leader', requires('viewer'), (ctx) => {
     const leader = client.isConnected ? retrieval.current : null;
     if (!leader) throw new HttpError(503, 'no ready leader is known right now; retry shortly', { code: 'NO_LEADER', headers: { 'Retry-After': '1' } });
     ctx.body = leaderInfoJson(leader);
@@ -27,7 +28,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
 
   // Reads the latch children (znodes under the election path) in latch order.
   // Without a session the latch cannot be read: an empty list would claim "no replicas", so answer 503.
-  router.get('/replicas', async (ctx) => {
+  router.get('/replicas', requires('viewer'), async (ctx) => {
     if (!client.isConnected) {
       throw new HttpError(503, 'ZooKeeper is unreachable from this replica, so the replicas cannot be listed; retry shortly',
         { code: 'ZOOKEEPER_UNREACHABLE', headers: { 'Retry-After': '1' } });
@@ -36,14 +37,14 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
     ctx.body = { replicas: contenders.map((c, i) => ({ position: i, node: c.node, sequence: c.sequence, ...(c.info ?? { unreadable: true }) })) };
   });
 
-  router.get('/metrics', async (ctx) => {
+  router.get('/metrics', requires('public'), async (ctx) => {
     if (!deps.metrics) throw new NotFoundError('metrics are not enabled on this replica');
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });
 
   for (const assetPath of DASHBOARD_PATHS) {
-    router.get(assetPath, (ctx) => {
+    router.get(assetPath, requires('public'), (ctx) => {
       const asset = dashboardAsset(assetPath);
       ctx.set('Content-Security-Policy', DASHBOARD_CSP);
       ctx.set('X-Content-Type-Options', 'nosniff');
@@ -54,7 +55,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   }
 
   // ---- leader only ----
-  router.get('/overview', leaderOnly, (ctx) => {
+  router.get('/overview', requires('viewer'), leaderOnly, (ctx) => {
     const jobs = jobCountsByOutcome(dispatcher.jobCounts());
     ctx.body = {
       ...clusterOverview(deps.resources?.()?.overview() ?? NO_RESOURCES, jobs, deps.version),
@@ -65,18 +66,18 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
     };
   });
 
-  router.get('/taskmanagers', leaderOnly, (ctx) => { ctx.body = { taskmanagers: (deps.resources?.()?.list() ?? []).map(taskManagerInfo) }; });
+  router.get('/taskmanagers', requires('viewer'), leaderOnly, (ctx) => { ctx.body = { taskmanagers: (deps.resources?.()?.list() ?? []).map(taskManagerInfo) }; });
   // Flink's aggregated TaskManager metrics; before /taskmanagers/:id, which would match it too. None are aggregated here.
-  router.get('/taskmanagers/metrics', leaderOnly, (ctx) => { ctx.body = []; });
+  router.get('/taskmanagers/metrics', requires('viewer'), leaderOnly, (ctx) => { ctx.body = []; });
 
-  router.get('/taskmanagers/:id', leaderOnly, (ctx) => {
+  router.get('/taskmanagers/:id', requires('viewer'), leaderOnly, (ctx) => {
     const tm = deps.resources?.()?.get(ctx.params.id);
     if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(ctx.params.id.slice(0, 80))} is not registered`);
     ctx.body = taskManagerDetails(tm);
   });
 
   // Flink's dashboard configuration; the configuration itself is GET /jobmanager/config.
-  router.get('/config', (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
+  router.get('/config', requires('viewer', 'config.read'), (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
 }
 
 /**

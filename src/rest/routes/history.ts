@@ -6,10 +6,11 @@
 import type Router from '@koa/router';
 import { LeadershipHistoryStore, MAX_LEADERSHIP_TERMS } from '../../store/leadership-history';
 import type { AppDeps } from '../deps';
+import { requires } from '../access';
 
 export function historyRoutes(router: Router, deps: Pick<AppDeps, 'client'>): void {
   const store = new LeadershipHistoryStore(deps.client);
-  router.get('/leadership/history', async (ctx) => {
+  router.get('/leadership/history', requires('viewer'), async (ctx) => {
     ctx.body = { terms: await store.read(), capacity: MAX_LEADERSHIP_TERMS };
   });
 }

@@ -9,14 +9,15 @@
  */
 import type Router from '@koa/router';
 import type { AppDeps } from '../deps';
+import { requires } from '../access';
 import { leaderAlive, readyLeaderElsewhere } from '../leader-gate';
 
 export function probeRoutes(router: Router, deps: AppDeps): void {
   const { dispatcher, retrieval, client } = deps;
 
-  router.get('/livez', (ctx) => { ctx.body = { status: 'alive', replicaId: deps.replicaId }; });
+  router.get('/livez', requires('public'), (ctx) => { ctx.body = { status: 'alive', replicaId: deps.replicaId }; });
 
-  router.get('/readyz', (ctx) => {
+  router.get('/readyz', requires('public'), (ctx) => {
     const leader = dispatcher.role === 'leader' ? null : readyLeaderElsewhere(deps);
     const leaderReachable = leader ? leaderAlive(deps, leader) : null;
     const ready = client.isConnected && (dispatcher.role === 'leader' || leaderReachable === true);
@@ -26,7 +27,7 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
   });
 
   // ?activecode=, ?standbycode= (default 429) and ?standbyok=true choose the leader's and a standby's status.
-  router.get('/health', (ctx) => {
+  router.get('/health', requires('public'), (ctx) => {
     const role = dispatcher.role;
     const leader = role === 'leader' ? null : readyLeaderElsewhere(deps);
     const codes = {
