@@ -54,11 +54,13 @@ test('a TaskManager cannot report on, claim, or hijack the registration of anoth
       t.is(spoofed.status, 403, `a spoofed ${state} report`);
       t.regex(spoofed.body.errors[0], new RegExp(`did not deploy to it: ${jobId}/work/0/0 \\(deployed to ${owner}\\)`));
     }
-    // A registration of the other TaskManager claiming the running attempt.
+    // A registration of the other TaskManager (from its own address) claiming the running attempt.
+    const otherAddress = before.find((x) => x.id === other)!.address;
     const claim = await internal('/taskmanagers', {
-      taskManagerId: other, instanceId: 'claimer', address: 'https://127.0.0.1:1', slots: 4, epoch, tasks: [{ ...attempt, state: 'FINISHED', startedAt: 1, endedAt: 2 }],
+      taskManagerId: other, instanceId: 'claimer', address: otherAddress, slots: 4, epoch, tasks: [{ ...attempt, state: 'FINISHED', startedAt: 1, endedAt: 2 }],
     }, asOther);
     t.is(claim.status, 403, 'a registration claiming another TaskManager\'s attempt');
+    t.regex(claim.body.errors[0], new RegExp(`deployed to ${owner}`));
     // Another certificate for the owner's own id (signed by the cluster CA), from another address.
     const secondPem = await generateCertificate(p.ca, 'taskmanager', owner);
     const hijack = await internal('/taskmanagers', { taskManagerId: owner, instanceId: 'hijacker', address: 'https://127.0.0.1:2', slots: 64, epoch, tasks: [] },
