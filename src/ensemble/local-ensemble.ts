@@ -44,8 +44,8 @@ export interface ClientPortTls {
   keyStoreFile: string;
   /** The CA certificate(s) a client certificate must chain to (`ssl.clientAuth=need`). */
   trustStoreFile: string;
-  /** What the readiness probe (`srvr` over TLS) presents and trusts: PEM texts of a client certificate, its key and the CA. */
-  probe: { ca: string; cert: string; key: string };
+  /** What the readiness probe (`srvr` over TLS) presents and trusts: PEM files of a client certificate, its key and the CA. */
+  probe: { caFile: string; certFile: string; keyFile: string };
 }
 
 export interface ServerSpec {
@@ -235,7 +235,7 @@ export class LocalEnsemble {
       let mode: ServerMode = 'down';
       if (alive && !paused) {
         try {
-          const out = await fourLetterWord('127.0.0.1', s.clientPort, 'srvr', 1000, s.clientTls ? this.options.probeTls : undefined);
+          const out = await fourLetterWord('127.0.0.1', s.clientPort, 'srvr', 1000, s.clientTls ? this.probeCredentials() : undefined);
           const m = /Mode: (\w+)/.exec(out);
           mode = m ? (m[1] as ServerMode) : 'not serving';
         } catch {
@@ -244,6 +244,13 @@ export class LocalEnsemble {
       }
       return { id: s.id, clientPort: s.clientPort, pid: s.pid, alive, paused, mode };
     }));
+  }
+
+  /** PEM texts for `srvr` over TLS (clientTls), read from the probe's files. */
+  private probeCredentials(): { ca: string; cert: string; key: string } | undefined {
+    const probe = this.options.probeTls;
+    if (!probe) return undefined;
+    return { ca: fs.readFileSync(probe.caFile, 'utf8'), cert: fs.readFileSync(probe.certFile, 'utf8'), key: fs.readFileSync(probe.keyFile, 'utf8') };
   }
 
   /** The id of the server currently leading the ZooKeeper quorum, or null. */

@@ -75,7 +75,7 @@ export async function startTunneledEnsemble(servers = 1): Promise<TunneledEnsemb
   const probe = { ca: ca.cert, cert: client.cert, key: client.key };
   const ensemble = await LocalEnsemble.start({
     dir: path.join(dir, 'zk'), servers, tickTime: 100, minSessionTimeoutMs: 400, maxSessionTimeoutMs: 30000,
-    clientTls: { keyStoreFile, trustStoreFile: caFile, probe },
+    clientTls: { keyStoreFile, trustStoreFile: caFile, probe: { caFile, certFile, keyFile } },
   });
   const ports = await freePorts(servers);
   const config = file('stunnel.conf', stunnelClientConfig(
