@@ -18,7 +18,7 @@ import { HttpError } from '../http/errors';
 import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 import {
-  checkClaimedEpoch, checkReportedAttempts, checkReRegistration, IDENTITY_EVENTS, plausibleEpochClaim, TaskManagerCredential,
+  checkClaimedEpoch, checkReportedAttempts, checkReRegistration, IDENTITY_EVENTS, plausibleEpochClaim, TaskManagerCredential, taskManagerServerTls,
 } from './taskmanager-identity';
 
 /** How a JobMaster hears about its tasks. */
@@ -106,6 +106,8 @@ interface TaskManagerRecord {
   instanceId?: string;
   /** Fingerprint of the certificate it registered with (mutual TLS); a new address needs the same one. */
   fingerprint?: string;
+  /** Client TLS for commands to it: the server at `address` must present a certificate naming `id` (mutual TLS). */
+  tls?: ClientTls;
   host: string;
   address: string;
   slots: number;
@@ -226,7 +228,7 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.requireActive(taskManagerId);
     let res;
     try {
-      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken, tls: this.options.internalTls });
+      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken, tls: this.tlsFor(tm) });
     } catch (err) {
       if (err instanceof RpcError) {
         tm.unreachableSince = this.clock.monotonicNow();
@@ -247,7 +249,7 @@ export class ResourceManager implements TaskExecutionService {
 
   async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
     const tm = this.requireActive(taskManagerId);
-    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall());
+    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall(tm));
     if (res.status === 409) this.checkEpochBehind(res.body);
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
   }
@@ -256,7 +258,7 @@ export class ResourceManager implements TaskExecutionService {
     if (!this.active) return;
     await Promise.all([...this.tms.values()].map(async (tm) => {
       try {
-        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall());
+        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall(tm));
         if (res.status === 409) this.checkEpochBehind(res.body);
         if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
       } catch (err) {
@@ -288,8 +290,15 @@ export class ResourceManager implements TaskExecutionService {
     this.logger.warn('resourcemanager.stalled', { gapMs: Math.round(gapMs), taskManagers: this.tms.size, reason: 'this leader stood still; heartbeat deadlines restart from now' });
   }
 
-  private cancelCall(): RpcCallOptions {
-    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken, tls: this.options.internalTls };
+  private cancelCall(tm: TaskManagerRecord): RpcCallOptions {
+    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken, tls: this.tlsFor(tm) };
+  }
+
+  /** TLS for commands to `tm`; with mutual TLS its server certificate must name it (one agent per TaskManager record). */
+  private tlsFor(tm: TaskManagerRecord): ClientTls | undefined {
+    const base = this.options.internalTls;
+    if (!base?.cert) return base;
+    return (tm.tls ??= taskManagerServerTls(base, tm.id));
   }
 
   describe(taskManagerId: string): string {
@@ -499,7 +508,7 @@ export class ResourceManager implements TaskExecutionService {
     for (const tm of order) {
       try {
         const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`,
-          undefined, { token: this.options.internalToken, tls: this.options.internalTls });
+          undefined, { token: this.options.internalToken, tls: this.tlsFor(tm) });
         if (res.status === 200) return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
       } catch (err) {
         this.logger.debug('task.log.unreachable', { taskManagerId: tm.id, error: err as Error });

@@ -13,11 +13,15 @@
  *    registration; a registration may not claim attempts this leader deployed to another registered
  *    TaskManager (403, `taskmanager.report.rejected`; nothing is applied);
  *  - a claimed epoch (`highestEpoch`, or the `{epoch}` of a 409 answer) at most MAX_EPOCH_STEP above
- *    this term's, as a TaskManager itself admits (403, `taskmanager.epoch.implausible`; nothing raised).
+ *    this term's, as a TaskManager itself admits (403, `taskmanager.epoch.implausible`; nothing raised);
+ *  - as the registered `address` only a server whose certificate names the same TaskManager: the
+ *    leader's commands to it check that (`taskManagerServerTls`), so a TaskManager that registers
+ *    with another's address gets no work through it.
  * With only `security.internal.token` (shared by all TaskManagers) there is no per-TaskManager
  * credential: the attempt and epoch rules hold, the id and certificate rules cannot.
  */
-import type { TLSSocket } from 'node:tls';
+import { checkServerIdentity, PeerCertificate, TLSSocket } from 'node:tls';
+import type { ClientTls } from '../http/client';
 import type { Context } from 'koa';
 import { HttpError } from '../http/errors';
 import { verifiedPeer } from '../security/tls';
@@ -144,4 +148,33 @@ export function checkClaimedEpoch(taskManagerId: string, claimed: number | undef
   logger.warn(IDENTITY_EVENTS.epochImplausible, { taskManagerId, claimed, epoch, maxStep: MAX_EPOCH_STEP, reason: 'registration refused, no epoch raised' });
   throw new HttpError(403, `TaskManager ${taskManagerId} claims leader epoch ${claimed}, more than ${MAX_EPOCH_STEP} above this leader's ${epoch}: `
     + 'implausible, so the registration is refused and no epoch is raised');
+}
+
+/** The TaskManager id a certificate names: SAN URI `urn:ha-dispatcher:taskmanager:<id>`, else (not a replica's) its CN; the rule of `verifiedPeer`. */
+export function certificateTaskManagerId(cert: Pick<PeerCertificate, 'subject' | 'subjectaltname'>): string | undefined {
+  const uris = (cert.subjectaltname ?? '').split(/,\s*/).filter((s) => s.startsWith('URI:')).map((s) => s.slice(4));
+  const named = uris.find((u) => u.startsWith('urn:ha-dispatcher:taskmanager:'));
+  if (named !== undefined) return named.slice('urn:ha-dispatcher:taskmanager:'.length);
+  if (uris.some((u) => u.startsWith('urn:ha-dispatcher:replica:'))) return undefined;
+  const cn = cert.subject?.CN as string | string[] | undefined;
+  return Array.isArray(cn) ? cn[0] : cn;
+}
+
+/**
+ * `base` (the leader's internal client TLS) plus a server check for commands to `taskManagerId`:
+ * node's host name check, then the server certificate must name that TaskManager. A call to an
+ * address serving another TaskManager's certificate fails in the handshake with an Error saying so.
+ */
+export function taskManagerServerTls(base: ClientTls, taskManagerId: string): ClientTls {
+  return {
+    ...base,
+    checkServerIdentity: (hostname, cert) => {
+      const hostError = checkServerIdentity(hostname, cert);
+      if (hostError) return hostError;
+      const named = certificateTaskManagerId(cert);
+      if (named === taskManagerId) return undefined;
+      return new Error(`the server certificate at ${hostname} names TaskManager ${named ?? '(none)'}, not ${taskManagerId}: `
+        + 'it registered with an address that is not its own');
+    },
+  };
 }

@@ -5,7 +5,10 @@
  */
 import test from 'ava';
 import { JobTaskListener, ResourceManager } from '../../src/resources/resource-manager';
-import { IDENTITY_EVENTS, TaskManagerCredential } from '../../src/resources/taskmanager-identity';
+import { IDENTITY_EVENTS, TaskManagerCredential, taskManagerServerTls } from '../../src/resources/taskmanager-identity';
+import { generateCa, generateCertificate } from '../../src/security/certificates';
+import { closeServer, createServer, listen } from '../../src/http/server';
+import { HttpTransportError, requestJson } from '../../src/http/client';
 import type { ExecutionId, RegistrationRequest, TaskReport } from '../../src/taskmanager/protocol';
 import { MAX_EPOCH_STEP } from '../../src/taskmanager/task-table';
 import { HttpError } from '../../src/http/errors';
@@ -121,4 +124,20 @@ test('an implausible epoch claim raises nothing: a registration is refused (403)
   t.is(plausible!.status, 409, 'a claim within the step still asks for a term above it');
   t.deepEqual(behind, [3 + MAX_EPOCH_STEP]);
   rm.stop();
+});
+
+test('commands go only to a server whose certificate names the TaskManager they are for: a registration with another\'s address gets no work', async (t) => {
+  const ca = await generateCa();
+  const tm2 = await generateCertificate(ca, 'taskmanager', 'tm2');
+  const replica = await generateCertificate(ca, 'replica', 'r1');
+  const server = createServer({ cert: Buffer.from(tm2.cert), key: Buffer.from(tm2.key) });
+  server.on('request', (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"ok":true}'); });
+  await listen(server, 0, '127.0.0.1');
+  t.teardown(() => closeServer(server));
+  const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/tasks`;
+  const base = { ca: ca.cert, cert: replica.cert, key: replica.key };
+
+  t.is((await requestJson('GET', url, undefined, { tls: taskManagerServerTls(base, 'tm2') })).status, 200, 'tm2\'s own server');
+  const refused = await t.throwsAsync(requestJson('GET', url, undefined, { tls: taskManagerServerTls(base, 'tm1') }), { instanceOf: HttpTransportError });
+  t.regex(refused!.message, /names TaskManager tm2, not tm1/);
 });
