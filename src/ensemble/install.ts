@@ -21,8 +21,9 @@ export function findZooKeeperInstall(env: NodeJS.ProcessEnv = process.env): ZooK
   }
   const debianJar = '/usr/share/java/zookeeper.jar';
   if (fs.existsSync(debianJar)) {
-    // Debian's jar lists its dependencies in its manifest; add an SLF4J binding so server logs reach the log file.
-    const binding = ['/usr/share/java/slf4j-simple.jar'].filter((j) => fs.existsSync(j));
+    // Debian's jar lists its dependencies in its manifest; add an SLF4J binding so server logs reach the log file,
+    // and netty-codec, which the manifest misses and the TLS client port (secureClientPort) needs.
+    const binding = ['/usr/share/java/slf4j-simple.jar', '/usr/share/java/netty-codec.jar'].filter((j) => fs.existsSync(j));
     return { java, classpath: [debianJar, ...binding].join(':'), source: debianJar };
   }
   throw new Error(INSTALL_HINT);

@@ -30,6 +30,22 @@ export interface EnsembleOptions {
    * `{'enforce.auth.enabled': 'true', 'enforce.auth.schemes': 'digest'}` (refuse unauthenticated sessions).
    */
   serverProperties?: Record<string, string>;
+  /**
+   * TLS-only client port: every server listens on ZooKeeper's `secureClientPort` (Netty) and has no
+   * plaintext `clientPort`. The native client speaks no TLS, so clients reach it through a TLS tunnel
+   * (docs/ARCHITECTURE.md, "Encrypted ZooKeeper connection"); `connectString` then names TLS ports.
+   */
+  clientTls?: ClientPortTls;
+}
+
+/** PEM files for a TLS-only client port (ZooKeeper 3.8 reads PEM key and trust stores). */
+export interface ClientPortTls {
+  /** The server's private key (unencrypted PKCS#8, `BEGIN PRIVATE KEY`) followed by its certificate chain. */
+  keyStoreFile: string;
+  /** The CA certificate(s) a client certificate must chain to (`ssl.clientAuth=need`). */
+  trustStoreFile: string;
+  /** What the readiness probe (`srvr` over TLS) presents and trusts: PEM files of a client certificate, its key and the CA. */
+  probe: { caFile: string; certFile: string; keyFile: string };
 }
 
 export interface ServerSpec {
@@ -41,13 +57,15 @@ export interface ServerSpec {
   configFile: string;
   logFile: string;
   pid: number | null;
+  /** `clientPort` is ZooKeeper's secureClientPort: TLS only, no plaintext port (EnsembleOptions.clientTls). */
+  clientTls?: boolean;
 }
 
 export type ServerMode = 'leader' | 'follower' | 'standalone' | 'not serving' | 'down';
 
 export interface ServerStatus { id: number; clientPort: number; pid: number | null; alive: boolean; paused: boolean; mode: ServerMode }
 
-interface StateFile { tickTime: number; servers: ServerSpec[] }
+interface StateFile { tickTime: number; servers: ServerSpec[]; probeTls?: ClientPortTls['probe'] }
 
 const STATE_FILE = 'ensemble.json';
 
@@ -59,7 +77,7 @@ export class LocalEnsemble {
   private constructor(
     readonly dir: string,
     readonly servers: ServerSpec[],
-    private readonly options: Required<Pick<EnsembleOptions, 'detached' | 'heapMb' | 'startTimeoutMs'>>,
+    private readonly options: Required<Pick<EnsembleOptions, 'detached' | 'heapMb' | 'startTimeoutMs'>> & { probeTls?: ClientPortTls['probe'] },
   ) {
     this.install = findZooKeeperInstall();
   }
@@ -86,6 +104,7 @@ export class LocalEnsemble {
         configFile: path.join(serverDir, 'zoo.cfg'),
         logFile: path.join(serverDir, 'server.log'),
         pid: null,
+        ...(options.clientTls ? { clientTls: true } : {}),
       });
     }
     const template = fs.readFileSync(path.join(packageRoot(), 'zk-config', 'zoo.cfg.template'), 'utf8');
@@ -106,12 +125,17 @@ export class LocalEnsemble {
         if (!/^[A-Za-z0-9_.]+$/.test(key) || /[\r\n]/.test(value)) throw new Error(`invalid ZooKeeper server property ${JSON.stringify(key)}`);
         return `${key}=${value}\n`;
       }).join('');
-      fs.writeFileSync(s.configFile, template.replace(/\$\{(\w+)\}/g, (_, key: string) => values[key] ?? '') + extra);
+      let config = template.replace(/\$\{(\w+)\}/g, (_, key: string) => values[key] ?? '');
+      if (options.clientTls) {
+        config = config.replace(/^clientPort=.*$/m, secureClientPortProperties(s.clientPort, options.clientTls)).replace(/^clientPortAddress=.*\n/m, '');
+      }
+      fs.writeFileSync(s.configFile, config + extra);
     }
     const ensemble = new LocalEnsemble(dir, servers, {
       detached: options.detached ?? false,
       heapMb: options.heapMb ?? 256,
       startTimeoutMs: options.startTimeoutMs ?? 60000,
+      probeTls: options.clientTls?.probe,
     });
     ensemble.writeState(tickTime);
     for (const s of servers) ensemble.spawnServer(s);
@@ -125,7 +149,7 @@ export class LocalEnsemble {
     const file = path.join(path.resolve(dir), STATE_FILE);
     if (!fs.existsSync(file)) throw new Error(`no local ensemble in ${dir} (missing ${STATE_FILE}); start one with "ha-dispatcher zookeeper start --dir ${dir}"`);
     const state = JSON.parse(fs.readFileSync(file, 'utf8')) as StateFile;
-    return new LocalEnsemble(path.resolve(dir), state.servers, { detached: true, heapMb: 256, startTimeoutMs: 60000 });
+    return new LocalEnsemble(path.resolve(dir), state.servers, { detached: true, heapMb: 256, startTimeoutMs: 60000, probeTls: state.probeTls });
   }
 
   get connectString(): string {
@@ -139,7 +163,7 @@ export class LocalEnsemble {
   }
 
   private writeState(tickTime: number): void {
-    const state: StateFile = { tickTime, servers: this.servers };
+    const state: StateFile = { tickTime, servers: this.servers, ...(this.options.probeTls ? { probeTls: this.options.probeTls } : {}) };
     fs.writeFileSync(path.join(this.dir, STATE_FILE), JSON.stringify(state, null, 2));
   }
 
@@ -238,7 +262,7 @@ export class LocalEnsemble {
       let mode: ServerMode = 'down';
       if (alive && !paused) {
         try {
-          const out = await fourLetterWord('127.0.0.1', s.clientPort, 'srvr', 1000);
+          const out = await fourLetterWord('127.0.0.1', s.clientPort, 'srvr', 1000, s.clientTls ? this.probeCredentials() : undefined);
           const m = /Mode: (\w+)/.exec(out);
           mode = m ? (m[1] as ServerMode) : 'not serving';
         } catch {
@@ -247,6 +271,13 @@ export class LocalEnsemble {
       }
       return { id: s.id, clientPort: s.clientPort, pid: s.pid, alive, paused, mode };
     }));
+  }
+
+  /** PEM texts for `srvr` over TLS (clientTls), read from the probe's files. */
+  private probeCredentials(): { ca: string; cert: string; key: string } | undefined {
+    const probe = this.options.probeTls;
+    if (!probe) return undefined;
+    return { ca: fs.readFileSync(probe.caFile, 'utf8'), cert: fs.readFileSync(probe.certFile, 'utf8'), key: fs.readFileSync(probe.keyFile, 'utf8') };
   }
 
   /** The id of the server currently leading the ZooKeeper quorum, or null. */
@@ -278,6 +309,22 @@ export class LocalEnsemble {
   }
 }
 
+/** zoo.cfg lines replacing `clientPort`: a TLS-only client port on loopback (Netty, PEM stores, client certificates required). */
+function secureClientPortProperties(port: number, tls: ClientPortTls): string {
+  for (const file of [tls.keyStoreFile, tls.trustStoreFile]) {
+    if (/[\r\n]/.test(file)) throw new Error(`invalid ZooKeeper TLS file path ${JSON.stringify(file)}`);
+  }
+  return [
+    `secureClientPort=${port}`,
+    'secureClientPortAddress=127.0.0.1',
+    'serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory',
+    `ssl.keyStore.location=${tls.keyStoreFile}`,
+    'ssl.keyStore.type=PEM',
+    `ssl.trustStore.location=${tls.trustStoreFile}`,
+    'ssl.trustStore.type=PEM',
+    'ssl.clientAuth=need',
+  ].join('\n');
+}
 
 function tail(file: string, lines: number): string {
   try {

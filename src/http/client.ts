@@ -10,6 +10,7 @@
  * client certificate without the undici package. Otherwise the global fetch.
  */
 import * as https from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import { bearerHeader } from '../security/bearer-token';
 
 /** Trust and identity of a TLS client: the CA(s) the server's certificate must chain to, and our certificate for mutual TLS. */
@@ -17,6 +18,8 @@ export interface ClientTls {
   ca: Buffer | string;
   cert?: Buffer | string;
   key?: Buffer | string;
+  /** Replaces node's host name check of the server certificate (e.g. to also require the peer's id); an Error refuses the server. */
+  checkServerIdentity?: (hostname: string, cert: PeerCertificate) => Error | undefined;
 }
 
 export interface JsonRequestOptions {
@@ -130,7 +133,8 @@ function httpsRequest(method: string, url: string, headers: Record<string, strin
   tls: ClientTls, signal: AbortSignal): Promise<{ status: number; headers: Headers; text: string }> {
   let agent = agents.get(tls);
   if (!agent) {
-    agent = new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, keepAlive: true, minVersion: 'TLSv1.2' });
+    agent = new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, keepAlive: true, minVersion: 'TLSv1.2',
+      ...(tls.checkServerIdentity ? { checkServerIdentity: tls.checkServerIdentity } : {}) });
     agents.set(tls, agent);
   }
   return new Promise((resolve, reject) => {

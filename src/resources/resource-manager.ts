@@ -17,6 +17,9 @@ import type { ClientTls } from '../http/client';
 import { HttpError } from '../http/errors';
 import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
+import {
+  checkClaimedEpoch, checkReportedAttempts, checkReRegistration, IDENTITY_EVENTS, plausibleEpochClaim, TaskManagerCredential, taskManagerServerTls,
+} from './taskmanager-identity';
 
 /** How a JobMaster hears about its tasks. */
 export interface JobTaskListener {
@@ -101,6 +104,10 @@ export interface TaskManagerView {
 interface TaskManagerRecord {
   id: string;
   instanceId?: string;
+  /** Fingerprint of the certificate it registered with (mutual TLS); a new address needs the same one. */
+  fingerprint?: string;
+  /** Client TLS for commands to it: the server at `address` must present a certificate naming `id` (mutual TLS). */
+  tls?: ClientTls;
   host: string;
   address: string;
   slots: number;
@@ -221,7 +228,7 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.requireActive(taskManagerId);
     let res;
     try {
-      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken, tls: this.options.internalTls });
+      res = await rpcCall('POST', `${tm.address}/deploy`, { ...request, epoch: this.epoch }, { token: this.options.internalToken, tls: this.tlsFor(tm) });
     } catch (err) {
       if (err instanceof RpcError) {
         tm.unreachableSince = this.clock.monotonicNow();
@@ -242,7 +249,7 @@ export class ResourceManager implements TaskExecutionService {
 
   async cancel(taskManagerId: string, id: ExecutionId): Promise<void> {
     const tm = this.requireActive(taskManagerId);
-    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall());
+    const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, ...id }, this.cancelCall(tm));
     if (res.status === 409) this.checkEpochBehind(res.body);
     if (res.status !== 200) throw new Error(`TaskManager ${this.describe(taskManagerId)} refused the cancel: ${errorText(res)}`);
   }
@@ -251,7 +258,7 @@ export class ResourceManager implements TaskExecutionService {
     if (!this.active) return;
     await Promise.all([...this.tms.values()].map(async (tm) => {
       try {
-        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall());
+        const res = await rpcCall('POST', `${tm.address}/cancel`, { epoch: this.epoch, jobId }, this.cancelCall(tm));
         if (res.status === 409) this.checkEpochBehind(res.body);
         if (res.status !== 200) this.logger.warn('task.cancel.refused', { jobId, taskManagerId: tm.id, reason: errorText(res) });
       } catch (err) {
@@ -264,6 +271,10 @@ export class ResourceManager implements TaskExecutionService {
   private checkEpochBehind(body: unknown): void {
     const reported = (body as { epoch?: unknown } | null)?.epoch;
     if (typeof reported !== 'number' || !Number.isSafeInteger(reported) || reported <= this.epoch || !this.active || this.epochBehind) return;
+    if (!plausibleEpochClaim(reported, this.epoch)) {
+      this.logger.warn(IDENTITY_EVENTS.epochImplausible, { claimed: reported, reason: 'a TaskManager answered with an epoch far above this term\'s; nothing raised' });
+      return;
+    }
     this.epochBehind = true; // once per term: the term is being given up
     this.logger.warn('resourcemanager.epoch.behind', { reported, reason: 'a TaskManager holds a leader epoch at or above this term\'s; taking a new term above it' });
     this.options.onEpochBehind?.(reported);
@@ -279,8 +290,15 @@ export class ResourceManager implements TaskExecutionService {
     this.logger.warn('resourcemanager.stalled', { gapMs: Math.round(gapMs), taskManagers: this.tms.size, reason: 'this leader stood still; heartbeat deadlines restart from now' });
   }
 
-  private cancelCall(): RpcCallOptions {
-    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken, tls: this.options.internalTls };
+  private cancelCall(tm: TaskManagerRecord): RpcCallOptions {
+    return { timeoutMs: this.options.cancelTimeoutMs ?? 15_000, token: this.options.internalToken, tls: this.tlsFor(tm) };
+  }
+
+  /** TLS for commands to `tm`; with mutual TLS its server certificate must name it (one agent per TaskManager record). */
+  private tlsFor(tm: TaskManagerRecord): ClientTls | undefined {
+    const base = this.options.internalTls;
+    if (!base?.cert) return base;
+    return (tm.tls ??= taskManagerServerTls(base, tm.id));
   }
 
   describe(taskManagerId: string): string {
@@ -299,9 +317,15 @@ export class ResourceManager implements TaskExecutionService {
 
   /**
    * Registers (or re-registers) a TaskManager with its slots and tasks. Throws HttpError 409 `{epoch}`
-   * when the TaskManager already holds an epoch at or above this term's (and asks for a term above it).
+   * when the TaskManager already holds an epoch at or above this term's (and asks for a term above it);
+   * 409 or 403 when taskmanager-identity.ts refuses it (another certificate from another address,
+   * attempts deployed to another TaskManager, an implausible epoch), changing nothing.
+   * `credential`: the verified client certificate it came with (mutual TLS).
    */
-  async register(req: RegistrationRequest): Promise<RegistrationResponse> {
+  async register(req: RegistrationRequest, credential?: TaskManagerCredential): Promise<RegistrationResponse> {
+    checkReRegistration(this.tms.get(req.taskManagerId), req.taskManagerId, req.address, credential?.fingerprint, this.logger);
+    checkReportedAttempts(req.taskManagerId, 'registration', req.tasks, (key) => this.placements.get(key), (id) => this.tms.has(id), this.logger);
+    checkClaimedEpoch(req.taskManagerId, req.highestEpoch, this.epoch, this.logger);
     if (typeof req.highestEpoch === 'number' && req.highestEpoch > this.epoch) {
       this.checkEpochBehind({ epoch: req.highestEpoch });
       throw new HttpError(409, `TaskManager ${req.taskManagerId} holds leader epoch ${req.highestEpoch}, above this leader's ${this.epoch}; a new term above it is being taken, register again`,
@@ -321,6 +345,7 @@ export class ResourceManager implements TaskExecutionService {
     };
     tm.slots = req.slots;
     tm.host = req.host;
+    if (credential) tm.fingerprint = credential.fingerprint;
     tm.lastHeartbeat = now;
     tm.heardAt = mono;
     this.tms.set(tm.id, tm);
@@ -351,9 +376,11 @@ export class ResourceManager implements TaskExecutionService {
     return { epoch: this.epoch, cancel };
   }
 
+  /** Applies a TaskManager's reports; 404 when it is not registered, 403 (nothing applied) when one is on an attempt not deployed to it. */
   async status(req: StatusRequest): Promise<StatusResponse> {
     const tm = this.tms.get(req.taskManagerId);
     if (!tm) throw new HttpError(404, `TaskManager ${req.taskManagerId} is not registered with leader epoch ${this.epoch}; register again`);
+    checkReportedAttempts(tm.id, 'status', req.reports, (key) => (tm.tasks.has(key) ? tm.id : this.placements.get(key)), (id) => this.tms.has(id), this.logger);
     this.heard(tm);
     const result = await this.applyReports(tm, req.reports);
     this.changed();
@@ -481,7 +508,7 @@ export class ResourceManager implements TaskExecutionService {
     for (const tm of order) {
       try {
         const res = await rpcCall<string>('GET', `${tm.address}/logs/${encodeURIComponent(jobId)}/${encodeURIComponent(vertexId)}/${subtask}/${attempt}`,
-          undefined, { token: this.options.internalToken, tls: this.options.internalTls });
+          undefined, { token: this.options.internalToken, tls: this.tlsFor(tm) });
         if (res.status === 200) return typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
       } catch (err) {
         this.logger.debug('task.log.unreachable', { taskManagerId: tm.id, error: err as Error });

@@ -6,7 +6,9 @@
  *
  * With mutual TLS (security.ssl.internal.enabled) every call needs a client certificate signed by the
  * cluster CA (401 without), and a registration, heartbeat or report naming another TaskManager id than
- * the certificate is refused (403, event `security.certificate.mismatch`) before anything is read.
+ * the certificate is refused (403, event `security.certificate.mismatch`) before the ResourceManager
+ * sees it. What else a TaskManager may claim (its attempts, its address, epochs) is checked by the
+ * ResourceManager through taskmanager-identity.ts.
  */
 import Router from '@koa/router';
 import type Koa from 'koa';
@@ -15,11 +17,12 @@ import { checkReport, HeartbeatRequest, RegistrationRequest, StatusRequest } fro
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from '../taskmanager/rpc';
 import { HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
-import { requireClientCertificate, verifiedPeer } from '../security/tls';
+import { requireClientCertificate } from '../security/tls';
 import type { EventLogger } from '../util/logger';
 import { silentLogger } from '../util/logger';
 import type { AuditLog } from '../security/audit';
 import { ResourceManager } from './resource-manager';
+import { requestCredential, requireOwnId, TaskManagerCredential } from './taskmanager-identity';
 
 export interface InternalRouteSecurity {
   /** security.internal.token; open when undefined. */
@@ -39,40 +42,31 @@ export function mountInternalRoutes(app: Koa, current: () => ResourceManager | n
   router.use(requireInternalToken(security.token));
   if (security.mutualTls) router.use(requireClientCertificate('security.ssl.internal.ca-file'));
 
-  /** 403 unless the certificate names the TaskManager the message is for (mutual TLS only). */
-  const checkIdentity = (ctx: Context, taskManagerId: unknown): void => {
-    if (!security.mutualTls) return;
-    const peer = verifiedPeer(ctx)!;
-    if (peer.taskManagerId !== undefined && peer.taskManagerId === taskManagerId) return;
-    logger.warn('security.certificate.mismatch', {
-      path: ctx.path, remoteAddress: ctx.ip, certificateTaskManagerId: peer.taskManagerId ?? null, certificateReplicaId: peer.replicaId ?? null,
-      claimedTaskManagerId: typeof taskManagerId === 'string' ? taskManagerId.slice(0, 128) : null,
-    });
-    throw new HttpError(403, peer.taskManagerId === undefined
-      ? 'the client certificate names no TaskManager (SAN URI urn:ha-dispatcher:taskmanager:<id> or CN); only TaskManagers register, heartbeat and report'
-      : `the client certificate belongs to TaskManager ${peer.taskManagerId}, not to ${JSON.stringify(taskManagerId)}`);
-  };
-
-  const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
+  const handle = (fn: (ctx: Context, rm: ResourceManager, body: Record<string, unknown>, credential: TaskManagerCredential | null) => Promise<unknown> | unknown) => async (ctx: Context): Promise<void> => {
     const body = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as Record<string, unknown>;
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body must be a JSON object');
     const claimed = ctx.params.id ?? body.taskManagerId;
     if (typeof claimed === 'string') ctx.state.auditTarget = claimed.slice(0, 128);
-    checkIdentity(ctx, ctx.params.id ?? body.taskManagerId);
+    const credential = security.mutualTls ? requestCredential(ctx) : null;
+    if (security.mutualTls) {
+      // requireClientCertificate let only verified certificates this far; fail closed all the same.
+      if (!credential) throw new HttpError(401, 'this endpoint needs a client certificate signed by the cluster CA (security.ssl.internal.ca-file)');
+      requireOwnId(credential, ctx.params.id ?? body.taskManagerId, { path: ctx.path, remoteAddress: ctx.ip }, logger);
+    }
     const rm = current();
     if (!rm || !rm.active) throw new HttpError(503, 'this replica is not the leader; look the leader up in ZooKeeper again', { extra: { epoch: null } });
     if (body.epoch !== rm.epoch) {
       throw new HttpError(409, `this leader's epoch is ${rm.epoch}, the message is for epoch ${JSON.stringify(body.epoch)}; look the leader up again`, { extra: { epoch: rm.epoch } });
     }
-    ctx.body = await fn(ctx, rm, body);
+    ctx.body = await fn(ctx, rm, body, credential);
   };
 
-  router.post('/taskmanagers', handle(async (_ctx, rm, body) => {
+  router.post('/taskmanagers', handle(async (_ctx, rm, body, credential) => {
     const registration = validated(() => checkRegistration(body));
     if (security.mutualTls && !registration.address.startsWith('https://')) {
       throw new HttpError(400, 'address must be an https URL: security.ssl.internal.enabled is true on this cluster');
     }
-    return rm.register(registration);
+    return rm.register(registration, credential ?? undefined);
   }));
   router.post('/taskmanagers/:id/heartbeat', handle((ctx, rm, body) => rm.heartbeat(ctx.params.id, body as unknown as HeartbeatRequest)));
   router.post('/tasks/status', handle(async (_ctx, rm, body) => {
@@ -93,7 +87,7 @@ function auditInternalCalls(audit: AuditLog, security: InternalRouteSecurity) {
       const refused = status === 401 || status === 403;
       const registration = ctx.method === 'POST' && ctx.path === '/internal/taskmanagers';
       if (!registration && !refused) return;
-      const peer = security.mutualTls ? verifiedPeer(ctx) : null;
+      const peer = security.mutualTls ? requestCredential(ctx) : null;
       const principal = peer?.taskManagerId !== undefined ? `taskmanager:${peer.taskManagerId}` : security.token !== undefined && !refused ? 'internal-token' : 'anonymous';
       audit.record({ principal, action: registration ? 'taskmanager.register' : `${ctx.method} ${ctx.path}`, target: (ctx.state.auditTarget as string | undefined) ?? ctx.path,
         outcome: refused ? 'denied' : 'allowed', status, remoteAddress });
