@@ -48,6 +48,10 @@ export interface JobDetails {
   restarts: number;
   /** Current execution attempt number of the job. */
   attempt: number;
+  /** The job's scheduling priority (higher first); absent from jobs that ran before priorities existed. */
+  priority?: number;
+  /** The name of the `scheduler.priority-classes` class with exactly that priority, if any. */
+  priorityClass?: string;
 }
 
 export type { ExceptionEntry } from '../jobgraph/job-state';

@@ -316,10 +316,7 @@ export class ResourceManager implements TaskExecutionService {
     if (!victim) return;
     const cause: EvictionCause = { reason: 'preempted', byJobId: request.jobId, byPriority: request.priority };
     if (!this.jobs.get(victim.jobId)?.onEvicted?.(victim.taskManagerId, victim.id, cause)) return;
-    this.logger.info('task.preempted', {
-      jobId: victim.id.jobId, vertexId: victim.id.vertexId, subtask: victim.id.subtask, attempt: victim.id.attempt, taskManagerId: victim.taskManagerId,
-      priority: victim.priority, preemptedBy: request.jobId, preemptedByPriority: request.priority,
-    });
+    // The victim's JobMaster logged `task.preempted` (with the job that takes the slot).
     this.preempting.set(victim.key, request.key);
     void this.stopEvicted(victim.taskManagerId, victim.id).finally(() => this.preempting.delete(victim.key));
   }
@@ -396,10 +393,11 @@ export class ResourceManager implements TaskExecutionService {
       const stops: Promise<void>[] = [];
       for (const [key, slot] of [...tm.tasks]) {
         if (this.preempting.has(key)) continue;
-        const evicted = this.jobs.get(slot.id.jobId)?.onEvicted?.(tm.id, slot.id, { reason: 'drained', deadlineAt: drain.deadlineAt! }) ?? false;
-        this.logger.info('task.evicted', { ...slot.id, taskManagerId: tm.id, reason: 'drain deadline passed', deadlineAt: drain.deadlineAt, newAttempt: evicted });
+        // Its JobMaster logs `task.evicted`; a task no job owns any more is just stopped.
+        this.jobs.get(slot.id.jobId)?.onEvicted?.(tm.id, slot.id, { reason: 'drained', deadlineAt: drain.deadlineAt! });
         stops.push(this.stopEvicted(tm.id, slot.id));
       }
+      this.logger.info('taskmanager.drain.deadline', { taskManagerId: tm.id, deadlineAt: drain.deadlineAt, canceling: stops.length });
       void Promise.all(stops).finally(() => this.evicting.delete(tm.id));
     }
   }

@@ -8,7 +8,9 @@ import type { Middleware } from 'koa';
 import { listContenders } from '../../election/contenders';
 import { leaderInfoJson } from '../../election/leader-info';
 import { jobCountsByOutcome } from '../../dispatcher/views';
-import { HttpError, NotFoundError } from '../../http/errors';
+import { HttpError, NotFoundError, ValidationError } from '../../http/errors';
+import { readJsonBody } from '../../http/body';
+import { parseDrainDeadline } from '../../resources/drain';
 import { DASHBOARD_CSP, DASHBOARD_PATHS, dashboardAsset } from '../dashboard';
 import { clusterOverview, dashboardConfig, taskManagerDetails, taskManagerInfo } from '../flink-views';
 import type { AppDeps } from '../deps';
@@ -68,6 +70,23 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   router.get('/taskmanagers', leaderOnly, (ctx) => { ctx.body = { taskmanagers: (deps.resources?.()?.list() ?? []).map(taskManagerInfo) }; });
   // Flink's aggregated TaskManager metrics; before /taskmanagers/:id, which would match it too. None are aggregated here.
   router.get('/taskmanagers/metrics', leaderOnly, (ctx) => { ctx.body = []; });
+
+  // Drain (Flink's "blocked" TaskManager): no new deploys, its tasks finish (or past deadlineMs are placed
+  // elsewhere as new attempts), then it is released. Stored in ZooKeeper before the answer, so a failover keeps it draining.
+  router.post('/taskmanagers/:id/drain', leaderOnly, async (ctx) => {
+    const resources = deps.resources?.();
+    if (!resources?.drain) throw new NotFoundError('this replica runs no ResourceManager, so it cannot drain TaskManagers');
+    let deadlineMs: number | null;
+    try {
+      deadlineMs = parseDrainDeadline((ctx.request.length ?? 0) > 0 || ctx.get('transfer-encoding') ? await readJsonBody(ctx, 4096) : undefined);
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new ValidationError((err as Error).message);
+    }
+    const drain = await resources.drain(ctx.params.id, deadlineMs);
+    ctx.status = 202;
+    ctx.body = { taskmanager: drain.taskManagerId, blocked: true, 'requested-at': drain.requestedAt, 'deadline-at': drain.deadlineAt };
+  });
 
   router.get('/taskmanagers/:id', leaderOnly, (ctx) => {
     const tm = deps.resources?.()?.get(ctx.params.id);
