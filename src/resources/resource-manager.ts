@@ -651,21 +651,26 @@ export class ResourceManager implements TaskExecutionService {
 
   // ---- views (REST) --------------------------------------------------------------------------
 
-  /** Flink's overview counts; `slots-available` counts free slots of drained TaskManagers too (Flink's meaning), `slots-free-and-blocked` those alone. */
-  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number; 'taskmanagers-blocked': number; 'slots-free-and-blocked': number } {
+  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number } {
     let total = 0;
     let free = 0;
-    let blocked = 0;
-    let freeBlocked = 0;
     for (const tm of this.tms.values()) {
       total += tm.slots;
       free += Math.max(0, tm.slots - tm.tasks.size);
-      if (this.drains.has(tm.id)) {
-        blocked++;
-        freeBlocked += Math.max(0, tm.slots - tm.tasks.size);
-      }
     }
-    return { taskmanagers: this.tms.size, 'slots-total': total, 'slots-available': free, 'taskmanagers-blocked': blocked, 'slots-free-and-blocked': freeBlocked };
+    return { taskmanagers: this.tms.size, 'slots-total': total, 'slots-available': free };
+  }
+
+  /** Drained (Flink's blocked) registered TaskManagers and their free slots; `slots-available` counts those slots too, as Flink's does. */
+  blockedOverview(): { 'taskmanagers-blocked': number; 'slots-free-and-blocked': number } {
+    let blocked = 0;
+    let freeBlocked = 0;
+    for (const tm of this.tms.values()) {
+      if (!this.drains.has(tm.id)) continue;
+      blocked++;
+      freeBlocked += Math.max(0, tm.slots - tm.tasks.size);
+    }
+    return { 'taskmanagers-blocked': blocked, 'slots-free-and-blocked': freeBlocked };
   }
 
   /** Slot requests waiting, in service order (highest priority, then first come). */

@@ -17,7 +17,9 @@ import type { LeaderForwarder } from './forward';
 
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
-  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number; 'taskmanagers-blocked'?: number; 'slots-free-and-blocked'?: number };
+  overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number };
+  /** Drained TaskManagers and their free slots (Flink's blocked ones); absent on fakes: none. */
+  blockedOverview?(): { 'taskmanagers-blocked': number; 'slots-free-and-blocked': number };
   /**
    * Drains a TaskManager (src/resources/resource-manager.ts `drain`): `deadlineMs` from now, or null.
    * Absent on views that cannot (fakes): the route answers 404.

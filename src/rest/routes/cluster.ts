@@ -59,7 +59,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   router.get('/overview', leaderOnly, (ctx) => {
     const jobs = jobCountsByOutcome(dispatcher.jobCounts());
     ctx.body = {
-      ...clusterOverview(deps.resources?.()?.overview() ?? NO_RESOURCES, jobs, deps.version),
+      ...clusterOverview(resourcesOverview(deps), jobs, deps.version),
       version: deps.version,
       'leader-replica': deps.replicaId,
       epoch: dispatcher.epoch,
@@ -96,6 +96,13 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
 
   // Flink's dashboard configuration; the configuration itself is GET /jobmanager/config.
   router.get('/config', (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
+}
+
+/** The ResourceManager's counts for `/overview`, with drained (blocked) TaskManagers; zeros on a replica without one. */
+function resourcesOverview(deps: AppDeps): Parameters<typeof clusterOverview>[0] {
+  const resources = deps.resources?.();
+  if (!resources) return NO_RESOURCES;
+  return { ...resources.overview(), ...resources.blockedOverview?.() };
 }
 
 /**
