@@ -312,10 +312,14 @@ export class ResourceManager implements TaskExecutionService {
         candidates.push({ taskManagerId: tm.id, key, jobId: slot.id.jobId, priority: listener.priority ?? 0, state: slot.state, since: slot.since, id: slot.id });
       }
     }
-    const victim = chooseVictim(candidates, request.priority) as (PreemptionCandidate & { id: ExecutionId }) | null;
-    if (!victim) return;
     const cause: EvictionCause = { reason: 'preempted', byJobId: request.jobId, byPriority: request.priority };
-    if (!this.jobs.get(victim.jobId)?.onEvicted?.(victim.taskManagerId, victim.id, cause)) return;
+    let victim: (PreemptionCandidate & { id: ExecutionId }) | null;
+    // A job may decline (e.g. still reconciling after a failover): the next candidate is asked.
+    while ((victim = chooseVictim(candidates, request.priority) as (PreemptionCandidate & { id: ExecutionId }) | null)) {
+      if (this.jobs.get(victim.jobId)?.onEvicted?.(victim.taskManagerId, victim.id, cause)) break;
+      candidates.splice(candidates.indexOf(victim), 1);
+    }
+    if (!victim) return;
     // The victim's JobMaster logged `task.preempted` (with the job that takes the slot).
     this.preempting.set(victim.key, request.key);
     void this.stopEvicted(victim.taskManagerId, victim.id).finally(() => this.preempting.delete(victim.key));
