@@ -45,3 +45,68 @@ export function parseDrainDeadline(body: unknown): number | null {
 
 /** One day. */
 export const MAX_DRAIN_DEADLINE_MS = 86_400_000;
+
+/**
+ * Which TaskManagers are drained, as stored: the ResourceManager's view of `/drains`. Loaded once per
+ * term before any work is placed; every change is stored before it takes effect (adding) or after
+ * (forgetting: a leftover record only keeps a TaskManager id blocked, it never loses a task).
+ */
+export class DrainBook {
+  private readonly drains = new Map<string, DrainRecord>();
+  private isLoaded: boolean;
+
+  /** `store` absent: drains live in memory only (unit tests), and the book counts as loaded. */
+  constructor(private readonly store: DrainRecords | undefined, private readonly logger: DrainLogger, private readonly sleep: (ms: number) => Promise<void>) {
+    this.isLoaded = !store;
+  }
+
+  /** False until the stored drains were read. */
+  get loaded(): boolean { return this.isLoaded; }
+
+  has(taskManagerId: string): boolean { return this.drains.has(taskManagerId); }
+  get(taskManagerId: string): DrainRecord | null { return this.drains.get(taskManagerId) ?? null; }
+  values(): IterableIterator<DrainRecord> { return this.drains.values(); }
+
+  /** Reads the stored drains, retrying ZooKeeper trouble (backing off up to 2 s) until `stopped()`; calls `onLoaded` once read. */
+  async load(stopped: () => boolean, onLoaded: () => void): Promise<void> {
+    if (!this.store) return;
+    for (let attempt = 0; !stopped(); attempt++) {
+      try {
+        const records = await this.store.list();
+        for (const r of records) this.drains.set(r.taskManagerId, r);
+        this.isLoaded = true;
+        if (records.length > 0) this.logger.info('taskmanager.drain.recovered', { taskManagerIds: records.map((r) => r.taskManagerId) });
+        onLoaded();
+        return;
+      } catch (err) {
+        this.logger.warn('taskmanager.drain.load-failed', { attempt, error: err as Error });
+        await this.sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * Stores `record` and then counts it; a TaskManager already draining keeps its drain (returned).
+   * Rejects as the DrainRecords do (NotLeaderError, ZkError): then nothing changed.
+   */
+  async add(record: DrainRecord): Promise<DrainRecord> {
+    const existing = this.drains.get(record.taskManagerId);
+    if (existing) return existing;
+    await this.store?.record(record);
+    const now = this.drains.get(record.taskManagerId) ?? record;
+    this.drains.set(record.taskManagerId, now);
+    return now;
+  }
+
+  /** The TaskManager was released (or lost): forgotten, its record removed in the background (a failure is logged). */
+  forget(taskManagerId: string): void {
+    if (!this.drains.delete(taskManagerId)) return;
+    this.store?.remove(taskManagerId).catch((err) => this.logger.warn('taskmanager.drain.remove-failed', { taskManagerId, error: err as Error }));
+  }
+}
+
+/** The part of the EventLogger a DrainBook uses. */
+export interface DrainLogger {
+  info(event: string, fields: Record<string, unknown>): void;
+  warn(event: string, fields: Record<string, unknown>): void;
+}

@@ -19,7 +19,7 @@ import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 import { SlotQueue, SlotRequest, SlotReservation } from './slot-queue';
 import { chooseVictim, PreemptionCandidate } from './preemption';
-import { DrainRecord, DrainRecords, drainOverdue } from './drain';
+import { DrainBook, DrainRecord, DrainRecords, drainOverdue } from './drain';
 
 /** How a JobMaster hears about its tasks. */
 export interface JobTaskListener {
@@ -180,10 +180,8 @@ export class ResourceManager implements TaskExecutionService {
   private wakePending = false;
   /** Victim execution key → the waiting request it makes room for (one victim per request at a time). */
   private readonly preempting = new Map<string, string>();
-  /** Drained TaskManagers by id (also those not registered yet after a failover). */
-  private readonly drains = new Map<string, DrainRecord>();
-  /** False until the stored drains are read: no work is placed before (it could land on a drained TaskManager). */
-  private drainsLoaded: boolean;
+  /** Drained TaskManagers by id (also those not registered yet after a failover); nothing is placed before they are read. */
+  private readonly drains: DrainBook;
   private readonly evicting = new Set<string>();
 
   constructor(private readonly options: ResourceManagerOptions) {
@@ -193,7 +191,7 @@ export class ResourceManager implements TaskExecutionService {
     this.strategy = options.strategy ?? spreadStrategy;
     this.events.setMaxListeners(0);
     this.queue = new SlotQueue(options.reservations ?? []);
-    this.drainsLoaded = !options.drains;
+    this.drains = new DrainBook(options.drains, this.logger, (ms) => new Promise<void>((resolve) => this.clock.setTimeout(resolve, ms)));
     this.stallFence = new StallFence({
       thresholdMs: stallThresholdMs(options.heartbeatTimeoutMs), fenceMs: 0, clock: this.clock,
       onStall: (gapMs) => this.forgiveSilence(gapMs),
@@ -217,7 +215,7 @@ export class ResourceManager implements TaskExecutionService {
     this.timer.unref?.();
     this.stallFence.start();
     this.updateGauges();
-    if (this.options.drains) void this.loadDrains(this.options.drains);
+    void this.drains.load(() => this.stopped, () => this.changed());
   }
 
   /** The term is over: no more commands, no more supervision. TaskManagers re-register with the next leader. */
@@ -247,7 +245,7 @@ export class ResourceManager implements TaskExecutionService {
   }
 
   allocate(id: ExecutionId, priority = 0): string | null {
-    if (!this.active || !this.drainsLoaded) return null;
+    if (!this.active || !this.drains.loaded) return null;
     const key = executionKey(id);
     const candidates: TaskManagerLoad[] = [...this.tms.values()]
       .filter((tm) => tm.tasks.size < tm.slots && this.placeable(tm))
@@ -359,31 +357,11 @@ export class ResourceManager implements TaskExecutionService {
     const tm = this.tms.get(taskManagerId);
     if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(taskManagerId.slice(0, 80))} is not registered`);
     const now = this.clock.now();
-    const record: DrainRecord = { taskManagerId, requestedAt: now, deadlineAt: deadlineMs === null ? null : now + deadlineMs };
-    await this.options.drains?.record(record);
-    if (!this.active) throw new NotLeaderError();
-    this.drains.set(taskManagerId, this.drains.get(taskManagerId) ?? record);
-    this.logger.info('taskmanager.drain.started', { taskManagerId, deadlineAt: record.deadlineAt, tasks: tm.tasks.size });
+    const drain = await this.drains.add({ taskManagerId, requestedAt: now, deadlineAt: deadlineMs === null ? null : now + deadlineMs });
+    this.logger.info('taskmanager.drain.started', { taskManagerId, deadlineAt: drain.deadlineAt, tasks: tm.tasks.size });
     this.changed();
     this.checkDrains();
-    return this.drains.get(taskManagerId)!;
-  }
-
-  /** Reads the stored drains (a new term): until then nothing is placed. Retries ZooKeeper trouble while the term lasts. */
-  private async loadDrains(store: DrainRecords): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        const records = await store.list();
-        for (const r of records) this.drains.set(r.taskManagerId, r);
-        this.drainsLoaded = true;
-        if (records.length > 0) this.logger.info('taskmanager.drain.recovered', { taskManagerIds: records.map((r) => r.taskManagerId) });
-        this.changed();
-        return;
-      } catch (err) {
-        this.logger.warn('taskmanager.drain.load-failed', { attempt, error: err as Error });
-        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
-      }
-    }
+    return drain;
   }
 
   /** Past a drain's deadline, the tasks still on its TaskManager are evicted (new attempts elsewhere, not failures). */
@@ -409,14 +387,9 @@ export class ResourceManager implements TaskExecutionService {
   /** A drained TaskManager holds nothing any more: unregistered, its drain record removed; the caller tells it to stop. */
   private releaseDrained(tm: TaskManagerRecord): void {
     this.tms.delete(tm.id);
-    this.forgetDrain(tm.id);
+    this.drains.forget(tm.id);
     this.logger.info('taskmanager.released', { taskManagerId: tm.id, address: tm.address, reason: 'drained: it holds no task any more' });
     this.changed();
-  }
-
-  private forgetDrain(taskManagerId: string): void {
-    if (!this.drains.delete(taskManagerId)) return;
-    this.options.drains?.remove(taskManagerId).catch((err) => this.logger.warn('taskmanager.drain.remove-failed', { taskManagerId, error: err as Error }));
   }
 
   release(taskManagerId: string, id: ExecutionId): void {
@@ -617,7 +590,7 @@ export class ResourceManager implements TaskExecutionService {
   private lose(tm: TaskManagerRecord, cause: string): void {
     if (this.tms.get(tm.id) !== tm) return;
     this.tms.delete(tm.id);
-    this.forgetDrain(tm.id); // a drained TaskManager that is gone is released too
+    this.drains.forget(tm.id); // a drained TaskManager that is gone is released too
     const byJob = new Map<string, ExecutionId[]>();
     for (const { id } of tm.tasks.values()) {
       const list = byJob.get(id.jobId) ?? [];
@@ -699,7 +672,7 @@ export class ResourceManager implements TaskExecutionService {
       registeredAt: tm.registeredAt, lastHeartbeat: tm.lastHeartbeat, timeSinceLastHeartbeat: Math.round(this.clock.monotonicNow() - tm.heardAt),
       recentTaskMs: tm.recentTaskMs === null ? null : Math.round(tm.recentTaskMs),
       tasks: [...tm.tasks.values()].map(({ id, state }) => ({ ...id, state })),
-      blocked: this.drains.has(tm.id), drain: this.drains.get(tm.id) ?? null,
+      blocked: this.drains.has(tm.id), drain: this.drains.get(tm.id),
     };
   }
 
