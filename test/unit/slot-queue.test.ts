@@ -13,6 +13,7 @@ import { spreadStrategy } from '../../src/resources/allocation';
 import { EvictionCause, JobTaskListener, ResourceManager } from '../../src/resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../../src/taskmanager/protocol';
 import { FakeClock } from '../helpers/fake-clock';
+import { eventually } from '../../src/util/poll';
 
 const always = (): boolean => true;
 
@@ -178,7 +179,7 @@ test('with preemption on, a waiting urgent request takes the slot of a lower-pri
 
   let freed = false;
   rm.onResourcesChanged(() => { freed = true; });
-  while (!freed) await new Promise((resolve) => setImmediate(resolve));
+  await eventually('the victim stopped and its slot freed', () => freed || null, 10_000);
   t.like(tm.cancels[0], { jobId: LOW, vertexId: 'v', subtask: 0, attempt: 0 });
   t.is(rm.allocate(low.id(0, 1), 0), null, 'the new attempt of the preempted subtask waits behind the urgent request');
   t.is(rm.allocate(urgent.id(0), 100), 'tm');
@@ -225,4 +226,19 @@ test('a new ResourceManager reads stored drains before it places work', async (t
   await new Promise((resolve) => setImmediate(resolve));
   t.like(rm.get('tm'), { blocked: true });
   t.is(rm.allocate({ jobId: LOW, vertexId: 'v', subtask: 0, attempt: 0 }, 0), null);
+});
+
+test('past a drain deadline, the tasks still on the TaskManager are evicted as new attempts and stopped', async (t) => {
+  const tm = await fakeTaskManager(t);
+  const rm = resourceManager(t);
+  const job = new Job(LOW, 0);
+  rm.registerJob(LOW, job);
+  await rm.register({ taskManagerId: 'tm', host: 'h', address: tm.address, slots: 2, epoch: 1, tasks: [running(job.id(0)), running(job.id(1))] });
+
+  const drain = await rm.drain('tm', 0);
+  t.is(drain.deadlineAt, drain.requestedAt);
+  t.deepEqual(job.evicted.map(([tmId, id, cause]) => [tmId, id.subtask, cause.reason]), [['tm', 0, 'drained'], ['tm', 1, 'drained']]);
+  await eventually('the evicted tasks stopped and their slots freed', () => rm.get('tm')?.tasks.length === 0 || null, 10_000);
+  t.deepEqual(tm.cancels.map((c: any) => c.subtask).sort(), [0, 1]);
+  t.regex(rm.heartbeat('tm', { epoch: 1, running: [] }).release ?? '', /released/);
 });
