@@ -317,10 +317,20 @@ async function list(ctx: Ctx, options: ListOptions): Promise<number> {
     printJson(ctx, { ...body, jobs });
     return EXIT.OK;
   }
-  const rows = jobs.map((j: any) =>
-    [cell(j.jid), cell(j.name), cell(j.state), formatTime(j['start-time']), formatDuration(j.duration)]);
-  ctx.io.stdout(formatTable(['JOB ID', 'NAME', 'STATE', 'START', 'DURATION'], rows));
+  // PRIORITY only when the cluster reports priorities (replicas before them do not).
+  const priorities = jobs.some((j: any) => typeof j.priority === 'number');
+  const rows = jobs.map((j: any) => {
+    const row = [cell(j.jid), cell(j.name), cell(j.state), formatTime(j['start-time']), formatDuration(j.duration)];
+    return priorities ? [...row, priorityCell(j)] : row;
+  });
+  ctx.io.stdout(formatTable(['JOB ID', 'NAME', 'STATE', 'START', 'DURATION', ...(priorities ? ['PRIORITY'] : [])], rows));
   return EXIT.OK;
+}
+
+/** `urgent (100)`, or the bare number when it is no class, or `-`. */
+function priorityCell(job: any): string {
+  if (typeof job.priority !== 'number') return '-';
+  return typeof job['priority-class'] === 'string' ? `${cell(job['priority-class'])} (${job.priority})` : String(job.priority);
 }
 
 /** `flink info`'s counterpart: the job's plan (GET /jobs/:id/plan → `{plan}`); --json prints the plan object. */

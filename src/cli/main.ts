@@ -59,7 +59,8 @@ export function buildProgram(io: CliIo, done: (o: Outcome) => void): Command {
       const config = loadConfig({ file: options.config, overrides: options.define });
       const tmOptions = TaskManager.optionsFrom(config, undefined, { configFile: options.config });
       if (tmOptions.logger) logIgnoredFlinkKeys(config, tmOptions.logger.child({ taskManagerId: tmOptions.id, component: 'taskmanager' }));
-      const tm = await TaskManager.start(tmOptions);
+      // Released after a drain: stop exactly as SIGTERM does.
+      const tm = await TaskManager.start({ ...tmOptions, onReleased: () => process.kill(process.pid, 'SIGTERM') });
       createLogger({ stream: process.stdout, level: 'info' }).info('taskmanager.serving', {
         taskManagerId: tm.id, address: tm.rpcAddress, slots: config['taskmanager.numberOfTaskSlots'],
         summary: `taskmanager ${tm.id} serving ${tm.rpcAddress} with ${config['taskmanager.numberOfTaskSlots']} slots`,

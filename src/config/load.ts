@@ -66,15 +66,20 @@ export function publicConfig(config: DispatcherConfig): Record<string, string | 
   const out: Record<string, string | number | boolean> = {};
   for (const key of CONFIG_KEYS) {
     const value = config[key];
-    if (value !== undefined) out[key] = SECRET_KEYS.has(key) ? '******' : value;
+    if (value === undefined) continue;
+    // Map-valued keys in Flink's own map form, `name:value,name:value`.
+    out[key] = SECRET_KEYS.has(key) ? '******' : typeof value === 'object' ? Object.entries(value).map(([k, v]) => `${k}:${v}`).join(',') : value;
   }
   return out;
 }
 
+/** Keys whose value is itself a map (`scheduler.priority-classes: {low: 0}`): a YAML map there is the value, not nesting. */
+const MAP_VALUED_KEYS: ReadonlySet<string> = new Set(['scheduler.priority-classes', 'resourcemanager.reserved-slots']);
+
 function flatten(map: Record<string, unknown>, prefix: string, out: Map<string, unknown>, source: string): void {
   for (const [name, value] of Object.entries(map)) {
     const key = prefix === '' ? name : `${prefix}.${name}`;
-    if (isMap(value)) {
+    if (isMap(value) && !MAP_VALUED_KEYS.has(key)) {
       flatten(value, key, out, source);
     } else if (out.has(key)) {
       throw new ConfigError(key, `is set twice in ${source} (once flat, once as a nested map); keep one`);

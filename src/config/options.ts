@@ -10,6 +10,7 @@ import { DURATION_EXAMPLES, parseDurationMs } from '../util/duration';
 import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
 import { readStateKey } from '../zk/sealed';
 import { Credentials, CredentialsError, loadCredentialsFile } from '../security/credentials';
+import { DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_CLASSES, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_CLASS_NAME } from '../jobgraph/priority';
 
 export type AllocationStrategy = 'spread' | 'score';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug' | 'silent';
@@ -106,6 +107,17 @@ export interface DispatcherConfig {
   /** Results older than this (by end time) are deleted too; unset = kept until max-count pushes them out. */
   'job-result-store.retention.max-age'?: number;
   'resourcemanager.allocation-strategy': AllocationStrategy;
+  /**
+   * Free slots kept for jobs of a priority class or higher, by class name (`urgent:2` or `{urgent: 2}`):
+   * lower classes wait rather than take them. Empty: nothing reserved.
+   */
+  'resourcemanager.reserved-slots': Readonly<Record<string, number>>;
+  /** Named job priorities, higher first (`{"low":0,"normal":50,"urgent":100}` or `low:0,normal:50,urgent:100`). */
+  'scheduler.priority-classes': Readonly<Record<string, number>>;
+  /** The class of a job that names no priority; one of scheduler.priority-classes. */
+  'scheduler.default-priority-class': string;
+  /** A job that cannot be placed may cancel running subtasks of strictly lower priority (they run again as new attempts). */
+  'scheduler.preemption.enabled': boolean;
   'restart-strategy.type': RestartStrategyType;
   'restart-strategy.fixed-delay.attempts': number;
   'restart-strategy.fixed-delay.delay': number;
@@ -221,6 +233,10 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'dispatcher.submission-burst': 1000,
   'job-result-store.retention.max-count': 1000,
   'resourcemanager.allocation-strategy': 'spread',
+  'resourcemanager.reserved-slots': Object.freeze({}),
+  'scheduler.priority-classes': DEFAULT_PRIORITY_CLASSES,
+  'scheduler.default-priority-class': DEFAULT_PRIORITY_CLASS,
+  'scheduler.preemption.enabled': false,
   'restart-strategy.type': 'none',
   'restart-strategy.fixed-delay.attempts': 1,
   'restart-strategy.fixed-delay.delay': 1000,
@@ -337,6 +353,14 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
     return ms;
   },
   'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
+  'resourcemanager.reserved-slots': namedIntegers(0, 1_000_000, 'urgent:2'),
+  'scheduler.priority-classes': namedIntegers(MIN_PRIORITY, MAX_PRIORITY, 'low:0,normal:50,urgent:100'),
+  'scheduler.default-priority-class': (value, key) => {
+    const name = text(value, key);
+    if (!PRIORITY_CLASS_NAME.test(name)) throw new ConfigError(key, `must be a priority class name such as normal, got ${show(name)}`);
+    return name;
+  },
+  'scheduler.preemption.enabled': bool,
   'restart-strategy.type': (value, key) => {
     const name = RESTART_STRATEGY_NAMES[typeof value === 'string' ? value.trim().toLowerCase() : ''];
     if (!name) throw new ConfigError(key, `must be one of none, fixed-delay, exponential-delay, failure-rate (or Flink's names: off, disable, fixeddelay, failurerate, exponentialdelay), got ${show(value)}`);
@@ -475,6 +499,19 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     const initial = c['restart-strategy.exponential-delay.initial-backoff'];
     if (c['restart-strategy.exponential-delay.max-backoff'] < initial) {
       throw new ConfigError('restart-strategy.exponential-delay.max-backoff', `must be at least restart-strategy.exponential-delay.initial-backoff (${initial} ms), got ${c['restart-strategy.exponential-delay.max-backoff']} ms`);
+    }
+  });
+
+  check(['scheduler.default-priority-class', 'scheduler.priority-classes'], () => {
+    const classes = c['scheduler.priority-classes'];
+    if (!Object.hasOwn(classes, c['scheduler.default-priority-class'])) {
+      throw new ConfigError('scheduler.default-priority-class', `must be one of scheduler.priority-classes (${Object.keys(classes).join(', ') || 'none'}), got ${show(c['scheduler.default-priority-class'])}`);
+    }
+  });
+  check(['resourcemanager.reserved-slots', 'scheduler.priority-classes'], () => {
+    const unknown = Object.keys(c['resourcemanager.reserved-slots']).filter((name) => !Object.hasOwn(c['scheduler.priority-classes'], name));
+    if (unknown.length > 0) {
+      throw new ConfigError('resourcemanager.reserved-slots', `names ${unknown.join(', ')}, not in scheduler.priority-classes (${Object.keys(c['scheduler.priority-classes']).join(', ') || 'none'})`);
     }
   });
 
@@ -686,6 +723,41 @@ function duration(minMs: number, bareUnitMs = 1): Parser<number> {
     if (ms < minMs || ms > MAX_TIMER_MS) throw new ConfigError(key, `must be between ${minMs} ms and ${MAX_TIMER_MS} ms, got ${show(value)}`);
     if (ms % bareUnitMs !== 0) throw new ConfigError(key, `must be a whole number of seconds, got ${show(value)}`);
     return ms / bareUnitMs;
+  };
+}
+
+/**
+ * A map of class names to integers in [min, max]: a YAML map, a JSON object string, or `name:n,name:n`.
+ * Keys must match PRIORITY_CLASS_NAME.
+ */
+function namedIntegers(min: number, max: number, example: string): Parser<Readonly<Record<string, number>>> {
+  return (value, key) => {
+    let entries: Array<[string, unknown]>;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) entries = Object.entries(value);
+    else if (typeof value === 'string' && value.trim().startsWith('{')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value);
+      } catch {
+        throw new ConfigError(key, `must be a JSON object of name: integer, or ${example}; got ${show(value)}`);
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(key, `must be a JSON object of name: integer, or ${example}; got ${show(value)}`);
+      entries = Object.entries(parsed);
+    } else if (typeof value === 'string') {
+      entries = value.split(',').map((part) => part.trim()).filter(Boolean).map((part) => {
+        const at = part.lastIndexOf(':');
+        if (at <= 0) throw new ConfigError(key, `must be name:integer pairs separated by commas, e.g. ${example}; got ${show(part)}`);
+        return [part.slice(0, at).trim(), part.slice(at + 1).trim()];
+      });
+    } else throw new ConfigError(key, `must be name:integer pairs, e.g. ${example}; got ${show(value)}`);
+    const result: Record<string, number> = {};
+    for (const [name, raw] of entries) {
+      if (!PRIORITY_CLASS_NAME.test(name)) throw new ConfigError(key, `class name ${show(name)} must be a letter then up to 63 letters, digits, "_" or "-"`);
+      const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ConfigError(key, `${name} must be an integer between ${min} and ${max}, got ${show(raw)}`);
+      Object.defineProperty(result, name, { value: n, enumerable: true, writable: false });
+    }
+    return Object.freeze(result);
   };
 }
 

@@ -6,6 +6,7 @@ import {
   MAX_ARG_LENGTH, MAX_ATTEMPTS, MAX_ENV_VALUE_LENGTH, MAX_FAIL_MESSAGE_LENGTH, MAX_NAME_LENGTH, MAX_SLEEP_MS,
   MAX_PROGRESS_SHARD_BYTES, MAX_TIMER_MS, MAX_VERTICES, DEFAULT_MAX_SUBTASKS_PER_JOB, progressShardBytesBound, RESERVED_ENV_NAMES,
 } from './limits';
+import { DEFAULT_PRIORITY_CLASSES, resolvePriority } from './priority';
 import { FORBIDDEN_ENV_RULE, forbiddenEnvNames, SECRET_ENV_PREFIX, type EnvValue } from './task-env';
 import type { CommandTask, FailTask, JobGraph, JobGraphLimits, JobVertex, RestartStrategyConfig, TaskSpec } from './types';
 
@@ -16,7 +17,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
-const GRAPH_FIELDS = ['jobId', 'name', 'vertices', 'restartStrategy'] as const;
+const GRAPH_FIELDS = ['jobId', 'name', 'vertices', 'restartStrategy', 'priority'] as const;
 const VERTEX_FIELDS = ['id', 'name', 'parallelism', 'inputs', 'task'] as const;
 const TASK_TYPES = ['command', 'sleep', 'fail'] as const;
 const RESTART_TYPES = ['none', 'fixed-delay', 'exponential-delay', 'failure-rate'] as const;
@@ -90,11 +91,21 @@ function parseGraph(input: unknown, limits: JobGraphLimits, issues: Issues): Job
   const name = issues.check(() => body.name === undefined ? `job-${(jobId ?? '').slice(0, 8)}` : text(body.name, 'name', MAX_NAME_LENGTH));
   const vertices = issues.check(() => parseVertices(body.vertices, limits, issues));
   const restartStrategy = body.restartStrategy === undefined ? undefined : issues.check(() => parseStrategy(body.restartStrategy, 'restartStrategy', issues));
-  if (jobId === undefined || name === undefined || vertices === undefined || (body.restartStrategy !== undefined && restartStrategy === undefined)) {
+  const priority = body.priority === undefined ? undefined : issues.check(() => {
+    try {
+      return resolvePriority(body.priority, limits.priorityClasses ?? DEFAULT_PRIORITY_CLASSES);
+    } catch (err) {
+      return fail((err as Error).message);
+    }
+  });
+  if (jobId === undefined || name === undefined || vertices === undefined || (body.restartStrategy !== undefined && restartStrategy === undefined)
+    || (body.priority !== undefined && priority === undefined)) {
     throw new Issue(issues.list.pop() ?? 'the job graph is invalid');
   }
   const graph: JobGraph = { jobId, name, vertices };
   if (restartStrategy !== undefined) graph.restartStrategy = restartStrategy;
+  // Stored as the integer: a class renamed later never makes a stored job unreadable.
+  if (priority !== undefined) graph.priority = priority;
   return graph;
 }
 

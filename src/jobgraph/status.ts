@@ -59,6 +59,7 @@ export const JOB_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> 
 /**
  * Legal task (execution) state transitions. CREATED again after SCHEDULED, DEPLOYING or FAILED is a new
  * attempt of the subtask (a refused deploy, a restart, nobody reported it after a failover). A
+ * CANCELED by preemption or a drain deadline is followed by CREATED (a new attempt, not a failure). A
  * TaskManager's report may skip states (DEPLOYING → FINISHED) and, for an ending job, overrides FAILED
  * or CANCELED with what the task really did. FINISHED is final: the outcome is durable.
  * (A recovered subtask starts in DEPLOYING or FINISHED: that is a restore, not a transition.)
@@ -70,7 +71,8 @@ export const TASK_TRANSITIONS: Readonly<Record<TaskState, readonly TaskState[]>>
   RUNNING: ['DEPLOYING', 'FINISHED', 'FAILED', 'CANCELING', 'CANCELED'],
   CANCELING: ['FINISHED', 'CANCELED'],
   FAILED: ['CREATED', 'FINISHED', 'CANCELED'],
-  CANCELED: ['FINISHED'],
+  // CREATED: a new attempt after the slot was taken away (preempted, drained past its deadline).
+  CANCELED: ['FINISHED', 'CREATED'],
   FINISHED: [],
 };
 

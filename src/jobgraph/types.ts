@@ -12,6 +12,11 @@ export interface JobGraph {
   vertices: JobVertex[];
   /** Absent: the cluster's `restart-strategy.*` configuration applies. */
   restartStrategy?: RestartStrategyConfig;
+  /**
+   * Higher is served first (src/jobgraph/priority.ts). Submitted as an integer or a class name of
+   * `scheduler.priority-classes`, stored as the integer; absent: the default class's priority.
+   */
+  priority?: number;
 }
 
 export interface JobVertex {
@@ -73,4 +78,6 @@ export interface JobGraphLimits {
   maxVertices?: number;
   /** `dispatcher.max-subtasks-per-job`: sum of every vertex's parallelism; default DEFAULT_MAX_SUBTASKS_PER_JOB. */
   maxSubtasks?: number;
+  /** `scheduler.priority-classes`: the names a submitted `priority` may use; default DEFAULT_PRIORITY_CLASSES. */
+  priorityClasses?: Readonly<Record<string, number>>;
 }

@@ -12,6 +12,7 @@ import { EventLogger } from '../util/logger';
 import type { ResourceManager } from '../resources/resource-manager';
 import { ResourceManagerService } from '../resources/resource-manager-service';
 import { removeJobProgress, ZkProgressStore } from '../store/progress-store';
+import { ZkDrainStore } from '../store/drain-store';
 import { SchedulingJobMaster } from './job-master';
 import type { JobMaster, JobMasterContext } from './types';
 
@@ -27,7 +28,7 @@ export class ExecutionBackendImpl {
   private readonly resourceManagers: ResourceManagerService;
 
   constructor(private readonly parts: ExecutionParts) {
-    this.resourceManagers = new ResourceManagerService(parts);
+    this.resourceManagers = new ResourceManagerService({ ...parts, drainRecords: (guard) => new ZkDrainStore(parts.client, guard, parts.logger) });
   }
 
   readonly jobMasterFactory = (ctx: JobMasterContext): JobMaster => {
@@ -38,6 +39,8 @@ export class ExecutionBackendImpl {
       progress: new ZkProgressStore(client, ctx.guard, ctx.graph.jobId),
       defaultRestartStrategy: clusterRestartStrategy(config),
       reconcileTimeoutMs: config['jobmanager.reconcile-timeout'],
+      defaultPriority: config['scheduler.priority-classes'][config['scheduler.default-priority-class']] ?? 0,
+      priorityClasses: config['scheduler.priority-classes'],
       logger: logger.child({ component: 'jobmaster' }),
     });
   };

@@ -21,11 +21,12 @@
  * `jobmanager.reconcile-timeout` runs again as a new attempt.
  */
 import type { RestartStrategyConfig } from '../jobgraph/types';
+import { priorityClassOf } from '../jobgraph/priority';
 import { isActiveJobStatus, isTerminalJobStatus, isTerminalTaskState, TerminalJobStatus } from '../jobgraph/status';
 import { Clock, systemClock, TimerHandle } from '../util/clock';
 import { EventLogger, silentLogger } from '../util/logger';
 import { NotLeaderError } from '../http/errors';
-import { DeployRefusedError, type JobTaskListener, type TaskExecutionService } from '../resources/resource-manager';
+import { DeployRefusedError, type EvictionCause, type JobTaskListener, type TaskExecutionService } from '../resources/resource-manager';
 import type { ExecutionId, TaskReport } from '../taskmanager/protocol';
 import { createRestartStrategy, describeStrategy, RestartStrategy } from './restart-strategy';
 import { JobProgress, PROGRESS_FORMAT_VERSION, ProgressStore } from '../store/progress-store';
@@ -45,6 +46,10 @@ export interface SchedulingJobMasterOptions {
   clock?: Clock;
   /** Failure history entries kept (and persisted). */
   maxExceptions?: number;
+  /** The default priority class's priority (`scheduler.default-priority-class`), for a graph that names none; default 0. */
+  defaultPriority?: number;
+  /** `scheduler.priority-classes`, to name the job's class in its details. */
+  priorityClasses?: Readonly<Record<string, number>>;
 }
 
 /** Characters kept of a failure's stack trace, and of its task names and location. */
@@ -109,6 +114,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
   /** Not active (ending, ended, suspended): schedules, adopts and restarts nothing. */
   private get active(): boolean { return isActiveJobStatus(this.graph.status); }
   private get restartConfig(): RestartStrategyConfig { return this.ctx.graph.restartStrategy ?? this.options.defaultRestartStrategy; }
+  /** Higher is placed first and may preempt lower (docs/ARCHITECTURE.md, "Priorities, reserved slots, preemption and drain"). */
+  get priority(): number { return this.ctx.graph.priority ?? this.options.defaultPriority ?? 0; }
+  private get priorityClass(): string | null { return this.options.priorityClasses ? priorityClassOf(this.priority, this.options.priorityClasses) : null; }
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
@@ -224,7 +232,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       return;
     }
     for (const s of this.graph.schedulable()) {
-      const tm = this.executor.allocate(this.graph.executionId(s));
+      const tm = this.executor.allocate(this.graph.executionId(s), this.priority);
       if (tm === null) return; // wait for a slot: resources-changed calls schedule() again
       s.taskManager = tm;
       this.graph.setTaskState(s, 'SCHEDULED');
@@ -336,6 +344,29 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
         return 'ok';
       }
     }
+  }
+
+  /**
+   * The ResourceManager takes the slot of an attempt away (preempted by a higher-priority job, or its
+   * TaskManager drained past the deadline): the attempt is CANCELED and the subtask goes back in line
+   * as a new attempt. No failure: nothing is recorded against the restart strategy. The slot is not
+   * released here; the ResourceManager frees it once the TaskManager stopped the old attempt.
+   */
+  onEvicted(taskManagerId: string, id: ExecutionId, cause: EvictionCause): boolean {
+    if (this.suspended || !this.active || this.status === 'RECONCILING') return false;
+    const s = this.graph.execution(id);
+    if (!s || s.finished || s.waitingRestart || s.attempt !== id.attempt || s.taskManager !== taskManagerId) return false;
+    if (s.state !== 'RUNNING' && s.state !== 'DEPLOYING' && s.state !== 'SCHEDULED') return false;
+    this.logger.info(cause.reason === 'preempted' ? 'task.preempted' : 'task.evicted', {
+      vertexId: s.jobVertex.spec.id, subtask: s.subtaskIndex, attempt: s.attempt, taskManagerId, priority: this.priority,
+      ...(cause.reason === 'preempted' ? { preemptedBy: cause.byJobId, preemptedByPriority: cause.byPriority } : { reason: 'drain deadline passed', deadlineAt: cause.deadlineAt }),
+    });
+    this.graph.setTaskState(s, 'CANCELED');
+    this.graph.startNewAttempt(s);
+    this.persistInBackground();
+    // Not now: this runs inside the ResourceManager's allocation for another job.
+    queueMicrotask(() => this.schedule());
+    return true;
   }
 
   onTaskManagerLost(taskManagerId: string, ids: ExecutionId[], cause: string): void {
@@ -520,7 +551,8 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       jid: this.jobId, name: this.ctx.graph.name, state: this.status,
       'start-time': start, 'end-time': this.endTime, duration: (this.endTime >= 0 ? this.endTime : now) - start, now,
       timestamps: this.graph.timestamps, vertices: this.graph.vertexDetails(now), restarts: this.restarts,
-      attempt: this.graph.maxAttempt(),
+      attempt: this.graph.maxAttempt(), priority: this.priority,
+      ...(this.priorityClass ? { priorityClass: this.priorityClass } : {}),
     };
   }
 

@@ -50,6 +50,10 @@ export interface JobDetails {
   attempt: number;
   /** The principal that submitted the job (set by the Dispatcher, not the JobMaster); absent when none was recorded. */
   submittedBy?: string;
+  /** The job's scheduling priority (higher first); absent from jobs that ran before priorities existed. */
+  priority?: number;
+  /** The name of the `scheduler.priority-classes` class with exactly that priority, if any. */
+  priorityClass?: string;
 }
 
 export type { ExceptionEntry } from '../jobgraph/job-state';

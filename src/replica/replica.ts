@@ -153,6 +153,7 @@ export class Replica {
         maxParallelism: config['dispatcher.max-parallelism'],
         maxVertices: config['dispatcher.max-vertices-per-job'],
         maxSubtasks: config['dispatcher.max-subtasks-per-job'],
+        priorityClasses: config['scheduler.priority-classes'],
       },
       jobstore: { maxCapacity: config['jobstore.max-capacity'], expirationMs: config['jobstore.expiration-time'] * 1000 },
       admission: {

@@ -14,6 +14,9 @@ import { allocationStrategy } from './allocation';
 import { mountInternalRoutes } from './routes';
 import type { AuditLog } from '../security/audit';
 import type { ClusterTls } from '../config/cluster-tls';
+import { slotReservations } from './slot-queue';
+import type { DrainRecords } from './drain';
+import { NotLeaderError } from '../http/errors';
 
 export interface ResourceManagerServiceParts {
   config: DispatcherConfig;
@@ -24,6 +27,8 @@ export interface ResourceManagerServiceParts {
   metrics?: DispatcherMetrics;
   /** Where TaskManager registrations and refused internal calls are audited. */
   audit?: AuditLog;
+  /** Where a term's drains are stored (ZooKeeper, src/store/drain-store.ts); `guard` throws NotLeaderError once the term is over. Absent: in memory. */
+  drainRecords?: (guard: () => void) => DrainRecords;
 }
 
 export class ResourceManagerService {
@@ -62,6 +67,11 @@ export class ResourceManagerService {
       internalToken: config['security.internal.token'],
       onEpochBehind: (reported) => void election.takeTermAbove(term, reported),
       internalTls: this.parts.tls?.internalClient,
+      reservations: slotReservations(config['resourcemanager.reserved-slots'], config['scheduler.priority-classes']),
+      preemption: config['scheduler.preemption.enabled'],
+      drains: this.parts.drainRecords?.(() => {
+        if (!election.isLeader(term)) throw new NotLeaderError(`leader term ${term.epoch} is over; the drain was not stored`);
+      }),
       logger,
       metrics,
     });

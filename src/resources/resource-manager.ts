@@ -14,12 +14,15 @@ import {
 } from '../taskmanager/protocol';
 import { errorText, rpcCall, RpcCallOptions, RpcError } from '../taskmanager/rpc';
 import type { ClientTls } from '../http/client';
-import { HttpError } from '../http/errors';
+import { HttpError, NotFoundError, NotLeaderError } from '../http/errors';
 import { StallFence } from '../util/stall-fence';
 import { AllocationStrategy, spreadStrategy, TaskManagerLoad } from './allocation';
 import {
   checkClaimedEpoch, checkReportedAttempts, checkReRegistration, IDENTITY_EVENTS, plausibleEpochClaim, TaskManagerCredential, taskManagerServerTls,
 } from './taskmanager-identity';
+import { SlotQueue, SlotRequest, SlotReservation } from './slot-queue';
+import { chooseVictim, PreemptionCandidate } from './preemption';
+import { DrainBook, DrainRecord, DrainRecords, drainOverdue } from './drain';
 
 /** How a JobMaster hears about its tasks. */
 export interface JobTaskListener {
@@ -33,7 +36,21 @@ export interface JobTaskListener {
   owns(id: ExecutionId): boolean;
   /** The TaskManager stopped heartbeating: these executions of the job are gone with it. */
   onTaskManagerLost(taskManagerId: string, tasks: ExecutionId[], cause: string): void;
+  /** The job's priority: higher is served first and may preempt lower (src/resources/slot-queue.ts). Absent: 0. */
+  readonly priority?: number;
+  /**
+   * The ResourceManager takes this execution's slot away: preempted by a job of higher priority, or its
+   * TaskManager is drained past the deadline. True when the job moved the subtask on to a new attempt
+   * (not a failure: the restart strategy does not count it); the ResourceManager then stops the old
+   * attempt and frees the slot itself. False when the job no longer runs that attempt.
+   */
+  onEvicted?(taskManagerId: string, id: ExecutionId, cause: EvictionCause): boolean;
 }
+
+/** Why a running execution was taken off its slot. */
+export type EvictionCause =
+  | { reason: 'preempted'; byJobId: string; byPriority: number }
+  | { reason: 'drained'; deadlineAt: number };
 
 /**
  * The TaskManager answered that it did not run the deploy: it just resumed from a stall, is shutting
@@ -48,8 +65,12 @@ export class DeployRefusedError extends Error {
 export interface TaskExecutionService {
   readonly epoch: number;
   registerJob(jobId: string, listener: JobTaskListener): () => void;
-  /** Reserves a slot for the execution on the TaskManager the strategy picks; null when none is free. */
-  allocate(id: ExecutionId): string | null;
+  /**
+   * Reserves a slot for the execution on the TaskManager the strategy picks. Null when it must wait: no
+   * free slot, the free ones are reserved for higher priorities, or another job's request ranks ahead
+   * (the request then waits in line; resources-changed says when to ask again). `priority` defaults to 0.
+   */
+  allocate(id: ExecutionId, priority?: number): string | null;
   release(taskManagerId: string, id: ExecutionId): void;
   /** Rejects with DeployRefusedError when the TaskManager answered that it ran nothing. */
   deploy(taskManagerId: string, request: Omit<DeployRequest, 'epoch'>): Promise<void>;
@@ -82,6 +103,12 @@ export interface ResourceManagerOptions {
   onEpochBehind?: (reported: number) => void;
   /** security.ssl.internal.*: the cluster CA and this replica's certificate, for https TaskManagers. */
   internalTls?: ClientTls;
+  /** resourcemanager.reserved-slots resolved against the priority classes. */
+  reservations?: readonly SlotReservation[];
+  /** scheduler.preemption.enabled. */
+  preemption?: boolean;
+  /** Where drains survive a failover (ZooKeeper); absent: kept in memory only. */
+  drains?: DrainRecords;
 }
 
 type SlotState = 'RESERVED' | TaskReport['state'];
@@ -99,6 +126,9 @@ export interface TaskManagerView {
   timeSinceLastHeartbeat: number;
   recentTaskMs: number | null;
   tasks: Array<ExecutionId & { state: SlotState }>;
+  /** Drained: no new deploys; released once its tasks are done. (Optional for fakes: absent means false.) */
+  blocked?: boolean;
+  drain?: DrainRecord | null;
 }
 
 interface TaskManagerRecord {
@@ -150,6 +180,16 @@ export class ResourceManager implements TaskExecutionService {
   private epochBehind = false;
   /** Notices this process standing still; heartbeat deadlines then restart from the resume. */
   private readonly stallFence: StallFence;
+  /** Slot requests waiting for a slot, in service order. */
+  private readonly queue: SlotQueue;
+  /** Set when a request was turned down because another ranked ahead: the next grant wakes everyone again. */
+  private deniedBehind = false;
+  private wakePending = false;
+  /** Victim execution key → the waiting request it makes room for (one victim per request at a time). */
+  private readonly preempting = new Map<string, string>();
+  /** Drained TaskManagers by id (also those not registered yet after a failover); nothing is placed before they are read. */
+  private readonly drains: DrainBook;
+  private readonly evicting = new Set<string>();
 
   constructor(private readonly options: ResourceManagerOptions) {
     this.epoch = options.epoch;
@@ -157,6 +197,8 @@ export class ResourceManager implements TaskExecutionService {
     this.clock = options.clock ?? systemClock;
     this.strategy = options.strategy ?? spreadStrategy;
     this.events.setMaxListeners(0);
+    this.queue = new SlotQueue(options.reservations ?? []);
+    this.drains = new DrainBook(options.drains, this.logger, (ms) => new Promise<void>((resolve) => this.clock.setTimeout(resolve, ms)));
     this.stallFence = new StallFence({
       thresholdMs: stallThresholdMs(options.heartbeatTimeoutMs), fenceMs: 0, clock: this.clock,
       onStall: (gapMs) => this.forgiveSilence(gapMs),
@@ -172,6 +214,7 @@ export class ResourceManager implements TaskExecutionService {
     const loop = (): void => {
       if (this.stopped) return;
       this.checkHeartbeats();
+      this.checkDrains();
       this.timer = this.clock.setTimeout(loop, period);
       this.timer.unref?.();
     };
@@ -179,6 +222,7 @@ export class ResourceManager implements TaskExecutionService {
     this.timer.unref?.();
     this.stallFence.start();
     this.updateGauges();
+    void this.drains.load(() => this.stopped, () => this.changed());
   }
 
   /** The term is over: no more commands, no more supervision. TaskManagers re-register with the next leader. */
@@ -195,7 +239,10 @@ export class ResourceManager implements TaskExecutionService {
   registerJob(jobId: string, listener: JobTaskListener): () => void {
     this.jobs.set(jobId, listener);
     return () => {
-      if (this.jobs.get(jobId) === listener) this.jobs.delete(jobId);
+      if (this.jobs.get(jobId) !== listener) return;
+      this.jobs.delete(jobId);
+      // Its waiting requests no longer hold anyone back.
+      if (this.queue.dropJob(jobId)) this.wakeSoon();
     };
   }
 
@@ -204,19 +251,152 @@ export class ResourceManager implements TaskExecutionService {
     return () => this.events.off('changed', listener);
   }
 
-  allocate(id: ExecutionId): string | null {
-    if (!this.active) return null;
-    const candidates: TaskManagerLoad[] = [...this.tms.values()]
-      .filter((tm) => tm.tasks.size < tm.slots && (tm.unreachableSince === null || tm.heardAt > tm.unreachableSince))
-      .map((tm) => ({ id: tm.id, slots: tm.slots, used: tm.tasks.size, recentTaskMs: tm.recentTaskMs, registeredAt: tm.registeredAt }));
-    if (candidates.length === 0) return null;
-    const chosen = this.tms.get(this.strategy.select(candidates))!;
+  allocate(id: ExecutionId, priority = 0): string | null {
+    if (!this.active || !this.drains.loaded) return null;
     const key = executionKey(id);
+    const candidates: TaskManagerLoad[] = [...this.tms.values()]
+      .filter((tm) => tm.tasks.size < tm.slots && this.placeable(tm))
+      .map((tm) => ({ id: tm.id, slots: tm.slots, used: tm.tasks.size, recentTaskMs: tm.recentTaskMs, registeredAt: tm.registeredAt }));
+    const free = candidates.reduce((n, c) => n + c.slots - c.used, 0);
+    const request: SlotRequest = { key, jobId: id.jobId, priority };
+    const decision = this.queue.decide(request, free, (w) => this.stillWanted(w));
+    if (decision !== 'take') {
+      this.queue.wait(request);
+      if (decision === 'behind') this.deniedBehind = true;
+      else if (this.options.preemption) this.preemptFor(request);
+      return null;
+    }
+    this.queue.served(key);
+    // Someone was turned down for this one: once it is placed, the rest may find room again.
+    if (this.deniedBehind) this.wakeSoon();
+    const chosen = this.tms.get(this.strategy.select(candidates))!;
     chosen.tasks.set(key, { id, state: 'RESERVED', since: this.clock.now() });
     this.placements.set(key, chosen.id);
     this.trimPlacements();
     this.updateGauges();
     return chosen.id;
+  }
+
+  /** Takes new work: heard from since its last transport failure, and not drained. */
+  private placeable(tm: TaskManagerRecord): boolean {
+    return (tm.unreachableSince === null || tm.heardAt > tm.unreachableSince) && !this.drains.has(tm.id);
+  }
+
+  /** A waiting request still counts while its job is registered and still wants that attempt placed. */
+  private stillWanted(w: SlotRequest): boolean {
+    const listener = this.jobs.get(w.jobId);
+    const id = parseExecutionKey(w.key);
+    return !!listener && !!id && listener.owns(id);
+  }
+
+  /** Emits resources-changed once the current call stack is done (coalesced): waiting jobs ask again. */
+  private wakeSoon(): void {
+    this.deniedBehind = false;
+    if (this.wakePending) return;
+    this.wakePending = true;
+    queueMicrotask(() => {
+      this.wakePending = false;
+      this.changed();
+    });
+  }
+
+  /**
+   * `request` found no slot it may take: cancel one running subtask of strictly lower priority for it
+   * (src/resources/preemption.ts), unless one is already being stopped for it. The victim's job moves
+   * it to a new attempt (not counted against its restart strategy); the slot frees once the
+   * TaskManager stopped it, and the waiting request, first in line, takes it.
+   */
+  private preemptFor(request: SlotRequest): void {
+    for (const forKey of this.preempting.values()) if (forKey === request.key) return;
+    const candidates: Array<PreemptionCandidate & { id: ExecutionId }> = [];
+    for (const tm of this.tms.values()) {
+      if (!this.placeable(tm)) continue; // its slots would not come back to the pool anyway
+      for (const [key, slot] of tm.tasks) {
+        const listener = this.jobs.get(slot.id.jobId);
+        if (!listener || this.preempting.has(key)) continue;
+        candidates.push({ taskManagerId: tm.id, key, jobId: slot.id.jobId, priority: listener.priority ?? 0, state: slot.state, since: slot.since, id: slot.id });
+      }
+    }
+    const cause: EvictionCause = { reason: 'preempted', byJobId: request.jobId, byPriority: request.priority };
+    let victim: (PreemptionCandidate & { id: ExecutionId }) | null;
+    // A job may decline (e.g. still reconciling after a failover): the next candidate is asked.
+    while ((victim = chooseVictim(candidates, request.priority) as (PreemptionCandidate & { id: ExecutionId }) | null)) {
+      if (this.jobs.get(victim.jobId)?.onEvicted?.(victim.taskManagerId, victim.id, cause)) break;
+      candidates.splice(candidates.indexOf(victim), 1);
+    }
+    if (!victim) return;
+    // The victim's JobMaster logged `task.preempted` (with the job that takes the slot).
+    this.preempting.set(victim.key, request.key);
+    void this.stopEvicted(victim.taskManagerId, victim.id).finally(() => this.preempting.delete(victim.key));
+  }
+
+  /**
+   * Stops an evicted attempt on its TaskManager; once it is gone its slot is free. A cancel that fails
+   * leaves the slot taken: the TaskManager's report of the stopped attempt (or its loss) frees it.
+   */
+  private async stopEvicted(taskManagerId: string, id: ExecutionId): Promise<void> {
+    const key = executionKey(id);
+    try {
+      await this.cancel(taskManagerId, id);
+    } catch (err) {
+      this.logger.warn('task.evict.cancel-failed', { ...id, taskManagerId, error: err as Error });
+      return;
+    }
+    const tm = this.tms.get(taskManagerId);
+    if (tm?.tasks.get(key)) tm.tasks.delete(key);
+    this.changed();
+  }
+
+  // ---- drain ---------------------------------------------------------------------------------
+
+  /**
+   * Drains a registered TaskManager: stored first (`/drains/<id>` through the DrainRecords), then no new
+   * deploys go to it; its tasks run to their end, or past `deadlineMs` (ms from now; null: no
+   * deadline) are canceled and placed elsewhere as new attempts; once empty it is released (told to
+   * stop in its next heartbeat answer, and unregistered). Asking again for a draining TaskManager
+   * returns the drain already under way. Throws NotLeaderError when the term is over, NotFoundError
+   * for an unknown TaskManager, a ZkError when the drain could not be stored.
+   */
+  async drain(taskManagerId: string, deadlineMs: number | null): Promise<DrainRecord> {
+    if (!this.active) throw new NotLeaderError();
+    const existing = this.drains.get(taskManagerId);
+    if (existing) return existing;
+    const tm = this.tms.get(taskManagerId);
+    if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(taskManagerId.slice(0, 80))} is not registered`);
+    const now = this.clock.now();
+    const drain = await this.drains.add({ taskManagerId, requestedAt: now, deadlineAt: deadlineMs === null ? null : now + deadlineMs });
+    this.logger.info('taskmanager.drain.started', { taskManagerId, deadlineAt: drain.deadlineAt, tasks: tm.tasks.size });
+    this.changed();
+    this.checkDrains();
+    return drain;
+  }
+
+  /** Past a drain's deadline, the tasks still on its TaskManager are evicted (new attempts elsewhere, not failures). */
+  private checkDrains(): void {
+    if (!this.active) return;
+    const now = this.clock.now();
+    for (const drain of this.drains.values()) {
+      const tm = this.tms.get(drain.taskManagerId);
+      if (!tm || tm.tasks.size === 0 || !drainOverdue(drain, now) || this.evicting.has(tm.id)) continue;
+      this.evicting.add(tm.id);
+      const stops: Promise<void>[] = [];
+      for (const [key, slot] of [...tm.tasks]) {
+        if (this.preempting.has(key)) continue;
+        // Its JobMaster logs `task.evicted`; a task no job owns any more is just stopped.
+        this.jobs.get(slot.id.jobId)?.onEvicted?.(tm.id, slot.id, { reason: 'drained', deadlineAt: drain.deadlineAt! });
+        stops.push(this.stopEvicted(tm.id, slot.id));
+      }
+      this.logger.info('taskmanager.drain.deadline', { taskManagerId: tm.id, deadlineAt: drain.deadlineAt, canceling: stops.length });
+      void Promise.all(stops).finally(() => this.evicting.delete(tm.id));
+    }
+  }
+
+  /** A drained TaskManager holds nothing any more: unregistered, its drain record removed; the caller tells it to stop. */
+  private releaseDrained(tm: TaskManagerRecord): void {
+    this.tms.delete(tm.id);
+    this.drains.forget(tm.id);
+    this.logger.info('taskmanager.released', { taskManagerId: tm.id, address: tm.address, reason: 'drained: it holds no task any more' });
+    this.changed();
   }
 
   release(taskManagerId: string, id: ExecutionId): void {
@@ -373,6 +553,10 @@ export class ResourceManager implements TaskExecutionService {
       const listener = this.jobs.get(id.jobId);
       if (!listener || !listener.owns(id)) cancel.push(key);
     }
+    if (this.drains.has(taskManagerId) && tm.tasks.size === 0 && cancel.length === 0 && (!Array.isArray(req.running) || req.running.length === 0)) {
+      this.releaseDrained(tm);
+      return { epoch: this.epoch, cancel, release: `TaskManager ${taskManagerId} was drained and holds no task: it is released; stop` };
+    }
     return { epoch: this.epoch, cancel };
   }
 
@@ -433,6 +617,7 @@ export class ResourceManager implements TaskExecutionService {
   private lose(tm: TaskManagerRecord, cause: string): void {
     if (this.tms.get(tm.id) !== tm) return;
     this.tms.delete(tm.id);
+    this.drains.forget(tm.id); // a drained TaskManager that is gone is released too
     const byJob = new Map<string, ExecutionId[]>();
     for (const { id } of tm.tasks.values()) {
       const list = byJob.get(id.jobId) ?? [];
@@ -480,6 +665,23 @@ export class ResourceManager implements TaskExecutionService {
     return { taskmanagers: this.tms.size, 'slots-total': total, 'slots-available': free };
   }
 
+  /** Drained (Flink's blocked) registered TaskManagers and their free slots; `slots-available` counts those slots too, as Flink's does. */
+  blockedOverview(): { 'taskmanagers-blocked': number; 'slots-free-and-blocked': number } {
+    let blocked = 0;
+    let freeBlocked = 0;
+    for (const tm of this.tms.values()) {
+      if (!this.drains.has(tm.id)) continue;
+      blocked++;
+      freeBlocked += Math.max(0, tm.slots - tm.tasks.size);
+    }
+    return { 'taskmanagers-blocked': blocked, 'slots-free-and-blocked': freeBlocked };
+  }
+
+  /** Slot requests waiting, in service order (highest priority, then first come). */
+  pendingSlotRequests(): SlotRequest[] {
+    return this.queue.list();
+  }
+
   list(): TaskManagerView[] {
     return [...this.tms.values()].sort((a, b) => (a.id < b.id ? -1 : 1)).map((tm) => this.view(tm));
   }
@@ -497,6 +699,7 @@ export class ResourceManager implements TaskExecutionService {
       registeredAt: tm.registeredAt, lastHeartbeat: tm.lastHeartbeat, timeSinceLastHeartbeat: Math.round(this.clock.monotonicNow() - tm.heardAt),
       recentTaskMs: tm.recentTaskMs === null ? null : Math.round(tm.recentTaskMs),
       tasks: [...tm.tasks.values()].map(({ id, state }) => ({ ...id, state })),
+      blocked: this.drains.has(tm.id), drain: this.drains.get(tm.id),
     };
   }
 

@@ -9,6 +9,7 @@ import type { ZooKeeperClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import type { EventLogger } from '../util/logger';
 import type { TaskManagerView } from '../resources/resource-manager';
+import type { DrainRecord } from '../resources/drain';
 
 export type { TaskManagerView };
 import type { LeaderLivenessView } from '../election/leader-liveness';
@@ -19,6 +20,13 @@ import type { AuditLog } from '../security/audit';
 /** Read-only view of the cluster's TaskManagers (the leader's ResourceManager). */
 export interface ResourceView {
   overview(): { taskmanagers: number; 'slots-total': number; 'slots-available': number };
+  /** Drained TaskManagers and their free slots (Flink's blocked ones); absent on fakes: none. */
+  blockedOverview?(): { 'taskmanagers-blocked': number; 'slots-free-and-blocked': number };
+  /**
+   * Drains a TaskManager (src/resources/resource-manager.ts `drain`): `deadlineMs` from now, or null.
+   * Absent on views that cannot (fakes): the route answers 404.
+   */
+  drain?(taskManagerId: string, deadlineMs: number | null): Promise<DrainRecord>;
   list(): TaskManagerView[];
   get(id: string): TaskManagerView | null;
   /** Text of a task attempt's log file on a TaskManager, read through it; null when unknown. */

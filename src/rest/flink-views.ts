@@ -63,7 +63,7 @@ export function configEntries(config: Readonly<Record<string, unknown>>): Array<
 
 /** `GET /overview`: cluster overview with version. `resources` from the ResourceManager (zeros without one). */
 export function clusterOverview(
-  resources: { taskmanagers: number; 'slots-total': number; 'slots-available': number },
+  resources: { taskmanagers: number; 'slots-total': number; 'slots-available': number; 'taskmanagers-blocked'?: number; 'slots-free-and-blocked'?: number },
   jobs: { running: number; finished: number; cancelled: number; failed: number },
   version: string,
 ): object {
@@ -71,9 +71,9 @@ export function clusterOverview(
     taskmanagers: resources.taskmanagers,
     'slots-total': resources['slots-total'],
     'slots-available': resources['slots-available'],
-    // Nothing blocks TaskManagers here (Flink's speculative execution / blocklist).
-    'slots-free-and-blocked': 0,
-    'taskmanagers-blocked': 0,
+    // Drained TaskManagers (POST /taskmanagers/:id/drain) are Flink's blocked ones.
+    'slots-free-and-blocked': resources['slots-free-and-blocked'] ?? 0,
+    'taskmanagers-blocked': resources['taskmanagers-blocked'] ?? 0,
     'jobs-running': jobs.running,
     'jobs-finished': jobs.finished,
     'jobs-cancelled': jobs.cancelled,
@@ -111,6 +111,7 @@ export function jobOverviewRow(details: JobDetails): object {
     tasks,
     // Extra: the submitting principal (REST roles), when one was recorded.
     ...(details.submittedBy !== undefined ? { 'submitted-by': details.submittedBy } : {}),
+    ...priorityFields(details),
   };
 }
 
@@ -181,7 +182,14 @@ export function jobDetailsView(details: JobDetails, now: number): object {
     'status-counts': countsByState(statuses),
     plan: jobPlan(details),
     restarts: details.restarts,
+    ...priorityFields(details),
   };
+}
+
+/** Extras: the job's scheduling priority and, when it is one, its class name. */
+function priorityFields(details: JobDetails): object {
+  if (details.priority === undefined) return {};
+  return { priority: details.priority, ...(details.priorityClass ? { 'priority-class': details.priorityClass } : {}) };
 }
 
 /** `GET /jobs/:jobid/plan` (`{plan}`) and the `plan` of the job's details: one node per vertex, edges from its inputs. */
@@ -401,7 +409,7 @@ export function taskManagerInfo(tm: TaskManagerView): object {
       frameworkHeap: 0, taskHeap: 0, frameworkOffHeap: 0, taskOffHeap: 0, networkMemory: 0, managedMemory: 0,
       jvmMetaspace: 0, jvmOverhead: 0, totalFlinkMemory: 0, totalProcessMemory: 0,
     },
-    blocked: false,
+    blocked: tm.blocked ?? false,
     // Extras (`address` is the RPC base URL, as `path`).
     host: tm.host,
     address: tm.address,
@@ -410,6 +418,7 @@ export function taskManagerInfo(tm: TaskManagerView): object {
     heartbeatAgeMs: tm.timeSinceLastHeartbeat,
     recentTaskMs: tm.recentTaskMs,
     tasks: tm.tasks,
+    ...(tm.drain ? { drain: tm.drain } : {}),
   };
 }
 

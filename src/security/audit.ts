@@ -16,7 +16,7 @@ import type { EventLogger } from '../util/logger';
 export const AUDIT_EVENT = 'audit';
 
 /** Actions with their own name; any other refused request is named `<METHOD> <route>`. */
-export type AuditAction = 'job.submit' | 'job.cancel' | 'config.read' | 'cluster.shutdown' | 'taskmanager.register';
+export type AuditAction = 'job.submit' | 'job.cancel' | 'config.read' | 'cluster.shutdown' | 'taskmanager.register' | 'taskmanager.drain';
 
 export interface AuditEntry {
   /** Principal name, or "anonymous". */

@@ -62,6 +62,11 @@ export interface LeaderConnectionOptions {
   logger: EventLogger;
   /** Default: rpcCall. */
   transport?: LeaderTransport;
+  /**
+   * The leader released this TaskManager (it was drained and holds no task; it is unregistered).
+   * Contact has stopped when this is called; the owner stops the process.
+   */
+  onRelease?: (reason: string) => void;
 }
 
 export class LeaderConnection {
@@ -271,6 +276,13 @@ export class LeaderConnection {
     }
     this.lastLeaderContact = this.clock.monotonicNow();
     this.cancelUnowned(res.body.cancel);
+    if (typeof res.body.release === 'string') {
+      // Drained and unregistered: registering again would only bring new work back here.
+      this.logger.info('taskmanager.released', { leaderEpoch: reg.epoch, reason: res.body.release.slice(0, 500) });
+      this.stop();
+      this.options.onRelease?.(res.body.release);
+      return;
+    }
     // Outcomes stay ours to deliver until acknowledged: send them again with every heartbeat, so no
     // slip in the bookkeeping above can leave a job waiting forever for a report (duplicates are harmless).
     for (const key of this.tasks.unacknowledgedOutcomes()) this.unreported.add(key);

@@ -95,6 +95,8 @@ export interface HeartbeatRequest {
 export interface HeartbeatResponse {
   epoch: number;
   cancel: string[];
+  /** Present when the leader released this TaskManager (drained, nothing left on it): why. It is unregistered and should stop. */
+  release?: string;
 }
 
 export interface StatusRequest {

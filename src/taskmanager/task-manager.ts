@@ -63,6 +63,8 @@ export interface TaskManagerOptions {
   allowUnauthenticated?: boolean;
   /** Time source of every timer and duration (heartbeats, orphan timeout, back-offs, stall fence); default the system clock. */
   clock?: Clock;
+  /** The leader released this TaskManager (drained): how to stop. Default: close() (the process then has nothing keeping it alive). */
+  onReleased?: () => void;
   /** taskmanager.task.user: run commands as this system user (the TaskManager must run as root). */
   taskUser?: string;
   /** taskmanager.command.allowed: absolute paths or globs of the programs tasks may run; absent: any. */
@@ -127,6 +129,7 @@ export class TaskManager {
       taskManagerId: options.id, instanceId: randomUUID(), host: os.hostname(), slots: options.slots,
       heartbeatIntervalMs: options.heartbeatIntervalMs, orphanTimeoutMs: options.orphanTimeoutMs, internalToken: options.internalToken, tls: options.tls?.client,
       leaders: retrieval, tasks: this.tasks, clock: this.clock, logger,
+      onRelease: () => (options.onReleased ? options.onReleased() : void this.close()),
     });
   }
 

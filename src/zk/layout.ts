@@ -119,3 +119,17 @@ export function vertexProgressPath(jobId: string, vertexId: string): string {
 export function cancelRequestPath(jobId: string): string {
   return join(jobPath(jobId), 'cancel');
 }
+
+// ---- resources (src/resources/, src/store/drain-store.ts) ----------------------------------------
+
+/**
+ * `/drains` — persistent parent; children `/drains/<taskManagerId>`: persistent, sealed (context
+ * `drain:<taskManagerId>`), written by the leader (guarded) when `POST /taskmanagers/:id/drain` is
+ * accepted; JSON `{taskManagerId, requestedAt, deadlineAt (epoch ms or null)}`. Read by every new
+ * leader's ResourceManager before it places work; removed when the TaskManager is released or lost.
+ */
+export const DRAINS_PATH = '/drains';
+
+export function drainPath(taskManagerId: string): string {
+  return join(DRAINS_PATH, segment(taskManagerId));
+}

@@ -251,7 +251,10 @@ const views = {
           h('dt', {}, 'Started'), h('dd', {}, time(job['start-time'])),
           h('dt', {}, 'Ended'), h('dd', {}, time(job['end-time'])),
           h('dt', {}, 'Duration'), h('dd', {}, duration(job.duration)),
-          h('dt', {}, 'Restarts'), h('dd', {}, String(job.restarts))), cancel);
+          h('dt', {}, 'Restarts'), h('dd', {}, String(job.restarts)),
+          ...(typeof job.priority === 'number'
+            ? [h('dt', {}, 'Priority'), h('dd', { id: 'job-priority' }, job['priority-class'] ? `${job['priority-class']} (${job.priority})` : String(job.priority))]
+            : [])), cancel);
         fill(document.getElementById('job-plan'), job.vertices.length ? planSvg(job.vertices) : h('p', { class: 'muted' }, 'The plan of a job from an earlier leader term is not kept.'));
         fill(document.getElementById('job-vertices'), job.vertices.map((v) => h('section', { class: 'vertex', 'data-vertex': v.id },
           h('h4', {}, `${v.name} `, state(v.status), ` · parallelism ${v.parallelism} · ${duration(v.duration)}`),
@@ -277,7 +280,8 @@ const views = {
         fill(container, table('tm-table', `${taskmanagers.length} registered TaskManagers`,
           ['Id', 'Host', 'Address', 'Slots free / total', 'Tasks', 'Last heartbeat', 'Registered'],
           taskmanagers.map((tm) => h('tr', { 'data-tm': tm.id },
-            h('th', { scope: 'row' }, tm.id), h('td', {}, tm.host), h('td', {}, tm.address),
+            h('th', { scope: 'row' }, tm.id, ...(tm.blocked ? [' ', h('span', { class: 'state state-CANCELING', title: 'drained: no new work; released once its tasks end' }, 'draining')] : [])),
+            h('td', {}, tm.host), h('td', {}, tm.address),
             h('td', { class: 'num' }, `${tm.freeSlots} / ${tm.slotsNumber}`),
             h('td', {}, tm.tasks.length ? h('ul', {}, tm.tasks.map((t) => h('li', {}, `${t.vertexId}/${t.subtask} #${t.attempt} `, state(t.state)))) : '0'),
             h('td', {}, `${duration(tm.heartbeatAgeMs)} ago`), h('td', {}, time(tm.registeredAt))))));

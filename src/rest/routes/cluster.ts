@@ -8,7 +8,9 @@ import type { Middleware } from 'koa';
 import { listContenders } from '../../election/contenders';
 import { leaderInfoJson } from '../../election/leader-info';
 import { jobCountsByOutcome } from '../../dispatcher/views';
-import { HttpError, NotFoundError } from '../../http/errors';
+import { HttpError, NotFoundError, ValidationError } from '../../http/errors';
+import { readJsonBody } from '../../http/body';
+import { parseDrainDeadline } from '../../resources/drain';
 import { DASHBOARD_CSP, DASHBOARD_PATHS, dashboardAsset } from '../dashboard';
 import { clusterOverview, dashboardConfig, taskManagerDetails, taskManagerInfo } from '../flink-views';
 import type { AppDeps } from '../deps';
@@ -58,7 +60,7 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   router.get('/overview', requires('viewer'), leaderOnly, (ctx) => {
     const jobs = jobCountsByOutcome(dispatcher.jobCounts());
     ctx.body = {
-      ...clusterOverview(deps.resources?.()?.overview() ?? NO_RESOURCES, jobs, deps.version),
+      ...clusterOverview(resourcesOverview(deps), jobs, deps.version),
       version: deps.version,
       'leader-replica': deps.replicaId,
       epoch: dispatcher.epoch,
@@ -70,6 +72,23 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
   // Flink's aggregated TaskManager metrics; before /taskmanagers/:id, which would match it too. None are aggregated here.
   router.get('/taskmanagers/metrics', requires('viewer'), leaderOnly, (ctx) => { ctx.body = []; });
 
+  // Drain (Flink's "blocked" TaskManager): no new deploys, its tasks finish (or past deadlineMs are placed
+  // elsewhere as new attempts), then it is released. Stored in ZooKeeper before the answer, so a failover keeps it draining.
+  router.post('/taskmanagers/:id/drain', requires('operator', 'taskmanager.drain'), leaderOnly, async (ctx) => {
+    const resources = deps.resources?.();
+    if (!resources?.drain) throw new NotFoundError('this replica runs no ResourceManager, so it cannot drain TaskManagers');
+    let deadlineMs: number | null;
+    try {
+      deadlineMs = parseDrainDeadline((ctx.request.length ?? 0) > 0 || ctx.get('transfer-encoding') ? await readJsonBody(ctx, 4096) : undefined);
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new ValidationError((err as Error).message);
+    }
+    const drain = await resources.drain(ctx.params.id, deadlineMs);
+    ctx.status = 202;
+    ctx.body = { taskmanager: drain.taskManagerId, blocked: true, 'requested-at': drain.requestedAt, 'deadline-at': drain.deadlineAt };
+  });
+
   router.get('/taskmanagers/:id', requires('viewer'), leaderOnly, (ctx) => {
     const tm = deps.resources?.()?.get(ctx.params.id);
     if (!tm) throw new NotFoundError(`taskmanager ${JSON.stringify(ctx.params.id.slice(0, 80))} is not registered`);
@@ -78,6 +97,13 @@ export function clusterRoutes(router: Router, deps: AppDeps, leaderOnly: Middlew
 
   // Flink's dashboard configuration; the configuration itself is GET /jobmanager/config.
   router.get('/config', requires('viewer', 'config.read'), (ctx) => { ctx.body = dashboardConfig(deps.version, new Date()); });
+}
+
+/** The ResourceManager's counts for `/overview`, with drained (blocked) TaskManagers; zeros on a replica without one. */
+function resourcesOverview(deps: AppDeps): Parameters<typeof clusterOverview>[0] {
+  const resources = deps.resources?.();
+  if (!resources) return NO_RESOURCES;
+  return { ...resources.overview(), ...resources.blockedOverview?.() };
 }
 
 /**
