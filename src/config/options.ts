@@ -57,6 +57,12 @@ export interface DispatcherConfig {
   'rest.max-body-bytes': number;
   /** How a standby answers leader-only requests: 307 to the leader's advertised URL, or proxy them to it. */
   'rest.standby-mode': 'redirect' | 'forward';
+  /**
+   * Graceful stop: after resigning, how long (ms) the REST port stays open answering 503 + Retry-After
+   * (health 503, `Connection: close`) before it closes, so a load balancer's health checks take the
+   * replica out before its port refuses connections. 0 closes at once.
+   */
+  'rest.shutdown-drain': number;
   'heartbeat.interval': number;
   'heartbeat.timeout': number;
   'jobstore.max-capacity': number;
@@ -208,6 +214,8 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'rest.bind-address': '127.0.0.1',
   'rest.port': 8081,
   'rest.standby-mode': 'redirect',
+  // The HAProxy recipe marks a server down after 2 failed checks 500 ms apart (deploy/haproxy/haproxy.cfg).
+  'rest.shutdown-drain': 1500,
   'heartbeat.interval': 10_000,
   'heartbeat.timeout': 50_000,
   'jobstore.max-capacity': 1000,
@@ -299,6 +307,7 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'taskmanager.advertised-url': advertisedUrl('http://taskmanager-1.example.com:6121', false),
   'rest.max-body-bytes': int(1),
   'rest.standby-mode': oneOf(['redirect', 'forward']),
+  'rest.shutdown-drain': duration(0),
   'heartbeat.interval': duration(1),
   'heartbeat.timeout': duration(1),
   'jobstore.max-capacity': int(1),

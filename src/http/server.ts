@@ -53,9 +53,27 @@ export const CLOSE_GRACE_MS = 1000;
  * after `graceMs`. Resolves once the server closed; at once for one that never listened.
  */
 export function closeServer(server: HttpServer, graceMs = CLOSE_GRACE_MS): Promise<void> {
+  server.off('request', closeAfterResponse);
   return new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeIdleConnections();
     setTimeout(() => server.closeAllConnections(), graceMs).unref();
   });
+}
+
+function closeAfterResponse(_req: unknown, res: { headersSent: boolean; setHeader(name: string, value: string): unknown }): void {
+  if (!res.headersSent) res.setHeader('Connection', 'close');
+}
+
+/**
+ * Lame duck before a close: for `drainMs` ms the server keeps accepting and answering, but every
+ * answer carries `Connection: close` and idle keep-alive connections are closed at once, so a load
+ * balancer (or client pool) moves to fresh connections that its health checks route elsewhere,
+ * instead of meeting a refused port or a connection closed under a request. Resolves after `drainMs`.
+ */
+export async function drainServer(server: HttpServer, drainMs: number): Promise<void> {
+  if (drainMs <= 0 || !server.listening) return;
+  server.on('request', closeAfterResponse);
+  server.closeIdleConnections();
+  await new Promise<void>((resolve) => setTimeout(resolve, drainMs));
 }

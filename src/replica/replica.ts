@@ -24,7 +24,7 @@ import { Dispatcher } from '../dispatcher/dispatcher';
 import { JobMasterFactory } from '../jobmaster/types';
 import { PassiveJobMaster } from '../jobmaster/passive-job-master';
 import { VERSION } from '../version';
-import { BindError, closeServer, createServer, type HttpServer, listen } from '../http/server';
+import { BindError, closeServer, createServer, drainServer, type HttpServer, listen } from '../http/server';
 import { checkReplicaTls, clusterTls, type ClusterTls } from '../config/cluster-tls';
 import { requireAuthentication } from '../config/secure-defaults';
 import { LeadershipHistoryStore, termRecord } from '../store/leadership-history';
@@ -62,6 +62,8 @@ export interface ExecutionBackend {
 
 export class Replica {
   private closing: Promise<void> | null = null;
+  /** rest.shutdown-drain once started; a replica that never started closes at once. */
+  private shutdownDrainMs = 0;
 
   private constructor(
     readonly replicaId: string,
@@ -204,6 +206,7 @@ export class Replica {
     retrieval.start();
     liveness.start();
     election.start(dispatcher);
+    replica.shutdownDrainMs = config['rest.shutdown-drain'];
     logger.info('replica.started', { restUrl, sessionId: client.sessionId });
     return replica;
   }
@@ -217,6 +220,9 @@ export class Replica {
       this.liveness.stop();
       this.retrieval.stop();
       await this.client.close();
+      // Without a session every answer is 503 + Retry-After and /health 503: load balancers take us out.
+      if (this.shutdownDrainMs > 0) this.logger.info('replica.draining', { drainMs: this.shutdownDrainMs });
+      await drainServer(this.server, this.shutdownDrainMs);
       await closeServer(this.server);
       this.forwarder?.close();
       await this.audit.close();
