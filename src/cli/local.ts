@@ -25,6 +25,7 @@ import { CliError, EXIT, RestClient } from '../client/rest-client';
 import { type CliIo, type Done, positiveInt, subcommand } from './program';
 import type { ClientTls } from '../http/client';
 import { generateCa, generateCertificate, writeCertificate } from '../security/certificates';
+import { generateStateKey } from '../zk/sealed';
 
 export interface LocalClusterOptions {
   dir?: string;
@@ -132,6 +133,9 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   const restToken = randomBytes(32).toString('hex');
   const restTokenFile = path.join(dir, 'rest-token');
   fs.writeFileSync(restTokenFile, `${restToken}\n`, { mode: 0o600 });
+  // Sealed ZooKeeper state: a node written by anyone without this key is never acted on.
+  const stateKeyFile = path.join(dir, 'state-key');
+  fs.writeFileSync(stateKeyFile, `${generateStateKey()}\n`, { mode: 0o600 });
   const tlsDir = path.join(dir, 'tls');
   const ca = await generateCa('ha-dispatcher local CA');
   fs.mkdirSync(tlsDir, { recursive: true, mode: 0o700 });
@@ -148,6 +152,7 @@ export async function runLocalCluster(options: LocalClusterOptions): Promise<voi
   const common = [
     '-D', `security.internal.token-file=${tokenFile}`,
     '-D', `security.rest.token-file=${restTokenFile}`,
+    '-D', `high-availability.zookeeper.state-key-file=${stateKeyFile}`,
     '-D', `high-availability.zookeeper.quorum=${ensemble.connectString}`,
     '-D', 'heartbeat.interval=1000', '-D', 'heartbeat.timeout=5000',
   ];

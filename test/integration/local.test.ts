@@ -46,6 +46,10 @@ test('local runs the demo job to FINISHED; Ctrl-C after a killed replica and a f
     t.regex(output, /replica-1 +npx ha-dispatcher dispatcher .*-D replica\.id=replica-1/);
     t.regex(output, new RegExp(`log: ${dir}/taskmanager-2\\.log`));
     t.regex(output, /taskmanager-2 +npx ha-dispatcher taskmanager .*-D taskmanager\.id=taskmanager-2/);
+    // ZooKeeper state is sealed with a throwaway key only the local processes can read.
+    t.is(fs.statSync(path.join(dir, 'state-key')).mode & 0o777, 0o600);
+    t.regex(output, /-D high-availability\.zookeeper\.state-key-file=\S+state-key/);
+    t.notRegex(fs.readFileSync(path.join(dir, 'replica-1.log'), 'utf8'), /security\.state\.unauthenticated/);
     // The banner's command works as printed (TLS with the throwaway CA, the REST token); plain http and no token do not.
     const printed = /Try: +npx ha-dispatcher (list .*)/.exec(output)?.[1];
     if (!printed) throw new Error('no "Try:" line in the banner');
