@@ -78,6 +78,19 @@ test.serial('the README job example, copied verbatim into a file, runs to FINISH
   t.regex(run.stdout, /FINISHED/);
 });
 
+/**
+ * Types "restart NAME" on local's terminal until local says it restarted: it answers "still running"
+ * until the stopped process has exited (a replica drains its REST port for rest.shutdown-drain first).
+ */
+async function restartOnceExited(local: LocalRun, name: string, mark = local.output().length): Promise<void> {
+  const restarted = new RegExp(`${name} restarted \\(pid \\d+\\)`);
+  await eventually(`local restarted ${name}`, () => {
+    if (restarted.test(local.output().slice(mark))) return true;
+    local.type(`restart ${name}`);
+    return false;
+  }, 30_000, 500);
+}
+
 test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and carries its client through a leader SIGTERM; "restart NAME" brings the old leader back', async (t) => {
   const { local } = t.context;
   const before = await settled(local);
@@ -99,7 +112,7 @@ test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and ca
   // The drill stopped the old leader; the runbook's last step, as the drill printed it.
   const first = local.urlList.split(',').find((u) => !u.endsWith(`:${local.base + Number(before.slice(-1)) - 1}`))!;
   await eventually(`${before} left the latch`, async () => (await get(local, `${first}/replicas`)).body.replicas.length === 2, 30_000, 200);
-  local.type(`restart ${before}`);
+  await restartOnceExited(local, before);
   const leader = await settled(local);
   t.not(leader, before, 'the restarted replica rejoined as a standby');
   const health = await cli(['drill', 'health'], 120_000, env);
@@ -122,13 +135,7 @@ test.serial('drills task-failure, corrupt-jobgraph, leader-failover and taskmana
     if (name === 'leader-failover' || name === 'taskmanager-loss') {
       if (!stopped) throw new Error(`drill ${name} named nothing to restart`);
       t.regex(stopped, name === 'leader-failover' ? /^replica-\d$/ : /^taskmanager-\d$/);
-      // "restart" answers "still running" until the stopped process has exited.
-      const restarted = new RegExp(`${stopped} restarted \\(pid \\d+\\)`);
-      await eventually(`local restarted ${stopped}`, () => {
-        if (restarted.test(local.output().slice(mark))) return true;
-        local.type(`restart ${stopped}`);
-        return false;
-      }, 30_000, 500);
+      await restartOnceExited(local, stopped, mark);
     }
   }
   await settled(local);
