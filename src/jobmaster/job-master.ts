@@ -285,6 +285,13 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
 
   // ---- reports from TaskManagers (through the ResourceManager) ---------------------------------
 
+  /** True while schedule() would ask for this execution's slot again (see JobTaskListener.wantsSlot). */
+  wantsSlot(id: ExecutionId): boolean {
+    if (this.phase !== 'running' || (this.status !== 'RUNNING' && this.status !== 'RESTARTING')) return false;
+    const s = this.graph.execution(id);
+    return !!s && id.attempt === s.attempt && s.state === 'CREATED' && !s.waitingRestart && !s.finished;
+  }
+
   owns(id: ExecutionId): boolean {
     if (this.phase === 'loading') return true; // not known yet: never kill what recovery may adopt
     const s = this.graph.execution(id);

@@ -34,6 +34,12 @@ export interface JobTaskListener {
   onReport(taskManagerId: string, report: TaskReport): Promise<'ok' | 'cancel'>;
   /** Whether the job still wants this execution to run. */
   owns(id: ExecutionId): boolean;
+  /**
+   * Whether the job still asks for a slot for this execution: it will call `allocate` for it again on
+   * the next resources-changed event. A waiting request whose job says no here stops holding others
+   * back (a job cancelling, failing or past that attempt never asks again). Absent: `owns`.
+   */
+  wantsSlot?(id: ExecutionId): boolean;
   /** The TaskManager stopped heartbeating: these executions of the job are gone with it. */
   onTaskManagerLost(taskManagerId: string, tasks: ExecutionId[], cause: string): void;
   /** The job's priority: higher is served first and may preempt lower (src/resources/slot-queue.ts). Absent: 0. */
@@ -286,7 +292,7 @@ export class ResourceManager implements TaskExecutionService {
   private stillWanted(w: SlotRequest): boolean {
     const listener = this.jobs.get(w.jobId);
     const id = parseExecutionKey(w.key);
-    return !!listener && !!id && listener.owns(id);
+    return !!listener && !!id && (listener.wantsSlot ? listener.wantsSlot(id) : listener.owns(id));
   }
 
   /** Emits resources-changed once the current call stack is done (coalesced): waiting jobs ask again. */

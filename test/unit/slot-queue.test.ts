@@ -88,6 +88,7 @@ class Job implements JobTaskListener {
   constructor(readonly jobId: string, readonly priority: number) {}
   async onReport(): Promise<'ok' | 'cancel'> { return 'ok'; }
   owns(): boolean { return true; }
+  wantsSlot?: (id: ExecutionId) => boolean;
   onTaskManagerLost(): void {}
   onEvicted(tm: string, id: ExecutionId, cause: EvictionCause): boolean {
     this.evicted.push([tm, id, cause]);
@@ -241,4 +242,20 @@ test('past a drain deadline, the tasks still on the TaskManager are evicted as n
   await eventually('the evicted tasks stopped and their slots freed', () => rm.get('tm')?.tasks.length === 0 || null, 10_000);
   t.deepEqual(tm.cancels.map((c: any) => c.subtask).sort(), [0, 1]);
   t.regex(rm.heartbeat('tm', { epoch: 1, running: [] }).release ?? '', /released/);
+});
+
+test('a waiting request whose job stopped asking (cancelling, past that attempt) holds nobody back, though the job still owns the execution', async (t) => {
+  const rm = resourceManager(t);
+  const cancelling = new Job(URGENT, 0);
+  let asking = true;
+  cancelling.wantsSlot = () => asking;
+  const other = new Job(OTHER, 0);
+  rm.registerJob(URGENT, cancelling);
+  rm.registerJob(OTHER, other);
+  await rm.register({ taskManagerId: 'tm', host: 'h', address: 'http://127.0.0.1:1', slots: 1, epoch: 1, tasks: [running(other.id(0))] });
+  t.is(rm.allocate(cancelling.id(0), 0), null, 'full: the first request waits');
+  await rm.status({ taskManagerId: 'tm', epoch: 1, reports: [{ ...other.id(0), state: 'FINISHED', startedAt: 1, endedAt: 2 }] });
+  t.is(rm.allocate(other.id(1), 0), null, 'while the first job still asks, it is ahead');
+  asking = false; // e.g. the job was cancelled: its JobMaster never asks again, but owns() stays true until it ends
+  t.is(rm.allocate(other.id(1), 0), 'tm');
 });
