@@ -28,6 +28,7 @@ import { SerialQueue } from '../util/serial-queue';
 import { AdmissionController, AdmissionLimits, AdmissionRejectedError, AdmissionStatus } from './admission';
 import { describeRetention, ResultRetention, ResultSweeper } from './result-retention';
 import { countOutcomes, RecoveryOutcome, RecoveryPool } from './recovery-pool';
+import { MirrorSnapshot, StandbyMirror } from '../store/standby-mirror';
 
 export type Role = 'standby' | 'recovering' | 'leader';
 
@@ -59,6 +60,11 @@ export interface DispatcherOptions {
   onJobCleanup?: (jobId: string, guard: () => void) => Promise<void>;
   /** Epoch-ms of the last answer of the leader before the term with `epoch` (leader liveness), for the failover metric. */
   predecessorLastSeenAt?: (epoch: number) => number | undefined;
+  /**
+   * Keep a verified mirror of graphs, results and quarantine while standby (src/store/standby-mirror.ts),
+   * so a grant reads only what changed. Off when absent.
+   */
+  standbyMirror?: boolean;
 }
 
 export interface SubmitResult { jobId: string; created: boolean }
@@ -127,6 +133,8 @@ export class Dispatcher implements LeaderContender {
   private readonly clock: Clock;
   private readonly admission: AdmissionController;
   readonly retention: ResultRetention;
+  /** The standby mirror (when enabled): runs while this replica does not lead. */
+  readonly mirror: StandbyMirror<JobGraph> | null = null;
 
   constructor(private readonly options: DispatcherOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -135,6 +143,17 @@ export class Dispatcher implements LeaderContender {
     this.retention = options.retention ?? { maxCount: 1000 };
     this.completed = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
     this.completedExceptions = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
+    if (options.standbyMirror) {
+      const readOnly = (): void => { throw new NotLeaderError('the standby mirror never writes'); };
+      const parse = (raw: unknown): JobGraph => parseJobGraph(raw, options.limits);
+      this.mirror = new StandbyMirror(options.client, new JobGraphStore(options.client, readOnly, parse), new JobResultStore(options.client, readOnly), this.logger);
+      this.mirror.start(); // a new replica is a standby; before the session connects it arms on CONNECTED
+    }
+  }
+
+  /** Stops the standby mirror (the replica is closing). */
+  close(): void {
+    this.mirror?.stop();
   }
 
   get role(): Role {
@@ -220,6 +239,7 @@ export class Dispatcher implements LeaderContender {
     state.recovery.stop();
     this.recovering = false;
     this.options.metrics?.quarantined.set(0); // leader state; jobs, epoch and leader gauges follow the role at scrape time
+    this.mirror?.start(); // standby again: only what changed while leading is read
     await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
       this.logger.error('job.suspend.failed', { jobId: j.jobMaster.jobId, error: err as Error });
     })));
@@ -233,10 +253,13 @@ export class Dispatcher implements LeaderContender {
    */
   private async recover(state: LeaderState): Promise<void> {
     const { graphStore, resultStore } = state;
+    this.mirror?.stop(); // the leader reads the store itself from here on
     // Independent reads go out together: every sequential round trip here delays the failover.
     await Promise.all([graphStore.init(), resultStore.init()]);
+    // With a mirror: sync, compare children, read only what changed since the last event.
+    const known = this.mirror ? await this.mirror.catchUp() : undefined;
     // Results are read for stored graphs only (during adoption): the history waits until after ready.
-    const [quarantined] = await Promise.all([graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant'))]);
+    const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant', known))]);
     state.quarantined = quarantined; // background quarantines (after ready) append to it
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }
@@ -259,14 +282,20 @@ export class Dispatcher implements LeaderContender {
    * previous term is never orphaned. Touches `/jobgraphs` (children, watch), `/jobgraphs/<id>`,
    * `/jobresults/<id>` (reads).
    */
-  private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch'): Promise<void> {
+  private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch', known?: MirrorSnapshot<JobGraph>): Promise<void> {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id));
-    // A graph with a result is a job that ended before its cleanup finished: read exactly those results.
-    const unknown = fresh.filter((id) => !state.results.has(id));
-    const [stored, results] = await Promise.all([graphStore.readAll(fresh), state.resultStore.getMany(unknown)]);
+    // A graph with a result is a job that ended before its cleanup finished: read exactly those results
+    // (with a mirror: only ids among the just-synced `/jobresults` children that it does not hold).
+    const unknown = fresh.filter((id) => !state.results.has(id) && (!known || known.resultIds.has(id)));
+    const graphsToRead = known ? fresh.filter((id) => !known.graphs.has(id)) : fresh;
+    const resultsToRead = known ? unknown.filter((id) => !known.results.has(id)) : unknown;
+    const [read, results] = await Promise.all([graphStore.readAll(graphsToRead), state.resultStore.getMany(resultsToRead)]);
     if (this.state !== state) return;
+    const readById = new Map(graphsToRead.map((id, i) => [id, read[i]]));
+    const stored = fresh.map((id) => known?.graphs.get(id) ?? readById.get(id) ?? null);
+    if (known) for (const id of unknown) { const r = known.results.get(id); if (r) results.push(r); }
     for (const result of results) this.adoptResult(state, result);
     for (let i = 0; i < fresh.length; i++) {
       const id = fresh[i];

@@ -310,7 +310,8 @@ test.serial('SIGTERM of the leader mid-job (graceful stop): the new leader publi
     for (const jobId of jobIds) await cluster.waitForJob(jobId, (j) => j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'work subtasks RUNNING');
     const oldLeader = await cluster.leader();
     await oldLeader.signal('SIGTERM');
-    t.true(oldLeader.events('dispatcher.suspended').length > 0, 'the old leader suspended its JobMasters');
+    // Its log reaches the file through a pipe: it may land just after the exit.
+    await eventually('the old leader logged suspending its JobMasters', () => oldLeader.events('dispatcher.suspended').length > 0);
 
     const newLeader = await cluster.leader(30000, [oldLeader]);
     for (const jobId of jobIds) {
