@@ -3,8 +3,8 @@
  * and the results of those jobs only), builds a JobMaster per unfinished job, and confirms leadership
  * at once; the JobMasters then start in the background, a few at a time (recovery-pool.ts), each job on
  * its own — until its JobMaster runs, a recovered job shows RECONCILING, and its TaskManagers' reports
- * are kept for it. A finished-but-not-cleaned-up job is cleaned up, never rerun; an unreadable graph is
- * quarantined; the retained history of results is loaded (and trimmed to the retention) in the
+ * are kept for it. A finished-but-not-cleaned-up job is cleaned up, never rerun, and an unreadable graph
+ * quarantined, both before the confirm (rare, and the listings must show them); the retained history of results is loaded (and trimmed to the retention) in the
  * background too. On revoke it suspends every JobMaster (never cancels, never deletes, no ZooKeeper
  * I/O) and drops all leader state. Submissions pass admission
  * control and are acknowledged only once the graph is in ZooKeeper, cancels only once the request is
@@ -27,7 +27,7 @@ import { DispatcherMetrics } from '../metrics/metrics';
 import { SerialQueue } from '../util/serial-queue';
 import { AdmissionController, AdmissionLimits, AdmissionRejectedError, AdmissionStatus } from './admission';
 import { describeRetention, ResultRetention, ResultSweeper } from './result-retention';
-import { countOutcomes, RecoveryOutcome, RecoveryPool } from './recovery-pool';
+import { countOutcomes, emptyCounts, RecoveryOutcome, RecoveryPool } from './recovery-pool';
 import { MirrorSnapshot, StandbyMirror } from '../store/standby-mirror';
 
 export type Role = 'standby' | 'recovering' | 'leader';
@@ -114,6 +114,8 @@ class LeaderState {
   readonly recovery = new RecoveryPool(RECOVERY_CONCURRENCY);
   /** Outcomes of the steps queued by the grant's adoption pass (`recovery.completed`). */
   readonly grantSteps: Array<Promise<RecoveryOutcome>> = [];
+  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures). */
+  readonly settledAtGrant = emptyCounts();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
   ready = false;
@@ -260,7 +262,9 @@ export class Dispatcher implements LeaderContender {
     const known = this.mirror ? await this.mirror.catchUp() : undefined;
     // Results are read for stored graphs only (during adoption): the history waits until after ready.
     const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant', known))]);
-    state.quarantined = quarantined; // background quarantines (after ready) append to it
+    // The adoption pass quarantines in parallel with the listing: each record once.
+    const added = state.quarantined.filter((q) => !quarantined.some((l) => l.node === q.node));
+    state.quarantined = [...quarantined, ...added];
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }
 
@@ -269,8 +273,10 @@ export class Dispatcher implements LeaderContender {
     const outcomes = await Promise.all(state.grantSteps);
     if (this.state !== state) return;
     const now = this.clock.now();
+    const counts = countOutcomes(outcomes);
+    for (const k of Object.keys(counts) as Array<keyof typeof counts>) counts[k] += state.settledAtGrant[k];
     this.logger.info('recovery.completed', {
-      epoch: state.term.epoch, ...countOutcomes(outcomes),
+      epoch: state.term.epoch, ...counts,
       publishMs: Math.round(readyAt - state.term.grantedAt), resumeMs: Math.round(now - readyAt), totalMs: Math.round(now - state.term.grantedAt),
     });
   }
@@ -301,27 +307,51 @@ export class Dispatcher implements LeaderContender {
       const id = fresh[i];
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
+      if (state.results.has(id) || !isJobId(id) || !graph.ok) {
+        // Rare and a few writes each, and what the listings (jobs, quarantine) must already show when
+        // the leader publishes itself: finished here. ZooKeeper trouble retries the whole pass.
+        try {
+          const outcome = await this.settleStoredGraph(state, id, graph);
+          if (outcome && during === 'grant') state.settledAtGrant[outcome]++;
+        } catch (err) {
+          if (isRetryableRecoveryError(err)) throw err;
+          await this.failUnrecoverable(state, id, graph, err as Error);
+          if (during === 'grant') state.settledAtGrant.failed++;
+        }
+        continue;
+      }
       const step = this.trackStoredGraph(state, id, graph, during);
       if (step && during === 'grant') state.grantSteps.push(step);
     }
   }
 
   /**
-   * Decides what a stored graph needs and queues it: a job with a result is cleaned up (never run),
-   * an unreadable graph quarantined, an unfinished job gets its JobMaster now (so REST lists it and
-   * its TaskManagers' reports are kept for it) and its start queued.
+   * A stored graph that is not a job to run: a job with a result is cleaned up (never run; the graph is
+   * kept as evidence if the result is unreadable), an unreadable graph or a name that is no job id is
+   * quarantined. Null when nothing was done.
    */
-  private trackStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> | null {
+  private async settleStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>): Promise<'cleaned' | 'quarantined' | null> {
     if (state.results.has(id)) {
-      // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
       if (state.unreadableResults.has(id)) return null;
-      return this.queueStep(state, id, graph, async () => { await this.cleanUp(state, id); return 'cleaned'; });
+      await this.cleanUp(state, id);
+      return 'cleaned';
     }
     if (!isJobId(id)) {
-      const raw = graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw;
-      return this.queueStep(state, id, graph, async () => { await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw }); return 'quarantined'; });
+      await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw: graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw });
+      return 'quarantined';
     }
-    if (!graph.ok) return this.queueStep(state, id, graph, async () => { await this.quarantine(state, graph); return 'quarantined'; });
+    if (!graph.ok) {
+      await this.quarantine(state, graph);
+      return 'quarantined';
+    }
+    return null;
+  }
+
+  /**
+   * An unfinished job (readable graph, no result): its JobMaster is built now (so REST lists it and its
+   * TaskManagers' reports are kept for it) and its start is queued in the recovery pool.
+   */
+  private trackStoredGraph(state: LeaderState, id: string, graph: Extract<StoredGraph<JobGraph>, { ok: true }>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
     let job: TrackedJob;
     try {
       job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,

@@ -1,7 +1,7 @@
 /**
- * The background half of a leader's recovery (docs/ARCHITECTURE.md, "Recovery"): per-job steps (start a
- * recovered JobMaster, quarantine an unreadable graph, finish a cleanup) run here after the leader has
- * published itself, a few at a time, each job on its own: one job's trouble neither blocks nor fails
+ * The background half of a leader's recovery (docs/ARCHITECTURE.md, "Recovery"): per-job steps (read a
+ * recovered job's recorded cancel and start its JobMaster) run here after the leader has published
+ * itself, a few at a time, each job on its own: one job's trouble neither blocks nor fails
  * another. The pool only schedules and counts; what a step does, and how it handles its own errors,
  * is the Dispatcher's.
  */
