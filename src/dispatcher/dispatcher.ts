@@ -482,7 +482,14 @@ export class Dispatcher implements LeaderContender {
       results: state.results,
       unreadable: state.unreadableResults,
       active: () => this.state === state && state.ready && this.options.election.isLeader(state.term),
-      adopt: (stored) => this.adoptResult(state, stored),
+      adopt: (stored) => {
+        this.adoptResult(state, stored);
+        // Dirty with its graph already gone: the leader before died between removing the graph and
+        // marking the result clean (recovery finds only dirty results whose graph still exists).
+        if (stored.ok && stored.entry.state === 'dirty' && !state.jobs.has(stored.entry.jobId)) {
+          this.cleanUp(state, stored.entry.jobId).catch((err) => this.logger.warn('jobresult.cleanup.failed', { jobId: stored.entry.jobId, error: err as Error }));
+        }
+      },
       cleanUp: (jobId) => this.cleanUp(state, jobId),
       onDeleted: (count) => this.options.metrics?.jobResultsDeleted.inc(count),
     }, this.retention, this.clock, this.logger);

@@ -145,3 +145,14 @@ test('giving up the term suspends every JobMaster, started or still waiting, wit
   t.true(masters.every((m) => m.status === 'SUSPENDED'));
   await election.close();
 });
+
+test('a dirty result whose graph is already gone (the last leader died before marking it clean) is marked clean once the history loads', async (t) => {
+  const server = new FakeZkServer();
+  const seedClient = new FakeZkClient(server);
+  await seedClient.mkdirp('/jobresults');
+  await seedClient.create(`/jobresults/${jobId(9)}`, JSON.stringify({ state: 'dirty', jobId: jobId(9), name: 'job-9', jobStatus: 'CANCELED', startTime: 1, endTime: 2, graphDigest: 'x' }));
+  const { dispatcher } = startReplica(new FakeZkClient(server), (ctx) => new HeldJobMaster(ctx));
+  await eventually('leader', () => dispatcher.role === 'leader', 10000);
+  await eventually('marked clean', () => JSON.parse(server.nodes.get(`/jobresults/${jobId(9)}`)!.data.toString()).state === 'clean');
+  t.is((await dispatcher.jobDetails(jobId(9))).state, 'CANCELED');
+});
