@@ -1,9 +1,12 @@
 /**
- * The Dispatcher: a leader contender. On grant it recovers every stored graph (reading the results
- * of those jobs only, so a finished-but-not-cleaned-up job is cleaned up, never rerun), starts a
- * JobMaster per unfinished job, and only then confirms leadership; the retained history of results is
- * loaded (and trimmed to the retention) in the background afterwards. On revoke it suspends every
- * JobMaster (never cancels, never deletes) and drops all leader state. Submissions pass admission
+ * The Dispatcher: a leader contender. On grant it reads what it needs to list jobs (the stored graphs
+ * and the results of those jobs only), builds a JobMaster per unfinished job, and confirms leadership
+ * at once; the JobMasters then start in the background, a few at a time (recovery-pool.ts), each job on
+ * its own — until its JobMaster runs, a recovered job shows RECONCILING, and its TaskManagers' reports
+ * are kept for it. A finished-but-not-cleaned-up job is cleaned up, never rerun, and an unreadable graph
+ * quarantined, both before the confirm (rare, and the listings must show them); the retained history of results is loaded (and trimmed to the retention) in the
+ * background too. On revoke it suspends every JobMaster (never cancels, never deletes, no ZooKeeper
+ * I/O) and drops all leader state. Submissions pass admission
  * control and are acknowledged only once the graph is in ZooKeeper, cancels only once the request is
  * (`/jobs/<id>/cancel`), so a failover right after either answer keeps it: recovery cancels a job
  * whose cancel was recorded.
@@ -11,9 +14,8 @@
 import { LRUCache } from 'lru-cache';
 import { LeaderElectionService, LeaderContender, LeadershipTerm } from '../election/service';
 import { canonicalJson, generateJobId, isJobId, JobGraph, JobGraphLimits, parseJobGraph } from '../jobgraph';
-import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, ExceptionEntry } from '../jobmaster/types';
+import { JobDetails, JobMaster, JobMasterFactory, JobStatus, TerminalOutcome, ExceptionEntry, isTerminalJobStatus } from '../jobmaster/types';
 import { JobGraphStore, graphDigest, QuarantineEntry, StoredGraph } from '../store/jobgraph-store';
-import { JOBGRAPHS_PATH } from '../zk/layout';
 import { JobResultEntry, JobResultStore, StoredResult } from '../store/jobresult-store';
 import { CancelRequestStore } from '../store/cancel-request-store';
 import { ZooKeeperClient } from '../zk/client';
@@ -25,13 +27,21 @@ import { DispatcherMetrics } from '../metrics/metrics';
 import { SerialQueue } from '../util/serial-queue';
 import { AdmissionController, AdmissionLimits, AdmissionRejectedError, AdmissionStatus } from './admission';
 import { describeRetention, ResultRetention, ResultSweeper } from './result-retention';
+import { countOutcomes, emptyCounts, RecoveryOutcome, RecoveryPool } from './recovery-pool';
+import { MirrorSnapshot, StandbyMirror } from '../store/standby-mirror';
 
 export type Role = 'standby' | 'recovering' | 'leader';
 
 /** Window in which `/jobgraphs` watch events are coalesced into one adoption pass. */
 const ADOPTION_COALESCE_MS = 100;
-/** JobMasters started between two paced round trips during adoption. */
-const ADOPTION_BATCH = 200;
+/**
+ * Recovery steps (mostly JobMaster starts, each loading its progress) running at once after the grant:
+ * bounds the ZooKeeper answers this process must handle at a time, so pings still get out and the
+ * session (and with it the term) is never lost to a flood of reads.
+ */
+const RECOVERY_CONCURRENCY = 16;
+/** Longest wait between retries of a job's recovery step that met ZooKeeper trouble. */
+const RECOVERY_RETRY_MAX_MS = 5000;
 
 export interface DispatcherOptions {
   client: ZooKeeperClient;
@@ -50,6 +60,11 @@ export interface DispatcherOptions {
   onJobCleanup?: (jobId: string, guard: () => void) => Promise<void>;
   /** Epoch-ms of the last answer of the leader before the term with `epoch` (leader liveness), for the failover metric. */
   predecessorLastSeenAt?: (epoch: number) => number | undefined;
+  /**
+   * Keep a verified mirror of graphs, results and quarantine while standby (src/store/standby-mirror.ts),
+   * so a grant reads only what changed. Off when absent.
+   */
+  standbyMirror?: boolean;
 }
 
 export interface SubmitResult { jobId: string; created: boolean }
@@ -66,7 +81,18 @@ export interface Page<T> { items: T[]; next: JobCursor | null }
 const RESULT_CACHE_SIZE = 1000;
 const UNLIMITED: AdmissionLimits = { maxPendingJobs: Infinity, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity };
 
-interface TrackedJob { jobMaster: JobMaster; digest: string; submittedAt: number; bytes: number; submittedBy?: string }
+interface TrackedJob {
+  jobMaster: JobMaster;
+  digest: string;
+  submittedAt: number;
+  bytes: number;
+  /** Recovered from the store by this term (not submitted to it). */
+  recovered: boolean;
+  /** `jobMaster.start()` was called (a recovered job waits for the recovery pool, or a cancel). */
+  started: boolean;
+  /** The principal that submitted the job (REST roles), when recorded. */
+  submittedBy?: string;
+}
 
 /** Everything that exists only while this replica leads one term. */
 class LeaderState {
@@ -86,6 +112,12 @@ class LeaderState {
   quarantined: QuarantineEntry[] = [];
   /** Adoption passes (recovery and /jobgraphs watch events) run one at a time. */
   readonly adoptions = new SerialQueue();
+  /** Per-job recovery steps, started once the term is ready. */
+  readonly recovery = new RecoveryPool(RECOVERY_CONCURRENCY);
+  /** Outcomes of the steps queued by the grant's adoption pass (`recovery.completed`). */
+  readonly grantSteps: Array<Promise<RecoveryOutcome>> = [];
+  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures). */
+  readonly settledAtGrant = emptyCounts();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
   ready = false;
@@ -105,6 +137,8 @@ export class Dispatcher implements LeaderContender {
   private readonly clock: Clock;
   private readonly admission: AdmissionController;
   readonly retention: ResultRetention;
+  /** The standby mirror (when enabled): runs while this replica does not lead. */
+  readonly mirror: StandbyMirror<JobGraph> | null = null;
 
   constructor(private readonly options: DispatcherOptions) {
     this.logger = options.logger ?? silentLogger;
@@ -113,6 +147,17 @@ export class Dispatcher implements LeaderContender {
     this.retention = options.retention ?? { maxCount: 1000 };
     this.completed = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
     this.completedExceptions = new LRUCache({ max: Math.max(1, options.jobstore.maxCapacity), ttl: options.jobstore.expirationMs });
+    if (options.standbyMirror) {
+      const readOnly = (): void => { throw new NotLeaderError('the standby mirror never writes'); };
+      const parse = (raw: unknown): JobGraph => parseJobGraph(raw, options.limits);
+      this.mirror = new StandbyMirror(options.client, new JobGraphStore(options.client, readOnly, parse), new JobResultStore(options.client, readOnly), this.logger);
+      this.mirror.start(); // a new replica is a standby; before the session connects it arms on CONNECTED
+    }
+  }
+
+  /** Stops the standby mirror (the replica is closing). */
+  close(): void {
+    this.mirror?.stop();
   }
 
   get role(): Role {
@@ -150,11 +195,14 @@ export class Dispatcher implements LeaderContender {
       if (election.isLeader(term) && this.state === state) state.ready = await election.confirmLeadership(term);
       this.recovering = false;
       if (!state.ready) return true;
+      const readyAt = this.clock.now();
+      state.recovery.start();
       this.startSweeper(state);
-      const seconds = (this.clock.now() - term.grantedAt) / 1000;
       metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt,
-        leaderLastSeenAt: this.options.predecessorLastSeenAt?.(term.epoch), now: this.clock.now() });
-      this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(seconds * 1000) });
+        leaderLastSeenAt: this.options.predecessorLastSeenAt?.(term.epoch), now: readyAt });
+      this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(readyAt - term.grantedAt),
+        resuming: state.grantSteps.length });
+      void this.reportRecovery(state, readyAt);
       return true;
     } catch (err) {
       this.logger.error('dispatcher.recovery.failed', { epoch: term.epoch, attempt, error: err as Error });
@@ -185,88 +233,183 @@ export class Dispatcher implements LeaderContender {
     if (term) await election.resign(term);
   }
 
+  /**
+   * Suspends every JobMaster and forgets the term. No ZooKeeper I/O: a suspended JobMaster only stops
+   * acting locally, and queued recovery steps are dropped (a graceful stop hands over at once).
+   */
   private async dropLeaderState(state: LeaderState, reason: string): Promise<void> {
     this.state = null;
     state.sweeper?.stop();
+    state.recovery.stop();
     this.recovering = false;
     this.options.metrics?.quarantined.set(0); // leader state; jobs, epoch and leader gauges follow the role at scrape time
+    this.mirror?.start(); // standby again: only what changed while leading is read
     await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
       this.logger.error('job.suspend.failed', { jobId: j.jobMaster.jobId, error: err as Error });
     })));
     this.logger.info('dispatcher.suspended', { epoch: state.term.epoch, reason, jobs: state.jobs.size });
   }
 
+  /**
+   * The part of recovery before the leader publishes itself: what listing jobs needs (graph ids, the
+   * graphs, the results of those jobs, the quarantine), and a JobMaster built (not started) per
+   * unfinished job. Everything else is queued in the recovery pool.
+   */
   private async recover(state: LeaderState): Promise<void> {
-    const { graphStore, resultStore, term } = state;
+    const { graphStore, resultStore } = state;
+    this.mirror?.stop(); // the leader reads the store itself from here on
     // Independent reads go out together: every sequential round trip here delays the failover.
     await Promise.all([graphStore.init(), resultStore.init()]);
+    // With a mirror: sync, compare children, read only what changed since the last event.
+    const known = this.mirror ? await this.mirror.catchUp() : undefined;
     // Results are read for stored graphs only (during adoption): the history waits until after ready.
-    state.quarantined = await graphStore.listQuarantined();
-    await state.adoptions.run(() => this.adoptStoredGraphs(state, true));
+    const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant', known))]);
+    // The adoption pass quarantines in parallel with the listing: each record once.
+    const added = state.quarantined.filter((q) => !quarantined.some((l) => l.node === q.node));
+    state.quarantined = [...quarantined, ...added];
     this.options.metrics?.quarantined.set(state.quarantined.length);
   }
 
+  /** Once the grant's recovery steps are done: one `recovery.completed` line with counts and durations (ms). */
+  private async reportRecovery(state: LeaderState, readyAt: number): Promise<void> {
+    const outcomes = await Promise.all(state.grantSteps);
+    if (this.state !== state) return;
+    const now = this.clock.now();
+    const counts = countOutcomes(outcomes);
+    for (const k of Object.keys(counts) as Array<keyof typeof counts>) counts[k] += state.settledAtGrant[k];
+    this.logger.info('recovery.completed', {
+      epoch: state.term.epoch, ...counts,
+      publishMs: Math.round(readyAt - state.term.grantedAt), resumeMs: Math.round(now - readyAt), totalMs: Math.round(now - state.term.grantedAt),
+    });
+  }
+
   /**
-   * Starts a JobMaster for every stored graph not yet tracked and without a result. Also re-arms the
-   * `/jobgraphs` watch, so a graph written in the last moments of a previous term is never orphaned.
+   * Tracks every stored graph not yet tracked: reads the graphs and the results of exactly those jobs,
+   * builds a JobMaster per unfinished job and queues its start (and any cleanup or quarantine) in the
+   * recovery pool. Also re-arms the `/jobgraphs` watch, so a graph written in the last moments of a
+   * previous term is never orphaned. Touches `/jobgraphs` (children, watch), `/jobgraphs/<id>`,
+   * `/jobresults/<id>` (reads).
    */
-  private async adoptStoredGraphs(state: LeaderState, recovering: boolean): Promise<void> {
+  private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch', known?: MirrorSnapshot<JobGraph>): Promise<void> {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
-    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id));
-    // A graph with a result is a job that ended before its cleanup finished: read exactly those results.
-    const unknown = fresh.filter((id) => !state.results.has(id));
-    const [stored, results, cancelRequested] = await Promise.all([
-      graphStore.readAll(fresh), state.resultStore.getMany(unknown), this.recordedCancels(state, fresh),
-    ]);
+    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id));
+    // A graph with a result is a job that ended before its cleanup finished: read exactly those results
+    // (with a mirror: only ids among the just-synced `/jobresults` children that it does not hold).
+    const unknown = fresh.filter((id) => !state.results.has(id) && (!known || known.resultIds.has(id)));
+    const graphsToRead = known ? fresh.filter((id) => !known.graphs.has(id)) : fresh;
+    const resultsToRead = known ? unknown.filter((id) => !known.results.has(id)) : unknown;
+    const [read, results] = await Promise.all([graphStore.readAll(graphsToRead), state.resultStore.getMany(resultsToRead)]);
+    if (this.state !== state) return;
+    const readById = new Map(graphsToRead.map((id, i) => [id, read[i]]));
+    const stored = fresh.map((id) => known?.graphs.get(id) ?? readById.get(id) ?? null);
+    if (known) for (const id of unknown) { const r = known.results.get(id); if (r) results.push(r); }
     for (const result of results) this.adoptResult(state, result);
-    // Recovery may start thousands of JobMasters, each reading its progress at once. Pace them: a
-    // round trip issued after a batch is answered only once the batch's reads were (a session's answers
-    // come in order), so with at most two batches outstanding the event loop never drowns in answers
-    // for longer than the session timeout (pings must get out, or the server expires the session and
-    // the term is lost), while ZooKeeper still works on one batch as this process handles the other.
-    let previousBatch: Promise<unknown> = Promise.resolve();
     for (let i = 0; i < fresh.length; i++) {
-      if (i > 0 && i % ADOPTION_BATCH === 0) {
-        const batch = this.options.client.exists(JOBGRAPHS_PATH);
-        batch.catch(() => undefined); // awaited below, one batch later (or moot once the loop ends)
-        await previousBatch;
-        previousBatch = batch;
-        if (this.state !== state) return;
-      }
       const id = fresh[i];
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
-      try {
-        await this.adoptStoredGraph(state, id, graph, recovering, cancelRequested.has(id));
-      } catch (err) {
-        // Transient (ZooKeeper, leadership): the whole pass is retried. Deterministic: this one job
-        // can never be recovered, and retrying it would keep every leader from ever becoming ready.
-        if (isRetryableRecoveryError(err)) throw err;
-        await this.failUnrecoverable(state, id, graph, err as Error);
+      if (state.results.has(id) || !isJobId(id) || !graph.ok) {
+        // Rare and a few writes each, and what the listings (jobs, quarantine) must already show when
+        // the leader publishes itself: finished here. ZooKeeper trouble retries the whole pass.
+        try {
+          const outcome = await this.settleStoredGraph(state, id, graph);
+          if (outcome && during === 'grant') state.settledAtGrant[outcome]++;
+        } catch (err) {
+          if (isRetryableRecoveryError(err)) throw err;
+          await this.failUnrecoverable(state, id, graph, err as Error);
+          if (during === 'grant') state.settledAtGrant.failed++;
+        }
+        continue;
       }
+      const step = this.trackStoredGraph(state, id, graph, during);
+      if (step && during === 'grant') state.grantSteps.push(step);
     }
   }
 
-  private async adoptStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, recovering: boolean, cancelRequested: boolean): Promise<void> {
+  /**
+   * A stored graph that is not a job to run: a job with a result is cleaned up (never run; the graph is
+   * kept as evidence if the result is unreadable), an unreadable graph or a name that is no job id is
+   * quarantined. Null when nothing was done.
+   */
+  private async settleStoredGraph(state: LeaderState, id: string, graph: StoredGraph<JobGraph>): Promise<'cleaned' | 'quarantined' | null> {
     if (state.results.has(id)) {
-      // A result exists: the graph is leftover cleanup work (kept as evidence if the result is unreadable).
-      if (!state.unreadableResults.has(id)) await this.cleanUp(state, id);
-      return;
+      if (state.unreadableResults.has(id)) return null;
+      await this.cleanUp(state, id);
+      return 'cleaned';
     }
     if (!isJobId(id)) {
       await this.quarantine(state, { jobId: id, ok: false, reason: 'node name is not a job id', raw: graph.ok ? Buffer.from(JSON.stringify(graph.envelope)) : graph.raw });
-      return;
+      return 'quarantined';
     }
     if (!graph.ok) {
       await this.quarantine(state, graph);
-      return;
+      return 'quarantined';
     }
-    const jobMaster = this.startJobMaster(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
-      graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope));
-    this.logger.info('job.recovered', { jobId: id, epoch: state.term.epoch, during: recovering ? 'grant' : 'watch', cancelRequested });
-    // An acknowledged cancel: the job ends CANCELED; what its tasks do meanwhile is no failure.
-    if (cancelRequested) jobMaster.cancel();
+    return null;
+  }
+
+  /**
+   * An unfinished job (readable graph, no result): its JobMaster is built now (so REST lists it and its
+   * TaskManagers' reports are kept for it) and its start is queued in the recovery pool.
+   */
+  private trackStoredGraph(state: LeaderState, id: string, graph: Extract<StoredGraph<JobGraph>, { ok: true }>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
+    let job: TrackedJob;
+    try {
+      job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
+        graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope));
+    } catch (err) {
+      // The JobMaster cannot even be built: deterministic, so the job fails (in the background).
+      return state.recovery.add(id, () => this.failUnrecoverable(state, id, graph, err as Error).then((): RecoveryOutcome => 'failed'));
+    }
+    return this.queueStep(state, id, graph, () => this.resumeJob(state, job, during));
+  }
+
+  /**
+   * Queues one job's recovery step. ZooKeeper trouble is retried (backoff up to RECOVERY_RETRY_MAX_MS)
+   * while the term lasts; any other error is deterministic and fails this job alone (failUnrecoverable).
+   */
+  private queueStep(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, step: () => Promise<RecoveryOutcome>): Promise<RecoveryOutcome> {
+    return state.recovery.add(id, async () => {
+      for (let attempt = 0; ; attempt++) {
+        if (this.state !== state) return 'abandoned';
+        try {
+          return await step();
+        } catch (err) {
+          if (this.state !== state || err instanceof NotLeaderError) return 'abandoned';
+          if (!isRetryableRecoveryError(err)) {
+            await this.failUnrecoverable(state, id, graph, err as Error).catch((e) => {
+              this.logger.error('job.recovery.failed', { jobId: id, epoch: state.term.epoch, reason: `recording the failure failed too: ${(e as Error).message}` });
+            });
+            return 'failed';
+          }
+          this.logger.debug('job.recovery.retry', { jobId: id, epoch: state.term.epoch, attempt, error: err as Error });
+          await sleep(Math.min(RECOVERY_RETRY_MAX_MS, 100 * 2 ** attempt));
+        }
+      }
+    });
+  }
+
+  /** A recovered job's turn: reads its recorded cancel (`/jobs/<id>/cancel`), then starts its JobMaster. */
+  private async resumeJob(state: LeaderState, job: TrackedJob, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
+    const jobId = job.jobMaster.jobId;
+    const cancelRequested = await state.cancelRequests.isRecorded(jobId);
+    if (this.state !== state || state.jobs.get(jobId) !== job) return 'abandoned';
+    if (job.started) return 'recovered'; // a client's cancel started it meanwhile
+    this.logger.debug('job.recovered', { jobId, epoch: state.term.epoch, during, cancelRequested });
+    await this.startTracked(job, cancelRequested);
+    return 'recovered';
+  }
+
+  /**
+   * Starts a tracked job's JobMaster (once); with `cancel` it is canceled right away (an acknowledged
+   * cancel: the job ends CANCELED; what its tasks do meanwhile is no failure). Resolves once it runs.
+   */
+  private startTracked(job: TrackedJob, cancel: boolean): Promise<void> {
+    job.started = true;
+    const running = job.jobMaster.start();
+    if (cancel) job.jobMaster.cancel();
+    return running;
   }
 
   /**
@@ -278,8 +421,12 @@ export class Dispatcher implements LeaderContender {
   private async failUnrecoverable(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, err: Error): Promise<void> {
     const reason = `the job cannot be recovered: ${err.message}`;
     this.logger.error('job.recovery.failed', { jobId: id, epoch: state.term.epoch, reason, recorded: graph.ok && isJobId(id) });
-    state.jobs.get(id)?.jobMaster.suspend().catch(() => undefined);
-    state.jobs.delete(id);
+    const tracked = state.jobs.get(id);
+    if (tracked) {
+      tracked.jobMaster.suspend().catch(() => undefined);
+      state.jobs.delete(id);
+      state.storedGraphBytes -= tracked.bytes;
+    }
     if (!graph.ok || !isJobId(id)) return;
     const now = this.clock.now();
     const submittedAt = Date.parse(graph.envelope.submittedAt) || now;
@@ -290,12 +437,6 @@ export class Dispatcher implements LeaderContender {
     state.results.set(id, entry);
     this.options.metrics?.jobFailures.inc();
     await this.cleanUp(state, id);
-  }
-
-  /** The ids among `ids` with a recorded cancel (reads pipelined on the session, like the graph reads). */
-  private async recordedCancels(state: LeaderState, ids: string[]): Promise<Set<string>> {
-    const recorded = await Promise.all(ids.map((id) => (isJobId(id) ? state.cancelRequests.isRecorded(id) : Promise.resolve(false))));
-    return new Set(ids.filter((_, i) => recorded[i]));
   }
 
   /**
@@ -310,7 +451,7 @@ export class Dispatcher implements LeaderContender {
     const timer = this.clock.setTimeout(() => {
       state.adoptionScheduled = false;
       if (this.state !== state || !this.options.election.isLeader(state.term)) return;
-      void state.adoptions.run(() => this.adoptStoredGraphs(state, false))
+      void state.adoptions.run(() => this.adoptStoredGraphs(state, 'watch'))
         .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
     }, ADOPTION_COALESCE_MS);
     timer.unref?.();
@@ -343,14 +484,22 @@ export class Dispatcher implements LeaderContender {
       results: state.results,
       unreadable: state.unreadableResults,
       active: () => this.state === state && state.ready && this.options.election.isLeader(state.term),
-      adopt: (stored) => this.adoptResult(state, stored),
+      adopt: (stored) => {
+        this.adoptResult(state, stored);
+        // Dirty with its graph already gone: the leader before died between removing the graph and
+        // marking the result clean (recovery finds only dirty results whose graph still exists).
+        if (stored.ok && stored.entry.state === 'dirty' && !state.jobs.has(stored.entry.jobId)) {
+          this.cleanUp(state, stored.entry.jobId).catch((err) => this.logger.warn('jobresult.cleanup.failed', { jobId: stored.entry.jobId, error: err as Error }));
+        }
+      },
       cleanUp: (jobId) => this.cleanUp(state, jobId),
       onDeleted: (count) => this.options.metrics?.jobResultsDeleted.inc(count),
     }, this.retention, this.clock, this.logger);
     state.sweeper.start();
   }
 
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): JobMaster {
+  /** Builds a job's JobMaster and tracks the job (not started). Throws what the factory throws. */
+  private trackJob(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): TrackedJob {
     const jobMaster = this.options.jobMasterFactory({
       graph,
       term: state.term,
@@ -359,10 +508,18 @@ export class Dispatcher implements LeaderContender {
       recovered,
       onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
     });
-    state.jobs.set(graph.jobId, { jobMaster, digest, submittedAt, bytes, ...(submittedBy !== undefined ? { submittedBy } : {}) });
+    const job: TrackedJob = { jobMaster, digest, submittedAt, bytes, recovered, started: false, ...(submittedBy !== undefined ? { submittedBy } : {}) };
+    state.jobs.set(graph.jobId, job);
     state.storedGraphBytes += bytes;
-    jobMaster.start();
-    return jobMaster;
+    return job;
+  }
+
+  /** Tracks and starts a job right away (a submission). */
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): void {
+    const job = this.trackJob(state, graph, digest, submittedAt, recovered, bytes, submittedBy);
+    this.startTracked(job, false).catch((err) => {
+      this.logger.error('job.start.failed', { jobId: graph.jobId, epoch: state.term.epoch, error: err as Error });
+    });
   }
 
   /**
@@ -547,7 +704,9 @@ export class Dispatcher implements LeaderContender {
       }
       if (this.state !== state) throw new NotLeaderError('leadership was lost during the cancel; retry the same request');
       this.logger.info('job.cancel.requested', { jobId, epoch: state.term.epoch });
-      job.jobMaster.cancel();
+      // A recovered job still waiting for its turn starts now: canceling needs its progress and tasks.
+      if (!job.started) this.startTracked(job, true).catch((err) => this.logger.error('job.start.failed', { jobId, epoch: state.term.epoch, error: err as Error }));
+      else job.jobMaster.cancel();
       return;
     }
     const result = await this.requireResult(state, jobId);
@@ -567,7 +726,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
-      return { id, status: job ? visibleStatus(job.jobMaster.status) : state.results.get(id)!.jobStatus };
+      return { id, status: job ? trackedStatus(job) : state.results.get(id)!.jobStatus };
     });
   }
 
@@ -581,7 +740,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
-      return job ? withSubmitter(visibleDetails(job.jobMaster.details()), job.submittedBy) : this.completedDetails(state.results.get(id)!);
+      return job ? withSubmitter(trackedDetails(job), job.submittedBy) : this.completedDetails(state.results.get(id)!);
     });
   }
 
@@ -608,7 +767,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
-    if (job) return withSubmitter(visibleDetails(job.jobMaster.details()), job.submittedBy);
+    if (job) return withSubmitter(trackedDetails(job), job.submittedBy);
     return this.completedDetails(await this.requireResult(state, jobId));
   }
 
@@ -646,7 +805,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     const counts: Record<string, number> = {};
     const add = (status: string): void => { counts[status] = (counts[status] ?? 0) + 1; };
-    for (const j of state.jobs.values()) add(visibleStatus(j.jobMaster.status));
+    for (const j of state.jobs.values()) add(trackedStatus(j));
     for (const [id, r] of state.results) if (!state.jobs.has(id)) add(r.jobStatus);
     return counts;
   }
@@ -708,11 +867,22 @@ function visibleStatus(status: JobStatus): JobStatus {
   return UNRECORDED_TERMINAL[status] ?? status;
 }
 
-function visibleDetails(details: JobDetails): JobDetails {
-  const state = visibleStatus(details.state);
+/**
+ * What REST shows of a tracked job: a recovered job whose JobMaster has not loaded its progress yet
+ * (still INITIALIZING, maybe waiting for the recovery pool) is RECONCILING — the status it enters next,
+ * and the truth about its tasks: they may still run and are adopted once their TaskManagers report.
+ */
+function trackedStatus(job: TrackedJob): JobStatus {
+  const status = job.jobMaster.status;
+  return job.recovered && status === 'INITIALIZING' ? 'RECONCILING' : visibleStatus(status);
+}
+
+function trackedDetails(job: TrackedJob): JobDetails {
+  const details = job.jobMaster.details();
+  const state = trackedStatus(job);
   if (state === details.state) return details;
   const timestamps = { ...details.timestamps };
-  delete timestamps[details.state];
+  if (isTerminalJobStatus(details.state)) delete timestamps[details.state];
   return { ...details, state, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
 }
 

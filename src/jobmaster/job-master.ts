@@ -106,6 +106,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     this.logger = (options.logger ?? silentLogger).child({ jobId: this.ctx.graph.jobId, epoch: this.ctx.term.epoch });
     this.strategy = createRestartStrategy(this.restartConfig);
     this.graph = new ExecutionGraph(this.ctx.graph, { submittedAt: this.ctx.submittedAt, now: () => this.clock.now(), logger: this.logger });
+    // Announced before start(): the leader may publish itself (and hear TaskManagers) while this
+    // recovered job still waits its turn to start; its tasks' reports are kept for it meanwhile.
+    if (this.ctx.recovered) this.unsubscribe.push(this.executor.expectJob(this.jobId));
   }
 
   get jobId(): string { return this.ctx.graph.jobId; }
@@ -120,11 +123,13 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
 
   // ---- lifecycle ------------------------------------------------------------------------------
 
-  start(): void {
-    if (this.ready) return;
+  start(): Promise<void> {
+    if (this.ready) return this.ready;
+    if (this.suspended) return Promise.resolve();
     this.unsubscribe.push(this.executor.registerJob(this.jobId, this));
     this.unsubscribe.push(this.executor.onResourcesChanged(() => this.schedule()));
     this.ready = this.load();
+    return this.ready;
   }
 
   private async load(): Promise<void> {
@@ -168,7 +173,8 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     if (this.ctx.recovered) {
       this.transition('RECONCILING');
       const waiting = this.graph.allExecutions().filter((s) => s.unaccounted).length;
-      this.logger.info('job.reconciling', { inFlight: waiting, reconcileTimeoutMs: this.options.reconcileTimeoutMs,
+      // Per-job recovery lines are debug: the Dispatcher logs one `recovery.completed` for all jobs.
+      this.logger.debug('job.reconciling', { inFlight: waiting, reconcileTimeoutMs: this.options.reconcileTimeoutMs,
         finishedSubtasks: this.graph.allExecutions().filter((s) => s.finished).length });
       if (waiting === 0) this.endReconciliation();
       else {
@@ -202,7 +208,7 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
       for (const s of missing) this.graph.startNewAttempt(s);
       this.persistInBackground();
     }
-    this.logger.info('job.reconciled', { adopted: this.graph.allExecutions().filter((s) => s.state === 'RUNNING' || s.state === 'DEPLOYING').length, redeploy: missing.length });
+    this.logger[missing.length > 0 ? 'info' : 'debug']('job.reconciled', { adopted: this.graph.allExecutions().filter((s) => s.state === 'RUNNING' || s.state === 'DEPLOYING').length, redeploy: missing.length });
     this.transition(this.graph.allExecutions().some((s) => s.waitingRestart) ? 'RESTARTING' : 'RUNNING');
     this.schedule();
   }
@@ -518,7 +524,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
   private transition(status: JobStatus): boolean {
     const previous = this.graph.transition(status);
     if (previous === null) return false;
-    const level = status === 'FAILED' || status === 'FAILING' ? 'warn' : 'info';
+    // Recovery (into and out of RECONCILING without trouble) and suspension happen to every job at once: debug.
+    const routine = status === 'RECONCILING' || status === 'SUSPENDED' || (previous === 'RECONCILING' && status === 'RUNNING');
+    const level = status === 'FAILED' || status === 'FAILING' ? 'warn' : routine ? 'debug' : 'info';
     this.logger[level]('job.status', { status, previous, restarts: this.restarts, ...(status === 'FAILED' ? { failure: this.failure?.message } : {}) });
     return true;
   }

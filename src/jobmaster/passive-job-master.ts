@@ -16,7 +16,7 @@ export class PassiveJobMaster implements JobMaster {
 
   get jobId(): string { return this.ctx.graph.jobId; }
   get status(): JobStatus { return this.current; }
-  start(): void { /* nothing runs without an execution backend */ }
+  async start(): Promise<void> { /* nothing runs without an execution backend */ }
 
   cancel(): void {
     if (this.current !== 'CREATED') return;

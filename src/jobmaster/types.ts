@@ -71,8 +71,12 @@ export interface TerminalOutcome {
 export interface JobMaster {
   readonly jobId: string;
   readonly status: JobStatus;
-  /** Begins (or, after a failover, reconciles and resumes) execution. */
-  start(): void;
+  /**
+   * Begins (or, after a failover, reconciles and resumes) execution. Resolves once the JobMaster runs:
+   * a recovered job's progress is loaded and its reconciliation has begun. Rejects only on a
+   * deterministic failure of that (the Dispatcher then fails the job). Idempotent.
+   */
+  start(): Promise<void>;
   /** Cancels the job; the outcome arrives through `onTerminal`. */
   cancel(): void;
   /** Leadership lost: stop acting locally, leave every task and stored record alone. */

@@ -165,6 +165,8 @@ export class Replica {
       retention: { maxCount: config['job-result-store.retention.max-count'], maxAgeMs: config['job-result-store.retention.max-age'] },
       onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
       predecessorLastSeenAt: (epoch) => liveness.lastSeenAt(epoch),
+      // While standby, keep graphs, results and quarantine mirrored: a grant then reads only what changed.
+      standbyMirror: true,
     });
     const app = createApp({
       replicaId, version: VERSION, dispatcher, retrieval, client, metrics, logger,
@@ -217,6 +219,7 @@ export class Replica {
     this.closing = (async () => {
       this.logger.info('replica.stopping', {});
       await this.election.close();
+      this.dispatcher.close();
       this.liveness.stop();
       this.retrieval.stop();
       await this.client.close();

@@ -60,9 +60,9 @@ export class ResourceManagerService {
       epoch: term.epoch,
       heartbeatTimeoutMs: config['heartbeat.timeout'],
       strategy: allocationStrategy(config['resourcemanager.allocation-strategy']),
-      // TaskManagers are heard only once the term is ready: before recovery has started every JobMaster,
-      // a terminal report would find no job to note it and be acknowledged unrecorded (and the subtask
-      // would run again). TaskManagers look the leader up in /leader/info, written at readiness, anyway.
+      // TaskManagers are heard only once the term is ready (they look the leader up in /leader/info,
+      // written then anyway). Recovered jobs whose JobMaster has not started yet are expected by then,
+      // so their reports are kept for them (expectJob), never acknowledged unrecorded or canceled.
       isActive: () => election.isLeader(term) && election.isReadyLeader,
       internalToken: config['security.internal.token'],
       onEpochBehind: (reported) => void election.takeTermAbove(term, reported),

@@ -23,6 +23,7 @@ import {
 import { SlotQueue, SlotRequest, SlotReservation } from './slot-queue';
 import { chooseVictim, PreemptionCandidate } from './preemption';
 import { DrainBook, DrainRecord, DrainRecords, drainOverdue } from './drain';
+import { KeptReport, PendingReports } from './pending-reports';
 
 /** How a JobMaster hears about its tasks. */
 export interface JobTaskListener {
@@ -70,7 +71,16 @@ export class DeployRefusedError extends Error {
 /** What a JobMaster needs from the resource side (the ResourceManager, or a fake in unit tests). */
 export interface TaskExecutionService {
   readonly epoch: number;
+  /**
+   * Registers the job's listener; reports kept for it while it was expected are delivered to it
+   * (asynchronously, oldest first).
+   */
   registerJob(jobId: string, listener: JobTaskListener): () => void;
+  /**
+   * A recovered job whose JobMaster will register later: until it does (or the returned function is
+   * called), its TaskManagers' reports are kept for it instead of answered "cancel".
+   */
+  expectJob(jobId: string): () => void;
   /**
    * Reserves a slot for the execution on the TaskManager the strategy picks. Null when it must wait: no
    * free slot, the free ones are reserved for higher priorities, or another job's request ranks ahead
@@ -176,6 +186,9 @@ export class ResourceManager implements TaskExecutionService {
   readonly epoch: number;
   private readonly tms = new Map<string, TaskManagerRecord>();
   private readonly jobs = new Map<string, JobTaskListener>();
+  /** Reports of recovering jobs whose JobMaster has not registered yet (bounded; see pending-reports.ts). */
+  private readonly pendingReports = new PendingReports(undefined, ({ taskManagerId, report }, reason) =>
+    this.logger.warn('task.report.dropped', { jobId: report.jobId, taskManagerId, execution: executionKey(report), reason }));
   private readonly placements = new Map<string, string>();
   private readonly events = new EventEmitter();
   private readonly logger: EventLogger;
@@ -238,18 +251,45 @@ export class ResourceManager implements TaskExecutionService {
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.jobs.clear();
+    this.pendingReports.clear();
   }
 
   // ---- JobMaster side --------------------------------------------------------------------------
 
   registerJob(jobId: string, listener: JobTaskListener): () => void {
     this.jobs.set(jobId, listener);
+    const kept = this.pendingReports.take(jobId);
+    // After the caller's registration has returned: the listener may not be set up to answer yet.
+    if (kept.length > 0) void Promise.resolve().then(() => this.deliverKept(listener, kept));
     return () => {
       if (this.jobs.get(jobId) !== listener) return;
       this.jobs.delete(jobId);
       // Its waiting requests no longer hold anyone back.
       if (this.queue.dropJob(jobId)) this.wakeSoon();
     };
+  }
+
+  expectJob(jobId: string): () => void {
+    if (this.jobs.has(jobId) || this.stopped) return () => undefined;
+    return this.pendingReports.expect(jobId);
+  }
+
+  /**
+   * Hands a newly registered JobMaster the reports kept while it recovered. A running task is offered
+   * only while its TaskManager still holds it (a lost one's tasks are gone); a 'cancel' verdict is sent
+   * to the TaskManager. Terminal outcomes are not acknowledged here: the TaskManager sends them again.
+   */
+  private async deliverKept(listener: JobTaskListener, kept: KeptReport[]): Promise<void> {
+    await Promise.all(kept.map(async ({ taskManagerId, report }) => {
+      const terminal = TERMINAL_REPORTED.has(report.state);
+      if (!terminal && !this.tms.get(taskManagerId)?.tasks.has(executionKey(report))) return;
+      try {
+        const verdict = await listener.onReport(taskManagerId, report);
+        if (verdict === 'cancel' && !terminal && this.active) await this.cancel(taskManagerId, report);
+      } catch (err) {
+        this.logger.debug('task.report.kept.undelivered', { jobId: report.jobId, taskManagerId, error: err as Error });
+      }
+    }));
   }
 
   onResourcesChanged(listener: () => void): () => void {
@@ -557,7 +597,7 @@ export class ResourceManager implements TaskExecutionService {
       const id = parseExecutionKey(String(key));
       if (!id) continue;
       const listener = this.jobs.get(id.jobId);
-      if (!listener || !listener.owns(id)) cancel.push(key);
+      if (listener ? !listener.owns(id) : !this.pendingReports.isExpected(id.jobId)) cancel.push(key);
     }
     if (this.drains.has(taskManagerId) && tm.tasks.size === 0 && cancel.length === 0 && (!Array.isArray(req.running) || req.running.length === 0)) {
       this.releaseDrained(tm);
@@ -584,18 +624,21 @@ export class ResourceManager implements TaskExecutionService {
       const key = executionKey(report);
       const listener = this.jobs.get(report.jobId);
       this.placements.set(key, tm.id);
+      const kept = !listener && this.pendingReports.isExpected(report.jobId);
+      if (kept) this.pendingReports.keep(tm.id, report); // its recovering JobMaster gets it on registration
       if (TERMINAL_REPORTED.has(report.state)) {
         tm.tasks.delete(key);
         if (report.state === 'FINISHED' && report.endedAt && report.startedAt) {
           const ms = Math.max(0, report.endedAt - report.startedAt);
           tm.recentTaskMs = tm.recentTaskMs === null ? ms : 0.7 * tm.recentTaskMs + 0.3 * ms;
         }
+        if (kept) return; // not noted yet: the TaskManager keeps the outcome and sends it again
         if (listener) await listener.onReport(tm.id, report);
         acknowledged.push(key);
         return;
       }
       tm.tasks.set(key, { id: report, state: report.state, since: this.clock.now() });
-      const verdict = listener ? await listener.onReport(tm.id, report) : 'cancel';
+      const verdict = listener ? await listener.onReport(tm.id, report) : kept ? 'ok' : 'cancel';
       if (verdict === 'cancel') cancel.push(key);
     }));
     this.trimPlacements();

@@ -66,10 +66,11 @@ export class JobGraphStore<G = unknown> {
     }
   }
 
-  async get(jobId: string): Promise<StoredGraph<G> | null> {
+  /** The stored graph (null when absent); the optional watcher fires once when the node changes or goes. */
+  async get(jobId: string, watcher?: Watcher): Promise<StoredGraph<G> | null> {
     try {
       const path = jobGraphPath(jobId);
-      const { data } = await this.client.get(path);
+      const { data } = await this.client.get(path, watcher);
       return this.decode(jobId, path, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
@@ -124,17 +125,31 @@ export class JobGraphStore<G = unknown> {
   }
 
   async listQuarantined(): Promise<QuarantineEntry[]> {
-    const nodes = await this.client.getChildren(QUARANTINE_PATH).catch(() => [] as string[]);
-    const entries = await mapLimit(nodes, 64, async (node) => {
-      try {
-        const { data } = await this.client.get(quarantineNodePath(node));
-        const r = JSON.parse(data.toString('utf8')) as QuarantineEntry;
-        return { jobId: String(r.jobId), node, reason: String(r.reason), quarantinedAt: String(r.quarantinedAt) };
-      } catch {
-        return { jobId: node, node, reason: 'unreadable quarantine record', quarantinedAt: '' };
-      }
-    });
-    return entries.sort((a, b) => a.quarantinedAt.localeCompare(b.quarantinedAt));
+    const nodes = await this.listQuarantineNodes().catch(() => [] as string[]);
+    const entries = await mapLimit(nodes, 64, async (node) => (await this.getQuarantined(node)) ?? unreadableQuarantine(node));
+    return sortQuarantine(entries);
+  }
+
+  /** Names of the `/quarantine/jobgraphs` children; the optional watcher fires once on the next membership change. */
+  listQuarantineNodes(watcher?: Watcher): Promise<string[]> {
+    return this.client.getChildren(QUARANTINE_PATH, watcher);
+  }
+
+  /** One quarantine record (null when gone); an unreadable one is reported as such, never thrown. Rejects on ZooKeeper trouble. */
+  async getQuarantined(node: string): Promise<QuarantineEntry | null> {
+    let data: Buffer;
+    try {
+      ({ data } = await this.client.get(quarantineNodePath(node)));
+    } catch (err) {
+      if (err instanceof NoNodeError) return null;
+      throw err;
+    }
+    try {
+      const r = JSON.parse(data.toString('utf8')) as QuarantineEntry;
+      return { jobId: String(r.jobId), node, reason: String(r.reason), quarantinedAt: String(r.quarantinedAt) };
+    } catch {
+      return unreadableQuarantine(node);
+    }
   }
 
   private decode(jobId: string, path: string, data: Buffer): StoredGraph<G> {
@@ -157,6 +172,15 @@ export class JobGraphStore<G = unknown> {
 /** What a graph's MAC binds it to: its job id (a sealed graph copied to another id does not verify). */
 function graphContext(jobId: string): string {
   return `jobgraph:${jobId}`;
+}
+
+function unreadableQuarantine(node: string): QuarantineEntry {
+  return { jobId: node, node, reason: 'unreadable quarantine record', quarantinedAt: '' };
+}
+
+/** Oldest quarantine first (ISO times sort as strings). */
+export function sortQuarantine(entries: QuarantineEntry[]): QuarantineEntry[] {
+  return entries.sort((a, b) => a.quarantinedAt.localeCompare(b.quarantinedAt));
 }
 
 /** Quarantine node names come from whatever child name was found; keep them path-safe. */

@@ -6,7 +6,7 @@
  * result whose graph still exists is found through `/jobgraphs`, so recovery never lists the history.
  * Results are kept for a bounded retention and then removed (`remove`) by the leader.
  */
-import { ZooKeeperClient } from '../zk/client';
+import { Watcher, ZooKeeperClient } from '../zk/client';
 import { NodeExistsError, NoNodeError } from '../zk/errors';
 import { join } from '../zk/paths';
 import { jobResultPath, JOBRESULTS_PATH } from '../zk/layout';
@@ -68,10 +68,11 @@ export class JobResultStore {
     await writeBounded(this.client, path, sealOf(this.client).seal(resultContext(jobId), { ...stored.entry, state: 'clean' }), { op: 'set', version: stat.version });
   }
 
-  async get(jobId: string): Promise<StoredResult | null> {
+  /** The stored result (null when absent); the optional watcher fires once when the node changes or goes. */
+  async get(jobId: string, watcher?: Watcher): Promise<StoredResult | null> {
     try {
       const path = jobResultPath(jobId);
-      const { data } = await this.client.get(path);
+      const { data } = await this.client.get(path, watcher);
       return decode(sealOf(this.client), jobId, path, data);
     } catch (err) {
       if (err instanceof NoNodeError) return null;
@@ -89,9 +90,9 @@ export class JobResultStore {
     }
   }
 
-  /** Names of every `/jobresults` child: one round trip, but its answer grows with the history. */
-  listIds(): Promise<string[]> {
-    return this.client.getChildren(JOBRESULTS_PATH);
+  /** Names of every `/jobresults` child: one round trip, but its answer grows with the history. The optional watcher fires once on the next membership change. */
+  listIds(watcher?: Watcher): Promise<string[]> {
+    return this.client.getChildren(JOBRESULTS_PATH, watcher);
   }
 
   /** Every stored result. Costs one read per job ever kept: recovery must not use it (see `getMany`). */

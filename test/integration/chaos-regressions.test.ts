@@ -64,7 +64,8 @@ test('a TaskManager whose calls hang on a frozen leader re-registers with the ne
   // Reconcile window (1.5 s) well under the RPC timeouts (5 s heartbeat, 15 s report) that used to hold the TaskManager.
   const cluster = await ExecutionCluster.start({
     connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 1, sessionTimeoutMs: 2000,
-    settings: ['jobmanager.reconcile-timeout=1500', 'taskmanager.orphan-timeout=60000', 'heartbeat.timeout=30000'],
+    // log.level=debug: the per-job recovery lines (job.reconciled) asserted below are debug.
+    settings: ['jobmanager.reconcile-timeout=1500', 'taskmanager.orphan-timeout=60000', 'heartbeat.timeout=30000', 'log.level=debug'],
   });
   t.context.clusters.push(cluster);
   try {

@@ -26,7 +26,7 @@ function clusterA(t: ExecutionContext<Context>): Promise<ExecutionCluster> {
 
 /** Cluster B: 3 replicas (two leader kills), 2 TaskManagers. */
 function clusterB(t: ExecutionContext<Context>): Promise<ExecutionCluster> {
-  failover ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 3, settings: ['taskmanager.orphan-timeout=60000'] })
+  failover ??= ExecutionCluster.start({ connect: t.context.ensemble.connectString, replicas: 3, settings: ['taskmanager.orphan-timeout=60000', 'log.level=debug'] }) // per-job recovery lines are debug
     .then((c) => (t.context.clusters.push(c), c));
   return failover;
 }
@@ -291,5 +291,40 @@ test.serial('cancel after a leader failover stops every adopted task process and
     await cluster.waitForJob(jobId, (j) => j.state === 'CANCELED', 'job CANCELED', 30000);
     t.deepEqual(pids.filter(isAlive), []);
     t.true([...startCounts(starts).values()].every((n) => n === 1));
+  });
+});
+
+test.serial('SIGTERM of the leader mid-job (graceful stop): the new leader publishes, adopts the running subtasks of every recovered job, and they finish without a second start', async (t) => {
+  const cluster = await clusterB(t);
+  await withLogs(t, cluster, async () => {
+    // Earlier tests killed leaders: bring every replica back, so one can take over from the next.
+    for (const r of cluster.replicas) if (!r.running) r.start();
+    await cluster.waitForStandbys(60000);
+    const starts = path.join(cluster.dir, 'sigterm-starts.txt');
+    const jobIds: string[] = [];
+    for (const name of ['graceful-a', 'graceful-b']) {
+      jobIds.push(await cluster.submit({
+        name, vertices: [{ id: 'work', parallelism: 2, task: shellTask(starts, 'sleep 6') }, { id: 'last', parallelism: 1, inputs: ['work'], task: shellTask(starts) }],
+      }));
+    }
+    for (const jobId of jobIds) await cluster.waitForJob(jobId, (j) => j.vertices[0].subtasks.every((s: any) => s.status === 'RUNNING'), 'work subtasks RUNNING');
+    const oldLeader = await cluster.leader();
+    await oldLeader.signal('SIGTERM');
+    // Its log reaches the file through a pipe: it may land just after the exit.
+    await eventually('the old leader logged suspending its JobMasters', () => oldLeader.events('dispatcher.suspended').length > 0);
+
+    const newLeader = await cluster.leader(30000, [oldLeader]);
+    for (const jobId of jobIds) {
+      const job = await cluster.waitForJob(jobId, (j) => j.state === 'FINISHED', 'job FINISHED under the new leader', 60000);
+      t.true(job.vertices.flatMap((v: any) => v.subtasks).every((s: any) => s.attempt === 0), `${jobId}: every subtask at attempt 0`);
+    }
+    const counts = startCounts(starts);
+    t.is(counts.size, 3);
+    t.true([...counts.values()].every((n) => n === 2), `each subtask of both jobs started once: ${JSON.stringify([...counts.entries()])}`);
+    // The new leader may have led an earlier term of this cluster: its line for this term only.
+    const epoch = (await call('GET', `${newLeader.url}/health`)).body.epoch as number;
+    const completed = await eventually('recovery.completed', () => newLeader.events('recovery.completed').find((e) => e.epoch === epoch) ?? null);
+    t.true(completed.recovered >= jobIds.length);
+    t.is(completed.failed, 0);
   });
 });

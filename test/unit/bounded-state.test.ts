@@ -174,7 +174,7 @@ test('a JobMaster whose progress cannot be stored ends FAILED with the reason in
   };
   const deployed: string[] = [];
   const executor: TaskExecutionService = {
-    epoch: 1, registerJob: () => () => undefined, allocate: () => 'tm1', release: () => undefined,
+    epoch: 1, registerJob: () => () => undefined, expectJob: () => () => undefined, allocate: () => 'tm1', release: () => undefined,
     deploy: async (_tm, req) => { deployed.push(`${req.vertexId}/${req.subtask}`); }, cancel: async () => undefined,
     cancelJob: async () => undefined, describe: (tm) => tm, onResourcesChanged: () => () => undefined,
   };

@@ -90,6 +90,8 @@ test('a dirty result found on recovery finishes the cleanup and the job is not s
   const client = new FakeZkClient(server);
   const { dispatcher, masters } = startReplica(client);
   await eventually('leader', () => dispatcher.role === 'leader');
+  // The cleanup is a recovery step that runs after the leader published itself.
+  await eventually('cleaned up', () => JSON.parse(server.nodes.get(`/jobresults/${jobId(4)}`)!.data.toString()).state === 'clean');
   t.is(masters.length, 0);
   t.is(server.nodes.has(`/jobgraphs/${jobId(4)}`), false);
   t.is(JSON.parse(server.nodes.get(`/jobresults/${jobId(4)}`)!.data.toString()).state, 'clean');

@@ -32,6 +32,7 @@ class FakeExecutor implements TaskExecutionService {
     this.listener = listener;
     return () => { this.listener = null; };
   }
+  expectJob(): () => void { return () => undefined; }
   allocate(id: ExecutionId): string | null {
     for (const [tm, used] of this.slots) {
       if (used.size < this.capacity[tm]) {

@@ -25,6 +25,7 @@ test('a suspended JobMaster refuses a finished report, so the TaskManager keeps 
   const executor: TaskExecutionService = {
     epoch: 4,
     registerJob: (_id, l) => { listener = l; return () => undefined; },
+    expectJob: () => () => undefined,
     allocate: () => 'tm1',
     release: () => undefined,
     deploy: async () => undefined,

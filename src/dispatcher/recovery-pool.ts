@@ -1,0 +1,87 @@
+/**
+ * The background half of a leader's recovery (docs/ARCHITECTURE.md, "Recovery"): per-job steps (read a
+ * recovered job's recorded cancel and start its JobMaster) run here after the leader has published
+ * itself, a few at a time, each job on its own: one job's trouble neither blocks nor fails
+ * another. The pool only schedules and counts; what a step does, and how it handles its own errors,
+ * is the Dispatcher's.
+ */
+
+/** How one job's recovery ended; 'abandoned' when the term ended first (not counted). */
+export type RecoveryOutcome = 'recovered' | 'quarantined' | 'failed' | 'cleaned' | 'abandoned';
+
+export type RecoveryCounts = Record<Exclude<RecoveryOutcome, 'abandoned'>, number>;
+
+export function emptyCounts(): RecoveryCounts {
+  return { recovered: 0, quarantined: 0, failed: 0, cleaned: 0 };
+}
+
+interface Queued { jobId: string; run: () => Promise<RecoveryOutcome>; settle: (outcome: RecoveryOutcome) => void }
+
+export class RecoveryPool {
+  private readonly queue: Queued[] = [];
+  /** Jobs queued or running. */
+  private readonly jobIds = new Set<string>();
+  private running = 0;
+  private started = false;
+  private stopped = false;
+
+  /** `concurrency`: steps running at once (each may hold many ZooKeeper reads in flight). */
+  constructor(private readonly concurrency: number) {}
+
+  /**
+   * Queues a job's step; resolves with its outcome ('abandoned' if the pool is stopped first). A job
+   * already queued or running is not queued again (resolves 'abandoned'). Never rejects: a step that
+   * throws counts as 'failed'.
+   */
+  add(jobId: string, run: () => Promise<RecoveryOutcome>): Promise<RecoveryOutcome> {
+    if (this.stopped || this.jobIds.has(jobId)) return Promise.resolve('abandoned');
+    this.jobIds.add(jobId);
+    return new Promise((settle) => {
+      this.queue.push({ jobId, run, settle });
+      this.pump();
+    });
+  }
+
+  /** True while a step of `jobId` is queued or running. */
+  has(jobId: string): boolean {
+    return this.jobIds.has(jobId);
+  }
+
+  /** Steps queued and not yet running. */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  /** Steps run only once started (a new leader starts the pool after publishing itself). */
+  start(): void {
+    this.started = true;
+    this.pump();
+  }
+
+  /** The term is over: queued steps are dropped ('abandoned'); running ones finish on their own. */
+  stop(): void {
+    this.stopped = true;
+    for (const q of this.queue.splice(0)) q.settle('abandoned');
+    this.jobIds.clear();
+  }
+
+  private pump(): void {
+    while (this.started && !this.stopped && this.running < this.concurrency && this.queue.length > 0) {
+      const q = this.queue.shift()!;
+      this.running++;
+      void q.run().catch((): RecoveryOutcome => 'failed').then((outcome) => {
+        this.running--;
+        this.jobIds.delete(q.jobId);
+        q.settle(outcome);
+        this.pump();
+      });
+    }
+  }
+}
+
+/** Adds outcomes up. */
+export function countOutcomes(outcomes: RecoveryOutcome[]): RecoveryCounts {
+  const counts = emptyCounts();
+  for (const o of outcomes) if (o !== 'abandoned') counts[o]++;
+  return counts;
+}

@@ -1,0 +1,158 @@
+/**
+ * Recovery in the background: a new leader publishes itself once it can list the jobs; recovered jobs
+ * show RECONCILING while their JobMasters start a few at a time, one job's failure never blocks or
+ * fails the others, recovery logs one `recovery.completed` line, and giving up the term does no
+ * per-job ZooKeeper I/O.
+ */
+import test from 'ava';
+import { Dispatcher } from '../../src/dispatcher/dispatcher';
+import { LeaderElectionService } from '../../src/election/service';
+import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
+import { JobDetails, JobMaster, JobMasterContext, JobMasterFactory, JobStatus } from '../../src/jobmaster/types';
+import { SchedulingJobMaster } from '../../src/jobmaster/job-master';
+import { ZkProgressStore } from '../../src/store/progress-store';
+import type { TaskExecutionService } from '../../src/resources/resource-manager';
+import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
+import { graphDigest } from '../../src/store/jobgraph-store';
+import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
+import { RecordingLogger } from '../helpers/fake-rest-deps';
+import { eventually } from '../helpers/ensemble';
+
+const LIMITS = { maxParallelism: 16 };
+const jobId = (n: number): string => n.toString(16).padStart(32, '0');
+
+function envelope(n: number): string {
+  const g = parseJobGraph({ jobId: jobId(n), name: `job-${n}`, vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 1 } }] }, LIMITS);
+  return JSON.stringify({ formatVersion: 1, submittedAt: new Date(1_700_000_000_000 + n).toISOString(), digest: graphDigest(canonicalJson(g)), graph: g });
+}
+
+async function seed(server: FakeZkServer, jobs: number[]): Promise<void> {
+  const client = new FakeZkClient(server);
+  await client.mkdirp('/jobgraphs');
+  for (const n of jobs) await client.create(`/jobgraphs/${jobId(n)}`, envelope(n));
+}
+
+/** A JobMaster whose start resolves (or rejects) only when the test says so. */
+class HeldJobMaster implements JobMaster {
+  current: JobStatus = 'INITIALIZING';
+  started = false;
+  private settle!: { resolve: () => void; reject: (err: Error) => void };
+  private readonly running = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
+  constructor(readonly ctx: JobMasterContext) {}
+  get jobId(): string { return this.ctx.graph.jobId; }
+  get status(): JobStatus { return this.current; }
+  start(): Promise<void> { this.started = true; return this.running; }
+  release(): void { this.current = 'RUNNING'; this.settle.resolve(); }
+  break(message: string): void { this.settle.reject(new Error(message)); }
+  cancel(): void { /* not exercised */ }
+  async suspend(): Promise<void> { this.current = 'SUSPENDED'; }
+  details(): JobDetails {
+    return { jid: this.jobId, name: this.ctx.graph.name, state: this.current, 'start-time': 0, 'end-time': -1, duration: 0, now: 0,
+      timestamps: { INITIALIZING: 0 }, vertices: [], restarts: 0, attempt: 0 };
+  }
+  exceptions(): [] { return []; }
+}
+
+function startReplica(client: FakeZkClient, jobMasterFactory: JobMasterFactory, logger = new RecordingLogger()) {
+  const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
+  const dispatcher = new Dispatcher({ client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 }, jobMasterFactory, logger });
+  election.start(dispatcher);
+  return { dispatcher, election, logger };
+}
+
+test('the leader is ready before recovered JobMasters start; they show RECONCILING and start a bounded number at a time', async (t) => {
+  const server = new FakeZkServer();
+  const ids = Array.from({ length: 40 }, (_, i) => i + 1);
+  await seed(server, ids);
+  const masters = new Map<string, HeldJobMaster>();
+  const { dispatcher, logger } = startReplica(new FakeZkClient(server), (ctx) => {
+    const m = new HeldJobMaster(ctx);
+    masters.set(m.jobId, m);
+    return m;
+  });
+  await eventually('the replica serves as leader', () => dispatcher.role === 'leader', 10000);
+  t.deepEqual(dispatcher.listJobs().map((j) => j.status), ids.map(() => 'RECONCILING'));
+  t.is((await dispatcher.jobDetails(jobId(1))).state, 'RECONCILING');
+  t.true((await dispatcher.jobDetails(jobId(1))).timestamps.INITIALIZING !== undefined, 'its timestamps stay its own');
+  await eventually('the pool is full', () => [...masters.values()].filter((m) => m.started).length === 16);
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is([...masters.values()].filter((m) => m.started).length, 16, 'no more than the pool size start at once');
+  t.falsy(logger.events.find((e) => e.event === 'recovery.completed'));
+
+  for (let round = 0; round < 10 && [...masters.values()].some((m) => !m.started || m.status === 'INITIALIZING'); round++) {
+    for (const m of masters.values()) if (m.started && m.status === 'INITIALIZING') m.release();
+    await eventually('the next jobs start', () => [...masters.values()].every((m) => m.status === 'RUNNING') || [...masters.values()].some((m) => m.started && m.status === 'INITIALIZING'));
+  }
+  t.deepEqual(dispatcher.listJobs().map((j) => j.status), ids.map(() => 'RUNNING'));
+  await eventually('recovery.completed is logged', () => logger.events.some((e) => e.event === 'recovery.completed'));
+  const completed = logger.events.filter((e) => e.event === 'recovery.completed');
+  t.is(completed.length, 1);
+  t.like(completed[0], { level: 'info', fields: { recovered: 40, quarantined: 0, failed: 0, cleaned: 0 } });
+  for (const k of ['publishMs', 'resumeMs', 'totalMs']) t.is(typeof completed[0].fields[k], 'number', k);
+  t.deepEqual(logger.events.filter((e) => e.event === 'job.recovered').map((e) => e.level), ids.map(() => 'debug'), 'per-job lines are debug');
+});
+
+test('one job whose JobMaster fails to start or cannot be built ends FAILED alone; the others run and the leader stays', async (t) => {
+  const server = new FakeZkServer();
+  await seed(server, [1, 2, 3]);
+  await new FakeZkClient(server).create(`/jobgraphs/${'e'.repeat(32)}`, 'not json');
+  const masters = new Map<string, HeldJobMaster>();
+  const { dispatcher, logger } = startReplica(new FakeZkClient(server), (ctx) => {
+    if (ctx.graph.jobId === jobId(3)) throw new Error('cannot build this one');
+    const m = new HeldJobMaster(ctx);
+    masters.set(m.jobId, m);
+    return m;
+  });
+  await eventually('leader', () => dispatcher.role === 'leader', 10000);
+  await eventually('both buildable jobs start', () => masters.size === 2 && [...masters.values()].every((m) => m.started));
+  masters.get(jobId(1))!.break('progress cannot be restored');
+  masters.get(jobId(2))!.release();
+  await eventually('recovery.completed', () => logger.events.some((e) => e.event === 'recovery.completed'));
+  t.like(logger.events.find((e) => e.event === 'recovery.completed'), { fields: { recovered: 1, quarantined: 1, failed: 2 } });
+  t.is(dispatcher.role, 'leader');
+  t.is((await dispatcher.jobDetails(jobId(2))).state, 'RUNNING');
+  for (const n of [1, 3]) {
+    const failed = await dispatcher.jobDetails(jobId(n));
+    t.is(failed.state, 'FAILED', `job ${n}`);
+    t.false(server.nodes.has(`/jobgraphs/${jobId(n)}`), `job ${n} is cleaned up`);
+  }
+  t.deepEqual(dispatcher.quarantined().map((q) => q.jobId), ['e'.repeat(32)]);
+});
+
+test('giving up the term suspends every JobMaster, started or still waiting, without any ZooKeeper I/O', async (t) => {
+  const server = new FakeZkServer();
+  const ids = Array.from({ length: 30 }, (_, i) => i + 1);
+  await seed(server, ids);
+  const client = new FakeZkClient(server);
+  const executor: TaskExecutionService = {
+    epoch: 1, registerJob: () => () => undefined, expectJob: () => () => undefined, allocate: () => null, release: () => undefined,
+    deploy: async () => undefined, cancel: async () => undefined, cancelJob: async () => undefined, describe: (tm) => tm, onResourcesChanged: () => () => undefined,
+  };
+  const masters: SchedulingJobMaster[] = [];
+  const { dispatcher, election } = startReplica(client, (ctx) => {
+    const m = new SchedulingJobMaster({ context: ctx, executor, progress: new ZkProgressStore(client, ctx.guard, ctx.graph.jobId),
+      defaultRestartStrategy: { type: 'none' }, reconcileTimeoutMs: 60_000 });
+    masters.push(m);
+    return m;
+  });
+  await eventually('leader', () => dispatcher.role === 'leader', 10000);
+  await eventually('some JobMasters run', () => masters.some((m) => m.status === 'RUNNING'));
+  const term = election.currentTerm!;
+  const before = client.calls.length;
+  await dispatcher.revokeLeadership(term, 'graceful stop');
+  t.deepEqual(client.calls.slice(before), [], 'no ZooKeeper operation while suspending');
+  t.is(masters.length, ids.length);
+  t.true(masters.every((m) => m.status === 'SUSPENDED'));
+  await election.close();
+});
+
+test('a dirty result whose graph is already gone (the last leader died before marking it clean) is marked clean once the history loads', async (t) => {
+  const server = new FakeZkServer();
+  const seedClient = new FakeZkClient(server);
+  await seedClient.mkdirp('/jobresults');
+  await seedClient.create(`/jobresults/${jobId(9)}`, JSON.stringify({ state: 'dirty', jobId: jobId(9), name: 'job-9', jobStatus: 'CANCELED', startTime: 1, endTime: 2, graphDigest: 'x' }));
+  const { dispatcher } = startReplica(new FakeZkClient(server), (ctx) => new HeldJobMaster(ctx));
+  await eventually('leader', () => dispatcher.role === 'leader', 10000);
+  await eventually('marked clean', () => JSON.parse(server.nodes.get(`/jobresults/${jobId(9)}`)!.data.toString()).state === 'clean');
+  t.is((await dispatcher.jobDetails(jobId(9))).state, 'CANCELED');
+});
