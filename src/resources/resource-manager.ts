@@ -204,6 +204,8 @@ export class ResourceManager implements TaskExecutionService {
   /** Set when a request was turned down because another ranked ahead: the next grant wakes everyone again. */
   private deniedBehind = false;
   private wakePending = false;
+  /** resources-changed events so far: waiting jobs ask again in each (slot-queue.ts askedBefore). */
+  private wakeRound = 0;
   /** Victim execution key → the waiting request it makes room for (one victim per request at a time). */
   private readonly preempting = new Map<string, string>();
   /** Drained TaskManagers by id (also those not registered yet after a failover); nothing is placed before they are read. */
@@ -229,11 +231,12 @@ export class ResourceManager implements TaskExecutionService {
   }
 
   start(): void {
-    const period = Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeoutMs / 4)));
+    const period = this.tickMs;
     const loop = (): void => {
       if (this.stopped) return;
       this.checkHeartbeats();
       this.checkDrains();
+      this.rewakeWaiting();
       this.timer = this.clock.setTimeout(loop, period);
       this.timer.unref?.();
     };
@@ -307,7 +310,7 @@ export class ResourceManager implements TaskExecutionService {
     const request: SlotRequest = { key, jobId: id.jobId, priority };
     const decision = this.queue.decide(request, free, (w) => this.stillWanted(w));
     if (decision !== 'take') {
-      this.queue.wait(request);
+      this.queue.wait(request, this.wakeRound);
       if (decision === 'behind') this.deniedBehind = true;
       else if (this.options.preemption) this.preemptFor(request);
       return null;
@@ -332,7 +335,25 @@ export class ResourceManager implements TaskExecutionService {
   private stillWanted(w: SlotRequest): boolean {
     const listener = this.jobs.get(w.jobId);
     const id = parseExecutionKey(w.key);
-    return !!listener && !!id && (listener.wantsSlot ? listener.wantsSlot(id) : listener.owns(id));
+    if (!listener || !id || !(listener.wantsSlot ? listener.wantsSlot(id) : listener.owns(id))) return false;
+    // Every wake-up (resources-changed) makes each waiting job ask again: one that did not ask in this
+    // round or the one before has moved on, and holds nobody back.
+    return !this.queue.askedBefore(w, this.wakeRound - 1);
+  }
+
+  /** The supervision period (ms): a quarter of heartbeat.timeout, within 50..1000. */
+  private get tickMs(): number {
+    return Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeoutMs / 4)));
+  }
+
+  /**
+   * A request waits while a slot it could take is free: some wake-up was missed (a job that moved on
+   * between events). Every waiting job asks again; one that no longer asks goes stale (stillWanted).
+   */
+  private rewakeWaiting(): void {
+    if (this.queue.size === 0) return;
+    const free = [...this.tms.values()].some((tm) => tm.tasks.size < tm.slots && this.placeable(tm));
+    if (free) this.wakeSoon();
   }
 
   /** Emits resources-changed once the current call stack is done (coalesced): waiting jobs ask again. */
@@ -686,6 +707,7 @@ export class ResourceManager implements TaskExecutionService {
 
   private changed(): void {
     this.updateGauges();
+    this.wakeRound++;
     if (!this.stopped) this.events.emit('changed');
   }
 

@@ -33,6 +33,8 @@ export type SlotDecision = 'take' | 'behind' | 'reserved' | 'full';
 
 interface Waiting extends SlotRequest {
   seq: number;
+  /** The wake-up round in which its job last asked: see `wait`. */
+  askedRound: number;
 }
 
 /** Resolves `resourcemanager.reserved-slots` (class → slots) with `scheduler.priority-classes` (class → priority); unknown classes are skipped. */
@@ -70,9 +72,20 @@ export class SlotQueue {
     return 'take';
   }
 
-  /** The request waits (idempotent: a request keeps its first place in line). */
-  wait(request: SlotRequest): void {
-    if (!this.waiting.has(request.key)) this.waiting.set(request.key, { ...request, seq: this.seq++ });
+  /**
+   * The request waits (idempotent: a request keeps its first place in line). `round` (the caller's
+   * count of wake-ups) notes that its job still asks: `askedBefore` tells who stopped asking.
+   */
+  wait(request: SlotRequest, round = 0): void {
+    const waiting = this.waiting.get(request.key);
+    if (waiting) waiting.askedRound = round;
+    else this.waiting.set(request.key, { ...request, seq: this.seq++, askedRound: round });
+  }
+
+  /** Whether `w` (a waiting request) was last asked for before wake-up round `round`. */
+  askedBefore(w: SlotRequest, round: number): boolean {
+    const waiting = this.waiting.get(w.key);
+    return !!waiting && waiting.askedRound < round;
   }
 
   /** The request was served (or withdrawn). */
