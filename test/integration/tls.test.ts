@@ -145,3 +145,23 @@ test('a replica or TaskManager bound beyond loopback without authentication refu
   t.is(tm.code, 2, tm.stderr);
   t.regex(tm.stderr, /taskmanager\.bind-address.*security\.internal\.token-file.*security\.ssl\.internal\.enabled.*security\.allow-unauthenticated-non-loopback/s);
 });
+
+test('with TLS on and rest.standby-mode forward, a standby proxies leader-only calls to the https leader (verified with the cluster CA)', async (t) => {
+  const p = await pki();
+  const trust: ClientTls = { ca: p.ca.cert };
+  const cluster = await ExecutionCluster.start({
+    connect: t.context.ensemble.connectString, replicas: 2, taskManagers: 0,
+    settings: [...await p.settings('replica', 'replicas'), 'rest.standby-mode=forward'], restTls: trust,
+  });
+  t.teardown(() => cluster.stop());
+  const leader = await cluster.leader();
+  const standby = cluster.replicas.find((r) => r !== leader)!;
+  const submitted = await requestJson('POST', `${standby.url}/jobs`, { name: 'forwarded', vertices: [{ id: 'a', parallelism: 1, task: { type: 'sleep', ms: 10 } }] }, { tls: trust });
+  t.is(submitted.status, 202, submitted.text);
+  const jobId = (submitted.body as { jobid?: string; jobId?: string }).jobid ?? (submitted.body as { jobId?: string }).jobId;
+  t.truthy(jobId, submitted.text);
+  const listed = await requestJson('GET', `${standby.url}/jobs/${jobId}`, undefined, { tls: trust });
+  t.is(listed.status, 200, 'answered through the standby, not redirected');
+  const direct = await requestJson('GET', `${leader.url}/jobs/${jobId}`, undefined, { tls: trust });
+  t.is(direct.status, 200, 'the leader has the job the standby forwarded');
+});
