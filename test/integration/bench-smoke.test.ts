@@ -36,7 +36,10 @@ test('npm run bench -- --smoke produces well-formed results for every scenario',
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const out = path.join(dir, 'smoke.json');
   const { code, output } = await runSmoke(out);
-  t.is(code, 0, output.slice(-4000));
+  // On failure, name the scenarios that failed and why (the report, when written), then the output's tail.
+  const failures = code === 0 || !fs.existsSync(out) ? [] : (JSON.parse(fs.readFileSync(out, 'utf8')) as BenchResults).scenarios
+    .filter((s) => s.status === 'error').map((s) => `${s.name}: ${(s.error ?? '').split('\n').slice(0, 3).join(' | ')}`);
+  t.is(code, 0, `${failures.join('\n')}\n${output.slice(-2000)}`);
   const results = JSON.parse(fs.readFileSync(out, 'utf8')) as BenchResults;
   t.is(results.schemaVersion, 1);
   t.is(results.mode, 'smoke');
