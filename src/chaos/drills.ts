@@ -100,6 +100,17 @@ async function contenderHealths(o: DrillOptions): Promise<Array<{ c: Contender; 
   return Promise.all(list.map(async (c) => ({ c, h: await health(o, c.restUrl) })));
 }
 
+/**
+ * Every contender's health and the one that says it leads; records the drill's first check ("a ready
+ * leader before the drill") and returns null, ending the drill, when none does.
+ */
+async function readyLeader(o: DrillOptions, check: Checks): Promise<{ leader: Contender; healths: Array<{ c: Contender; h: Health }> } | null> {
+  const healths = await contenderHealths(o);
+  const leader = healths.find(({ h }) => h.role === 'leader')?.c;
+  if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return null;
+  return { leader: leader!, healths };
+}
+
 /** The ready leader as the replica at `url` sees it, polled until `predicate` holds or the time is up. */
 async function waitForLeader(o: DrillOptions, url: string, predicate: (l: { replicaId: string; epoch: number; restUrl: string }) => boolean, timeoutMs: number):
   Promise<{ replicaId: string; epoch: number; restUrl: string; at: number } | null> {
@@ -204,13 +215,13 @@ const leaderFailoverDrill: Drill = {
   runbook: 'runbooks/leader-failover.md',
   description: 'submit through a standby, stop the leader, measure the takeover, check the job survives',
   async run(o, check) {
-    const healths = await contenderHealths(o);
-    const leader = healths.find(({ h }) => h.role === 'leader')?.c;
+    const ready = await readyLeader(o, check);
+    if (!ready) return;
+    const { leader, healths } = ready;
     const standby = healths.find(({ c, h }) => c !== leader && h.status !== 0)?.c;
-    if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;
     if (!check.expect(!!standby, 'a standby to take over', standby?.replicaId ?? 'none: a failover needs a second replica')) return;
     const before = await waitForLeader(o, standby!.restUrl, () => true, 5000);
-    check.note(`leader ${leader!.replicaId}, epoch ${before?.epoch ?? '?'}, pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}`);
+    check.note(`leader ${leader.replicaId}, epoch ${before?.epoch ?? '?'}, pid ${leader.pid ?? '?'} on ${leader.host ?? '?'}`);
 
     const client = restClient(o, standby!.restUrl);
     const jobId = generateJobId();
@@ -218,20 +229,20 @@ const leaderFailoverDrill: Drill = {
     check.expect(submitted.status === 202, `probe job ${jobId} submitted through standby ${standby!.replicaId}`, `${submitted.status}`);
 
     const started = Date.now();
-    const canKill = !o.noKill && leader!.pid !== undefined && isLocalHost(leader!.host) && alive(leader!.pid);
+    const canKill = !o.noKill && leader.pid !== undefined && isLocalHost(leader.host) && alive(leader.pid);
     if (canKill) {
-      process.kill(leader!.pid!, o.signal);
-      check.note(`${o.signal} sent to ${leader!.replicaId} (pid ${leader!.pid})`);
+      process.kill(leader.pid!, o.signal);
+      check.note(`${o.signal} sent to ${leader.replicaId} (pid ${leader.pid})`);
     } else {
-      o.out(`  >>> stop the leader now: replica ${leader!.replicaId} (pid ${leader!.pid ?? '?'} on ${leader!.host ?? '?'}); waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
+      o.out(`  >>> stop the leader now: replica ${leader.replicaId} (pid ${leader.pid ?? '?'} on ${leader.host ?? '?'}); waiting up to ${Math.round(o.timeoutMs / 1000)} s`);
     }
-    const after = await waitForLeader(o, standby!.restUrl, (l) => l.replicaId !== leader!.replicaId && l.epoch > (before?.epoch ?? -1), o.timeoutMs);
+    const after = await waitForLeader(o, standby!.restUrl, (l) => l.replicaId !== leader.replicaId && l.epoch > (before?.epoch ?? -1), o.timeoutMs);
     if (!check.expect(!!after, 'a standby took over with a higher epoch', after ? `${after.replicaId}, epoch ${after.epoch}` : 'no new leader in time')) return;
     check.note(`takeover observed ${((after!.at - started) / 1000).toFixed(1)} s after the stop` +
       (o.signal === 'SIGKILL' ? ' (a crash waits for the session timeout)' : ' (a graceful stop hands over at once)'));
     const job = await waitJob(client, jobId, isTerminalJobStatus, 60_000);
     check.expect(job?.state === 'FINISHED', 'the probe job survived the failover and finished', job?.state ?? 'not found');
-    o.out(`  next: ${restartHint(leader!.replicaId)} (runbook step "bring the old leader back"); it rejoins as a standby`);
+    o.out(`  next: ${restartHint(leader.replicaId)} (runbook step "bring the old leader back"); it rejoins as a standby`);
   },
 };
 
@@ -384,9 +395,9 @@ const haproxyDrill: Drill = {
   runbook: 'runbooks/load-balancer.md',
   description: 'HAProxy from deploy/haproxy/haproxy.cfg in front of the replicas: it routes to the leader; while the leader stops, clients see only answers or 503 + Retry-After',
   async run(o, check) {
-    const healths = await contenderHealths(o);
-    const leader = healths.find(({ h }) => h.role === 'leader')?.c;
-    if (!check.expect(!!leader, 'a ready leader before the drill', leader ? `${leader.replicaId} at ${leader.restUrl}` : 'none')) return;
+    const ready = await readyLeader(o, check);
+    if (!ready) return;
+    const { leader, healths } = ready;
     if (!check.expect(healths.length <= RECIPE_MAX_REPLICAS, `at most ${RECIPE_MAX_REPLICAS} replicas (the recipe's REPLICA1…${RECIPE_MAX_REPLICAS})`, `${healths.length}`)) return;
     const secure = healths.some(({ c }) => c.restUrl.startsWith('https:'));
     if (secure && !check.expect(!!o.tls, 'the CA of the https replicas', o.tls ? '' : 'missing: --ca-file or $HA_DISPATCHER_CA_FILE')) return;
@@ -411,16 +422,16 @@ const haproxyDrill: Drill = {
       const settled = await pollUntil(async () => { const a = await through('/haproxy-health', false); return !(a instanceof HttpTransportError) && a.status === 200; }, 30_000);
       if (!check.expect(settled, 'the health checks leave exactly one server UP', settled ? 'GET /haproxy-health: 200' : 'not within 30 s (GET /haproxy-health)')) return;
       const h = await through('/health');
-      check.expect(!(h instanceof HttpTransportError) && h.status === 200 && h.body?.role === 'leader' && h.headers.get('x-ha-replica-id') === leader!.replicaId,
+      check.expect(!(h instanceof HttpTransportError) && h.status === 200 && h.body?.role === 'leader' && h.headers.get('x-ha-replica-id') === leader.replicaId,
         'GET /health through HAProxy reaches the leader', from(h));
       const jobs = await through('/jobs');
-      check.expect(!(jobs instanceof HttpTransportError) && jobs.status === 200 && jobs.headers.get('x-ha-replica-id') === leader!.replicaId,
+      check.expect(!(jobs instanceof HttpTransportError) && jobs.status === 200 && jobs.headers.get('x-ha-replica-id') === leader.replicaId,
         'a leader-only call (GET /jobs) is answered through HAProxy, not redirected', from(jobs));
       if (o.token !== undefined) {
         const anonymous = await through('/jobs', false);
         check.expect(!(anonymous instanceof HttpTransportError) && anonymous.status === 401, 'authentication holds through HAProxy (no token: 401)', from(anonymous));
       }
-      await failoverThrough(o, check, leader!, through);
+      await failoverThrough(o, check, leader, through);
     } finally {
       if (balancer) {
         await balancer.stop();

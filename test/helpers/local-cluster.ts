@@ -68,6 +68,21 @@ export function commandLine(pid: number): string {
   try { return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '); } catch { return ''; }
 }
 
+/**
+ * What to read when a wait on `local` times out: the tail of what it printed, and every line above
+ * info of each process's log (start-up warnings every run prints left out), newest last.
+ */
+export function diagnosis(local: Pick<LocalRun, 'dir' | 'output'>, lines = 8): string {
+  const routine = /"event":"(security\.state\.unauthenticated|taskmanager\.task\.runs-as-root)"/;
+  const logs = fs.existsSync(local.dir) ? fs.readdirSync(local.dir).filter((f) => f.endsWith('.log')) : [];
+  const notable = logs.map((f) => {
+    const text = fs.readFileSync(path.join(local.dir, f), 'utf8').split('\n');
+    const picked = text.filter((l) => l && !/"level":"(info|debug)"/.test(l) && !routine.test(l)).slice(-lines);
+    return `--- ${f}: ${text.length} lines, last: ${text.filter(Boolean).slice(-1)[0]?.slice(0, 400) ?? ''}\n${picked.map((l) => l.slice(0, 300)).join('\n')}`;
+  });
+  return `--- local printed (tail):\n${local.output().slice(-1500)}\n${notable.join('\n')}`;
+}
+
 /** A running `ha-dispatcher local`. */
 export interface LocalRun {
   child: ChildProcess;

@@ -15,7 +15,7 @@ import { requestJson } from '../../src/http/client';
 import { eventually } from '../helpers/ensemble';
 import { readmeJobExample } from '../helpers/job-files';
 import { isProcessAlive } from '../../src/util/process';
-import { cli, commandLine, type LocalRun, startLocal } from '../helpers/local-cluster';
+import { cli, commandLine, diagnosis, type LocalRun, startLocal } from '../helpers/local-cluster';
 
 const test = anyTest as TestFn<{ local: LocalRun }>;
 
@@ -28,18 +28,30 @@ function bannerEnv(local: LocalRun): Record<string, string> {
 }
 const flags = (local: LocalRun): string[] => ['--url', local.urlList, '--ca-file', local.caFile, '--token-file', local.tokenFile];
 
-/** Every replica names the same ready leader and both TaskManagers are registered: the state the drills start from. */
+/**
+ * Every replica names the same ready leader and both TaskManagers are registered: the state the drills
+ * start from. On a timeout the error carries the last views and local's diagnosis.
+ */
 async function settled(local: LocalRun, replicas = 3): Promise<string> {
   const urls = local.urlList.split(',');
-  return eventually(`local settled: ${replicas} replicas naming one leader, 2 TaskManagers`, async () => {
-    const views = await Promise.all(urls.map((u) => get(local, `${u}/health?standbyok=true`).then((a) => a.body, () => null)));
-    const named = new Set(views.filter((v) => v !== null).map((v) => v.leader?.replicaId));
-    if (views.filter((v) => v !== null).length !== replicas || named.size !== 1) return null;
-    const leader = [...named][0] as string | undefined;
-    const leaderUrl = views.find((v) => v?.role === 'leader')?.leader?.restUrl as string | undefined;
-    if (!leader || !leaderUrl) return null;
-    return (await get(local, `${leaderUrl}/overview`)).body.taskmanagers === 2 ? leader : null;
-  }, 60_000, 200);
+  let last = 'nothing answered yet';
+  try {
+    return await eventually(`local settled: ${replicas} replicas naming one leader, 2 TaskManagers`, async () => {
+      const views = await Promise.all(urls.map((u) => get(local, `${u}/health?standbyok=true`).then((a) => a.body, (e: Error) => ({ error: e.message }))));
+      last = `health: ${JSON.stringify(views)}`;
+      const answered = views.filter((v) => !v.error);
+      const named = new Set(answered.map((v) => v.leader?.replicaId));
+      if (answered.length !== replicas || named.size !== 1) return null;
+      const leader = [...named][0] as string | undefined;
+      const leaderUrl = answered.find((v) => v.role === 'leader')?.leader?.restUrl as string | undefined;
+      if (!leader || !leaderUrl) return null;
+      const overview = (await get(local, `${leaderUrl}/overview`)).body;
+      last += `; overview: ${JSON.stringify(overview)}`;
+      return overview.taskmanagers === 2 ? leader : null;
+    }, 60_000, 200);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nlast seen: ${last}\n${diagnosis(local)}`);
+  }
 }
 
 test.before(async (t) => {
