@@ -22,10 +22,26 @@ export function cli(args: string[], timeoutMs = 60_000, env: Record<string, stri
   });
 }
 
-/** `count` consecutive free loopback ports (local takes a base port and counts up). */
+/** The lowest port the kernel hands out for `listen(0)` and outgoing connections (Linux default 32768). */
+function ephemeralLow(): number {
+  try {
+    const low = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 12_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/**
+ * `count` consecutive free loopback ports (local takes a base port and counts up), below the ephemeral
+ * range: local's own ZooKeeper servers, every `listen(0)` and every outgoing connection of the
+ * machine take ports from that range, so one of them could take a replica's port between this probe
+ * and the replica's bind.
+ */
 export async function consecutiveFreePorts(count: number): Promise<number> {
+  const span = ephemeralLow() - count - 10_000;
   for (let tries = 0; tries < 50; tries++) {
-    const base = 20_000 + Math.floor(Math.random() * 20_000);
+    const base = 10_000 + Math.floor(Math.random() * span);
     const held: net.Server[] = [];
     try {
       for (let i = 0; i < count; i++) {
