@@ -228,22 +228,26 @@ export class LeaderElectionService extends EventEmitter {
   }
 
   /**
-   * Graceful stop: the contender suspends its work (revoke), `/leader/info` and the latch node are
-   * deleted, so a standby takes over within one ZooKeeper round trip. Idempotent.
+   * Graceful stop: the term ends for every guard at once, `/leader/info` and the latch node are
+   * deleted (in parallel), so a standby takes over within one ZooKeeper round trip, and only then does
+   * the contender suspend its work (revoke). Idempotent.
    */
   async close(): Promise<void> {
     if (!this.running) return;
     const term = this.term;
     this.term = null;
     this.readyTerm = null;
+    this.running = false; // driver events from here on (the close's own revoke) are ignored as "service stopped"
     await this.queue.run(async () => {
       if (term && term === this.deliveredTerm) {
         this.logger.info('leadership.revoked', { epoch: term.epoch, reason: 'resigned' });
+        // Hand over first, suspend after: with `this.term` cleared every write guard of the term
+        // already refuses (isLeader), so its JobMasters can neither write progress nor deploy, and a
+        // standby need not wait while a thousand of them are suspended. Both deletes check ownership.
+        await Promise.all([this.driver.deleteLeaderInfo(), this.driver.close()]);
         await this.revokeContender(term, 'resigned');
-        await this.driver.deleteLeaderInfo();
       }
     });
-    this.running = false;
     await this.driver.close();
   }
 }

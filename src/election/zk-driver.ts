@@ -425,7 +425,9 @@ export class ZooKeeperLeaderElectionDriver implements LeaderElectionDriver {
       await this.writeLeaderInfo(entry);
       if (!this.hasLeadership(grant)) return;
       this.published = entry;
-      await this.checkLeaderInfo(entry);
+      // The check arms the watch that repairs a deleted or forged node (two more round trips): queued
+      // right behind, so readiness (and the failover clock) does not wait for it.
+      void this.infoQueue.run(() => this.checkLeaderInfo(entry));
     });
   }
 
