@@ -212,6 +212,22 @@ test('after close the contender is revoked once and later driver events are igno
   t.false(await service.confirmLeadership(contender.terms[0]));
 });
 
+test('a graceful close hands over before the contender suspends: the term ends for guards at once, leader info and latch are gone before the revoke', async (t) => {
+  const { driver, service, contender } = setup();
+  driver.grant(1);
+  await eventually('granted', () => contender.calls.includes('granted 1'));
+  const term = contender.terms[0];
+  t.true(await service.confirmLeadership(term));
+  t.not(driver.leaderInfo, null);
+  const seenAtRevoke: Array<{ closed: boolean; leaderInfo: unknown; leading: boolean }> = [];
+  contender.onRevoke = () => { seenAtRevoke.push({ closed: driver.closed, leaderInfo: driver.leaderInfo, leading: service.isLeader(term) }); };
+  const closing = service.close();
+  t.false(service.isLeader(term), 'write guards of the term refuse from the first moment of the close');
+  await closing;
+  t.deepEqual(seenAtRevoke, [{ closed: true, leaderInfo: null, leading: false }]);
+  t.deepEqual(contender.calls.slice(-1), ['revoke 1 (resigned)']);
+});
+
 test('the dispatcher handles a leadership error by dropping its leader state and resigning the term, then leads again on the next grant', async (t) => {
   const driver = new FakeElectionDriver();
   const logs: Logged[] = [];
