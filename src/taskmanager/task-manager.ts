@@ -136,6 +136,7 @@ export class TaskManager {
   /** `files.configFile`: the config file the process was started with, checked like the token files. */
   static optionsFrom(config: DispatcherConfig, logger?: EventLogger, files: { configFile?: string } = {}): TaskManagerOptions {
     const secretFiles = [files.configFile, config['security.internal.token-file'], config['security.rest.token-file'],
+      config['high-availability.zookeeper.client.digest-auth-file'], config['high-availability.zookeeper.state-key-file'],
       config['security.ssl.internal.key-file'], config['security.ssl.rest.key-file']]
       .filter((f): f is string => f !== undefined).map((f) => path.resolve(f));
     return {
