@@ -159,7 +159,10 @@ export interface DispatcherConfig {
    * validated at start-up. Works alongside security.rest.token (the principal `rest-token`, role admin).
    */
   'security.rest.credentials-file'?: string;
-  /** Where audit lines go (JSON lines, appended, created 0600); unset: the process log, event `audit`. */
+  /**
+   * Where audit lines go (JSON lines, appended, created 0600); unset: the process log, event `audit`.
+   * Replicas audit REST actions and refusals and TaskManager registrations; TaskManagers their refused RPC requests.
+   */
   'security.audit.file'?: string;
   /** TLS on the REST API (rest.port, which also carries the TaskManagers' calls to the leader): URLs become https. */
   'security.ssl.rest.enabled': boolean;
