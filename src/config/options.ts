@@ -202,7 +202,8 @@ export type ConfigKey = keyof DispatcherConfig;
 export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
-  'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.digest-auth-file' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
+  'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
+  'high-availability.zookeeper.client.digest-auth-file' |
   'security.internal.token' | 'security.internal.token-file' |
   'security.rest.token' | 'security.rest.token-file' | 'security.rest.credentials-file' | 'security.audit.file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
   'job-result-store.retention.max-age' |
