@@ -34,8 +34,13 @@ export interface DispatcherConfig {
   /** "user:password" for ZooKeeper digest ACLs. Secret: never logged, redacted by publicConfig. */
   'high-availability.zookeeper.client.digest-auth'?: string;
   /**
+   * A file holding digest-auth (one line "user:password"; keeps it out of command lines and config
+   * files, e.g. a mounted secret); read at start-up, like the token files. Not together with digest-auth.
+   */
+  'high-availability.zookeeper.client.digest-auth-file'?: string;
+  /**
    * ACL of every node the product creates (Flink's key): `open` (world:anyone, all permissions) or
-   * `creator` (only the digest identity). Default `creator` when digest-auth is set, else `open`.
+   * `creator` (only the digest identity). Default `creator` when digest-auth (or its file) is set, else `open`.
    */
   'high-availability.zookeeper.client.acl': 'open' | 'creator';
   /** With the creator ACL, also let world:anyone read the nodes (zkCli without credentials). */
@@ -154,7 +159,10 @@ export interface DispatcherConfig {
    * validated at start-up. Works alongside security.rest.token (the principal `rest-token`, role admin).
    */
   'security.rest.credentials-file'?: string;
-  /** Where audit lines go (JSON lines, appended, created 0600); unset: the process log, event `audit`. */
+  /**
+   * Where audit lines go (JSON lines, appended, created 0600); unset: the process log, event `audit`.
+   * Replicas audit REST actions and refusals and TaskManager registrations; TaskManagers their refused RPC requests.
+   */
   'security.audit.file'?: string;
   /** TLS on the REST API (rest.port, which also carries the TaskManagers' calls to the leader): URLs become https. */
   'security.ssl.rest.enabled': boolean;
@@ -195,6 +203,7 @@ export const ZOOKEEPER_NODE_LIMIT_BYTES = 1_048_576;
 
 type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-url' | 'rest.max-body-bytes' | 'replica.id' | 'taskmanager.id' |
   'high-availability.zookeeper.client.digest-auth' | 'high-availability.zookeeper.client.acl' | 'high-availability.zookeeper.state-key-file' |
+  'high-availability.zookeeper.client.digest-auth-file' |
   'security.internal.token' | 'security.internal.token-file' |
   'security.rest.token' | 'security.rest.token-file' | 'security.rest.credentials-file' | 'security.audit.file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
   'job-result-store.retention.max-age' |
@@ -289,11 +298,8 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   'high-availability.zookeeper.client.session-timeout': duration(1),
   'high-availability.zookeeper.client.connection-timeout': duration(1),
   'high-availability.zookeeper.client.tolerate-suspended-connections': bool,
-  'high-availability.zookeeper.client.digest-auth': (value, key) => {
-    // Never echo the value: it is a password.
-    if (typeof value !== 'string' || !/^[^:\s]+:\S+$/.test(value)) throw new ConfigError(key, 'must be "user:password" (value not shown: it is secret)');
-    return value;
-  },
+  'high-availability.zookeeper.client.digest-auth': (value, key) => digestAuth(value, key),
+  'high-availability.zookeeper.client.digest-auth-file': (value, key) => path.resolve(text(value, key)),
   'high-availability.zookeeper.client.acl': oneOf(['open', 'creator']),
   'high-availability.zookeeper.client.acl-world-read': bool,
   'high-availability.zookeeper.state-key-file': (value, key) => path.resolve(text(value, key)),
@@ -524,13 +530,13 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     }
   });
 
-  for (const surface of ['internal', 'rest'] as const) {
-    const [key, fileKey] = [`security.${surface}.token`, `security.${surface}.token-file`] as const;
+  // Secrets given as files: read now, so a bad file stops the start, and the value lands under its own (redacted) key.
+  for (const [key, fileKey, read] of SECRET_FILES) {
     const file = c[fileKey];
     if (file === undefined || failed.has(fileKey) || failed.has(key)) continue;
     attempt(fileKey, () => {
-      if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one`);
-      c[key] = token(readTokenFile(file, fileKey), fileKey);
+      if (c[key] !== undefined) throw new ConfigError(fileKey, `is set together with ${key}; keep one (the file keeps the secret out of config files and command lines)`);
+      c[key] = read(file, fileKey);
     });
   }
   const credentialsFile = c['security.rest.credentials-file'];
@@ -546,8 +552,10 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
   }
   const digest = c['high-availability.zookeeper.client.digest-auth'];
   c['high-availability.zookeeper.client.acl'] ??= digest !== undefined ? 'creator' : 'open';
-  if (c['high-availability.zookeeper.client.acl'] === 'creator' && digest === undefined) {
-    errors.push(new ConfigError('high-availability.zookeeper.client.acl', 'is "creator", which needs high-availability.zookeeper.client.digest-auth (the identity the nodes belong to); set it or use "open"'));
+  // A digest-auth-file that failed was meant as the identity: its own error says what to fix.
+  if (c['high-availability.zookeeper.client.acl'] === 'creator' && digest === undefined && !failed.has('high-availability.zookeeper.client.digest-auth-file')) {
+    errors.push(new ConfigError('high-availability.zookeeper.client.acl', 'is "creator", which needs high-availability.zookeeper.client.digest-auth-file ' +
+      '(or digest-auth: the identity the nodes belong to); set it or use "open"'));
   }
   for (const surface of ['rest', 'internal'] as const) {
     const enabled = `security.ssl.${surface}.enabled` as const;
@@ -614,7 +622,7 @@ export function clusterStateKey(config: DispatcherConfig): Buffer | null {
   const file = config['high-availability.zookeeper.state-key-file'];
   if (file === undefined) {
     if (config['high-availability.zookeeper.client.acl'] === 'creator') {
-      throw new ConfigError('high-availability.zookeeper.state-key-file', 'is required with high-availability.zookeeper.client.acl "creator" (the default with digest-auth): ' +
+      throw new ConfigError('high-availability.zookeeper.state-key-file', 'is required with high-availability.zookeeper.client.acl "creator" (the default with digest-auth or digest-auth-file): ' +
         'write a key with e.g. "openssl rand -hex 32 > state.key" and give every replica and TaskManager the same file');
     }
     return null;
@@ -826,11 +834,40 @@ function token(value: unknown, key: string): string {
   return value;
 }
 
+/** A secret key, the key naming the file that may hold it instead, and how that file's content is read. */
+const SECRET_FILES: ReadonlyArray<readonly [
+  'security.internal.token' | 'security.rest.token' | 'high-availability.zookeeper.client.digest-auth',
+  'security.internal.token-file' | 'security.rest.token-file' | 'high-availability.zookeeper.client.digest-auth-file',
+  (file: string, fileKey: string) => string,
+]> = [
+  ['security.internal.token', 'security.internal.token-file', (file, key) => token(readTokenFile(file, key), key)],
+  ['security.rest.token', 'security.rest.token-file', (file, key) => token(readTokenFile(file, key), key)],
+  ['high-availability.zookeeper.client.digest-auth', 'high-availability.zookeeper.client.digest-auth-file', readDigestAuthFile],
+];
+
+/** ZooKeeper's digest scheme: "user:password", the user without ":", neither with whitespace. */
+const DIGEST_AUTH = /^[^:\s]+:\S+$/;
+
+function digestAuth(value: unknown, key: string): string {
+  // Never echo the value: it is a password.
+  if (typeof value !== 'string' || !DIGEST_AUTH.test(value)) throw new ConfigError(key, 'must be "user:password" (value not shown: it is secret)');
+  return value;
+}
+
+/** One line "user:password" (surrounding whitespace and the trailing newline trimmed); errors never show the content. */
+function readDigestAuthFile(file: string, key: string): string {
+  const content = readTokenFile(file, key);
+  if (content === '') throw new ConfigError(key, `names an empty file (${file}); write one line "user:password" into it, e.g. printf 'ha-dispatcher:%s\\n' "$(openssl rand -hex 24)" > ${file}`);
+  if (/[\r\n]/.test(content)) throw new ConfigError(key, `names a file of several lines (${file}); it must hold exactly one line "user:password"`);
+  if (!DIGEST_AUTH.test(content)) throw new ConfigError(key, `names a file (${file}) that does not hold "user:password" (a user without ":" or spaces, ":", a password without spaces; content not shown: it is secret)`);
+  return content;
+}
+
 function readTokenFile(file: string, key: string): string {
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch (err) {
-    throw new ConfigError(key, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (${file})`);
+    throw new ConfigError(key, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (${file}); create the file (readable by this process) or correct the path`);
   }
 }
 

@@ -13,17 +13,20 @@
  *        `X-Log-Omitted-Bytes: N` and a first line saying so
  *
  * A 409 carries `epoch`: the highest epoch a leader verified to this TaskManager, so a leader below
- * it knows to take a term above it (task-table.ts has the rules).
+ * it knows to take a term above it (task-table.ts has the rules). With an `audit` log every refused
+ * request (401: no or a wrong token, no certificate of the cluster CA; 403: a wrong token, a
+ * TaskManager's certificate) leaves one audit line, as a replica's refused requests do.
  */
 import { AddressInfo } from 'node:net';
 import Koa from 'koa';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import Router from '@koa/router';
 import { EventLogger } from '../util/logger';
 import { errorMiddleware, HttpError } from '../http/errors';
 import { readJsonBody } from '../http/body';
 import { closeServer, createServer, HttpServer, listen } from '../http/server';
-import { requireClientCertificate, ServerTls } from '../security/tls';
+import { requireClientCertificate, ServerTls, verifiedPeer } from '../security/tls';
+import type { AuditLog } from '../security/audit';
 import { CancelRequest, DeployRequest, ReportedState } from './protocol';
 import type { EpochVerdict } from './task-table';
 import { INTERNAL_MAX_BODY_BYTES, requireInternalToken } from './rpc';
@@ -64,14 +67,17 @@ export interface RpcServerOptions {
   metrics?: Middleware;
   /** security.ssl.internal.*: serve https; with `clientCa`, every request but /livez needs a replica's client certificate. */
   tls?: ServerTls;
+  /** Where refused (401/403) requests are audited (security.audit.file, else the process log); none: not audited. */
+  audit?: AuditLog;
 }
 
 /** The koa app serving `owner`. */
-export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServerOptions, 'internalToken' | 'logger' | 'metrics' | 'tls'>): Koa {
+export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServerOptions, 'internalToken' | 'logger' | 'metrics' | 'tls' | 'audit'>): Koa {
   const { logger } = options;
   const app = new Koa();
   const router = new Router();
   app.use(errorMiddleware({ logger, event: 'taskmanager.rpc.internal-error' }));
+  if (options.audit) app.use(auditRefusals(options.audit));
   if (options.metrics) app.use(options.metrics);
   router.get('/livez', (ctx) => { ctx.body = { status: 'alive', taskManagerId: owner.taskManagerId }; });
   // Everything else runs or reveals tasks: the cluster's internal token, when one is configured.
@@ -136,6 +142,35 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
   app.use(router.routes());
   app.use((ctx) => { throw new HttpError(404, `no such endpoint: ${ctx.method} ${ctx.path}`); });
   return app;
+}
+
+/**
+ * Audits every refused request (401/403, answered or thrown): who (the verified certificate's
+ * identity, else "anonymous"), `<METHOD> <path>`, the status and the peer's address. Never the token.
+ */
+function auditRefusals(audit: AuditLog): Middleware {
+  const record = (ctx: Context, status: number): void => {
+    if (status !== 401 && status !== 403) return;
+    audit.record({ principal: principalOf(ctx), action: `${ctx.method} ${ctx.path}`, target: ctx.path, outcome: 'denied', status,
+      remoteAddress: ctx.req.socket?.remoteAddress ?? '' });
+  };
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      if (typeof (err as HttpError).status === 'number') record(ctx, (err as HttpError).status);
+      throw err;
+    }
+    record(ctx, ctx.status);
+  };
+}
+
+/** `taskmanager:<id>` or `replica:<id>` for a certificate the cluster CA signed; "anonymous" otherwise (a token names no one). */
+function principalOf(ctx: Context): string {
+  const peer = verifiedPeer(ctx);
+  if (peer?.role === 'replica') return `replica:${peer.replicaId}`;
+  if (peer?.taskManagerId !== undefined) return `taskmanager:${peer.taskManagerId}`;
+  return 'anonymous';
 }
 
 /** The listening HTTP server around `taskManagerApp`. */

@@ -23,6 +23,7 @@ import type { ClientTls } from '../http/client';
 import { clusterTls } from '../config/cluster-tls';
 import { OPT_OUT_KEY, requireAuthentication } from '../config/secure-defaults';
 import type { ServerTls } from '../security/tls';
+import { AuditLog, createAuditLog, silentAuditLog } from '../security/audit';
 import { LeaderRetrievalService } from '../election/retrieval';
 import { NativeZooKeeperClient } from '../zk/client';
 import { BindError, schemeOf } from '../http/server';
@@ -77,6 +78,8 @@ export interface TaskManagerOptions {
   logRetentionMs?: number;
   /** The config and token files: checked at start-up (not readable by tasks) and never handed to a task as a secret. */
   secretFiles?: string[];
+  /** security.audit.file: where refused RPC requests are audited (JSON lines, created 0600); unset: the process log, event `audit`. */
+  auditFile?: string;
 }
 
 const DEFAULT_LOG_RETENTION_MS = 7 * 86_400_000;
@@ -89,6 +92,7 @@ export class TaskManager {
   private readonly clock: Clock;
   private readonly leader: LeaderConnection;
   private rpc: RpcServer | null = null;
+  private audit: AuditLog = silentAuditLog;
   private running = false;
   private closing: Promise<void> | null = null;
   private address = '';
@@ -136,6 +140,7 @@ export class TaskManager {
   /** `files.configFile`: the config file the process was started with, checked like the token files. */
   static optionsFrom(config: DispatcherConfig, logger?: EventLogger, files: { configFile?: string } = {}): TaskManagerOptions {
     const secretFiles = [files.configFile, config['security.internal.token-file'], config['security.rest.token-file'],
+      config['high-availability.zookeeper.client.digest-auth-file'], config['high-availability.zookeeper.state-key-file'],
       config['security.ssl.internal.key-file'], config['security.ssl.rest.key-file']]
       .filter((f): f is string => f !== undefined).map((f) => path.resolve(f));
     return {
@@ -165,14 +170,15 @@ export class TaskManager {
       log: { maxBytes: config['taskmanager.log.max-bytes'], maxFiles: config['taskmanager.log.max-files'] },
       logRetentionMs: config['taskmanager.log.retention'],
       secretFiles,
+      auditFile: config['security.audit.file'],
     };
   }
 
   /**
    * Binds the RPC server, connects to ZooKeeper (waiting up to `zookeeper.connectionTimeoutMs`) and starts
    * following the leader. Throws BindError (naming taskmanager.rpc-port, after closing the ZooKeeper session) when the port cannot be
-   * bound; an Error when ZooKeeper is unreachable in time, when the task user does not exist, or when a secret
-   * file is readable by the task user.
+   * bound; an Error when ZooKeeper is unreachable in time, when the task user does not exist, when a secret
+   * file is readable by the task user, or when the audit file cannot be opened.
    */
   static async start(options: TaskManagerOptions): Promise<TaskManager> {
     const logger = (options.logger ?? createLogger()).child({ taskManagerId: options.id, component: 'taskmanager' });
@@ -186,17 +192,22 @@ export class TaskManager {
     if (user === undefined && process.getuid?.() === 0) {
       logger.warn('taskmanager.task.runs-as-root', { reason: 'tasks run as root, like this TaskManager; set taskmanager.task.user (e.g. ha-task) to run them as an unprivileged user' });
     }
+    // Before the session: an audit file that cannot be opened stops the start with nothing to clean up.
+    const audit = createAuditLog({ file: options.auditFile, logger, fields: { taskManagerId: options.id } });
     const client = new NativeZooKeeperClient({
       connect: options.zookeeper.connect, chroot: options.zookeeper.root, sessionTimeoutMs: options.zookeeper.sessionTimeoutMs,
       digestAuth: options.zookeeper.digestAuth, logger, seal: new StateSeal(options.zookeeper.stateKey ?? null, { logger }),
     });
     const retrieval = new LeaderRetrievalService(client, { logger });
     const tm = new TaskManager(options, client, retrieval, logger);
+    tm.audit = audit;
     try {
-      tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, tls: options.tls?.server, logger, metrics: tm.metrics.middleware() });
+      tm.rpc = await RpcServer.listen(tm.commands(), { bindAddress: options.bindAddress, port: options.rpcPort, internalToken: options.internalToken, tls: options.tls?.server, logger,
+        metrics: tm.metrics.middleware(), audit });
     } catch (err) {
       // No session may outlive a TaskManager that could not bind: close it before reporting.
       await client.close();
+      await audit.close();
       throw new BindError('taskmanager.rpc-port', options.bindAddress, options.rpcPort, err as NodeJS.ErrnoException);
     }
     const host = ['0.0.0.0', '::'].includes(options.bindAddress) ? os.hostname() : options.bindAddress;
@@ -327,6 +338,7 @@ export class TaskManager {
       await this.client.close();
       this.reaper?.stop();
       await this.rpc?.close();
+      await this.audit.close();
       this.logger.info('taskmanager.stopped', {});
     })();
     return this.closing;

@@ -109,7 +109,7 @@ export interface ZooKeeperClientOptions {
   clock?: Clock;
   /** Called after every operation: for latency metrics. */
   onOperation?: (op: string, durationMs: number, error: ZkError | null) => void;
-  /** Digest credentials "user:password" added to every session. */
+  /** Digest credentials "user:password" added to every session (the config's digest-auth, or the content of digest-auth-file). */
   digestAuth?: string;
   /** ACL of every node this client creates; default `open`. `creator` needs `digestAuth`. */
   acl?: AclMode;
@@ -197,7 +197,7 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
     this.digestAuth = options.digestAuth;
     this.seal = options.seal;
     const acl = options.acl ?? 'open';
-    if (acl === 'creator' && !this.digestAuth) throw new Error('the creator ACL needs digest credentials (high-availability.zookeeper.client.digest-auth)');
+    if (acl === 'creator' && !this.digestAuth) throw new Error('the creator ACL needs digest credentials (high-availability.zookeeper.client.digest-auth-file or digest-auth)');
     this.createAcl = acl === 'creator' ? aclFor(acl, options.worldReadable) : null;
     this.openSession();
   }
@@ -513,7 +513,7 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
         const acl = ours ? this.createAcl : [...this.createAcl, { perms: ZK_PERMS.CREATE, scheme: 'world', id: 'anyone' }];
         await this.setAclAbsolute(p, acl, -1).catch((err) => {
           if (err instanceof ZkError && err.code === 'NOAUTH') {
-            throw new ZkError(ZK_CODES.NOAUTH, 'lock (setACL: the node belongs to another ZooKeeper identity; check high-availability.zookeeper.client.digest-auth)', p);
+            throw new ZkError(ZK_CODES.NOAUTH, 'lock (setACL: the node belongs to another ZooKeeper identity; check that every replica and TaskManager has the same high-availability.zookeeper.client.digest-auth-file or digest-auth)', p);
           }
           throw err;
         });

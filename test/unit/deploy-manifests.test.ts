@@ -4,7 +4,9 @@
  * validates against a JSON Schema of the subset it uses plus the invariants that make it work
  * (loopback-only ports, healthchecks, readiness-gated start order, service-name advertised URLs,
  * tokens); and every product configuration embedded in them — ConfigMap, docker/ha-dispatcher.yaml,
- * the -D flags of each replica and TaskManager — passes the product's own loader and validator.
+ * the -D flags of each replica and TaskManager — passes the product's own loader and validator, runs
+ * with trusted cluster state (ZooKeeper digest identity and state key from files), and names only
+ * secret files its container mounts.
  */
 import test from 'ava';
 import Ajv from 'ajv';
@@ -17,7 +19,7 @@ import { Namespace, Service, ConfigMap } from 'kubernetes-models/v1';
 import { StatefulSet, Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { DispatcherConfig, loadConfig } from '../../src/config';
+import { CONFIG_KEYS, ConfigKey, DispatcherConfig, clusterStateKey, loadConfig } from '../../src/config';
 import { packageRoot } from '../../src/util/package-root';
 
 const ROOT = packageRoot();
@@ -53,11 +55,48 @@ const byKind = (kind: string): Manifest[] => manifests().map((m) => m.doc).filte
 const matches = (selector: Record<string, string>, labels: Record<string, string> = {}): boolean =>
   Object.entries(selector).every(([k, v]) => labels[k] === v);
 
-/** A throwaway token file, as the Secret or compose secret would mount it. */
-function tokenFile(name: string): string {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ha-deploy-token-')), name);
-  fs.writeFileSync(file, `${'ab'.repeat(32)}\n`);
+/** What each shipped secret file holds, in the format its README's command writes. */
+const SECRET_CONTENT: Readonly<Record<string, string>> = {
+  'rest-token': 'ab'.repeat(32),
+  'internal-token': 'cd'.repeat(32),
+  // printf 'ha-dispatcher:%s\n' "$(openssl rand -hex 24)"
+  'zookeeper-digest': `ha-dispatcher:${'ef'.repeat(24)}`,
+  // openssl rand -hex 32
+  'state-key': '01'.repeat(32),
+};
+
+/** A throwaway stand-in for the secret file `name`, as the Secret or compose secret would mount it. */
+function secretFile(name: string): string {
+  const content = SECRET_CONTENT[name];
+  if (content === undefined) throw new Error(`no stand-in content for the secret ${name}: add it to SECRET_CONTENT`);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ha-deploy-secret-')), name);
+  fs.writeFileSync(file, `${content}\n`, { mode: 0o600 });
   return file;
+}
+
+/** Keys naming a file the process reads (tokens, digest identity, state key, credentials, PEM files). */
+const FILE_KEYS = CONFIG_KEYS.filter((k): k is ConfigKey => k.endsWith('-file'));
+
+/**
+ * The shipped security posture of one container's config: both tokens, the ZooKeeper digest identity
+ * and the state key from files, the creator ACL without world read — and every file it names is a
+ * mounted secret (`standIns`: the local stand-ins of what the container mounts).
+ */
+function assertSecured(t: import('ava').ExecutionContext, who: string, cfg: DispatcherConfig, standIns: ReadonlySet<string>): void {
+  for (const key of FILE_KEYS) {
+    const file = cfg[key] as string | undefined;
+    if (file !== undefined) t.true(standIns.has(file), `${who}: ${key} (${file}) is a mounted secret file`);
+  }
+  t.truthy(cfg['security.rest.token'], `${who}: REST authentication on`);
+  t.truthy(cfg['security.internal.token'], `${who}: internal RPC authentication on`);
+  t.truthy(cfg['high-availability.zookeeper.client.digest-auth-file'], `${who}: digest-auth-file is set`);
+  t.is(cfg['high-availability.zookeeper.client.digest-auth'], SECRET_CONTENT['zookeeper-digest'], `${who}: the ZooKeeper identity is read from the mounted file`);
+  t.is(cfg['high-availability.zookeeper.client.acl'], 'creator', `${who}: nodes are locked to the digest identity`);
+  t.false(cfg['high-availability.zookeeper.client.acl-world-read'], `${who}: no world read`);
+  t.truthy(cfg['high-availability.zookeeper.state-key-file'], `${who}: state-key-file is set`);
+  if (standIns.has(cfg['high-availability.zookeeper.state-key-file']!)) {
+    t.is(clusterStateKey(cfg)?.toString('utf8'), SECRET_CONTENT['state-key'], `${who}: the state key is read from the mounted file`);
+  }
 }
 
 /**
@@ -107,9 +146,12 @@ test('kustomization.yaml lists every manifest file, and its generated Secret com
   const generator = k.secretGenerator.find((g: any) => g.name === 'ha-dispatcher-tokens');
   t.truthy(generator);
   const keys = generator.files.map((f: string) => f.split('=')[0]).sort();
-  t.deepEqual(keys, ['internal-token', 'rest-token']);
+  t.deepEqual(keys, ['internal-token', 'rest-token', 'state-key', 'zookeeper-digest']);
   for (const f of generator.files as string[]) t.regex(f.split('=')[1], /^secrets\//);
   t.regex(fs.readFileSync(path.join(K8S_DIR, 'secrets', '.gitignore'), 'utf8'), /^\*$/m);
+  // The README's one-time commands create every file the Secret is generated from.
+  const readme = fs.readFileSync(path.join(K8S_DIR, 'README.md'), 'utf8');
+  for (const f of generator.files as string[]) t.true(readme.includes(`> deploy/kubernetes/${f.split('=')[1]}`), `README.md creates ${f.split('=')[1]}`);
 });
 
 test('every reference resolves: Service and PodDisruptionBudget selectors, serviceName, ConfigMaps and Secrets of pods', (t) => {
@@ -186,12 +228,17 @@ test('the ConfigMap config and the -D flags of replicas and TaskManagers pass th
     const { verb, config, overrides } = processArgs(args);
     const configMount = c.volumeMounts.find((m: any) => pod.volumes.find((v: any) => v.name === m.name)?.configMap);
     t.is(config, `${configMount.mountPath}/ha-dispatcher.yaml`, `${w.metadata.name}: --config is the mounted ConfigMap`);
-    const tokenMount = c.volumeMounts.find((m: any) => pod.volumes.find((v: any) => v.name === m.name)?.secret);
-    const mounted = new Map(['rest-token', 'internal-token'].map((k) => [`${tokenMount.mountPath}/${k}`, tokenFile(k)]));
+    // Every key of every Secret volume the container mounts, at <mountPath>/<key>.
+    const mounted = new Map<string, string>();
+    for (const m of c.volumeMounts) {
+      const secretName = pod.volumes.find((v: any) => v.name === m.name)?.secret?.secretName;
+      if (secretName === undefined) continue;
+      const generator = kustomization().secretGenerator.find((g: any) => g.name === secretName);
+      for (const f of generator.files as string[]) mounted.set(`${m.mountPath}/${f.split('=')[0]}`, secretFile(f.split('=')[0]));
+    }
 
     const cfg = productConfig(configText, overrides, mounted);
-    t.truthy(cfg['security.rest.token'], `${w.metadata.name}: REST authentication on`);
-    t.truthy(cfg['security.internal.token'], `${w.metadata.name}: internal RPC authentication on`);
+    assertSecured(t, w.metadata.name, cfg, new Set(mounted.values()));
     for (const server of cfg['high-availability.zookeeper.quorum'].split(',')) {
       t.regex(server, new RegExp(`^zookeeper-[0-${zk.spec.replicas - 1}]\\.${zk.spec.serviceName}:2181$`));
     }
@@ -318,17 +365,22 @@ test('compose: every replica and TaskManager config passes the product validator
   const c = compose();
   const configText = fs.readFileSync(path.join(DOCKER_DIR, 'ha-dispatcher.yaml'), 'utf8');
   const dockerfile = fs.readFileSync(path.join(DOCKER_DIR, 'Dockerfile'), 'utf8');
-  const mounted = new Map(Object.keys(c.secrets).map((name) => [`/run/secrets/${name}`, tokenFile(name)]));
+  for (const [name, secret] of Object.entries<any>(c.secrets)) t.regex(secret.file, /^\.\/secrets\/[a-z-]+$/, `secret ${name} is a file of docker/secrets/`);
+  t.regex(fs.readFileSync(path.join(DOCKER_DIR, 'secrets', '.gitignore'), 'utf8'), /^\*$/m);
+  // docker/README.md's one-time commands create every secret file.
+  const readme = fs.readFileSync(path.join(DOCKER_DIR, 'README.md'), 'utf8');
+  for (const secret of Object.values<any>(c.secrets)) t.true(readme.includes(`> docker/${secret.file.slice(2)}`), `docker/README.md creates ${secret.file}`);
   const roles = { dispatcher: 0, taskmanager: 0 };
   for (const [name, s] of Object.entries<any>(c.services)) {
     if (s.image !== DISPATCHER_IMAGE) continue;
     const { verb, config, overrides } = processArgs(s.command);
     t.is(config, '/etc/ha-dispatcher/ha-dispatcher.yaml');
     t.true(dockerfile.includes(`COPY docker/ha-dispatcher.yaml ${config}`), 'the image holds the config file');
+    // Compose mounts a service's secrets at /run/secrets/<name>: only its own.
+    const mounted = new Map<string, string>((s.secrets ?? []).map((secret: string) => [`/run/secrets/${secret}`, secretFile(secret)]));
     const cfg = productConfig(configText, overrides, mounted, s.environment ?? {});
-    t.truthy(cfg['security.rest.token'], `${name}: REST authentication on`);
-    t.truthy(cfg['security.internal.token'], `${name}: internal RPC authentication on`);
-    t.deepEqual([...s.secrets].sort(), ['internal-token', 'rest-token'], `${name} mounts both tokens`);
+    assertSecured(t, name, cfg, new Set(mounted.values()));
+    t.deepEqual([...s.secrets].sort(), ['internal-token', 'rest-token', 'state-key', 'zookeeper-digest'], `${name} mounts both tokens, the ZooKeeper identity and the state key`);
     for (const server of cfg['high-availability.zookeeper.quorum'].split(',')) t.true(server.split(':')[0] in c.services, `${name}: ZooKeeper ${server} is a service`);
     if (verb === 'dispatcher') {
       roles.dispatcher++;
