@@ -12,9 +12,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnClean } from '../util/clean-spawn';
 import { ManagedChild } from '../util/managed-child';
-import { stopChild } from '../util/process';
+import { isProcessAlive, stopChild } from '../util/process';
 import { packageRoot } from '../util/package-root';
-import type { ProviderRequest, TaskManagerProvider } from './autoscaler';
+import { LAUNCH_ID_PREFIX, ProviderRequest, TaskManagerProvider } from './autoscaler';
 import { fillTemplate, parseCommandTemplate } from '../util/command-template';
 import type { DispatcherConfig } from '../config';
 
@@ -70,8 +70,8 @@ export function runCommand(argv: readonly string[], deadlineMs: number): Promise
 export interface LocalProviderOptions {
   /** The configuration arguments every TaskManager gets (`replicaConfigArgs`), before its own taskmanager.id. */
   configArgs: readonly string[];
-  /** Where each launched TaskManager logs: `<logDir>/<id>.log`. */
-  logDir: string;
+  /** The launched TaskManagers' taskmanager.data-dir; each logs to `<dataDir>/<id>.log`. */
+  dataDir: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -85,9 +85,10 @@ export class LocalTaskManagerProvider implements TaskManagerProvider {
 
   /** Resolves once the process started; rejects when it could not. */
   async launch(request: ProviderRequest): Promise<void> {
-    fs.mkdirSync(this.options.logDir, { recursive: true });
-    const args = [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'taskmanager', ...this.options.configArgs, '-D', `taskmanager.id=${request.id}`];
-    const child = ManagedChild.spawn(process.execPath, args, { logFile: path.join(this.options.logDir, `${request.id}.log`), env: this.options.env ?? process.env, outlivesParent: true });
+    fs.mkdirSync(this.options.dataDir, { recursive: true });
+    const args = [path.join(packageRoot(), 'bin', 'ha-dispatcher.js'), 'taskmanager', ...this.options.configArgs,
+      '-D', `taskmanager.data-dir=${this.options.dataDir}`, '-D', `taskmanager.id=${request.id}`];
+    const child = ManagedChild.spawn(process.execPath, args, { logFile: path.join(this.options.dataDir, `${request.id}.log`), env: this.options.env ?? process.env, outlivesParent: true });
     await new Promise<void>((resolve, reject) => {
       child.child.once('spawn', () => resolve());
       child.child.once('error', (err) => reject(err));
@@ -144,5 +145,26 @@ export function autoscalingProvider(config: DispatcherConfig): TaskManagerProvid
       scaleDown: parseCommandTemplate(config['resourcemanager.autoscaler.command.scale-down'] ?? ''),
     });
   }
-  return new LocalTaskManagerProvider({ configArgs: replicaConfigArgs(process.argv), logDir: config['taskmanager.data-dir'] });
+  // Per cluster: two clusters on one host may both launch an `auto-3-1`.
+  const dataDir = path.join(config['taskmanager.data-dir'], 'autoscaled', config['high-availability.cluster-id']);
+  return new LocalTaskManagerProvider({ configArgs: replicaConfigArgs(process.argv), dataDir });
+}
+
+/**
+ * TaskManager processes on this host that a `local` provider of cluster `clusterId` launched (their
+ * command line names `taskmanager.id=auto-…` and the cluster's data directory), by /proc: for the
+ * chaos runner's and the tests' clean-up and assertions. `taskmanager.id` is their id.
+ */
+export function localLaunchedTaskManagers(clusterId: string): Array<{ pid: number; id: string }> {
+  const found: Array<{ pid: number; id: string }> = [];
+  let pids: string[];
+  try { pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)); } catch { return found; }
+  for (const pid of pids) {
+    let args: string[];
+    try { args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    const id = args.find((a) => a.startsWith(`taskmanager.id=${LAUNCH_ID_PREFIX}`))?.slice('taskmanager.id='.length);
+    const inCluster = args.some((a) => a.startsWith('taskmanager.data-dir=') && a.endsWith(`${path.sep}autoscaled${path.sep}${clusterId}`));
+    if (id && inCluster && args.includes('taskmanager') && isProcessAlive(Number(pid))) found.push({ pid: Number(pid), id });
+  }
+  return found;
 }
