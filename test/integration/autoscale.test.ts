@@ -135,9 +135,12 @@ test.serial('40 waiting subtasks grow the pool from 1 to 4 TaskManagers; every s
     t.deepEqual(leader.events('task.evicted'), [], 'no task was taken off a drained TaskManager');
     t.is(leader.events('taskmanager.released').length, 3);
     t.is(launchLogs(cluster, dataDir).length, 3, 'three launches in all');
-    const state = await storedState(t, cluster);
-    t.is(state?.desired, 1);
-    t.deepEqual(state?.draining, []);
+    const state = await eventually('the releases told to the provider and stored', async () => {
+      const s = await storedState(t, cluster);
+      return s && s.draining.length === 0 ? s : null;
+    }, 60_000, 200);
+    t.is(state.desired, 1);
+    t.true(state.launches.every((l) => l.id === left[0]), 'only the remaining TaskManager is still a launch on record');
   });
 });
 
@@ -154,9 +157,9 @@ test.serial('a leader SIGKILLed in the middle of a scale-up: its successor adopt
     oldLeader.kill('SIGKILL');
     const recorded = await eventually('the launches stored', async () => {
       const s = await storedState(t, cluster);
-      return s && s.launches.length === 3 ? s : null;
+      return s && s.launches.length > 0 ? s : null;
     }, 30_000, 100);
-    t.is(recorded.desired, 4);
+    t.true(recorded.desired > 1);
     const newLeader = await cluster.leader(60_000, [oldLeader]);
 
     const grown = await eventually('4 registered TaskManagers', async () => {
@@ -175,7 +178,12 @@ test.serial('a leader SIGKILLed in the middle of a scale-up: its successor adopt
     t.deepEqual(processes.map((p) => p.id).sort(), launched, 'one process per launch');
     t.is(launchLogs(cluster, dataDir).length, 3, 'no launch was started twice');
     t.true(newLeader.events('autoscaler.launch.adopted').length >= 1);
-    t.deepEqual(newLeader.events('autoscaler.scale-up'), [], 'the new leader had nothing to add');
+    // The new leader launched only in place of launches recorded but never started (killed between the
+    // write and the start): those count until the launch timeout, then give way to new ones.
+    const timedOut = newLeader.events('autoscaler.launch.timed-out').map((e) => e.taskManagerId);
+    const logsDir = path.join(dataDir, 'autoscaled', cluster.clusterId);
+    for (const id of timedOut) t.false(fs.existsSync(path.join(logsDir, `${id}.log`)), `${id} timed out although it was started`);
+    t.is(newLeader.events('autoscaler.scale-up').flatMap((e) => e.launches).length, timedOut.length, 'nothing launched beyond what never started');
 
     fs.writeFileSync(gate, '');
     for (const id of jobs) t.is((await cluster.waitForJob(id, (j) => ['FINISHED', 'FAILED', 'CANCELED'].includes(j.state), `job ${id} ended`, 180_000)).state, 'FINISHED');
