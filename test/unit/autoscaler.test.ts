@@ -253,6 +253,10 @@ test('command templates: words split once, placeholders filled inside a word, un
   t.deepEqual(words, ['kubectl', 'scale', 'statefulset/tm', '--replicas={count}', '-l', 'app=ha dispatcher']);
   t.deepEqual(fillTemplate(words, { id: 'x; rm -rf /', desired: 3 }).slice(3), ['--replicas=3', '-l', 'app=ha dispatcher']);
   t.deepEqual(fillTemplate(['start-tm', '{id}'], { id: 'a b;c', desired: 1 }), ['start-tm', 'a b;c'], 'one word, never split or interpreted');
+  // The README's Kubernetes scale-down recipe: values reach sh only as positional parameters.
+  const recipe = parseCommandTemplate(`sh -c 'kubectl -n ha-dispatcher annotate pod "$1" controller.kubernetes.io/pod-deletion-cost=-1000 --overwrite && kubectl -n ha-dispatcher scale deployment/ha-dispatcher-taskmanager --replicas="$2"' scale-down {id} {count}`);
+  t.deepEqual(fillTemplate(recipe, { id: 'tm-7; reboot', desired: 2 }).slice(3), ['scale-down', 'tm-7; reboot', '2']);
+  t.true(recipe[2].startsWith('kubectl -n ha-dispatcher annotate pod "$1"'));
   t.throws(() => parseCommandTemplate('kubectl scale --replicas={replicas}'), { message: /unknown placeholder \{replicas\}/ });
   t.throws(() => parseCommandTemplate("kubectl 'scale"), { message: /unclosed/ });
   t.throws(() => parseCommandTemplate('  '), { message: /is empty/ });
