@@ -9,12 +9,13 @@
  *   no shell ever sees a value, so an id cannot inject anything.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnClean } from '../util/clean-spawn';
 import { ManagedChild } from '../util/managed-child';
 import { isProcessAlive, stopChild } from '../util/process';
 import { packageRoot } from '../util/package-root';
-import { LAUNCH_ID_PREFIX, ProviderRequest, TaskManagerProvider } from './autoscaler';
+import { LAUNCH_ID_PREFIX, LaunchRecord, ProviderRequest, TaskManagerProvider } from './autoscaler';
 import { fillTemplate, parseCommandTemplate } from '../util/command-template';
 import type { DispatcherConfig } from '../config';
 
@@ -70,8 +71,10 @@ export function runCommand(argv: readonly string[], deadlineMs: number): Promise
 export interface LocalProviderOptions {
   /** The configuration arguments every TaskManager gets (`replicaConfigArgs`), before its own taskmanager.id. */
   configArgs: readonly string[];
-  /** The launched TaskManagers' taskmanager.data-dir; each logs to `<dataDir>/<id>.log`. */
+  /** The launched TaskManagers' taskmanager.data-dir, `<taskmanager.data-dir>/autoscaled/<clusterId>`; each logs to `<dataDir>/<id>.log`. */
   dataDir: string;
+  /** high-availability.cluster-id: which processes on this host are this cluster's launches. */
+  clusterId: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -94,6 +97,17 @@ export class LocalTaskManagerProvider implements TaskManagerProvider {
       child.child.once('error', (err) => reject(err));
     });
     this.children.set(request.id, child);
+  }
+
+  /**
+   * Its process runs: this replica's child, else a process of the cluster's launches on this host (one
+   * a former leader here started). Undefined for a launch recorded on another host.
+   */
+  launchAlive(launch: LaunchRecord): boolean | undefined {
+    const child = this.children.get(launch.id);
+    if (child) return child.running;
+    if (launch.host !== os.hostname()) return undefined;
+    return localLaunchedTaskManagers(this.options.clusterId).some((p) => p.id === launch.id);
   }
 
   /** Stops the process when this replica started it and it still runs (a launch that timed out); a released one has stopped itself. */
@@ -147,7 +161,7 @@ export function autoscalingProvider(config: DispatcherConfig): TaskManagerProvid
   }
   // Per cluster: two clusters on one host may both launch an `auto-3-1`.
   const dataDir = path.join(config['taskmanager.data-dir'], 'autoscaled', config['high-availability.cluster-id']);
-  return new LocalTaskManagerProvider({ configArgs: replicaConfigArgs(process.argv), dataDir });
+  return new LocalTaskManagerProvider({ configArgs: replicaConfigArgs(process.argv), dataDir, clusterId: config['high-availability.cluster-id'] });
 }
 
 /**

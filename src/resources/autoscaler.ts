@@ -10,6 +10,7 @@
  * registers or the launch timeout passes, so a new leader adopts launches under way instead of
  * launching again. Nothing here throws into the replica: every failure is logged and retried next round.
  */
+import * as os from 'node:os';
 import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, systemClock, TimerHandle } from '../util/clock';
 import type { DispatcherMetrics } from '../metrics/metrics';
@@ -25,6 +26,8 @@ export interface LaunchRecord {
   launchedAt: number;
   /** Null until a TaskManager with this id registered. */
   registeredAt: number | null;
+  /** Host name of the replica that recorded it (absent in records of other writers). */
+  host?: string;
 }
 
 /** The provider's desired state as stored in `/autoscaler`. */
@@ -69,6 +72,11 @@ export interface TaskManagerProvider {
   launch(request: ProviderRequest): Promise<void>;
   /** A TaskManager the autoscaler drained was released, or a launch timed out: give its capacity back. */
   release(request: ProviderRequest): Promise<void>;
+  /**
+   * Whether the launch `id` still runs, when the provider can tell (`local`: its process); undefined
+   * when it cannot. A launch that is known gone before it registered stops counting at once.
+   */
+  launchAlive?(launch: LaunchRecord): boolean | undefined;
 }
 
 /** What the autoscaler needs of the term's ResourceManager. */
@@ -194,7 +202,15 @@ export class Autoscaler {
         dirty = true;
       } else if (!tm && launch.registeredAt === null) {
         const unnamedArrived = !named && members.length >= state.desired;
-        if (unnamedArrived || now - launch.launchedAt >= this.options.launchTimeoutMs) {
+        // Past a grace (a leader that lost its term may still be starting it), a launch known gone is over.
+        const gone = now - launch.launchedAt >= LAUNCH_GONE_GRACE_MS && this.options.provider.launchAlive?.(launch) === false;
+        if (gone) {
+          state.launches.splice(state.launches.indexOf(launch), 1);
+          state.desired = Math.max(0, state.desired - 1);
+          dirty = true;
+          this.logger.warn(AUTOSCALER_EVENTS.launchFailed, { taskManagerId: launch.id, provider: this.options.provider.name, reason: 'its process is gone and it never registered' });
+          this.options.metrics?.autoscalerLaunchFailures.inc();
+        } else if (unnamedArrived || now - launch.launchedAt >= this.options.launchTimeoutMs) {
           state.launches.splice(state.launches.indexOf(launch), 1);
           dirty = true;
           if (!unnamedArrived) {
@@ -232,7 +248,7 @@ export class Autoscaler {
     }
     if (decision.direction === 'up') {
       const ids = Array.from({ length: decision.launch }, () => `${LAUNCH_ID_PREFIX}${this.options.epoch}-${++this.seq}`);
-      const records = ids.map((id) => ({ id, launchedAt: now, registeredAt: null }));
+      const records: LaunchRecord[] = ids.map((id) => ({ id, launchedAt: now, registeredAt: null, host: os.hostname() }));
       state.launches.push(...records);
       const before = state.desired;
       state.desired = decision.desired;
@@ -329,6 +345,9 @@ export class Autoscaler {
       .finally(() => this.releasing.delete(id));
   }
 }
+
+/** A launch the provider reports gone is dropped only this long (ms, wall clock) after it was recorded. */
+export const LAUNCH_GONE_GRACE_MS = 10_000;
 
 /** Ids of launched TaskManagers: `auto-<epoch>-<n>`, unique across leaders (each term has its own epoch). */
 export const LAUNCH_ID_PREFIX = 'auto-';

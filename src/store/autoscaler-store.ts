@@ -73,7 +73,8 @@ function checkState(value: AutoscalerState): AutoscalerState | null {
   for (const l of value.launches as unknown[]) {
     const r = l as Partial<LaunchRecord> | null;
     if (!r || !id(r.id) || !count(r.launchedAt) || !(r.registeredAt === null || count(r.registeredAt))) return null;
-    launches.push({ id: r.id, launchedAt: r.launchedAt, registeredAt: r.registeredAt });
+    if (r.host !== undefined && (typeof r.host !== 'string' || r.host.length > 255)) return null;
+    launches.push({ id: r.id, launchedAt: r.launchedAt, registeredAt: r.registeredAt, ...(r.host !== undefined ? { host: r.host } : {}) });
   }
   if (!value.draining.every(id)) return null;
   return { desired: value.desired, launches, draining: [...value.draining], updatedAt: value.updatedAt, epoch: value.epoch };

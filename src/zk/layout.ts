@@ -137,7 +137,7 @@ export function drainPath(taskManagerId: string): string {
 /**
  * `/autoscaler` — persistent, sealed (context `autoscaler`), written only by the leader (guarded):
  * the TaskManager autoscaler's desired state, JSON `{desired, launches: [{id, launchedAt,
- * registeredAt}], draining: [id], updatedAt, epoch}` (times epoch-ms). A launch is recorded before it
+ * registeredAt, host}], draining: [id], updatedAt, epoch}` (times epoch-ms). A launch is recorded before it
  * starts, so a new leader adopts launches under way (src/store/autoscaler-store.ts). Deleting it is
  * harmless: the leader writes it again on its next change.
  */

@@ -5,7 +5,7 @@
 import test from 'ava';
 import { FakeClock } from '../helpers/fake-clock';
 import { decideScaling, INITIAL_MEMORY, PoolMember, ScalingLimits, ScalingMemory } from '../../src/resources/autoscaler-decision';
-import { Autoscaler, AutoscalerState, AutoscalerStateStore, ProviderRequest, ScalableResources, TaskManagerProvider } from '../../src/resources/autoscaler';
+import { Autoscaler, AutoscalerState, LAUNCH_GONE_GRACE_MS, AutoscalerStateStore, ProviderRequest, ScalableResources, TaskManagerProvider } from '../../src/resources/autoscaler';
 import type { TaskManagerView } from '../../src/resources/resource-manager';
 import type { DrainRecord } from '../../src/resources/drain';
 import { replicaConfigArgs } from '../../src/resources/autoscaler-providers';
@@ -126,6 +126,9 @@ class FakeProvider implements TaskManagerProvider {
     return Promise.resolve();
   }
   async release(request: ProviderRequest): Promise<void> { this.released.push(request.id); }
+  /** Launches known gone (a killed process); others unknown. */
+  gone = new Set<string>();
+  launchAlive(launch: { id: string }): boolean | undefined { return this.gone.has(launch.id) ? false : undefined; }
 }
 
 class FakeResources implements ScalableResources {
@@ -190,6 +193,30 @@ test('a launch that never registers stops counting after the launch timeout; the
   await clock.advance(10_000);
   await a.round();
   t.deepEqual(provider.released, ['auto-3-1'], 'the provider is told to give it back');
+  t.deepEqual(store.state!.launches, []);
+  await clock.advance(1000);
+  await a.round();
+  t.deepEqual(provider.launched, ['auto-3-1', 'auto-3-2']);
+});
+
+test('a launch known gone before it registered stops counting after the grace, not before; demand launches another', async (t) => {
+  const clock = new FakeClock();
+  const store = new FakeStore();
+  const provider = new FakeProvider(store);
+  const resources = new FakeResources();
+  resources.add('tm1', 2);
+  resources.waiting = 2;
+  const a = autoscaler(3, { store, provider, resources, clock });
+  await a.round();
+  await clock.advance(1000);
+  await a.round();
+  t.deepEqual(provider.launched, ['auto-3-1']);
+  provider.gone.add('auto-3-1');
+  await clock.advance(1000);
+  await a.round();
+  t.deepEqual(store.state!.launches.map((l) => l.id), ['auto-3-1'], 'within the grace: a leader losing its term may still be starting it');
+  await clock.advance(LAUNCH_GONE_GRACE_MS);
+  await a.round();
   t.deepEqual(store.state!.launches, []);
   await clock.advance(1000);
   await a.round();
