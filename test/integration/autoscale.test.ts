@@ -55,7 +55,7 @@ function withLogs<T>(t: ExecutionContext<Context>, cluster: ExecutionCluster, da
   });
 }
 
-/** The log file of every TaskManager the local provider ever started for the cluster (one per launch). */
+/** The log file of every TaskManager the local provider tried to start for the cluster (one per launch, created just before the start). */
 function launchLogs(cluster: ExecutionCluster, dataDir: string): string[] {
   const dir = path.join(dataDir, 'autoscaled', cluster.clusterId);
   try {
@@ -63,6 +63,11 @@ function launchLogs(cluster: ExecutionCluster, dataDir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** Ids of the launched TaskManagers that ever ran (their log has `taskmanager.started`). */
+function startedLaunches(cluster: ExecutionCluster, dataDir: string): string[] {
+  return launchLogs(cluster, dataDir).filter((f) => fs.readFileSync(f, 'utf8').includes('"taskmanager.started"')).map((f) => path.basename(f, '.log')).sort();
 }
 
 async function registered(cluster: ExecutionCluster): Promise<string[]> {
@@ -135,6 +140,7 @@ test.serial('40 waiting subtasks grow the pool from 1 to 4 TaskManagers; every s
     t.deepEqual(leader.events('task.evicted'), [], 'no task was taken off a drained TaskManager');
     t.is(leader.events('taskmanager.released').length, 3);
     t.is(launchLogs(cluster, dataDir).length, 3, 'three launches in all');
+    t.is(startedLaunches(cluster, dataDir).length, 3);
     const state = await eventually('the releases told to the provider and stored', async () => {
       const s = await storedState(t, cluster);
       return s && s.draining.length === 0 ? s : null;
@@ -176,14 +182,13 @@ test.serial('a leader SIGKILLed in the middle of a scale-up: its successor adopt
     t.deepEqual(grown.filter((id) => id.startsWith('auto-')), launched);
     const processes = localLaunchedTaskManagers(cluster.clusterId);
     t.deepEqual(processes.map((p) => p.id).sort(), launched, 'one process per launch');
-    t.is(launchLogs(cluster, dataDir).length, 3, 'no launch was started twice');
+    t.deepEqual(startedLaunches(cluster, dataDir), launched, 'every TaskManager that ever ran is one of the pool: none was started twice');
     t.true(newLeader.events('autoscaler.launch.adopted').length >= 1);
-    // The new leader launched only in place of launches recorded but never started (killed between the
-    // write and the start): those count until the launch timeout, then give way to new ones.
-    const timedOut = newLeader.events('autoscaler.launch.timed-out').map((e) => e.taskManagerId);
-    const logsDir = path.join(dataDir, 'autoscaled', cluster.clusterId);
-    for (const id of timedOut) t.false(fs.existsSync(path.join(logsDir, `${id}.log`)), `${id} timed out although it was started`);
-    t.is(newLeader.events('autoscaler.scale-up').flatMap((e) => e.launches).length, timedOut.length, 'nothing launched beyond what never started');
+    // The new leader launched only in place of launches recorded but never started (the old leader was
+    // killed between the write and the start): those stop counting (gone, or timed out), then demand replaces them.
+    const given = [...newLeader.events('autoscaler.launch.timed-out'), ...newLeader.events('autoscaler.launch.failed')].map((e) => e.taskManagerId);
+    for (const id of given) t.false(launched.includes(id), `${id} was given up although it runs`);
+    t.is(newLeader.events('autoscaler.scale-up').flatMap((e) => e.launches).length, given.length, 'nothing launched beyond what never started');
 
     fs.writeFileSync(gate, '');
     for (const id of jobs) t.is((await cluster.waitForJob(id, (j) => ['FINISHED', 'FAILED', 'CANCELED'].includes(j.state), `job ${id} ended`, 180_000)).state, 'FINISHED');
