@@ -134,6 +134,8 @@ export class Autoscaler {
   private seq = 0;
   /** Ids whose release is being told to the provider (not twice at once). */
   private readonly releasing = new Set<string>();
+  /** Failed releases: tried again after a back-off (monotonic ms), 1 s doubling up to 60 s. */
+  private readonly releaseRetry = new Map<string, { failures: number; at: number }>();
 
   constructor(private readonly options: AutoscalerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -327,13 +329,15 @@ export class Autoscaler {
     }
   }
 
-  /** Tells the provider in the background; a drained id is forgotten once that succeeded. */
+  /** Tells the provider in the background; a drained id is forgotten once that succeeded, a failure is retried after a back-off. */
   private release(id: string, desired: number, why: string): void {
-    if (this.releasing.has(id)) return;
+    const retry = this.releaseRetry.get(id);
+    if (this.releasing.has(id) || (retry && this.clock.monotonicNow() < retry.at)) return;
     this.releasing.add(id);
     const deadlineMs = this.options.launchTimeoutMs;
     void withDeadline(this.options.provider.release({ id, desired, deadlineMs }), deadlineMs, `releasing ${id}`)
       .then(async () => {
+        this.releaseRetry.delete(id);
         this.logger.info(AUTOSCALER_EVENTS.released, { taskManagerId: id, desired, reason: why });
         const state = this.state;
         if (state?.draining.includes(id) && !this.stopped) {
@@ -341,7 +345,12 @@ export class Autoscaler {
           await this.save();
         }
       })
-      .catch((err) => this.logger.warn(AUTOSCALER_EVENTS.releaseFailed, { taskManagerId: id, provider: this.options.provider.name, error: err as Error }))
+      .catch((err) => {
+        const failures = (this.releaseRetry.get(id)?.failures ?? 0) + 1;
+        const backoffMs = Math.min(60_000, 1000 * 2 ** (failures - 1));
+        this.releaseRetry.set(id, { failures, at: this.clock.monotonicNow() + backoffMs });
+        this.logger.warn(AUTOSCALER_EVENTS.releaseFailed, { taskManagerId: id, provider: this.options.provider.name, error: err as Error, retryInMs: backoffMs });
+      })
       .finally(() => this.releasing.delete(id));
   }
 }

@@ -18,7 +18,7 @@ export interface ManagedChildOptions {
   detached?: boolean;
   /**
    * Not SIGKILLed when this process exits, and not keeping it alive: a TaskManager the leader's
-   * autoscaler started runs on through the leader's crash or stop (needs `detached`).
+   * autoscaler started runs on through the leader's crash or stop. Implies `detached`.
    */
   outlivesParent?: boolean;
 }

@@ -125,7 +125,13 @@ class FakeProvider implements TaskManagerProvider {
     this.launched.push(request.id);
     return Promise.resolve();
   }
-  async release(request: ProviderRequest): Promise<void> { this.released.push(request.id); }
+  releaseAttempts = 0;
+  releaseFailures = 0;
+  async release(request: ProviderRequest): Promise<void> {
+    this.releaseAttempts++;
+    if (this.releaseFailures-- > 0) throw new Error('kubectl: connection refused');
+    this.released.push(request.id);
+  }
   /** Launches known gone (a killed process); others unknown. */
   gone = new Set<string>();
   launchAlive(launch: { id: string }): boolean | undefined { return this.gone.has(launch.id) ? false : undefined; }
@@ -269,6 +275,14 @@ test('idle TaskManagers are drained (never stopped) after the cooldown; the prov
   t.deepEqual(store.state!.draining, ['tm3']);
   t.deepEqual(provider.released, []);
   resources.tms = resources.tms.filter((tm) => tm.id !== 'tm3'); // released by the ResourceManager
+  provider.releaseFailures = 1;
+  await a.round();
+  await new Promise((resolve) => setImmediate(resolve));
+  await a.round();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.is(provider.releaseAttempts, 1, 'a failed release waits for its back-off');
+  t.deepEqual(store.state!.draining, ['tm3'], 'still owed to the provider');
+  await clock.advance(1000);
   await a.round();
   await new Promise((resolve) => setImmediate(resolve));
   t.deepEqual(provider.released, ['tm3']);
