@@ -17,6 +17,7 @@ import { HaProcess, ProcessKind, readJsonLines } from '../util/ha-process';
 import { requestJson } from '../http/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH } from '../zk/layout';
 import { generateStateKey } from '../zk/sealed';
+import { localLaunchedTaskManagers } from '../resources/autoscaler-providers';
 import { FaultMode, FaultProxy } from './fault-proxy';
 import type { DeployEvent, FinalJob, HistoryEvent, LeadershipEvent, TaskEvent, TmEpochEvent } from './history';
 
@@ -190,6 +191,10 @@ export class ChaosCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.taskManagers.map((t) => t.signal('SIGTERM', 10_000)));
+    // TaskManagers the leader's autoscaler launched (`local` provider) are nobody's children here.
+    for (const { pid } of localLaunchedTaskManagers(this.options.clusterId)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
     await Promise.all(this.replicas.map((r) => r.signal('SIGKILL')));
     await Promise.all(this.replicas.flatMap((r) => r.proxies.map((p) => p.close())));
   }

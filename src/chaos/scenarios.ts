@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { canonicalJson, parseJobGraph } from '../jobgraph';
 import { graphDigest } from '../store/jobgraph-store';
 import { JOBGRAPHS_PATH, LATCH_PATH, LEADER_INFO_PATH } from '../zk/layout';
-import { tinyGraph } from './workload';
+import { taskScript, tinyGraph } from './workload';
+import { localLaunchedTaskManagers } from '../resources/autoscaler-providers';
 import type { ChaosCluster, ChaosClusterOptions, ChaosProcess } from './cluster';
 import type { Workload } from './workload';
 import type { HistoryRecorder } from './history';
@@ -379,6 +380,53 @@ async function repeatedElections(ctx: ScenarioContext): Promise<void> {
   await sleep(ctx.random.int(500, 2000));
 }
 
+/** The autoscaler of the `autoscale` scenario: 2 static TaskManagers × 4 slots are the floor, up to 3 more. */
+const AUTOSCALE_SETTINGS = [
+  'resourcemanager.autoscaler.enabled=true', 'resourcemanager.autoscaler.provider=local',
+  'resourcemanager.autoscaler.min=2', 'resourcemanager.autoscaler.max=5',
+  'resourcemanager.autoscaler.scale-up-delay=1000', 'resourcemanager.autoscaler.scale-down-cooldown=3000',
+  'resourcemanager.autoscaler.launch-timeout=20000', 'taskmanager.numberOfTaskSlots=4',
+];
+
+/**
+ * Bursty load while the pool grows and shrinks: a burst of jobs (more subtasks than the static slots),
+ * then, while launched TaskManagers come and go, one of: SIGKILL the leader (its successor adopts the
+ * launches under way), SIGKILL a launched TaskManager (its tasks fail over; demand launches another),
+ * SIGKILL a static one (restarted), or nothing (the pool shrinks through drains after the cooldown).
+ */
+async function autoscale(ctx: ScenarioContext): Promise<void> {
+  const jobs = ctx.random.int(3, 6);
+  record(ctx, 'inject', 'burst', 'cluster', `${jobs} jobs × parallelism 4 of 1-2 s tasks`);
+  await Promise.all(Array.from({ length: jobs }, () => {
+    const jobId = ctx.random.hex(32);
+    return ctx.workload.submit('burst', {
+      jobId, name: `burst-${jobId.slice(0, 6)}`,
+      vertices: [{ id: 'v0', parallelism: 4, task: { type: 'command', argv: ['sh', '-c', taskScript(ctx.cluster.taskFile, ctx.random.pick(['1', '1.5', '2']))] } }],
+      restartStrategy: { type: 'fixed-delay', attempts: 1000, delayMs: 200 },
+    });
+  }));
+  await sleep(ctx.random.int(500, 4000));
+  const fault = ctx.random.weighted<'kill-leader' | 'kill-launched' | 'kill-static' | 'none'>([[3, 'kill-leader'], [3, 'kill-launched'], [2, 'kill-static'], [2, 'none']]);
+  if (fault === 'kill-leader') {
+    await signalLeader(ctx, 'SIGKILL', 'kill-leader');
+  } else if (fault === 'kill-launched') {
+    const launched = localLaunchedTaskManagers(ctx.cluster.options.clusterId);
+    if (launched.length === 0) {
+      ctx.log('no launched TaskManager to kill yet');
+    } else {
+      const victim = ctx.random.pick(launched);
+      record(ctx, 'inject', 'kill-launched-taskmanager', victim.id, `SIGKILL pid ${victim.pid}; not restarted (the autoscaler replaces it on demand)`);
+      try { process.kill(victim.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      record(ctx, 'heal', 'kill-launched-taskmanager', victim.id, 'left to the autoscaler');
+      await settle(ctx, [2000, 4000]);
+    }
+  } else if (fault === 'kill-static') {
+    await killTaskManager(ctx);
+  } else {
+    await sleep(ctx.random.int(3000, 6000)); // idle past the cooldown: drains shrink the pool
+  }
+}
+
 export const SCENARIOS: Scenario[] = [
   { name: 'kill-leader', description: 'SIGKILL the leader; restart it as a standby', step: (c) => signalLeader(c, 'SIGKILL', 'kill-leader') },
   { name: 'term-leader', description: 'SIGTERM the leader (graceful resign); restart it', step: (c) => signalLeader(c, 'SIGTERM', 'term-leader') },
@@ -419,6 +467,10 @@ export const SCENARIOS: Scenario[] = [
         `dispatcher.submission-burst=${HOSTILE_LIMITS.burst}`,
       ],
     },
+  },
+  {
+    name: 'autoscale', description: 'bursty load while the autoscaler grows and shrinks the TaskManager pool, with leader kills and TaskManager kills (launched and static)',
+    step: autoscale, cluster: { settings: AUTOSCALE_SETTINGS },
   },
 ];
 

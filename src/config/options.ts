@@ -9,6 +9,7 @@ import type { RestartStrategyConfig, RestartStrategyType } from '../jobgraph/typ
 import { DURATION_EXAMPLES, parseDurationMs } from '../util/duration';
 import { FLINK_ALIASES, IGNORED_FLINK_KEYS as IGNORED_FLINK_KEYS_EXACT, ignoredFlinkKey, RESTART_STRATEGY_NAMES } from './flink-names';
 import { readStateKey } from '../zk/sealed';
+import { parseCommandTemplate } from '../util/command-template';
 import { Credentials, CredentialsError, loadCredentialsFile } from '../security/credentials';
 import { DEFAULT_PRIORITY_CLASS, DEFAULT_PRIORITY_CLASSES, MAX_PRIORITY, MIN_PRIORITY, PRIORITY_CLASS_NAME } from '../jobgraph/priority';
 
@@ -123,6 +124,24 @@ export interface DispatcherConfig {
    * lower classes wait rather than take them. Empty: nothing reserved.
    */
   'resourcemanager.reserved-slots': Readonly<Record<string, number>>;
+  /** The leader grows and shrinks the TaskManager pool (docs/ARCHITECTURE.md, "Autoscaling"). */
+  'resourcemanager.autoscaler.enabled': boolean;
+  /** `local`: TaskManager processes on the leader's host; `command`: the operator's scale-up/scale-down commands. */
+  'resourcemanager.autoscaler.provider': 'local' | 'command';
+  /** Fewest TaskManagers (taking work) the pool keeps. */
+  'resourcemanager.autoscaler.min': number;
+  /** Most TaskManagers the autoscaler grows the pool to; at least min. */
+  'resourcemanager.autoscaler.max': number;
+  /** Waiting slot requests beyond the free slots must persist this long before the pool grows. */
+  'resourcemanager.autoscaler.scale-up-delay': number;
+  /** A TaskManager must stand idle this long before it is drained. */
+  'resourcemanager.autoscaler.scale-down-cooldown': number;
+  /** A launch that has not registered after this no longer counts toward the pool; also bounds each provider call. */
+  'resourcemanager.autoscaler.launch-timeout': number;
+  /** `command` provider: program and arguments (no shell) with `{count}` (pool size asked for) and `{id}`. */
+  'resourcemanager.autoscaler.command.scale-up'?: string;
+  /** `command` provider: run once a drained TaskManager was released; same placeholders. */
+  'resourcemanager.autoscaler.command.scale-down'?: string;
   /** Named job priorities, higher first (`{"low":0,"normal":50,"urgent":100}` or `low:0,normal:50,urgent:100`). */
   'scheduler.priority-classes': Readonly<Record<string, number>>;
   /** The class of a job that names no priority; one of scheduler.priority-classes. */
@@ -206,7 +225,7 @@ type KeyWithoutStaticDefault = 'rest.advertised-url' | 'taskmanager.advertised-u
   'high-availability.zookeeper.client.digest-auth-file' |
   'security.internal.token' | 'security.internal.token-file' |
   'security.rest.token' | 'security.rest.token-file' | 'security.rest.credentials-file' | 'security.audit.file' | 'taskmanager.task.user' | 'taskmanager.command.allowed' |
-  'job-result-store.retention.max-age' |
+  'job-result-store.retention.max-age' | 'resourcemanager.autoscaler.command.scale-up' | 'resourcemanager.autoscaler.command.scale-down' |
   'security.ssl.rest.cert-file' | 'security.ssl.rest.key-file' | 'security.ssl.rest.ca-file' |
   'security.ssl.internal.cert-file' | 'security.ssl.internal.key-file' | 'security.ssl.internal.ca-file' | 'web.access-control-allow-origin';
 
@@ -251,6 +270,13 @@ export const DEFAULTS: Readonly<Omit<DispatcherConfig, KeyWithoutStaticDefault>>
   'job-result-store.retention.max-count': 1000,
   'resourcemanager.allocation-strategy': 'spread',
   'resourcemanager.reserved-slots': Object.freeze({}),
+  'resourcemanager.autoscaler.enabled': false,
+  'resourcemanager.autoscaler.provider': 'local',
+  'resourcemanager.autoscaler.min': 1,
+  'resourcemanager.autoscaler.max': 10,
+  'resourcemanager.autoscaler.scale-up-delay': 10_000,
+  'resourcemanager.autoscaler.scale-down-cooldown': 120_000,
+  'resourcemanager.autoscaler.launch-timeout': 120_000,
   'scheduler.priority-classes': DEFAULT_PRIORITY_CLASSES,
   'scheduler.default-priority-class': DEFAULT_PRIORITY_CLASS,
   'scheduler.preemption.enabled': false,
@@ -369,6 +395,15 @@ const PARSERS: { readonly [K in ConfigKey]-?: Parser<NonNullable<DispatcherConfi
   },
   'resourcemanager.allocation-strategy': oneOf(['spread', 'score']),
   'resourcemanager.reserved-slots': namedIntegers(0, 1_000_000, 'urgent:2'),
+  'resourcemanager.autoscaler.enabled': bool,
+  'resourcemanager.autoscaler.provider': oneOf(['local', 'command']),
+  'resourcemanager.autoscaler.min': int(0, 10_000),
+  'resourcemanager.autoscaler.max': int(1, 10_000),
+  'resourcemanager.autoscaler.scale-up-delay': duration(0),
+  'resourcemanager.autoscaler.scale-down-cooldown': duration(0),
+  'resourcemanager.autoscaler.launch-timeout': duration(1000),
+  'resourcemanager.autoscaler.command.scale-up': commandTemplate,
+  'resourcemanager.autoscaler.command.scale-down': commandTemplate,
   'scheduler.priority-classes': namedIntegers(MIN_PRIORITY, MAX_PRIORITY, 'low:0,normal:50,urgent:100'),
   'scheduler.default-priority-class': (value, key) => {
     const name = text(value, key);
@@ -527,6 +562,21 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>): Dispatch
     const unknown = Object.keys(c['resourcemanager.reserved-slots']).filter((name) => !Object.hasOwn(c['scheduler.priority-classes'], name));
     if (unknown.length > 0) {
       throw new ConfigError('resourcemanager.reserved-slots', `names ${unknown.join(', ')}, not in scheduler.priority-classes (${Object.keys(c['scheduler.priority-classes']).join(', ') || 'none'})`);
+    }
+  });
+
+  check(['resourcemanager.autoscaler.max', 'resourcemanager.autoscaler.min'], () => {
+    if (c['resourcemanager.autoscaler.max'] < c['resourcemanager.autoscaler.min']) {
+      throw new ConfigError('resourcemanager.autoscaler.max', `must be at least resourcemanager.autoscaler.min (${c['resourcemanager.autoscaler.min']}), got ${c['resourcemanager.autoscaler.max']}`);
+    }
+  });
+  check(['resourcemanager.autoscaler.provider', 'resourcemanager.autoscaler.enabled', 'resourcemanager.autoscaler.command.scale-up', 'resourcemanager.autoscaler.command.scale-down', 'security.ssl.internal.enabled'], () => {
+    if (!c['resourcemanager.autoscaler.enabled']) return;
+    if (c['resourcemanager.autoscaler.provider'] === 'command') {
+      const missing = (['resourcemanager.autoscaler.command.scale-up', 'resourcemanager.autoscaler.command.scale-down'] as const).filter((k) => c[k] === undefined);
+      if (missing.length > 0) throw new ConfigError('resourcemanager.autoscaler.provider', `is command, so ${missing.join(' and ')} must be set, e.g. kubectl scale statefulset/taskmanager --replicas={count}`);
+    } else if (c['security.ssl.internal.enabled']) {
+      throw new ConfigError('resourcemanager.autoscaler.provider', 'is local, which starts TaskManagers without certificates of their own; with security.ssl.internal.enabled use the command provider (each TaskManager needs a certificate naming its id)');
     }
   });
 
@@ -776,6 +826,17 @@ function namedIntegers(min: number, max: number, example: string): Parser<Readon
     }
     return Object.freeze(result);
   };
+}
+
+/** A command template of the autoscaler's `command` provider, checked by parsing it (src/resources/autoscaler-providers.ts); kept as written. */
+function commandTemplate(value: unknown, key: string): string {
+  const template = text(value, key);
+  try {
+    parseCommandTemplate(template);
+  } catch (err) {
+    throw new ConfigError(key, `${(err as Error).message}, got ${show(template)}`);
+  }
+  return template;
 }
 
 function bool(value: unknown, key: string): boolean {

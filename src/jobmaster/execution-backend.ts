@@ -13,6 +13,8 @@ import type { ResourceManager } from '../resources/resource-manager';
 import { ResourceManagerService } from '../resources/resource-manager-service';
 import { removeJobProgress, ZkProgressStore } from '../store/progress-store';
 import { ZkDrainStore } from '../store/drain-store';
+import { ZkAutoscalerStore } from '../store/autoscaler-store';
+import { autoscalingProvider } from '../resources/autoscaler-providers';
 import { SchedulingJobMaster } from './job-master';
 import type { JobMaster, JobMasterContext } from './types';
 
@@ -28,7 +30,11 @@ export class ExecutionBackendImpl {
   private readonly resourceManagers: ResourceManagerService;
 
   constructor(private readonly parts: ExecutionParts) {
-    this.resourceManagers = new ResourceManagerService({ ...parts, drainRecords: (guard) => new ZkDrainStore(parts.client, guard, parts.logger) });
+    const provider = parts.config['resourcemanager.autoscaler.enabled'] ? autoscalingProvider(parts.config) : null;
+    this.resourceManagers = new ResourceManagerService({
+      ...parts, drainRecords: (guard) => new ZkDrainStore(parts.client, guard, parts.logger),
+      autoscaling: provider ? { provider, state: (guard) => new ZkAutoscalerStore(parts.client, guard, parts.logger) } : undefined,
+    });
   }
 
   readonly jobMasterFactory = (ctx: JobMasterContext): JobMaster => {

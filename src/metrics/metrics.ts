@@ -17,6 +17,8 @@ export const SESSION_EVENTS = ['connected', 'suspended', 'reconnected', 'expired
  * leadership ended during the submission.
  */
 export const SUBMISSION_OUTCOMES = ['accepted', 'duplicate', 'invalid', 'rejected', 'conflict', 'unconfirmed', 'in_progress', 'not_leader', 'throttled'] as const;
+/** Label values of `ha_dispatcher_autoscaler_decisions_total`, all exported from start-up at 0. */
+export const AUTOSCALER_DIRECTIONS = ['up', 'down'] as const;
 /** Label values of `ha_dispatcher_admission_rejections_total` and `ha_dispatcher_admission_limit`: the configuration keys. */
 export const ADMISSION_LIMIT_KEYS = ['dispatcher.max-pending-jobs', 'dispatcher.max-stored-jobgraph-bytes', 'dispatcher.submission-rate'] as const;
 
@@ -68,6 +70,13 @@ export interface DispatcherMetrics {
   taskManagersLost: Counter;
   slots: Gauge;
   slotsAvailable: Gauge;
+  /** The TaskManager pool size the leader's autoscaler last asked for (docs/ARCHITECTURE.md, "Autoscaling"). */
+  autoscalerDesired: Gauge;
+  /** Launches recorded but not registered yet. */
+  autoscalerPendingLaunches: Gauge;
+  /** Scaling decisions carried out, by `direction` (AUTOSCALER_DIRECTIONS). */
+  autoscalerDecisions: Counter;
+  autoscalerLaunchFailures: Counter;
   buildInfo: Gauge;
   /** Leader-only series come from `view` at scrape time; call once the Dispatcher exists. */
   bindDispatcher(view: DispatcherView): void;
@@ -243,6 +252,10 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
     taskManagersLost: new Counter({ name: 'ha_dispatcher_taskmanagers_lost_total', help: 'TaskManagers this leader declared lost (heartbeat timeout or unreachable)', registers }),
     slots: new Gauge({ name: 'ha_dispatcher_slots', help: 'Slots offered by registered TaskManagers', registers }),
     slotsAvailable: new Gauge({ name: 'ha_dispatcher_slots_available', help: 'Free slots of registered TaskManagers', registers }),
+    autoscalerDesired: new Gauge({ name: 'ha_dispatcher_autoscaler_desired_taskmanagers', help: 'TaskManager pool size the autoscaler last asked for (leader with resourcemanager.autoscaler.enabled)', registers }),
+    autoscalerPendingLaunches: new Gauge({ name: 'ha_dispatcher_autoscaler_pending_launches', help: 'TaskManagers the autoscaler launched that have not registered yet', registers }),
+    autoscalerDecisions: new Counter({ name: 'ha_dispatcher_autoscaler_decisions_total', help: 'Scaling decisions the autoscaler carried out, by direction (up, down)', labelNames: ['direction'], registers }),
+    autoscalerLaunchFailures: new Counter({ name: 'ha_dispatcher_autoscaler_launch_failures_total', help: 'TaskManager launches the provider failed or did not finish in time', registers }),
     buildInfo: new Gauge({ name: 'ha_dispatcher_build_info', help: 'Always 1; labels name the version and the Node.js version', labelNames: ['version', 'nodejs_version'], registers }),
 
     bindDispatcher(view) { dispatcher = view; },
@@ -280,6 +293,7 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
   for (const outcome of SUBMISSION_OUTCOMES) metrics.submissions.inc({ outcome }, 0);
   for (const outcome of ['redirect', 'forward', 'unavailable']) metrics.redirects.inc({ outcome }, 0);
   for (const limit of ADMISSION_LIMIT_KEYS) metrics.admissionRejections.inc({ limit }, 0);
+  for (const direction of AUTOSCALER_DIRECTIONS) metrics.autoscalerDecisions.inc({ direction }, 0);
   metrics.zkConnected.set(0);
   metrics.buildInfo.set({ version: options.version ?? 'unknown', nodejs_version: process.version }, 1);
   return metrics;

@@ -17,6 +17,7 @@ import type { ClusterTls } from '../config/cluster-tls';
 import { slotReservations } from './slot-queue';
 import type { DrainRecords } from './drain';
 import { NotLeaderError } from '../http/errors';
+import { Autoscaler, AutoscalerStateStore, TaskManagerProvider } from './autoscaler';
 
 export interface ResourceManagerServiceParts {
   config: DispatcherConfig;
@@ -29,11 +30,17 @@ export interface ResourceManagerServiceParts {
   audit?: AuditLog;
   /** Where a term's drains are stored (ZooKeeper, src/store/drain-store.ts); `guard` throws NotLeaderError once the term is over. Absent: in memory. */
   drainRecords?: (guard: () => void) => DrainRecords;
+  /**
+   * With resourcemanager.autoscaler.enabled: the provider (one per replica) and where a term stores the
+   * autoscaler's state (`guard` as for drains). Absent: no autoscaling.
+   */
+  autoscaling?: { provider: TaskManagerProvider; state: (guard: () => void) => AutoscalerStateStore };
 }
 
 export class ResourceManagerService {
   private rm: ResourceManager | null = null;
   private rmTerm: LeadershipTerm | null = null;
+  private autoscaler: Autoscaler | null = null;
 
   constructor(private readonly parts: ResourceManagerServiceParts) {
     parts.election.on('elected', (term: LeadershipTerm) => this.resourceManagerFor(term));
@@ -78,10 +85,30 @@ export class ResourceManagerService {
     rm.start();
     this.rm = rm;
     this.rmTerm = term;
+    const autoscaling = this.parts.autoscaling;
+    if (autoscaling && config['resourcemanager.autoscaler.enabled']) {
+      this.autoscaler = new Autoscaler({
+        epoch: term.epoch, resources: rm, provider: autoscaling.provider,
+        store: autoscaling.state(() => {
+          if (!election.isLeader(term)) throw new NotLeaderError(`leader term ${term.epoch} is over; the autoscaler state was not stored`);
+        }),
+        min: config['resourcemanager.autoscaler.min'], max: config['resourcemanager.autoscaler.max'],
+        scaleUpDelayMs: config['resourcemanager.autoscaler.scale-up-delay'], scaleDownCooldownMs: config['resourcemanager.autoscaler.scale-down-cooldown'],
+        launchTimeoutMs: config['resourcemanager.autoscaler.launch-timeout'], slotsPerTaskManager: config['taskmanager.numberOfTaskSlots'],
+        // TaskManagers find a new leader and register within a heartbeat timeout: until then the pool only looks small.
+        settleMs: config['heartbeat.timeout'], tickMs: Math.max(50, Math.min(1000, Math.floor(config['heartbeat.timeout'] / 4))),
+        logger, metrics,
+      });
+      this.autoscaler.start();
+    }
     return rm;
   }
 
   private stopResourceManager(): void {
+    this.autoscaler?.stop();
+    this.autoscaler = null;
+    this.parts.metrics?.autoscalerDesired.set(0);
+    this.parts.metrics?.autoscalerPendingLaunches.set(0);
     this.rm?.stop();
     this.rm = null;
     this.rmTerm = null;

@@ -16,6 +16,11 @@ export interface ManagedChildOptions {
   cwd?: string;
   /** Own process group: a terminal's Ctrl-C reaches only the parent, which stops its children in order. */
   detached?: boolean;
+  /**
+   * Not SIGKILLed when this process exits, and not keeping it alive: a TaskManager the leader's
+   * autoscaler started runs on through the leader's crash or stop. Implies `detached`.
+   */
+  outlivesParent?: boolean;
 }
 
 /** Grace period of `stop()` before SIGKILL, in ms. */
@@ -26,10 +31,11 @@ export class ManagedChild {
   paused = false;
   private readonly exited: Promise<void>;
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(readonly child: ChildProcess, outlivesParent = false) {
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     child.once('exit', () => { this.paused = false; });
-    killOnExit(child);
+    if (outlivesParent) child.unref();
+    else killOnExit(child);
   }
 
   /** Starts `command args`; throws what spawn throws (an unknown program reports ENOENT as an 'error' event). */
@@ -37,8 +43,8 @@ export class ManagedChild {
     const log = options.logFile ? fs.openSync(options.logFile, 'a') : 'ignore';
     try {
       return new ManagedChild(spawnClean(command, args, {
-        stdio: ['ignore', log, log], env: options.env, cwd: options.cwd, detached: options.detached,
-      }));
+        stdio: ['ignore', log, log], env: options.env, cwd: options.cwd, detached: options.detached || options.outlivesParent,
+      }), options.outlivesParent);
     } finally {
       if (typeof log === 'number') fs.closeSync(log);
     }

@@ -133,3 +133,12 @@ export const DRAINS_PATH = '/drains';
 export function drainPath(taskManagerId: string): string {
   return join(DRAINS_PATH, segment(taskManagerId));
 }
+
+/**
+ * `/autoscaler` — persistent, sealed (context `autoscaler`), written only by the leader (guarded):
+ * the TaskManager autoscaler's desired state, JSON `{desired, launches: [{id, launchedAt,
+ * registeredAt, host}], draining: [id], updatedAt, epoch}` (times epoch-ms). A launch is recorded before it
+ * starts, so a new leader adopts launches under way (src/store/autoscaler-store.ts). Deleting it is
+ * harmless: the leader writes it again on its next change.
+ */
+export const AUTOSCALER_PATH = '/autoscaler';
