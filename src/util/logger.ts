@@ -23,7 +23,8 @@ export interface LoggerOptions {
 
 class WinstonEventLogger implements EventLogger {
   constructor(private readonly base: winston.Logger) {}
-  debug(event: string, fields?: EventFields): void { this.base.log('debug', event, { event, ...fields }); }
+  // Checked first: winston formats (timestamp, JSON) every line before its transport drops a disabled level.
+  debug(event: string, fields?: EventFields): void { if (this.base.isDebugEnabled()) this.base.log('debug', event, { event, ...fields }); }
   info(event: string, fields?: EventFields): void { this.base.log('info', event, { event, ...fields }); }
   warn(event: string, fields?: EventFields): void { this.base.log('warn', event, { event, ...fields }); }
   error(event: string, fields?: EventFields): void { this.base.log('error', event, { event, ...fields }); }
