@@ -529,12 +529,14 @@ export class Dispatcher implements LeaderContender {
    * Tracks a submitted job at once (listings, details and cancels see it as soon as the submission is
    * answered) and starts its JobMaster on the next turn of the event loop, after the answer is on its
    * way: building and starting it is not part of what the 202 confirms (the graph is stored), so it
-   * stays off the request's critical path. A cancel meanwhile starts it itself (`started`); a term that
-   * ended meanwhile suspended it.
+   * stays off the request's critical path, and so does `announce` (the submission's log line), which
+   * runs first. A cancel meanwhile starts it itself (`started`); a term that ended meanwhile suspended it.
    */
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): void {
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number,
+    submittedBy?: string, announce?: () => void): void {
     const job = this.trackJob(state, graph, digest, submittedAt, recovered, bytes, submittedBy);
     setImmediate(() => {
+      announce?.();
       if (job.started || this.state !== state || state.jobs.get(graph.jobId) !== job) return;
       this.startTracked(job, false).catch((err) => {
         this.logger.error('job.start.failed', { jobId: graph.jobId, epoch: state.term.epoch, error: err as Error });
@@ -672,9 +674,9 @@ export class Dispatcher implements LeaderContender {
         return { jobId, created: false };
       }
       if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
-      this.startJobMaster(state, graph, digest, submittedAt, false, bytes, submittedBy);
+      this.startJobMaster(state, graph, digest, submittedAt, false, bytes, submittedBy,
+        () => this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length }));
       metrics?.submissions.inc({ outcome: 'accepted' });
-      this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length });
       return { jobId, created: true };
     } catch (err) {
       if (err instanceof ZkError) {

@@ -22,13 +22,19 @@ export interface LoggerOptions {
 }
 
 class WinstonEventLogger implements EventLogger {
-  constructor(private readonly base: winston.Logger) {}
-  // Checked first: winston formats (timestamp, JSON) every line before its transport drops a disabled level.
-  debug(event: string, fields?: EventFields): void { if (this.base.isDebugEnabled()) this.base.log('debug', event, { event, ...fields }); }
+  /**
+   * Checked first: winston formats (timestamp, JSON) every line before its transport drops a disabled
+   * level. Read once: the level is fixed when the logger is created (children share it).
+   */
+  private readonly debugEnabled: boolean;
+  constructor(private readonly base: winston.Logger, debugEnabled?: boolean) {
+    this.debugEnabled = debugEnabled ?? (!base.silent && base.isDebugEnabled());
+  }
+  debug(event: string, fields?: EventFields): void { if (this.debugEnabled) this.base.log('debug', event, { event, ...fields }); }
   info(event: string, fields?: EventFields): void { this.base.log('info', event, { event, ...fields }); }
   warn(event: string, fields?: EventFields): void { this.base.log('warn', event, { event, ...fields }); }
   error(event: string, fields?: EventFields): void { this.base.log('error', event, { event, ...fields }); }
-  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base.child(fields)); }
+  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base.child(fields), this.debugEnabled); }
 }
 
 export function createLogger(options: LoggerOptions = {}): EventLogger {
