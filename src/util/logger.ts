@@ -27,14 +27,19 @@ class WinstonEventLogger implements EventLogger {
    * level. Read once: the level is fixed when the logger is created (children share it).
    */
   private readonly debugEnabled: boolean;
-  constructor(private readonly base: winston.Logger, debugEnabled?: boolean) {
+  /**
+   * A child's fields are merged here rather than through winston's `child()`, which builds a new
+   * prototype object per child (one per JobMaster) and copies every line once per nesting level; a
+   * line's own fields win over its logger's, as there.
+   */
+  constructor(private readonly base: winston.Logger, private readonly fields: EventFields = {}, debugEnabled?: boolean) {
     this.debugEnabled = debugEnabled ?? (!base.silent && base.isDebugEnabled());
   }
-  debug(event: string, fields?: EventFields): void { if (this.debugEnabled) this.base.log('debug', event, { event, ...fields }); }
-  info(event: string, fields?: EventFields): void { this.base.log('info', event, { event, ...fields }); }
-  warn(event: string, fields?: EventFields): void { this.base.log('warn', event, { event, ...fields }); }
-  error(event: string, fields?: EventFields): void { this.base.log('error', event, { event, ...fields }); }
-  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base.child(fields), this.debugEnabled); }
+  debug(event: string, fields?: EventFields): void { if (this.debugEnabled) this.base.log('debug', event, { ...this.fields, event, ...fields }); }
+  info(event: string, fields?: EventFields): void { this.base.log('info', event, { ...this.fields, event, ...fields }); }
+  warn(event: string, fields?: EventFields): void { this.base.log('warn', event, { ...this.fields, event, ...fields }); }
+  error(event: string, fields?: EventFields): void { this.base.log('error', event, { ...this.fields, event, ...fields }); }
+  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base, { ...this.fields, ...fields }, this.debugEnabled); }
 }
 
 export function createLogger(options: LoggerOptions = {}): EventLogger {
