@@ -619,9 +619,10 @@ export class Dispatcher implements LeaderContender {
   }
 
   /**
-   * Stores a new JobGraph and starts its JobMaster; a resubmission of a known job (same id and graph)
-   * answers `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (create) and, before the
-   * history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
+   * Stores a new JobGraph and tracks the job; resolves once the graph is in ZooKeeper, and its JobMaster
+   * starts right after (startJobMaster). A resubmission of a known job (same id and graph) answers
+   * `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (one create; a get only when it
+   * exists) and, before the history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
    * `submittedBy`: the submitting principal, stored (sealed) with the graph and shown with the job; a
    * resubmission keeps the first submitter.
    * @throws ValidationError (400), ConflictError (409), AdmissionRejectedError (429 + Retry-After),
