@@ -32,8 +32,15 @@ import { MirrorSnapshot, StandbyMirror } from '../store/standby-mirror';
 
 export type Role = 'standby' | 'recovering' | 'leader';
 
-/** Window in which `/jobgraphs` watch events are coalesced into one adoption pass. */
+/**
+ * Window in which `/jobgraphs` watch events are coalesced into one adoption pass: at least
+ * ADOPTION_COALESCE_MS, and one ms per ADOPTION_IDS_PER_MS stored graphs (capped at
+ * ADOPTION_COALESCE_MAX_MS), so listing under a stream of submissions costs at most about
+ * ADOPTION_IDS_PER_MS listed ids per ms, however many graphs are stored.
+ */
 const ADOPTION_COALESCE_MS = 100;
+const ADOPTION_COALESCE_MAX_MS = 2000;
+const ADOPTION_IDS_PER_MS = 10;
 /**
  * Recovery steps (mostly JobMaster starts, each loading its progress) running at once after the grant:
  * bounds the ZooKeeper answers this process must handle at a time, so pings still get out and the
@@ -120,6 +127,8 @@ class LeaderState {
   readonly settledAtGrant = emptyCounts();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
+  /** Children of `/jobgraphs` in the latest listing: sets the next coalescing window. */
+  listedGraphs = 0;
   ready = false;
   constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore,
     readonly cancelRequests: CancelRequestStore) {
@@ -293,6 +302,7 @@ export class Dispatcher implements LeaderContender {
   private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch', known?: MirrorSnapshot<JobGraph>): Promise<void> {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
+    state.listedGraphs = ids.length;
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id));
     // A graph with a result is a job that ended before its cleanup finished: read exactly those results
     // (with a mirror: only ids among the just-synced `/jobresults` children that it does not hold).
@@ -441,9 +451,10 @@ export class Dispatcher implements LeaderContender {
 
   /**
    * A `/jobgraphs` membership change. The leader's own submissions and cleanups fire the watch too,
-   * and a listing costs time proportional to the number of stored graphs, so passes are coalesced:
-   * at most one listing per ADOPTION_COALESCE_MS instead of one per submission. Nothing is missed:
-   * the next listing sees every change made meanwhile, and re-arms the watch.
+   * and a listing costs time proportional to the number of stored graphs (in the leader and in
+   * ZooKeeper), so passes are coalesced: at most one listing per window (ADOPTION_COALESCE_MS, longer
+   * the more graphs the latest listing held) instead of one per submission. Nothing is missed: the
+   * next listing sees every change made meanwhile, and re-arms the watch.
    */
   private scheduleAdoption(state: LeaderState): void {
     if (state.adoptionScheduled) return;
@@ -453,7 +464,7 @@ export class Dispatcher implements LeaderContender {
       if (this.state !== state || !this.options.election.isLeader(state.term)) return;
       void state.adoptions.run(() => this.adoptStoredGraphs(state, 'watch'))
         .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
-    }, ADOPTION_COALESCE_MS);
+    }, adoptionWindowMs(state.listedGraphs));
     timer.unref?.();
   }
 
@@ -514,11 +525,22 @@ export class Dispatcher implements LeaderContender {
     return job;
   }
 
-  /** Tracks and starts a job right away (a submission). */
-  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): void {
+  /**
+   * Tracks a submitted job at once (listings, details and cancels see it as soon as the submission is
+   * answered) and starts its JobMaster on the next turn of the event loop, after the answer is on its
+   * way: building and starting it is not part of what the 202 confirms (the graph is stored), so it
+   * stays off the request's critical path, and so does `announce` (the submission's log line), which
+   * runs first. A cancel meanwhile starts it itself (`started`); a term that ended meanwhile suspended it.
+   */
+  private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number,
+    submittedBy?: string, announce?: () => void): void {
     const job = this.trackJob(state, graph, digest, submittedAt, recovered, bytes, submittedBy);
-    this.startTracked(job, false).catch((err) => {
-      this.logger.error('job.start.failed', { jobId: graph.jobId, epoch: state.term.epoch, error: err as Error });
+    setImmediate(() => {
+      announce?.();
+      if (job.started || this.state !== state || state.jobs.get(graph.jobId) !== job) return;
+      this.startTracked(job, false).catch((err) => {
+        this.logger.error('job.start.failed', { jobId: graph.jobId, epoch: state.term.epoch, error: err as Error });
+      });
     });
   }
 
@@ -597,9 +619,10 @@ export class Dispatcher implements LeaderContender {
   }
 
   /**
-   * Stores a new JobGraph and starts its JobMaster; a resubmission of a known job (same id and graph)
-   * answers `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (create) and, before the
-   * history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
+   * Stores a new JobGraph and tracks the job; resolves once the graph is in ZooKeeper, and its JobMaster
+   * starts right after (startJobMaster). A resubmission of a known job (same id and graph) answers
+   * `created: false` whatever the limits. Touches `/jobgraphs/<jobId>` (one create; a get only when it
+   * exists) and, before the history is loaded, reads `/jobresults/<jobId>` (a finished job is never run again).
    * `submittedBy`: the submitting principal, stored (sealed) with the graph and shown with the job; a
    * resubmission keeps the first submitter.
    * @throws ValidationError (400), ConflictError (409), AdmissionRejectedError (429 + Retry-After),
@@ -626,7 +649,9 @@ export class Dispatcher implements LeaderContender {
     }
     const submittedAt = this.clock.now();
     const envelope = { formatVersion: 1, submittedAt: new Date(submittedAt).toISOString(), digest, graph, ...(submittedBy !== undefined ? { submittedBy } : {}) };
-    const bytes = Buffer.byteLength(JSON.stringify(envelope));
+    // Serialized (and sealed) once: admission counts the bytes the store then writes.
+    const encoded = state.graphStore.encode(jobId, envelope);
+    const { bytes } = encoded;
     try {
       // Jobs being stored count as pending, so concurrent submissions cannot overshoot the limits.
       this.admission.admit({ pendingJobs: state.jobs.size + state.submitting.size, storedGraphBytes: state.storedGraphBytes }, bytes);
@@ -640,7 +665,7 @@ export class Dispatcher implements LeaderContender {
     state.submitting.add(jobId);
     state.storedGraphBytes += bytes; // reserved while the write is in flight
     try {
-      const put = await state.graphStore.put(jobId, envelope);
+      const put = await state.graphStore.put(encoded);
       if (!put.created) {
         const existing = put.existing;
         if (!existing.ok) throw new ConflictError(`job ${jobId} exists in the store but is unreadable (${existing.reason}); submit with another jobId`);
@@ -650,9 +675,9 @@ export class Dispatcher implements LeaderContender {
         return { jobId, created: false };
       }
       if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
-      this.startJobMaster(state, graph, digest, submittedAt, false, bytes, submittedBy);
+      this.startJobMaster(state, graph, digest, submittedAt, false, bytes, submittedBy,
+        () => this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length }));
       metrics?.submissions.inc({ outcome: 'accepted' });
-      this.logger.info('job.submitted', { jobId, name: graph.name, epoch: state.term.epoch, vertices: graph.vertices.length });
       return { jobId, created: true };
     } catch (err) {
       if (err instanceof ZkError) {
@@ -910,4 +935,9 @@ function assertJobId(jobId: string): asserts jobId is string {
 
 function unreadableResult(jobId: string): JobResultEntry {
   return { state: 'clean', jobId, name: '(unreadable result)', jobStatus: 'FAILED', startTime: 0, endTime: 0, graphDigest: '', failure: { message: 'the stored job result is unreadable', timestamp: 0 } };
+}
+
+/** The coalescing window (ms) of adoption passes after a listing of `listed` stored graphs. */
+function adoptionWindowMs(listed: number): number {
+  return Math.min(ADOPTION_COALESCE_MAX_MS, Math.max(ADOPTION_COALESCE_MS, Math.ceil(listed / ADOPTION_IDS_PER_MS)));
 }

@@ -525,7 +525,9 @@ export class SchedulingJobMaster implements JobMaster, JobTaskListener {
     const previous = this.graph.transition(status);
     if (previous === null) return false;
     // Recovery (into and out of RECONCILING without trouble) and suspension happen to every job at once: debug.
-    const routine = status === 'RECONCILING' || status === 'SUSPENDED' || (previous === 'RECONCILING' && status === 'RUNNING');
+    // So does a new job's CREATED: the Dispatcher's `job.submitted` line says it, and RUNNING follows at once.
+    const routine = status === 'RECONCILING' || status === 'SUSPENDED' || (previous === 'RECONCILING' && status === 'RUNNING')
+      || (previous === 'INITIALIZING' && status === 'CREATED');
     const level = status === 'FAILED' || status === 'FAILING' ? 'warn' : routine ? 'debug' : 'info';
     this.logger[level]('job.status', { status, previous, restarts: this.restarts, ...(status === 'FAILED' ? { failure: this.failure?.message } : {}) });
     return true;

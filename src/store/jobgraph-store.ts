@@ -24,6 +24,9 @@ export interface JobGraphEnvelope<G = unknown> {
   submittedBy?: string;
 }
 
+/** An envelope as `/jobgraphs/<jobId>` stores it (JobGraphStore.encode): `data` sealed JSON, `bytes` its UTF-8 length. */
+export interface EncodedGraph { jobId: string; data: string; bytes: number }
+
 /** `bytes`: size of the stored node (admission counts it). */
 export type StoredGraph<G> = { jobId: string; ok: true; envelope: JobGraphEnvelope<G>; bytes?: number } | { jobId: string; ok: false; reason: string; raw: Buffer };
 
@@ -49,19 +52,31 @@ export class JobGraphStore<G = unknown> {
   }
 
   /**
-   * Persists the envelope. Returns 'created', or the already stored envelope when the id exists
-   * (the caller decides between idempotent success and conflict).
+   * The data `put` writes for `envelope` at `/jobgraphs/<jobId>`, sealed once: a submission measures it
+   * (admission counts `bytes`, the UTF-8 length of the node as stored, MAC included) and stores the
+   * same string. No I/O; the size bound is checked by `put`.
    */
-  async put(jobId: string, envelope: JobGraphEnvelope<G>): Promise<{ created: true } | { created: false; existing: StoredGraph<G> }> {
+  encode(jobId: string, envelope: JobGraphEnvelope<G>): EncodedGraph {
+    const data = sealOf(this.client).seal(graphContext(jobId), envelope);
+    return { jobId, data, bytes: Buffer.byteLength(data, 'utf8') };
+  }
+
+  /**
+   * Persists an encoded envelope with one `create` of `/jobgraphs/<jobId>` (no read first: the create's
+   * NODEEXISTS answers whether the id is taken). Returns 'created', or the already stored envelope when
+   * the id exists (one `get`; the caller decides between idempotent success and conflict).
+   * @throws ZnodeTooLargeError (nothing sent), ZkError, whatever the write guard throws.
+   */
+  async put(encoded: EncodedGraph): Promise<{ created: true } | { created: false; existing: StoredGraph<G> }> {
     this.guard();
-    const path = jobGraphPath(jobId);
+    const { jobId } = encoded;
     try {
-      await writeBounded(this.client, path, sealOf(this.client).seal(graphContext(jobId), envelope), { op: 'create' });
+      await writeBounded(this.client, jobGraphPath(jobId), encoded.data, { op: 'create' });
       return { created: true };
     } catch (err) {
       if (!(err instanceof NodeExistsError)) throw err;
       const existing = await this.get(jobId);
-      if (!existing) return this.put(jobId, envelope); // deleted meanwhile: try again
+      if (!existing) return this.put(encoded); // deleted meanwhile: try again
       return { created: false, existing };
     }
   }

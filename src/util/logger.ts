@@ -21,20 +21,25 @@ export interface LoggerOptions {
   silent?: boolean;
 }
 
-/**
- * Child loggers carry their fields themselves instead of through winston's `child()`: a leader builds
- * one per JobMaster, and winston's child cost more than the rest of a recovered JobMaster (profile of
- * a 1,000-job takeover). A call's own fields win over the child's, as with winston's child.
- */
 class WinstonEventLogger implements EventLogger {
-  constructor(private readonly base: winston.Logger, private readonly fields: EventFields = {}) {}
-  debug(event: string, fields?: EventFields): void {
-    if (this.base.isLevelEnabled('debug')) this.base.log('debug', event, { ...this.fields, event, ...fields });
+  /**
+   * Checked first: winston formats (timestamp, JSON) every line before its transport drops a disabled
+   * level. Read once: the level is fixed when the logger is created (children share it).
+   */
+  private readonly debugEnabled: boolean;
+  /**
+   * A child's fields are merged here rather than through winston's `child()`, which builds a new
+   * prototype object per child (one per JobMaster) and copies every line once per nesting level; a
+   * line's own fields win over its logger's, as there.
+   */
+  constructor(private readonly base: winston.Logger, private readonly fields: EventFields = {}, debugEnabled?: boolean) {
+    this.debugEnabled = debugEnabled ?? (!base.silent && base.isDebugEnabled());
   }
+  debug(event: string, fields?: EventFields): void { if (this.debugEnabled) this.base.log('debug', event, { ...this.fields, event, ...fields }); }
   info(event: string, fields?: EventFields): void { this.base.log('info', event, { ...this.fields, event, ...fields }); }
   warn(event: string, fields?: EventFields): void { this.base.log('warn', event, { ...this.fields, event, ...fields }); }
   error(event: string, fields?: EventFields): void { this.base.log('error', event, { ...this.fields, event, ...fields }); }
-  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base, { ...this.fields, ...fields }); }
+  child(fields: EventFields): EventLogger { return new WinstonEventLogger(this.base, { ...this.fields, ...fields }, this.debugEnabled); }
 }
 
 export function createLogger(options: LoggerOptions = {}): EventLogger {

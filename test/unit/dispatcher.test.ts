@@ -23,12 +23,20 @@ function envelope(n: number): string {
   return JSON.stringify({ formatVersion: 1, submittedAt: new Date().toISOString(), digest: graphDigest(canonicalJson(g)), graph: g });
 }
 
-function startReplica(client: FakeZkClient): { dispatcher: Dispatcher; election: LeaderElectionService; masters: JobMaster[] } {
+function startReplica(client: FakeZkClient, onStart?: (jobId: string) => void): { dispatcher: Dispatcher; election: LeaderElectionService; masters: JobMaster[] } {
   const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
   const masters: JobMaster[] = [];
   const dispatcher = new Dispatcher({
     client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 },
-    jobMasterFactory: (ctx) => { const m = new PassiveJobMaster(ctx); masters.push(m); return m; },
+    jobMasterFactory: (ctx) => {
+      const m = new PassiveJobMaster(ctx);
+      if (onStart) {
+        const start = m.start.bind(m);
+        m.start = () => { onStart(m.jobId); return start(); };
+      }
+      masters.push(m);
+      return m;
+    },
   });
   election.start(dispatcher);
   return { dispatcher, election, masters };
@@ -61,6 +69,26 @@ test('a submission whose write is unconfirmed answers 503 naming the jobId, and 
   t.deepEqual(await dispatcher.submit(graph(2)), { jobId: jobId(2), created: true });
   t.deepEqual(await dispatcher.submit(graph(2)), { jobId: jobId(2), created: false });
   t.is(dispatcher.listJobs().length, 1);
+});
+
+test('a submission is answered once its graph is stored, with one ZooKeeper request (its create); the job is listed at once and its JobMaster starts after the answer', async (t) => {
+  const client = new FakeZkClient();
+  const starts: string[] = [];
+  const { dispatcher } = startReplica(client, (id) => starts.push(id));
+  await eventually('leader with the result history loaded', () => dispatcher.role === 'leader' && dispatcher.resultRetentionStatus().historyLoaded);
+  const from = client.calls.length;
+  t.deepEqual(await dispatcher.submit(graph(4)), { jobId: jobId(4), created: true });
+  // The coalesced /jobgraphs listing (the watch fired by this create) is no part of the submission.
+  t.deepEqual(client.calls.slice(from).filter((c) => !(c.op === 'getChildren' && c.path === '/jobgraphs')), [{ op: 'create', path: `/jobgraphs/${jobId(4)}` }]);
+  t.truthy(client.server.nodes.get(`/jobgraphs/${jobId(4)}`), 'stored before the answer');
+  t.deepEqual(dispatcher.listJobs(), [{ id: jobId(4), status: 'CREATED' }]);
+  t.deepEqual(starts, [], 'not started before the answer');
+  await eventually('the JobMaster started', () => starts.length === 1);
+  t.deepEqual(starts, [jobId(4)]);
+  // An identical resubmission answers from the tracked job, without a request.
+  const again = client.calls.length;
+  t.deepEqual(await dispatcher.submit(graph(4)), { jobId: jobId(4), created: false });
+  t.deepEqual(client.calls.slice(again).filter((c) => !(c.op === 'getChildren' && c.path === '/jobgraphs')), []);
 });
 
 test('revocation suspends every JobMaster, deletes nothing, and leader-only calls then fail with NotLeaderError', async (t) => {
