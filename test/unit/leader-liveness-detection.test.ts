@@ -76,24 +76,33 @@ test('failed probes (timeouts, resets) still need failuresToDown in a row; an an
   t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
 });
 
-test('a closed kept-alive connection makes the tracker probe again at once, also when it closes under a probe in flight', async (t) => {
+test('a closed kept-alive connection makes the tracker probe again at once (not alive until that probe settles), also when it closes under a probe in flight', async (t) => {
   const { calls, probe } = scriptedProbe();
-  const { liveness, retrieval } = tracker(t, { probe, intervalMs: NEVER_MS, failuresToDown: 2 });
+  const { liveness, retrieval, logger } = tracker(t, { probe, intervalMs: NEVER_MS, failuresToDown: 3 });
   retrieval.publish(leaderInfo(TARGET.replicaId, TARGET.restUrl, TARGET.epoch));
   await eventually('the first probe', () => calls.length === 1);
   calls[0].settle('answered');
   await eventually('the answer is recorded', () => liveness.state?.lastSeenAt !== null);
   t.is(calls.length, 1, 'the next probe waits for the interval');
 
+  // Closed, and the probe it starts is answered (a draining leader closing idle connections).
   calls[0].connectionLost();
+  t.false(liveness.alive(TARGET), 'suspect while the probe that tells why is out');
   await eventually('a probe right after the connection closed', () => calls.length === 2);
-  // Closed again while this probe is in flight (it fails with a reset): one more probe right after it.
+  calls[1].settle('answered');
+  await eventually('alive again once it answered', () => liveness.alive(TARGET));
+
+  // Closed again, and again under the probe it started (that probe fails with a reset): one more probe right after it.
   calls[1].connectionLost();
-  calls[1].settle('failed');
-  await eventually('a probe right after the failed one', () => calls.length === 3);
-  t.true(liveness.alive(TARGET), 'one reset is not enough');
-  calls[2].settle('refused');
-  await eventually('unreachable: the port is closed', () => !liveness.alive(TARGET));
+  await eventually('a probe right after the connection closed', () => calls.length === 3);
+  calls[2].connectionLost();
+  calls[2].settle('failed');
+  await eventually('a probe right after the failed one', () => calls.length === 4);
+  t.false(liveness.alive(TARGET), 'still suspect: the failed probe was in flight when the connection closed');
+  // A failure that is no refusal (a reset, a deadline) is not conclusive: failuresToDown (3) still applies.
+  calls[3].settle('failed');
+  await eventually('the probe after the close settled', () => liveness.alive(TARGET));
+  t.false(logger.events.some((e) => e.event === 'leader.unreachable'), 'two failures of three: never unreachable');
 });
 
 /** A /livez server that counts probes; `draining` answers with `Connection: close` like rest.shutdown-drain. */
