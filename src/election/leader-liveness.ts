@@ -263,12 +263,15 @@ export function keptAliveAgents(maxSockets: number, tls?: ClientTls): { http: ht
 
 /** Connections whose close is already watched (an Agent reuses a socket for many probes). */
 const watchedSockets = new WeakSet<object>();
+/** Connections a probe destroyed itself (its deadline passed): their close says nothing about the leader. */
+const destroyedByProbe = new WeakSet<object>();
 
 /**
  * `GET <restUrl>/livez` within `timeoutMs`: 'answered' on any HTTP answer (a replica that answers at all
  * is alive), 'refused' when the connection is refused (ECONNREFUSED), else 'failed'. Never rejects.
  * `onConnectionLost` is attached to a connection that carried an answer and stays kept alive (not one
- * answered with `Connection: close`, as a draining server does), and fires when it closes.
+ * answered with `Connection: close`, as a draining server does), and fires when it closes — unless a
+ * probe's own deadline closed it (a frozen leader: that is a failed probe, not a lost connection).
  */
 export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent },
   onConnectionLost?: () => void): Promise<ProbeOutcome> {
@@ -282,7 +285,7 @@ export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: h
         const closing = /(^|,)\s*close\s*(,|$)/i.test(String(res.headers.connection ?? ''));
         if (onConnectionLost && socket && !closing && !watchedSockets.has(socket)) {
           watchedSockets.add(socket);
-          socket.once('close', onConnectionLost);
+          socket.once('close', () => { if (!destroyedByProbe.has(socket)) onConnectionLost(); });
         }
         res.resume();
         res.on('end', () => resolve('answered'));
@@ -292,7 +295,10 @@ export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: h
       resolve('failed');
       return;
     }
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => {
+      if (req.socket) destroyedByProbe.add(req.socket);
+      req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
     req.on('error', (err) => resolve(socketErrorCode(err) === 'ECONNREFUSED' ? 'refused' : 'failed'));
     req.on('close', () => clearTimeout(timer));
   });

@@ -147,3 +147,32 @@ test('a leader draining for a graceful stop (Connection: close, port open) stays
   await closeServer(leader.server);
   await eventually('unreachable once the port is closed', () => !liveness.alive(target));
 });
+
+test('a leader that answered and then freezes (SIGSTOP: connection and port stay open) needs failuresToDown timed-out probes', async (t) => {
+  let frozen = false;
+  let hanging = 0;
+  const held = new Set<http.ServerResponse>();
+  const server = http.createServer((_req, res) => {
+    if (!frozen) return res.end('{"status":"alive"}');
+    hanging++;
+    held.add(res); // never answered while frozen
+  });
+  server.keepAliveTimeout = NEVER_MS;
+  await listen(server, 0, '127.0.0.1');
+  t.teardown(() => { for (const res of held) res.destroy(); return closeServer(server); });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const retrieval = new FakeRetrieval();
+  const logger = new RecordingLogger();
+  const liveness = new LeaderLiveness(retrieval, { selfId: 'replica-a', intervalMs: 10, timeoutMs: 1000, failuresToDown: 3, staleAfterMs: NEVER_MS, logger });
+  t.teardown(() => liveness.stop());
+  liveness.start();
+  const target = { replicaId: 'replica-b', restUrl: url, epoch: 8 };
+  retrieval.publish(leaderInfo('replica-b', url, 8));
+  await eventually('an answer over the kept-alive connection', () => liveness.state?.lastSeenAt !== null);
+  frozen = true;
+  // The first probe timed out and destroyed its own (kept-alive) connection: one failure, not a lost connection.
+  await eventually('the second probe reached the frozen leader', () => hanging >= 2, 10_000);
+  t.true(liveness.alive(target), 'one timed-out probe of three');
+  await eventually('unreachable after three timed-out probes', () => !liveness.alive(target), 10_000);
+  t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
+});
