@@ -89,7 +89,7 @@ export class RecoveryPool {
     while (this.started && !this.stopped && this.running < this.concurrency && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.running++;
-      const step = this.holdFile ? this.held().then(q.run) : q.run();
+      const step = this.holdFile ? this.held().then((): Promise<RecoveryOutcome> => (this.stopped ? Promise.resolve('abandoned') : q.run())) : q.run();
       void step.catch((): RecoveryOutcome => 'failed').then((outcome) => {
         this.running--;
         this.jobIds.delete(q.jobId);
