@@ -5,8 +5,8 @@
  * connection error: a standby learns of the SIGKILL from its liveness connection to the leader closing
  * (and the port then refusing), not from probes failing one interval after another, so it sends no
  * 307 to the dead leader once it heard the close. The one exception is inherent to redirect mode: a
- * request the client had already sent to the leader itself (following a 307 it got before the kill)
- * dies with the leader; those are told apart by when the 307 arrived, and forward mode has none.
+ * request the client sent to the leader itself (following a 307 it got before the leader's exit was
+ * seen) may die with the leader; those are told apart by when the 307 arrived, and forward mode has none.
  * Every other failure is 503 + Retry-After, and no acknowledged job is lost. In redirect mode,
  * standbys hammered directly never send a client to the dead leader once they answered 503: every
  * answer is 503 or a 307 to a live leader.
@@ -32,8 +32,9 @@ type Mode = 'redirect' | 'forward';
 
 /**
  * Answers a client got. `diedUnder`: connection errors of requests the client sent straight to the leader
- * (following a 307 it had received before the SIGKILL was sent) that the kill then cut off: no server
- * can answer a request its process dies holding. Every other connection error is in `errors`.
+ * following a 307 it received before the killed leader's exit was seen (the leader may still have lived
+ * when the standby answered), cut off by the kill: no server can answer a request its process dies
+ * holding. Every other connection error is in `errors`.
  */
 interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[]; diedUnder: string[] }
 
@@ -83,8 +84,9 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   const acknowledged: string[] = [];
   /** Where the drill is, named in each connection error. */
   let phase = 'before the kill';
-  /** Epoch-ms just before the SIGKILL was sent. */
+  /** Epoch-ms: just before the SIGKILL was sent, and once the killed leader's exit was seen. */
   let killSentAt = Infinity;
+  let exitSeenAt = Infinity;
   /** One request as a client makes it: through HAProxy, following 307s (redirect mode) to the leader's own URL. */
   const request = async (init: RequestInit): Promise<Response> => {
     let res = await fetch(`${lbUrl}/jobs`, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError('HAProxy', err, null); });
@@ -113,8 +115,8 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
         const hop = err instanceof HopError ? err : null;
         const code = socketErrorCode(hop?.cause ?? err) ?? `${(err as Error).message}: ${((err as Error).cause as Error | undefined)?.message}`;
         const what = `${phase}, ${submit ? 'POST' : 'GET'} to ${hop?.to ?? '?'}: ${code}`;
-        // Sent to the live leader (its 307 came before the kill), cut off by the kill: nobody could answer it.
-        if (hop?.redirectedAt != null && hop.redirectedAt < killSentAt && Date.now() >= killSentAt) tally.diedUnder.push(what);
+        // Sent to a leader that may still have lived (its 307 came before the exit was seen), cut off by the kill.
+        if (hop?.redirectedAt != null && hop.redirectedAt < exitSeenAt && Date.now() >= killSentAt) tally.diedUnder.push(what);
         else tally.errors.push(what);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -156,6 +158,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     phase = 'after the SIGKILL';
     killSentAt = Date.now();
     await first.signal('SIGKILL');
+    exitSeenAt = Date.now();
     const second = await cluster.leader(60_000, [first]);
     const [okAtNewLeader, ackedAtNewLeader] = [tally.ok, acknowledged.length];
     await eventually('requests through HAProxy succeed after the SIGKILL failover',
