@@ -91,9 +91,9 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   const request = async (init: RequestInit): Promise<Response> => {
     let res = await fetch(`${lbUrl}/jobs`, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError('HAProxy', err, null); });
     for (let hops = 0; res.status === 307 && hops < 5; hops++) {
+      const redirectedAt = Date.now(); // the 307's head has arrived
       const location = res.headers.get('location') ?? '';
       await res.arrayBuffer();
-      const redirectedAt = Date.now();
       res = await fetch(location, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError(location, err, redirectedAt); });
     }
     return res;
