@@ -8,10 +8,10 @@
  *
  * Dead or frozen (docs/ARCHITECTURE.md, "Standbys"):
  * - A process that dies (crash, SIGKILL) has its sockets closed by the kernel: the kept-alive connection
- *   closes under the tracker, which probes again at once instead of waiting for the next interval (and
- *   answers `alive` false until that probe settles), and a refused connection (nothing listens on the
- *   port: the process is gone) is conclusive — unreachable at once. So a standby stops sending clients
- *   to a dead leader as soon as it hears the connection close.
+ *   closes under the tracker, which probes again at once instead of waiting for the next interval, and
+ *   a refused connection (nothing listens on the port: the process is gone) is conclusive — unreachable
+ *   at once. So a standby stops sending clients to a dead leader within a loopback round trip of
+ *   hearing the connection close.
  * - A frozen process (SIGSTOP, a stalled host) keeps its connections and port: probes time out, and the
  *   leader is unreachable after `failuresToDown` consecutive failed probes, or when nothing answered for
  *   `staleAfterMs`.
@@ -91,8 +91,6 @@ interface Tracked {
   answered: boolean;
   failures: number;
   reachable: boolean;
-  /** Its kept-alive connection closed and the probe that tells why has not settled: not alive meanwhile. */
-  suspect: boolean;
 }
 
 export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
@@ -147,7 +145,6 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   alive(target: LeaderTarget): boolean {
     const t = this.tracked;
     if (!t || !sameLeader(t.target, target)) return true;
-    if (t.suspect) return false;
     if (t.reachable && this.clock.now() - t.lastSeenAt > this.staleAfterMs) this.setReachable(t, false, 'no answer within the window');
     return t.reachable;
   }
@@ -190,7 +187,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private follow(leader: LeaderInfo | null): void {
     const target = leader && leader.replicaId !== this.selfId ? { replicaId: leader.replicaId, restUrl: leader.restUrl, epoch: leader.epoch } : null;
     if (target && this.tracked && sameLeader(this.tracked.target, target)) return;
-    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true, suspect: false } : null;
+    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true } : null;
     this.probeAgain = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -198,21 +195,20 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   }
 
   /**
-   * A kept-alive connection to `restUrl` closed: if that is the tracked leader, it is suspect (not alive)
-   * until a probe started now settles. A closed connection alone is no transition (a draining leader
-   * closes idle connections too), so nothing is logged here.
+   * A kept-alive connection to `restUrl` closed: if that is the tracked leader, probe it now (or right
+   * after the probe in flight). A closed connection alone is no transition (a draining leader closes
+   * idle connections too): the probe's outcome decides.
    */
   private connectionLost(restUrl: string): void {
     const t = this.tracked;
     if (!this.running || !t || t.target.restUrl !== restUrl) return;
-    t.suspect = true;
     if (this.probing) {
       this.probeAgain = true;
       return;
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    this.schedule(0);
+    void this.probeOnce();
   }
 
   private schedule(delayMs: number): void {
@@ -232,10 +228,9 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     } finally {
       this.probing = false;
     }
+    // The connection closed under this probe: one that starts now tells whether the leader is gone.
     const again = this.probeAgain;
     this.probeAgain = false;
-    // A probe that started after the connection closed tells why; one in flight when it closed does not.
-    if (!again) t.suspect = false;
     if (outcome === 'answered') this.recordSuccess(t.target);
     else this.recordFailure(t.target, outcome);
     if (this.running && this.tracked) this.schedule(this.tracked === t && !again ? this.intervalMs : 0);

@@ -76,7 +76,7 @@ test('failed probes (timeouts, resets) still need failuresToDown in a row; an an
   t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
 });
 
-test('a closed kept-alive connection makes the tracker probe again at once (not alive until that probe settles), also when it closes under a probe in flight', async (t) => {
+test('a closed kept-alive connection makes the tracker probe again at once, also when it closes under a probe in flight', async (t) => {
   const { calls, probe } = scriptedProbe();
   const { liveness, retrieval, logger } = tracker(t, { probe, intervalMs: NEVER_MS, failuresToDown: 3 });
   retrieval.publish(leaderInfo(TARGET.replicaId, TARGET.restUrl, TARGET.epoch));
@@ -87,10 +87,9 @@ test('a closed kept-alive connection makes the tracker probe again at once (not 
 
   // Closed, and the probe it starts is answered (a draining leader closing idle connections).
   calls[0].connectionLost();
-  t.false(liveness.alive(TARGET), 'suspect while the probe that tells why is out');
   await eventually('a probe right after the connection closed', () => calls.length === 2);
+  t.true(liveness.alive(TARGET), 'a closed connection alone is no verdict');
   calls[1].settle('answered');
-  await eventually('alive again once it answered', () => liveness.alive(TARGET));
 
   // Closed again, and again under the probe it started (that probe fails with a reset): one more probe right after it.
   calls[1].connectionLost();
@@ -98,11 +97,15 @@ test('a closed kept-alive connection makes the tracker probe again at once (not 
   calls[2].connectionLost();
   calls[2].settle('failed');
   await eventually('a probe right after the failed one', () => calls.length === 4);
-  t.false(liveness.alive(TARGET), 'still suspect: the failed probe was in flight when the connection closed');
   // A failure that is no refusal (a reset, a deadline) is not conclusive: failuresToDown (3) still applies.
   calls[3].settle('failed');
-  await eventually('the probe after the close settled', () => liveness.alive(TARGET));
-  t.false(logger.events.some((e) => e.event === 'leader.unreachable'), 'two failures of three: never unreachable');
+  calls[3].connectionLost();
+  await eventually('a probe after the second failure was recorded', () => calls.length === 5);
+  t.true(liveness.alive(TARGET), 'two failures of three');
+  t.false(logger.events.some((e) => e.event === 'leader.unreachable'));
+  calls[4].settle('failed');
+  await eventually('unreachable after the third failure', () => !liveness.alive(TARGET));
+  t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
 });
 
 /** A /livez server that counts probes; `draining` answers with `Connection: close` like rest.shutdown-drain. */
