@@ -35,6 +35,13 @@ export interface LeaderTarget { replicaId: string; restUrl: string; epoch: numbe
 export interface LeaderLivenessView {
   /** False when `target` is the tracked leader and it stopped answering; true otherwise. */
   alive(target: LeaderTarget): boolean;
+  /**
+   * `alive`, judged one event-loop turn later: a close of the liveness connection that arrived together
+   * with the caller's request is heard first, and the probe it starts (at most `timeoutMs`) decides. For
+   * the leader gate, so a standby whose loop was busy when the leader died does not answer the requests
+   * queued meanwhile with 307s to it.
+   */
+  aliveNow(target: LeaderTarget): Promise<boolean>;
   /** An HTTP answer from `target` (e.g. to a forwarded request) is a sign of life. */
   recordSuccess(target: LeaderTarget): void;
   /**
@@ -91,6 +98,8 @@ interface Tracked {
   answered: boolean;
   failures: number;
   reachable: boolean;
+  /** Its kept-alive connection closed, and no probe started since has settled. */
+  connectionLost: boolean;
 }
 
 export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
@@ -99,6 +108,8 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private lastAnswered: { epoch: number; at: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private probing = false;
+  /** Settles when the probe in flight settles (null while none is). */
+  private probeSettled: Promise<void> | null = null;
   /** The tracked leader's connection closed while a probe was in flight: probe again at once. */
   private probeAgain = false;
   private running = false;
@@ -149,6 +160,17 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     return t.reachable;
   }
 
+  async aliveNow(target: LeaderTarget): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve));
+    // A few rounds at most: a probe in flight when the connection closed is followed by one more.
+    for (let round = 0; round < 3; round++) {
+      const t = this.tracked;
+      if (!t || !sameLeader(t.target, target) || !t.connectionLost || !this.probeSettled) break;
+      await this.probeSettled;
+    }
+    return this.alive(target);
+  }
+
   recordSuccess(target: LeaderTarget): void {
     const t = this.tracked;
     if (!t || !sameLeader(t.target, target)) return;
@@ -187,7 +209,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private follow(leader: LeaderInfo | null): void {
     const target = leader && leader.replicaId !== this.selfId ? { replicaId: leader.replicaId, restUrl: leader.restUrl, epoch: leader.epoch } : null;
     if (target && this.tracked && sameLeader(this.tracked.target, target)) return;
-    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true } : null;
+    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true, connectionLost: false } : null;
     this.probeAgain = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -202,6 +224,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private connectionLost(restUrl: string): void {
     const t = this.tracked;
     if (!this.running || !t || t.target.restUrl !== restUrl) return;
+    t.connectionLost = true;
     if (this.probing) {
       this.probeAgain = true;
       return;
@@ -221,6 +244,8 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     const t = this.tracked;
     if (!t || !this.running) return;
     this.probing = true;
+    let settled!: () => void;
+    this.probeSettled = new Promise<void>((resolve) => { settled = resolve; });
     const restUrl = t.target.restUrl;
     let outcome: ProbeOutcome;
     try {
@@ -231,8 +256,11 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     // The connection closed under this probe: one that starts now tells whether the leader is gone.
     const again = this.probeAgain;
     this.probeAgain = false;
+    if (!again) t.connectionLost = false;
     if (outcome === 'answered') this.recordSuccess(t.target);
     else this.recordFailure(t.target, outcome);
+    this.probeSettled = null;
+    settled();
     if (this.running && this.tracked) this.schedule(this.tracked === t && !again ? this.intervalMs : 0);
   }
 

@@ -29,7 +29,7 @@ export function leaderGate(deps: GateDeps): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
     if (dispatcher.role === 'leader') return next();
     const leader = dispatcher.role === 'recovering' ? null : readyLeaderElsewhere(deps);
-    if (leader && !leaderAlive(deps, leader)) {
+    if (leader && !(await leaderAliveNow(deps, leader))) {
       metrics?.redirects.inc({ outcome: 'unavailable' });
       throw new HttpError(503, `the leader ${leader.replicaId} does not answer; a new one is elected once its ZooKeeper session expires; retry shortly`,
         { code: 'LEADER_UNREACHABLE', headers: { 'Retry-After': '1' } });
@@ -63,6 +63,16 @@ export function readyLeaderElsewhere(deps: Pick<AppDeps, 'retrieval' | 'client' 
   const leader = deps.client.isConnected ? deps.retrieval.current : null;
   if (!leader || leader.replicaId === deps.replicaId || !isSafeLeaderUrl(leader.restUrl)) return null;
   return leader;
+}
+
+/**
+ * Whether `leader` answers, judged after pending I/O of this replica was heard (`aliveNow`: a leader
+ * whose death arrived together with this request is not alive); as `leaderAlive` without it.
+ */
+export async function leaderAliveNow(deps: Pick<AppDeps, 'liveness'>, leader: LeaderRef): Promise<boolean> {
+  const liveness = deps.liveness;
+  if (!liveness) return true;
+  return liveness.aliveNow ? liveness.aliveNow(leader) : liveness.alive(leader);
 }
 
 /** Whether `leader` answers as far as this replica knows (always true without a liveness tracker). */

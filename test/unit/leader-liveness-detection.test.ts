@@ -108,6 +108,30 @@ test('a closed kept-alive connection makes the tracker probe again at once, also
   t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
 });
 
+test('aliveNow hears a connection close that arrived with the request, and lets the probe it starts decide', async (t) => {
+  const { calls, probe } = scriptedProbe();
+  const { liveness, retrieval } = tracker(t, { probe, intervalMs: NEVER_MS, failuresToDown: 3 });
+  retrieval.publish(leaderInfo(TARGET.replicaId, TARGET.restUrl, TARGET.epoch));
+  await eventually('the first probe', () => calls.length === 1);
+  calls[0].settle('answered');
+  await eventually('the answer is recorded', () => liveness.state?.lastSeenAt !== null);
+
+  // A request and the close arrive together (the close is handled after the request started): a draining leader answers.
+  const draining = liveness.aliveNow(TARGET);
+  calls[0].connectionLost();
+  await eventually('the probe after the close', () => calls.length === 2);
+  calls[1].settle('answered');
+  t.true(await draining);
+
+  // The same with a dead leader: its port refuses, and the request is not sent there.
+  const dead = liveness.aliveNow(TARGET);
+  calls[1].connectionLost();
+  await eventually('the probe after the close', () => calls.length === 3);
+  t.true(liveness.alive(TARGET), 'no verdict before the probe settles');
+  calls[2].settle('refused');
+  t.false(await dead);
+});
+
 /** A /livez server that counts probes; `draining` answers with `Connection: close` like rest.shutdown-drain. */
 async function livezServer(): Promise<{ server: http.Server; url: string; probes: () => number; drain: () => void }> {
   let probes = 0;
