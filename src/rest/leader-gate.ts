@@ -1,7 +1,8 @@
 /**
  * The leader gate: requests only the ready leader can answer (jobs, cluster overview, config) pass on
  * the leader. A standby first picks the target (the ready leader published elsewhere), then checks that
- * the target is alive (leader liveness, src/election/leader-liveness.ts), then either redirects (307 to
+ * the target is alive (leader liveness, src/election/leader-liveness.ts: `aliveNow`, after the I/O that
+ * arrived with the request was heard), then either redirects (307 to
  * the leader's REST URL, `rest.standby-mode: redirect`) or forwards the request there (`forward`,
  * src/rest/forward.ts). 503 + `Retry-After` when no ready leader is known, this replica is still
  * recovering after its election, or the published leader does not answer: a client is never sent to a
