@@ -4,7 +4,17 @@
  * itself, a few at a time, each job on its own: one job's trouble neither blocks nor fails
  * another. The pool only schedules and counts; what a step does, and how it handles its own errors,
  * is the Dispatcher's.
+ *
+ * Test lever (never set in production): while the file named by the environment variable
+ * `HA_DISPATCHER_TEST_RECOVERY_HOLD_FILE` exists, queued steps do not start. A recovered job's JobMaster
+ * then stays "still starting" for as long as a test needs, so it can show deterministically that
+ * TaskManager reports arriving meanwhile are kept and adopted (test/integration/recovery-adopt.test.ts);
+ * no real lever holds one job's start without also holding leadership or timing the race.
  */
+import * as fs from 'node:fs';
+
+export const RECOVERY_HOLD_FILE_ENV = 'HA_DISPATCHER_TEST_RECOVERY_HOLD_FILE';
+const HOLD_POLL_MS = 50;
 
 /** How one job's recovery ended; 'abandoned' when the term ended first (not counted). */
 export type RecoveryOutcome = 'recovered' | 'quarantined' | 'failed' | 'cleaned' | 'abandoned';
@@ -25,8 +35,11 @@ export class RecoveryPool {
   private started = false;
   private stopped = false;
 
-  /** `concurrency`: steps running at once (each may hold many ZooKeeper reads in flight). */
-  constructor(private readonly concurrency: number) {}
+  /**
+   * `concurrency`: steps running at once (each may hold many ZooKeeper reads in flight). `holdFile`: the
+   * test lever above (default: from the environment).
+   */
+  constructor(private readonly concurrency: number, private readonly holdFile: string | undefined = process.env[RECOVERY_HOLD_FILE_ENV] || undefined) {}
 
   /**
    * Queues a job's step; resolves with its outcome ('abandoned' if the pool is stopped first). A job
@@ -65,11 +78,19 @@ export class RecoveryPool {
     this.jobIds.clear();
   }
 
+  /** Resolves once the hold file (test lever) is gone or the pool is stopped; at once without one. */
+  private async held(): Promise<void> {
+    while (this.holdFile && !this.stopped && fs.existsSync(this.holdFile)) {
+      await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+    }
+  }
+
   private pump(): void {
     while (this.started && !this.stopped && this.running < this.concurrency && this.queue.length > 0) {
       const q = this.queue.shift()!;
       this.running++;
-      void q.run().catch((): RecoveryOutcome => 'failed').then((outcome) => {
+      const step = this.holdFile ? this.held().then((): Promise<RecoveryOutcome> => (this.stopped ? Promise.resolve('abandoned') : q.run())) : q.run();
+      void step.catch((): RecoveryOutcome => 'failed').then((outcome) => {
         this.running--;
         this.jobIds.delete(q.jobId);
         q.settle(outcome);

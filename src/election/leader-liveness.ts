@@ -6,15 +6,24 @@
  * got an answer as a probe success too. The REST leader gate asks `alive(target)` before it sends a
  * client there; the new leader's metrics ask `lastSeenAt(epoch)` for the predecessor's last sign of life.
  *
- * A leader is unreachable after `failuresToDown` consecutive failed probes, or when nothing answered
- * for `staleAfterMs` (a probe that hangs on a stopped process). A newly published leader counts as alive
- * (it just wrote `/leader/info` with a live session) and is probed at once.
- * Logs `leader.unreachable` and `leader.reachable` on transitions.
+ * Dead or frozen (docs/ARCHITECTURE.md, "Standbys"):
+ * - A process that dies (crash, SIGKILL) has its sockets closed by the kernel: the kept-alive connection
+ *   closes under the tracker, which probes again at once instead of waiting for the next interval, and
+ *   a refused connection (nothing listens on the port: the process is gone) is conclusive — unreachable
+ *   at once. So a standby stops sending clients to a dead leader within a loopback round trip of
+ *   hearing the connection close.
+ * - A frozen process (SIGSTOP, a stalled host) keeps its connections and port: probes time out, and the
+ *   leader is unreachable after `failuresToDown` consecutive failed probes, or when nothing answered for
+ *   `staleAfterMs`.
+ * - A leader stopping gracefully keeps its port open while it drains (`rest.shutdown-drain`, answers
+ *   with `Connection: close`): it still answers, so it is alive until its port closes.
+ * A newly published leader counts as alive (it just wrote `/leader/info` with a live session) and is
+ * probed at once. Logs `leader.unreachable` (with the reason) and `leader.reachable` on transitions.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { EventEmitter } from 'node:events';
-import type { ClientTls } from '../http/client';
+import { type ClientTls, socketErrorCode } from '../http/client';
 import { EventLogger, silentLogger } from '../util/logger';
 import { Clock, systemClock } from '../util/clock';
 import type { LeaderInfo } from './leader-info';
@@ -26,10 +35,20 @@ export interface LeaderTarget { replicaId: string; restUrl: string; epoch: numbe
 export interface LeaderLivenessView {
   /** False when `target` is the tracked leader and it stopped answering; true otherwise. */
   alive(target: LeaderTarget): boolean;
+  /**
+   * `alive`, judged one event-loop turn later: a close of the liveness connection that arrived together
+   * with the caller's request is heard first, and the probe it starts (at most `timeoutMs`) decides. For
+   * the leader gate, so a standby whose loop was busy when the leader died does not answer the requests
+   * queued meanwhile with 307s to it.
+   */
+  aliveNow(target: LeaderTarget): Promise<boolean>;
   /** An HTTP answer from `target` (e.g. to a forwarded request) is a sign of life. */
   recordSuccess(target: LeaderTarget): void;
-  /** No HTTP answer from `target` (refused, reset, deadline): counts as a failed probe. */
-  recordFailure(target: LeaderTarget): void;
+  /**
+   * No HTTP answer from `target`. `'refused'` (the connection was refused: nothing listens on its port)
+   * makes it unreachable at once; `'failed'` (reset, deadline) counts as one failed probe.
+   */
+  recordFailure(target: LeaderTarget, cause?: FailureCause): void;
 }
 
 /** Where the tracker learns the published leader: leader retrieval (`current` plus `change` events). */
@@ -39,8 +58,18 @@ export interface LeaderSource {
   off(event: 'change', listener: (leader: LeaderInfo | null) => void): unknown;
 }
 
-/** One probe: resolves true on any HTTP answer within `timeoutMs`, false otherwise; never rejects. */
-export type LivenessProbe = (restUrl: string, timeoutMs: number) => Promise<boolean>;
+/** Why a leader did not answer: its port refused the connection, or anything else (reset, deadline). */
+export type FailureCause = 'refused' | 'failed';
+
+/** What one probe saw: any HTTP answer within the deadline, or why there was none. */
+export type ProbeOutcome = 'answered' | FailureCause;
+
+/**
+ * One probe of `<restUrl>/livez` within `timeoutMs`; never rejects. `onConnectionLost` is called (at most
+ * once per connection) when a kept-alive connection that carried an answer closes later: the signal
+ * that the leader's process may be gone.
+ */
+export type LivenessProbe = (restUrl: string, timeoutMs: number, onConnectionLost: () => void) => Promise<ProbeOutcome>;
 
 export interface LeaderLivenessOptions {
   /** This replica: when it is the published leader there is nothing to probe. */
@@ -49,7 +78,7 @@ export interface LeaderLivenessOptions {
   intervalMs?: number;
   /** Deadline of one probe, in ms. Default 500. */
   timeoutMs?: number;
-  /** Consecutive failed probes after which the leader is unreachable. Default 2. */
+  /** Consecutive failed probes (timeouts, resets) after which the leader is unreachable. Default 2. A refused connection needs one. */
   failuresToDown?: number;
   /** Unreachable when no answer came for this long, in ms. Default 1500. */
   staleAfterMs?: number;
@@ -69,6 +98,8 @@ interface Tracked {
   answered: boolean;
   failures: number;
   reachable: boolean;
+  /** Its kept-alive connection closed, and no probe started since has settled. */
+  connectionLost: boolean;
 }
 
 export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
@@ -77,6 +108,10 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private lastAnswered: { epoch: number; at: number } | null = null;
   private timer: NodeJS.Timeout | null = null;
   private probing = false;
+  /** Settles when the probe in flight settles (null while none is). */
+  private probeSettled: Promise<void> | null = null;
+  /** The tracked leader's connection closed while a probe was in flight: probe again at once. */
+  private probeAgain = false;
   private running = false;
   private readonly selfId: string;
   private readonly intervalMs: number;
@@ -98,7 +133,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.agents = keptAliveAgents(1, options.tls);
-    this.probe = options.probe ?? ((url, ms) => probeLivez(url, ms, this.agents));
+    this.probe = options.probe ?? ((url, ms, lost) => probeLivez(url, ms, this.agents, lost));
     this.selfId = options.selfId;
   }
 
@@ -125,6 +160,17 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     return t.reachable;
   }
 
+  async aliveNow(target: LeaderTarget): Promise<boolean> {
+    await new Promise((resolve) => setImmediate(resolve));
+    // A few rounds at most: a probe in flight when the connection closed is followed by one more.
+    for (let round = 0; round < 3; round++) {
+      const t = this.tracked;
+      if (!t || !sameLeader(t.target, target) || !t.connectionLost || !this.probeSettled) break;
+      await this.probeSettled;
+    }
+    return this.alive(target);
+  }
+
   recordSuccess(target: LeaderTarget): void {
     const t = this.tracked;
     if (!t || !sameLeader(t.target, target)) return;
@@ -135,11 +181,13 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     if (!t.reachable) this.setReachable(t, true);
   }
 
-  recordFailure(target: LeaderTarget): void {
+  recordFailure(target: LeaderTarget, cause: FailureCause = 'failed'): void {
     const t = this.tracked;
     if (!t || !sameLeader(t.target, target)) return;
     t.failures++;
-    if (t.reachable && t.failures >= this.failuresToDown) this.setReachable(t, false, `${t.failures} consecutive probes failed`);
+    if (!t.reachable) return;
+    if (cause === 'refused') this.setReachable(t, false, 'connection refused: nothing listens on its port');
+    else if (t.failures >= this.failuresToDown) this.setReachable(t, false, `${t.failures} consecutive probes failed`);
   }
 
   /**
@@ -161,10 +209,29 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
   private follow(leader: LeaderInfo | null): void {
     const target = leader && leader.replicaId !== this.selfId ? { replicaId: leader.replicaId, restUrl: leader.restUrl, epoch: leader.epoch } : null;
     if (target && this.tracked && sameLeader(this.tracked.target, target)) return;
-    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true } : null;
+    this.tracked = target ? { target, lastSeenAt: this.clock.now(), answered: false, failures: 0, reachable: true, connectionLost: false } : null;
+    this.probeAgain = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (target && this.running) this.schedule(0);
+  }
+
+  /**
+   * A kept-alive connection to `restUrl` closed: if that is the tracked leader, probe it now (or right
+   * after the probe in flight). A closed connection alone is no transition (a draining leader closes
+   * idle connections too): the probe's outcome decides.
+   */
+  private connectionLost(restUrl: string): void {
+    const t = this.tracked;
+    if (!this.running || !t || t.target.restUrl !== restUrl) return;
+    t.connectionLost = true;
+    if (this.probing) {
+      this.probeAgain = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    void this.probeOnce();
   }
 
   private schedule(delayMs: number): void {
@@ -177,15 +244,24 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     const t = this.tracked;
     if (!t || !this.running) return;
     this.probing = true;
-    let ok: boolean;
+    let settled!: () => void;
+    this.probeSettled = new Promise<void>((resolve) => { settled = resolve; });
+    const restUrl = t.target.restUrl;
+    let outcome: ProbeOutcome;
     try {
-      ok = await this.probe(t.target.restUrl, this.timeoutMs);
+      outcome = await this.probe(restUrl, this.timeoutMs, () => this.connectionLost(restUrl));
     } finally {
       this.probing = false;
     }
-    if (ok) this.recordSuccess(t.target);
-    else this.recordFailure(t.target);
-    if (this.running && this.tracked) this.schedule(this.tracked === t ? this.intervalMs : 0);
+    // The connection closed under this probe: one that starts now tells whether the leader is gone.
+    const again = this.probeAgain;
+    this.probeAgain = false;
+    if (!again) t.connectionLost = false;
+    if (outcome === 'answered') this.recordSuccess(t.target);
+    else this.recordFailure(t.target, outcome);
+    this.probeSettled = null;
+    settled();
+    if (this.running && this.tracked) this.schedule(this.tracked === t && !again ? this.intervalMs : 0);
   }
 
   private setReachable(t: Tracked, reachable: boolean, reason?: string): void {
@@ -208,24 +284,45 @@ export function keptAliveAgents(maxSockets: number, tls?: ClientTls): { http: ht
     https: new https.Agent({ keepAlive: true, maxSockets, ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) }) };
 }
 
-/** `GET <restUrl>/livez`: true on any HTTP answer (a replica that answers at all is alive) within `timeoutMs`. */
-export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent }): Promise<boolean> {
+/** Connections whose close is already watched (an Agent reuses a socket for many probes). */
+const watchedSockets = new WeakSet<object>();
+/** Connections a probe destroyed itself (its deadline passed): their close says nothing about the leader. */
+const destroyedByProbe = new WeakSet<object>();
+
+/**
+ * `GET <restUrl>/livez` within `timeoutMs`: 'answered' on any HTTP answer (a replica that answers at all
+ * is alive), 'refused' when the connection is refused (ECONNREFUSED), else 'failed'. Never rejects.
+ * `onConnectionLost` is attached to a connection that carried an answer and stays kept alive (not one
+ * answered with `Connection: close`, as a draining server does), and fires when it closes — unless a
+ * probe's own deadline closed it (a frozen leader: that is a failed probe, not a lost connection).
+ */
+export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent },
+  onConnectionLost?: () => void): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let req: http.ClientRequest;
     try {
       const url = new URL(`${restUrl.replace(/\/$/, '')}/livez`);
       const get = url.protocol === 'https:' ? https.get : http.get;
       req = get(url, { agent: url.protocol === 'https:' ? agents.https : agents.http }, (res) => {
+        const socket = res.socket;
+        const closing = /(^|,)\s*close\s*(,|$)/i.test(String(res.headers.connection ?? ''));
+        if (onConnectionLost && socket && !closing && !watchedSockets.has(socket)) {
+          watchedSockets.add(socket);
+          socket.once('close', () => { if (!destroyedByProbe.has(socket)) onConnectionLost(); });
+        }
         res.resume();
-        res.on('end', () => resolve(true));
-        res.on('error', () => resolve(true));
+        res.on('end', () => resolve('answered'));
+        res.on('error', () => resolve('answered'));
       });
     } catch {
-      resolve(false);
+      resolve('failed');
       return;
     }
-    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    req.on('error', () => resolve(false));
+    const timer = setTimeout(() => {
+      if (req.socket) destroyedByProbe.add(req.socket);
+      req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    req.on('error', (err) => resolve(socketErrorCode(err) === 'ECONNREFUSED' ? 'refused' : 'failed'));
     req.on('close', () => clearTimeout(timer));
   });
 }

@@ -168,10 +168,10 @@ export function createMetrics(options: MetricsOptions = {}): DispatcherMetrics {
       collect() { metrics.noteLeaderView(); },
     }),
     recoverySeconds: new Histogram({
-      name: 'ha_dispatcher_recovery_seconds', help: 'Time from leadership grant to ready (recovery of stored jobs)',
+      name: 'ha_dispatcher_recovery_seconds', help: 'Time from leadership grant to publish (/leader/info written: the ready leader), i.e. the foreground recovery that lists and reads the stored jobs; recovered JobMasters start after it, in the background',
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
     }),
-    lastRecoverySeconds: new Gauge({ name: 'ha_dispatcher_last_recovery_seconds', help: 'Grant-to-ready time of the last term this replica led', registers }),
+    lastRecoverySeconds: new Gauge({ name: 'ha_dispatcher_last_recovery_seconds', help: 'Grant-to-publish time (foreground recovery) of the last term this replica led', registers }),
     failoverSeconds: new Histogram({
       name: 'ha_dispatcher_failover_seconds', help: 'Time from the predecessor\'s last sign of life (last answer to this replica, or its latch node vanishing; else the grant) to ready',
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers,

@@ -63,7 +63,7 @@ export interface AppDeps {
   /** Asks this replica to stop as SIGTERM would (`DELETE /cluster`); absent: the endpoint answers 404. */
   shutdown?: () => void;
   /** Whether the published leader answers, as this standby probes it; without one every published leader counts as alive. */
-  liveness?: Pick<LeaderLivenessView, 'alive'>;
+  liveness?: Pick<LeaderLivenessView, 'alive'> & Partial<Pick<LeaderLivenessView, 'aliveNow'>>;
   /** rest.standby-mode `forward`: standbys proxy leader-only requests to the leader; without one they redirect (307). */
   forwarder?: Pick<LeaderForwarder, 'forward'>;
   /** web.access-control-allow-origin: the one origin sent as Access-Control-Allow-Origin; absent: no CORS header. */

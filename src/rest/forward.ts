@@ -9,12 +9,12 @@
  * credentials file again (a client certificate does not go along: the standby is the TLS peer).
  * Answered back: status, end-to-end headers, the body as a stream. When no answer head arrives within
  * the deadline (leader died, froze, refused), the client gets 503 + `Retry-After` and the liveness
- * tracker counts a failure; once the head was sent, a broken stream ends the client's connection.
+ * tracker counts a failure (a refused connection marks the leader down at once); once the head was sent, a broken stream ends the client's connection.
  */
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Context } from 'koa';
-import type { ClientTls } from '../http/client';
+import { type ClientTls, socketErrorCode } from '../http/client';
 import { HttpError } from '../http/errors';
 import { keptAliveAgents, LeaderLivenessView, LeaderTarget } from '../election/leader-liveness';
 
@@ -69,7 +69,8 @@ export class LeaderForwarder {
       ctx.res.on('close', () => { if (!ctx.res.writableFinished) req.destroy(new Error('the client went away')); });
       ctx.req.pipe(req);
     }).catch((err: Error) => {
-      this.options.liveness?.recordFailure(leader);
+      // Refused: nothing listens on the leader's port any more; the tracker takes it as down at once.
+      this.options.liveness?.recordFailure(leader, socketErrorCode(err) === 'ECONNREFUSED' ? 'refused' : 'failed');
       throw new HttpError(503, `the leader ${leader.replicaId} did not answer the forwarded request (${err.message}); retry shortly`,
         { code: 'LEADER_UNREACHABLE', headers: { 'Retry-After': '1' } });
     });

@@ -1,7 +1,8 @@
 /**
  * The leader gate: requests only the ready leader can answer (jobs, cluster overview, config) pass on
  * the leader. A standby first picks the target (the ready leader published elsewhere), then checks that
- * the target is alive (leader liveness, src/election/leader-liveness.ts), then either redirects (307 to
+ * the target is alive (leader liveness, src/election/leader-liveness.ts: `aliveNow`, after the I/O that
+ * arrived with the request was heard), then either redirects (307 to
  * the leader's REST URL, `rest.standby-mode: redirect`) or forwards the request there (`forward`,
  * src/rest/forward.ts). 503 + `Retry-After` when no ready leader is known, this replica is still
  * recovering after its election, or the published leader does not answer: a client is never sent to a
@@ -29,7 +30,7 @@ export function leaderGate(deps: GateDeps): Middleware {
   return async (ctx: Context, next: Next): Promise<void> => {
     if (dispatcher.role === 'leader') return next();
     const leader = dispatcher.role === 'recovering' ? null : readyLeaderElsewhere(deps);
-    if (leader && !leaderAlive(deps, leader)) {
+    if (leader && !(await leaderAliveNow(deps, leader))) {
       metrics?.redirects.inc({ outcome: 'unavailable' });
       throw new HttpError(503, `the leader ${leader.replicaId} does not answer; a new one is elected once its ZooKeeper session expires; retry shortly`,
         { code: 'LEADER_UNREACHABLE', headers: { 'Retry-After': '1' } });
@@ -63,6 +64,16 @@ export function readyLeaderElsewhere(deps: Pick<AppDeps, 'retrieval' | 'client' 
   const leader = deps.client.isConnected ? deps.retrieval.current : null;
   if (!leader || leader.replicaId === deps.replicaId || !isSafeLeaderUrl(leader.restUrl)) return null;
   return leader;
+}
+
+/**
+ * Whether `leader` answers, judged after pending I/O of this replica was heard (`aliveNow`: a leader
+ * whose death arrived together with this request is not alive); as `leaderAlive` without it.
+ */
+export async function leaderAliveNow(deps: Pick<AppDeps, 'liveness'>, leader: LeaderRef): Promise<boolean> {
+  const liveness = deps.liveness;
+  if (!liveness) return true;
+  return liveness.aliveNow ? liveness.aliveNow(leader) : liveness.alive(leader);
 }
 
 /** Whether `leader` answers as far as this replica knows (always true without a liveness tracker). */

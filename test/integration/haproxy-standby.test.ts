@@ -1,11 +1,15 @@
 /**
  * The "any healthy replica" pattern of deploy/haproxy/haproxy.cfg (HAPROXY_HEALTH_CHECK=
  * /health?standbyok=true), in both standby modes, through a leader SIGKILL and then a SIGTERM. A client
- * hammers HAProxy (20 req/s; in redirect mode following 307s to the leader's own URL): forward mode
- * shows it no connection error at all; redirect mode none once every standby noticed the dead leader
- * (before that, a 307 answered in the detection window may point at it). Every other failure is 503 +
- * Retry-After, and no acknowledged job is lost. In redirect mode, standbys hammered directly never send
- * a client to the dead leader once they answered 503: every answer is 503 or a 307 to a live leader.
+ * hammers HAProxy (20 req/s; in redirect mode following 307s to the leader's own URL) and sees no
+ * connection error: a standby learns of the SIGKILL from its liveness connection to the leader closing
+ * (and the port then refusing), not from probes failing one interval after another, so it sends no
+ * 307 to the dead leader once it heard the close. The one exception is inherent to redirect mode: a
+ * request the client sent to the leader itself (following a 307 it got before the leader's exit was
+ * seen) may die with the leader; those are told apart by when the 307 arrived, and forward mode has none.
+ * Every other failure is 503 + Retry-After, and no acknowledged job is lost. In redirect mode,
+ * standbys hammered directly never send a client to the dead leader once they answered 503: every
+ * answer is 503 or a 307 to a live leader.
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
@@ -26,8 +30,20 @@ const CFG = path.join(packageRoot(), 'deploy', 'haproxy', 'haproxy.cfg');
 
 type Mode = 'redirect' | 'forward';
 
-/** Answers a client got, in order. */
-interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[]; errorsAfterDetection: string[] }
+/**
+ * Answers a client got. `diedUnder`: connection errors of requests the client sent straight to the leader
+ * following a 307 it received before the killed leader's exit was seen (the leader may still have lived
+ * when the standby answered), cut off by the kill: no server can answer a request its process dies
+ * holding. Every other connection error is in `errors`.
+ */
+interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[]; diedUnder: string[] }
+
+/** A connection error on one hop of a request: through HAProxy, or following a 307 received at `redirectedAt` (epoch-ms). */
+class HopError extends Error {
+  constructor(readonly to: string, override readonly cause: unknown, readonly redirectedAt: number | null) {
+    super(`${to}: ${(cause as Error).message}`);
+  }
+}
 
 async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode: Mode): Promise<void> {
   const cluster = await ExecutionCluster.start({
@@ -56,7 +72,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   const lbUrl = `http://127.0.0.1:${lbPort}`;
   await eventually('HAProxy listens', () => fetch(`${lbUrl}/haproxy-health`).then(() => true, () => false), 30_000, 50);
 
-  const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [], errorsAfterDetection: [] };
+  const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [], diedUnder: [] };
   /** Redirect mode: set once every surviving standby answered 503 after the kill (it noticed the dead leader). */
   let detected = mode === 'forward';
   const record = async (res: Response): Promise<void> => {
@@ -66,23 +82,42 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     else tally.bad.push(`${res.status} from ${res.headers.get('x-ha-replica-id')}`);
   };
   const acknowledged: string[] = [];
+  /** Where the drill is, named in each connection error. */
+  let phase = 'before the kill';
+  /** Epoch-ms: just before the SIGKILL was sent, and once the killed leader's exit was seen. */
+  let killSentAt = Infinity;
+  let exitSeenAt = Infinity;
+  /** One request as a client makes it: through HAProxy, following 307s (redirect mode) to the leader's own URL. */
+  const request = async (init: RequestInit): Promise<Response> => {
+    let res = await fetch(`${lbUrl}/jobs`, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError('HAProxy', err, null); });
+    for (let hops = 0; res.status === 307 && hops < 5; hops++) {
+      const redirectedAt = Date.now(); // the 307's head has arrived
+      const location = res.headers.get('location') ?? '';
+      await res.arrayBuffer();
+      res = await fetch(location, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError(location, err, redirectedAt); });
+    }
+    return res;
+  };
   let hammering = true;
-  // GET /jobs at about 20 req/s, every fourth request a submission; redirects are followed (back through HAProxy).
+  // GET /jobs at about 20 req/s, every fourth request a submission.
   const hammer = (async () => {
     for (let i = 0; hammering; i++) {
       const submit = i % 4 === 0;
       const jobId = crypto.randomBytes(16).toString('hex');
       try {
-        const res = await fetch(`${lbUrl}/jobs`, submit
+        const res = await request(submit
           ? { method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(15_000),
             body: JSON.stringify({ jobId, name: 'drill', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 10 } }] }) }
           : { signal: AbortSignal.timeout(15_000) });
         if (submit && (res.status === 202 || res.status === 200)) acknowledged.push(jobId);
         await record(res);
       } catch (err) {
-        const what = `${socketErrorCode(err) ?? `${(err as Error).message}: ${((err as Error).cause as Error | undefined)?.message}`}`;
-        tally.errors.push(what);
-        if (detected) tally.errorsAfterDetection.push(what);
+        const hop = err instanceof HopError ? err : null;
+        const code = socketErrorCode(hop?.cause ?? err) ?? `${(err as Error).message}: ${((err as Error).cause as Error | undefined)?.message}`;
+        const what = `${phase}, ${submit ? 'POST' : 'GET'} to ${hop?.to ?? '?'}: ${code}`;
+        // Sent to a leader that may still have lived (its 307 came before the exit was seen), cut off by the kill.
+        if (hop?.redirectedAt != null && hop.redirectedAt < exitSeenAt && Date.now() >= killSentAt) tally.diedUnder.push(what);
+        else tally.errors.push(what);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -120,7 +155,10 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     const first = await cluster.leader();
     await eventually('some requests answered and jobs acknowledged', () => tally.ok >= 5 && acknowledged.length >= 2, 60_000, 50);
     killed = first;
+    phase = 'after the SIGKILL';
+    killSentAt = Date.now();
     await first.signal('SIGKILL');
+    exitSeenAt = Date.now();
     const second = await cluster.leader(60_000, [first]);
     const [okAtNewLeader, ackedAtNewLeader] = [tally.ok, acknowledged.length];
     await eventually('requests through HAProxy succeed after the SIGKILL failover',
@@ -128,6 +166,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     probing = false;
     await direct;
 
+    phase = 'after the SIGTERM';
     await second.signal('SIGTERM');
     await cluster.leader(60_000, [first, second]);
     const [okBefore, ackedBefore] = [tally.ok, acknowledged.length];
@@ -136,16 +175,10 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     hammering = false;
     await hammer;
 
-    t.log({ mode, ...tally, bad: tally.bad.length, errors: tally.errors.length, acknowledged: acknowledged.length, redirectsToKilled });
-    if (mode === 'forward') t.deepEqual(tally.errors, [], 'no connection errors through HAProxy');
-    // Redirect mode: a 307 answered in the instant between the kill and the standby's next failed
-    // probe (at most one probe interval, 250 ms) still sends the client to the dead leader; that
-    // window cannot close without a probe per request. After it, never again.
-    else {
-      t.deepEqual(tally.errorsAfterDetection, [], 'no connection errors once the standbys noticed the dead leader');
-      t.deepEqual(tally.errors.filter((e) => e !== 'ECONNREFUSED' && e !== 'ECONNRESET'), [], 'only refused or reset connections to the killed leader');
-      t.true(detected, 'every standby answered 503 after the kill');
-    }
+    t.log({ mode, ...tally, acknowledged: acknowledged.length, redirectsToKilled });
+    t.deepEqual(tally.errors, [], 'no connection errors, except for requests the killed leader held when it died');
+    if (mode === 'forward') t.deepEqual(tally.diedUnder, [], 'forward mode: clients never talk to the leader themselves');
+    if (mode === 'redirect') t.true(detected, 'every standby answered 503 after the kill');
     t.deepEqual(tally.bad, [], 'every failed answer is 503 + Retry-After');
     t.true(tally.unavailable + tally.ok > 0);
     t.deepEqual(redirectViolations, []);

@@ -172,7 +172,7 @@ test.serial('SIGKILL of the leader: never two leaders, counters move on the new 
 
   // Failover time: from the old leader's last sign of life (its last answer to the new leader's liveness
   // probes, every 250 ms) to ready. The client's outage starts at its first failed request after the
-  // kill (the standby stops redirecting to the dead leader once two probes fail) and ends at its first
+  // kill (the standby stops redirecting to the dead leader once its liveness connection closes) and ends at its first
   // success, so both measure the same interval, each to within a probe or poll interval.
   const failover = value(after, 'ha_dispatcher_last_failover_seconds')!;
   const recovery = value(after, 'ha_dispatcher_last_recovery_seconds')!;
