@@ -7,6 +7,9 @@
  * 307 to the dead leader once it heard the close. The one exception is inherent to redirect mode: a
  * request the client sent to the leader itself (following a 307 it got before the leader's exit was
  * seen) may die with the leader; those are told apart by when the 307 arrived, and forward mode has none.
+ * A 307 a standby sent in the moment between the kill and hearing the close (milliseconds when idle,
+ * more on a CPU-starved machine) is reported, not failed: the deterministic promise checked is that no
+ * standby sends one after it answered 503.
  * Every other failure is 503 + Retry-After, and no acknowledged job is lost. In redirect mode,
  * standbys hammered directly never send a client to the dead leader once they answered 503: every
  * answer is 503 or a 307 to a live leader.
@@ -36,7 +39,7 @@ type Mode = 'redirect' | 'forward';
  * when the standby answered), cut off by the kill: no server can answer a request its process dies
  * holding. Every other connection error is in `errors`.
  */
-interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[]; diedUnder: string[] }
+interface Tally { ok: number; unavailable: number; bad: string[]; errors: string[]; diedUnder: string[]; redirectedToDead: string[] }
 
 /** A connection error on one hop of a request: through HAProxy, or following a 307 received at `redirectedAt` (epoch-ms). */
 class HopError extends Error {
@@ -72,7 +75,9 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   const lbUrl = `http://127.0.0.1:${lbPort}`;
   await eventually('HAProxy listens', () => fetch(`${lbUrl}/haproxy-health`).then(() => true, () => false), 30_000, 50);
 
-  const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [], diedUnder: [] };
+  /** The leader this drill SIGKILLs, once it did. */
+  let killed: ManagedProcess | null = null;
+  const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [], diedUnder: [], redirectedToDead: [] };
   /** Redirect mode: set once every surviving standby answered 503 after the kill (it noticed the dead leader). */
   let detected = mode === 'forward';
   const record = async (res: Response): Promise<void> => {
@@ -117,6 +122,10 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
         const what = `${phase}, ${submit ? 'POST' : 'GET'} to ${hop?.to ?? '?'}: ${code}`;
         // Sent to a leader that may still have lived (its 307 came before the exit was seen), cut off by the kill.
         if (hop?.redirectedAt != null && hop.redirectedAt < exitSeenAt && Date.now() >= killSentAt) tally.diedUnder.push(what);
+        // A 307 to the killed leader sent in the moment before its standby heard the liveness connection
+        // close (milliseconds on an idle machine, longer when the standby is starved of CPU): reported,
+        // not failed; the checked promise is that no standby sends one once it knows (redirectViolations).
+        else if (mode === 'redirect' && killed && hop?.redirectedAt != null && hop.to.startsWith(killed.url)) tally.redirectedToDead.push(what);
         else tally.errors.push(what);
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -126,7 +135,6 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   // Redirect mode: hammer every standby directly, without following, and check where 307s point.
   const redirectViolations: string[] = [];
   const redirectsToKilled = { before503: 0 };
-  let killed: ManagedProcess | null = null;
   let probing = mode === 'redirect';
   const direct = (async () => {
     const seen503 = new Set<string>();
@@ -176,8 +184,8 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     await hammer;
 
     t.log({ mode, ...tally, acknowledged: acknowledged.length, redirectsToKilled });
-    t.deepEqual(tally.errors, [], 'no connection errors, except for requests the killed leader held when it died');
-    if (mode === 'forward') t.deepEqual(tally.diedUnder, [], 'forward mode: clients never talk to the leader themselves');
+    t.deepEqual(tally.errors, [], 'no connection errors through HAProxy or to a live leader');
+    if (mode === 'forward') t.deepEqual([...tally.diedUnder, ...tally.redirectedToDead], [], 'forward mode: clients never talk to the leader themselves');
     if (mode === 'redirect') t.true(detected, 'every standby answered 503 after the kill');
     t.deepEqual(tally.bad, [], 'every failed answer is 503 + Retry-After');
     t.true(tally.unavailable + tally.ok > 0);
