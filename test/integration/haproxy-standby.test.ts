@@ -77,6 +77,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
 
   /** The leader this drill SIGKILLs, once it did. */
   let killed: ManagedProcess | null = null;
+  const deadLeaderUrl = (): string | null => (killed as ManagedProcess | null)?.url ?? null;
   const tally: Tally = { ok: 0, unavailable: 0, bad: [], errors: [], diedUnder: [], redirectedToDead: [] };
   /** Redirect mode: set once every surviving standby answered 503 after the kill (it noticed the dead leader). */
   let detected = mode === 'forward';
@@ -125,7 +126,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
         // A 307 to the killed leader sent in the moment before its standby heard the liveness connection
         // close (milliseconds on an idle machine, longer when the standby is starved of CPU): reported,
         // not failed; the checked promise is that no standby sends one once it knows (redirectViolations).
-        else if (mode === 'redirect' && killed && hop?.redirectedAt != null && hop.to.startsWith(killed.url)) tally.redirectedToDead.push(what);
+        else if (mode === 'redirect' && hop?.redirectedAt != null && deadLeaderUrl() !== null && hop.to.startsWith(deadLeaderUrl()!)) tally.redirectedToDead.push(what);
         else tally.errors.push(what);
       }
       await new Promise((r) => setTimeout(r, 50));
