@@ -208,5 +208,5 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   }
 }
 
-test.serial('standbyok pattern, rest.standby-mode redirect: SIGKILL and SIGTERM of the leader without connection errors or lost jobs', (t) => drill(t, 'redirect'));
+test.serial('standbyok pattern, rest.standby-mode redirect: SIGKILL and SIGTERM of the leader without lost jobs or connection errors through HAProxy; no 307 to the dead leader once a standby answered 503', (t) => drill(t, 'redirect'));
 test.serial('standbyok pattern, rest.standby-mode forward: SIGKILL and SIGTERM of the leader without connection errors or lost jobs', (t) => drill(t, 'forward'));
