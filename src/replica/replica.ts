@@ -1,8 +1,8 @@
 /**
  * One dispatcher replica process: the composition root that wires the ZooKeeper session, leader
  * election, leader retrieval, the Dispatcher, the REST server and metrics. `close()` is the graceful
- * resign (docs/ARCHITECTURE.md, "Failure model"): suspend JobMasters, delete /leader/info and the latch
- * node, close the session.
+ * resign (docs/ARCHITECTURE.md, "Failure model"): end the term for every write guard, delete
+ * /leader/info and the latch node, then suspend JobMasters and close the session.
  */
 import type * as http from 'node:http';
 import * as os from 'node:os';
