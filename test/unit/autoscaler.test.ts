@@ -154,15 +154,18 @@ class FakeResources implements ScalableResources {
   }
 }
 
+/** A fresh fake clock, store, provider (recording into that store) and resource view. */
+function parts(): { clock: FakeClock; store: FakeStore; provider: FakeProvider; resources: FakeResources } {
+  const store = new FakeStore();
+  return { clock: new FakeClock(), store, provider: new FakeProvider(store), resources: new FakeResources() };
+}
+
 function autoscaler(epoch: number, parts: { store: FakeStore; provider: FakeProvider; resources: FakeResources; clock: FakeClock }, launchTimeoutMs = 60_000): Autoscaler {
   return new Autoscaler({ ...LIMITS, epoch, ...parts, launchTimeoutMs, settleMs: 0, tickMs: 100 });
 }
 
 test('a launch is stored before the provider starts it; a new leader adopts launches under way instead of launching again', async (t) => {
-  const clock = new FakeClock();
-  const store = new FakeStore();
-  const provider = new FakeProvider(store);
-  const resources = new FakeResources();
+  const { clock, store, provider, resources } = parts();
   resources.add('tm1', 2);
   resources.waiting = 10;
   const first = autoscaler(5, { store, provider, resources, clock });
@@ -185,10 +188,7 @@ test('a launch is stored before the provider starts it; a new leader adopts laun
 });
 
 test('a launch that never registers stops counting after the launch timeout; then demand launches again', async (t) => {
-  const clock = new FakeClock();
-  const store = new FakeStore();
-  const provider = new FakeProvider(store);
-  const resources = new FakeResources();
+  const { clock, store, provider, resources } = parts();
   resources.add('tm1', 2);
   resources.waiting = 2;
   const a = autoscaler(3, { store, provider, resources, clock }, 10_000);
@@ -206,10 +206,7 @@ test('a launch that never registers stops counting after the launch timeout; the
 });
 
 test('a launch known gone before it registered stops counting after the grace, not before; demand launches another', async (t) => {
-  const clock = new FakeClock();
-  const store = new FakeStore();
-  const provider = new FakeProvider(store);
-  const resources = new FakeResources();
+  const { clock, store, provider, resources } = parts();
   resources.add('tm1', 2);
   resources.waiting = 2;
   const a = autoscaler(3, { store, provider, resources, clock });
@@ -230,10 +227,7 @@ test('a launch known gone before it registered stops counting after the grace, n
 });
 
 test('a failing provider or a state that cannot be stored launches nothing and never throws; an operator deleting the state is survived', async (t) => {
-  const clock = new FakeClock();
-  const store = new FakeStore();
-  const provider = new FakeProvider(store);
-  const resources = new FakeResources();
+  const { clock, store, provider, resources } = parts();
   resources.add('tm1', 2);
   resources.waiting = 4;
   const a = autoscaler(2, { store, provider, resources, clock });
@@ -260,10 +254,7 @@ test('a failing provider or a state that cannot be stored launches nothing and n
 });
 
 test('idle TaskManagers are drained (never stopped) after the cooldown; the provider hears of each once it was released', async (t) => {
-  const clock = new FakeClock();
-  const store = new FakeStore();
-  const provider = new FakeProvider(store);
-  const resources = new FakeResources();
+  const { clock, store, provider, resources } = parts();
   resources.add('tm1', 1);
   resources.add('tm2', 2);
   resources.add('tm3');
