@@ -49,6 +49,8 @@ export class SlotQueue {
   private seq = 0;
   /** Insertion order is arrival order. */
   private readonly waiting = new Map<string, Waiting>();
+  /** The keys in `waiting` per job: `dropJob` runs once per JobMaster when a term ends (1,000s at once). */
+  private readonly byJob = new Map<string, Set<string>>();
 
   constructor(private readonly reservations: readonly SlotReservation[] = []) {}
 
@@ -79,7 +81,12 @@ export class SlotQueue {
   wait(request: SlotRequest, round = 0): void {
     const waiting = this.waiting.get(request.key);
     if (waiting) waiting.askedRound = round;
-    else this.waiting.set(request.key, { ...request, seq: this.seq++, askedRound: round });
+    else {
+      this.waiting.set(request.key, { ...request, seq: this.seq++, askedRound: round });
+      const keys = this.byJob.get(request.jobId);
+      if (keys) keys.add(request.key);
+      else this.byJob.set(request.jobId, new Set([request.key]));
+    }
   }
 
   /** Whether `w` (a waiting request) was last asked for before wake-up round `round`. */
@@ -90,19 +97,15 @@ export class SlotQueue {
 
   /** The request was served (or withdrawn). */
   served(key: string): void {
-    this.waiting.delete(key);
+    this.remove(key);
   }
 
   /** Forgets every waiting request of the job; true when there were any. */
   dropJob(jobId: string): boolean {
-    let dropped = false;
-    for (const [key, w] of this.waiting) {
-      if (w.jobId === jobId) {
-        this.waiting.delete(key);
-        dropped = true;
-      }
-    }
-    return dropped;
+    const keys = this.byJob.get(jobId);
+    if (!keys) return false;
+    for (const key of [...keys]) this.remove(key);
+    return true;
   }
 
   /** Waiting requests in service order (highest priority, then first come). */
@@ -114,13 +117,22 @@ export class SlotQueue {
     return this.waiting.size;
   }
 
+  private remove(key: string): void {
+    const w = this.waiting.get(key);
+    if (!w) return;
+    this.waiting.delete(key);
+    const keys = this.byJob.get(w.jobId);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byJob.delete(w.jobId);
+  }
+
   private firstAhead(request: SlotRequest, seq: number, stillWanted: (w: SlotRequest) => boolean): Waiting | null {
     for (const [key, w] of this.waiting) {
       if (w.jobId === request.jobId || key === request.key) continue;
       const ahead = w.priority > request.priority || (w.priority === request.priority && w.seq < seq);
       if (!ahead) continue;
       if (!stillWanted(w)) {
-        this.waiting.delete(key);
+        this.remove(key);
         continue;
       }
       return w;

@@ -48,6 +48,24 @@ test('waiting requests their job no longer wants are forgotten instead of holdin
   t.is(q.size, 0);
 });
 
+test('dropJob forgets exactly that job\'s waiting requests, however they left before (served, no longer wanted)', (t) => {
+  const q = new SlotQueue();
+  const req = (key: string, jobId: string) => ({ key, jobId, priority: 0 });
+  for (const [key, job] of [['b1', 'B'], ['b2', 'B'], ['a1', 'A'], ['a2', 'A'], ['c1', 'C']]) q.wait(req(key, job));
+  q.served('b1');
+  // c1 asks: B's b2 ranks first but is no longer wanted, so it is forgotten on the way to A's a1.
+  t.is(q.decide(req('c1', 'C'), 1, (w) => w.key !== 'b2'), 'behind', 'A is still ahead of C');
+  t.deepEqual(q.list().map((w) => w.key), ['a1', 'a2', 'c1']);
+  t.true(q.dropJob('A'));
+  t.false(q.dropJob('A'), 'nothing of A left');
+  t.false(q.dropJob('B'), 'B left through served and no-longer-wanted');
+  t.deepEqual(q.list().map((w) => w.key), ['c1']);
+  t.is(q.size, 1);
+  q.wait(req('a3', 'A'));
+  t.true(q.dropJob('A'), 'a job that asks again is indexed again');
+  t.is(q.size, 1);
+});
+
 test('reserved slots stay free for their class and above; lower classes wait', (t) => {
   const classes = { low: 0, normal: 50, urgent: 100 };
   const reservations = slotReservations({ urgent: 2, normal: 1 }, classes);
