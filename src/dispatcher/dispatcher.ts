@@ -283,10 +283,10 @@ export class Dispatcher implements LeaderContender {
   private async recover(state: LeaderState): Promise<void> {
     const { graphStore, resultStore } = state;
     this.mirror?.stop(); // the leader reads the store itself from here on
-    // Independent reads go out together: every sequential round trip here delays the failover.
-    await Promise.all([graphStore.init(), resultStore.init()]);
-    // With a mirror: sync, compare children, read only what changed since the last event.
-    const known = this.mirror ? await this.mirror.catchUp() : undefined;
+    // Independent requests go out together: every sequential round trip here delays the failover. With a
+    // mirror: sync, compare children, read only what changed since the last event (the folders exist:
+    // the mirror listed them; without one, init makes them before the listing below).
+    const [known] = await Promise.all([this.mirror?.catchUp(), graphStore.init(), resultStore.init()]);
     // Results are read for stored graphs only (during adoption): the history waits until after ready.
     const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant', known))]);
     // The adoption pass quarantines in parallel with the listing: each record once.

@@ -29,8 +29,22 @@ export function leaderGate(deps: GateDeps): Middleware {
   const { dispatcher, metrics } = deps;
   return async (ctx: Context, next: Next): Promise<void> => {
     if (dispatcher.role === 'leader') return next();
-    const leader = dispatcher.role === 'recovering' ? null : readyLeaderElsewhere(deps);
-    if (leader && !(await leaderAliveNow(deps, leader))) {
+    // A replica just elected (recovering) sends nobody elsewhere.
+    const target = (): LeaderRef | null => (dispatcher.role === 'recovering' ? null : readyLeaderElsewhere(deps));
+    let leader = target();
+    let alive = leader ? await leaderAliveNow(deps, leader) : false;
+    if (leader) {
+      // The verdict took an event-loop turn: the published leader may have changed meanwhile. When its
+      // node vanished with its session, the tracker stops following it and would call it alive (it knows
+      // nothing of an untracked leader), so the target is read again and a new one judged as it stands
+      // (this replica itself just elected: 503, retry).
+      const now = target();
+      if (!now || !sameLeaderRef(now, leader)) {
+        leader = now;
+        alive = now ? leaderAlive(deps, now) : false;
+      }
+    }
+    if (leader && !alive) {
       metrics?.redirects.inc({ outcome: 'unavailable' });
       throw new HttpError(503, `the leader ${leader.replicaId} does not answer; a new one is elected once its ZooKeeper session expires; retry shortly`,
         { code: 'LEADER_UNREACHABLE', headers: { 'Retry-After': '1' } });
@@ -64,6 +78,10 @@ export function readyLeaderElsewhere(deps: Pick<AppDeps, 'retrieval' | 'client' 
   const leader = deps.client.isConnected ? deps.retrieval.current : null;
   if (!leader || leader.replicaId === deps.replicaId || !isSafeLeaderUrl(leader.restUrl)) return null;
   return leader;
+}
+
+function sameLeaderRef(a: LeaderRef, b: LeaderRef): boolean {
+  return a.replicaId === b.replicaId && a.epoch === b.epoch && a.restUrl === b.restUrl;
 }
 
 /**

@@ -49,3 +49,36 @@ test('/health and /readyz of a standby whose leader does not answer: 503 with le
   t.is(ready.status, 503);
   t.like(ready.json(), { ready: false, leaderReachable: false });
 });
+
+test('a leader whose node vanishes while the gate waits for its liveness verdict gets no 307: the target is read again after the wait', async (t) => {
+  // As at a dead leader's session expiry: the /leader/info deletion is heard during the gate's one-turn
+  // wait, and the tracker, no longer following that leader, would call it alive.
+  const f = fakeRestDeps({ liveness: { alive: () => true, aliveNow: async () => { f.retrieval.current = null; return true; } } });
+  asStandby(f);
+  const handler = createApp(f.deps).callback();
+  const res = await inject(handler, { path: '/jobs' });
+  t.is(res.status, 503);
+  t.is(res.headers['retry-after'], '1');
+  t.false('location' in res.headers);
+  t.regex(res.json().errors[0], /no ready leader/);
+});
+
+test('a leader replaced during the wait is judged as it stands: a live new leader gets the 307, an unreachable one a 503', async (t) => {
+  for (const newAlive of [true, false]) {
+    const f = fakeRestDeps({
+      liveness: {
+        alive: (target) => target.replicaId !== 'replica-c' || newAlive,
+        aliveNow: async () => { f.retrieval.current = { ...f.retrieval.current!, replicaId: 'replica-c', restUrl: 'http://c.test:8081', epoch: 9 }; return false; },
+      },
+    });
+    asStandby(f);
+    const res = await inject(createApp(f.deps).callback(), { path: '/jobs' });
+    if (newAlive) {
+      t.is(res.status, 307);
+      t.is(res.headers.location, 'http://c.test:8081/jobs');
+    } else {
+      t.is(res.status, 503);
+      t.regex(res.json().errors[0], /leader replica-c does not answer/);
+    }
+  }
+});
