@@ -7,9 +7,12 @@
  * node; a graph is read once per job id (graphs are immutable per id; quarantine records are named by
  * content); a watched result is read again when it changes. Nothing is ever re-listed wholesale.
  *
- * On grant, `catchUp()` `sync`s, compares children with the mirror and reads only what changed, so the
- * leader publishes after a handful of round trips (docs/ARCHITECTURE.md, "Recovery"). Read-only: the
- * mirror never writes. Talks to ZooKeeper only through the stores (src/zk/ client).
+ * Each folder remembers the child version (`cversion`, with the folder's `czxid`) of its latest
+ * complete pass. On grant, `catchUp()` `sync`s and reads each folder's stat: a folder whose child
+ * version is unchanged is not listed again (only nodes a data watch dropped are re-read), so the leader
+ * publishes after a few round trips whatever the number of stored jobs (docs/ARCHITECTURE.md,
+ * "Recovery"). Read-only: the mirror never writes. Talks to ZooKeeper through the stores and the
+ * src/zk/ client.
  */
 import type { ZooKeeperClient } from '../zk/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH, QUARANTINE_PATH } from '../zk/layout';
@@ -23,8 +26,13 @@ import { JobResultStore, StoredResult } from './jobresult-store';
 /** Reads in flight at once while catching up (one round trip costs ~1.5 ms on loopback). */
 const READ_CONCURRENCY = 64;
 
-/** What the mirror holds; the maps are copies. */
+/** What the mirror holds; the maps and the array are copies. */
 export interface MirrorSnapshot<G> {
+  /**
+   * The `/jobgraphs` children of the latest complete listing (after `catchUp()`: as of the catch-up;
+   * empty while the folder does not exist). Every id has an entry in `graphs` unless its node vanished.
+   */
+  graphIds: string[];
   /** Job id → stored graph (verified; an unreadable one as `ok: false`). */
   graphs: Map<string, StoredGraph<G>>;
   /** Names of every `/jobresults` child. */
@@ -54,6 +62,17 @@ export interface MirrorStatus {
 
 type Folder = 'graphs' | 'results' | 'quarantine';
 const FOLDERS: readonly Folder[] = ['graphs', 'results', 'quarantine'];
+const PATHS: Record<Folder, string> = { graphs: JOBGRAPHS_PATH, results: JOBRESULTS_PATH, quarantine: QUARANTINE_PATH };
+
+/** A folder's children as one listing saw them, with the stat that names that membership. */
+interface Listing {
+  /** The folder node's creation zxid: a folder deleted and made again starts its cversion anew. */
+  czxid: number;
+  /** Child version: changes with every child created or deleted. */
+  cversion: number;
+  /** As listed; never mutated. */
+  children: string[];
+}
 
 export class StandbyMirror<G> {
   private readonly graphs = new Map<string, StoredGraph<G>>();
@@ -67,6 +86,10 @@ export class StandbyMirror<G> {
   private running = false;
   /** Per folder: whether its latest refresh pass completed; absent before the first pass ends. */
   private readonly passDone = new Map<Folder, boolean>();
+  /** Per folder: the listing of its latest complete pass (absent: none yet, or the folder did not exist). */
+  private readonly listings = new Map<Folder, Listing>();
+  /** Per folder: single-node re-reads a data watch started (a graph or a result changed), in flight. */
+  private readonly nodeReads = new Map<Folder, Set<Promise<void>>>(FOLDERS.map((f) => [f, new Set()]));
   /** Monotonic ms of the latest start(), for the `mirror.synced` event. */
   private startedAt = 0;
   private syncedAt: number | null = null;
@@ -103,15 +126,51 @@ export class StandbyMirror<G> {
   }
 
   /**
-   * Brings the mirror up to date with the servers' latest state and returns it: `sync`, then each
-   * folder's children compared with the mirror, reading only new nodes (and results that changed).
-   * Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry is safe).
+   * Brings the mirror up to date with the servers' latest state and returns it: `sync`, then one
+   * `exists` per folder (in parallel). A folder whose child version (`cversion`, same `czxid`) equals that
+   * of its latest complete listing, with no refresh in flight, is not listed again: only children of that
+   * listing missing from the mirror (a data watch dropped them) are read, after any re-read in flight.
+   * Any other folder (changed, never completely listed, absent) is listed and its new nodes read.
+   * Correct because ZooKeeper delivers every watch event for a change before the `sync` ahead of the
+   * answers that follow it. Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry
+   * is safe). Costs 4 requests when nothing changed.
    */
   async catchUp(): Promise<MirrorSnapshot<G>> {
     await this.client.sync(JOBGRAPHS_PATH);
     this.reads++;
-    await Promise.all((['graphs', 'results', 'quarantine'] as const).map((f) => this.refresh(f, true)));
+    await Promise.all(FOLDERS.map((f) => this.catchUpFolder(f)));
     return this.snapshot();
+  }
+
+  private async catchUpFolder(folder: Folder): Promise<void> {
+    this.reads++;
+    const stat = await this.client.exists(PATHS[folder]);
+    // Whatever events started before the stat's answer finishes first (once: a mirror that runs may see more).
+    const inFlight = this.refreshing.get(folder);
+    if (inFlight) await inFlight.catch(() => undefined);
+    await Promise.allSettled([...this.nodeReads.get(folder)!]);
+    const listing = this.listings.get(folder);
+    const unchanged = stat !== null && listing !== undefined && listing.czxid === stat.czxid && listing.cversion === stat.cversion;
+    if (!unchanged || this.refreshing.has(folder)) return this.refresh(folder, true);
+    try {
+      await this.fill(folder, listing);
+    } finally {
+      this.noteProgress();
+    }
+  }
+
+  /** Reads the children of `listing` that the mirror lacks (membership unchanged since it). */
+  private async fill(folder: Folder, listing: Listing): Promise<void> {
+    if (folder === 'graphs') {
+      const missing = listing.children.filter((id) => !this.graphs.has(id));
+      await mapLimit(missing, READ_CONCURRENCY, (id) => this.readGraph(id));
+      await this.readResultsOfGraphs();
+    } else if (folder === 'results') {
+      await this.readResultsOfGraphs();
+    } else {
+      const missing = listing.children.filter((n) => !this.quarantine.has(n));
+      await this.readQuarantine(missing);
+    }
   }
 
   /** The mirror's state and sizes, for `/health`; cheap (no ZooKeeper request). */
@@ -121,7 +180,7 @@ export class StandbyMirror<G> {
   }
 
   private isSynced(): boolean {
-    return this.refreshing.size === 0 && FOLDERS.every((f) => this.passDone.get(f) === true);
+    return this.refreshing.size === 0 && FOLDERS.every((f) => this.passDone.get(f) === true && this.nodeReads.get(f)!.size === 0);
   }
 
   /** After a pass or a read ends: notes (and logs once) the first moment it is synced after each start(). */
@@ -138,6 +197,7 @@ export class StandbyMirror<G> {
 
   snapshot(): MirrorSnapshot<G> {
     return {
+      graphIds: this.listings.get('graphs')?.children.slice() ?? [],
       graphs: new Map(this.graphs), resultIds: new Set(this.resultIds), results: new Map(this.results),
       quarantine: sortQuarantine([...this.quarantine.values()]),
     };
@@ -173,9 +233,10 @@ export class StandbyMirror<G> {
         do {
           this.again.delete(folder);
           this.passDone.set(folder, false);
-          if (folder === 'graphs') await this.refreshGraphs();
-          else if (folder === 'results') await this.refreshResults();
-          else await this.refreshQuarantine();
+          const listing = folder === 'graphs' ? await this.refreshGraphs() : folder === 'results' ? await this.refreshResults() : await this.refreshQuarantine();
+          // Complete: the listing and every read it needed succeeded.
+          if (listing) this.listings.set(folder, listing);
+          else this.listings.delete(folder);
           this.passDone.set(folder, true);
         } while (this.again.has(folder));
       } finally {
@@ -191,13 +252,15 @@ export class StandbyMirror<G> {
     return () => this.schedule(folder);
   }
 
-  private async refreshGraphs(): Promise<void> {
+  private async refreshGraphs(): Promise<Listing | null> {
     this.reads++;
-    const ids = new Set(await this.listed(JOBGRAPHS_PATH, 'graphs', (w) => this.graphStore.listIds(w)));
+    const listing = await this.listed('graphs');
+    const ids = new Set(listing?.children);
     for (const id of this.graphs.keys()) if (!ids.has(id)) this.graphs.delete(id);
     const fresh = [...ids].filter((id) => !this.graphs.has(id));
     await mapLimit(fresh, READ_CONCURRENCY, (id) => this.readGraph(id));
     await this.readResultsOfGraphs();
+    return listing;
   }
 
   /**
@@ -208,31 +271,48 @@ export class StandbyMirror<G> {
     this.reads++;
     const graph = await this.graphStore.get(id, () => {
       this.graphs.delete(id);
-      if (this.running) this.readGraph(id).catch((err) => this.logger.debug('mirror.refresh.failed', { folder: 'graphs', jobId: id, error: err as Error }));
+      // Stopped: `catchUp` reads it again (it is in the listing but not in the map).
+      if (this.running) this.track('graphs', this.readGraph(id), id);
     });
     if (graph) this.graphs.set(id, graph);
     else this.graphs.delete(id);
   }
 
-  /** A folder's children with a watch; a folder not created yet is empty, watched for its creation. */
-  private async listed(path: string, folder: Folder, list: (watcher: () => void) => Promise<string[]>): Promise<string[]> {
+  /** Tracks a re-read a data watch started: `catchUp` awaits it, `status()` is not synced while it runs. */
+  private track(folder: Folder, read: Promise<void>, jobId: string): void {
+    const reads = this.nodeReads.get(folder)!;
+    const tracked: Promise<void> = read
+      .catch((err) => {
+        // Until the next pass (a reconnect lists again) or catchUp reads it, this folder is not synced.
+        this.passDone.set(folder, false);
+        this.logger.debug('mirror.refresh.failed', { folder, jobId, error: err as Error });
+      })
+      .finally(() => { reads.delete(tracked); this.noteProgress(); });
+    reads.add(tracked);
+  }
+
+  /** A folder's children with a watch and the stat naming them; null (watched for its creation) while it does not exist. */
+  private async listed(folder: Folder): Promise<Listing | null> {
+    const path = PATHS[folder];
     for (;;) {
       try {
-        return await list(this.watcher(folder));
+        const { children, stat } = await this.client.getChildrenWithStat(path, this.watcher(folder));
+        return { czxid: stat.czxid, cversion: stat.cversion, children };
       } catch (err) {
         if (!(err instanceof NoNodeError)) throw err;
         // Created between the listing and this check: list again (the listing arms the child watch).
-        if (!(await this.client.exists(path, this.watcher(folder)))) return [];
+        if (!(await this.client.exists(path, this.watcher(folder)))) return null;
       }
     }
   }
 
-  private async refreshResults(): Promise<void> {
+  private async refreshResults(): Promise<Listing | null> {
     this.reads++;
-    const ids = await this.listed(JOBRESULTS_PATH, 'results', (w) => this.resultStore.listIds(w));
+    const listing = await this.listed('results');
     this.resultIds.clear();
-    for (const id of ids) this.resultIds.add(id);
+    for (const id of listing?.children ?? []) this.resultIds.add(id);
     await this.readResultsOfGraphs();
+    return listing;
   }
 
   /** Results of jobs that have a graph too (rare: an ending job), each read once and watched for change. */
@@ -248,7 +328,7 @@ export class StandbyMirror<G> {
     if (arm) this.watchedResults.add(id);
     let result: StoredResult | null;
     try {
-      result = await this.resultStore.get(id, arm ? () => { this.watchedResults.delete(id); void this.onResultChanged(id); } : undefined);
+      result = await this.resultStore.get(id, arm ? () => { this.watchedResults.delete(id); this.onResultChanged(id); } : undefined);
     } catch (err) {
       if (arm) this.watchedResults.delete(id);
       throw err;
@@ -258,20 +338,26 @@ export class StandbyMirror<G> {
     if (!result && arm) this.watchedResults.delete(id); // no node, no watch
   }
 
-  private async onResultChanged(id: string): Promise<void> {
+  private onResultChanged(id: string): void {
     if (!this.running || !this.graphs.has(id)) {
+      // Stopped: `catchUp` reads it again (its id is listed, its graph held, its content not).
       this.results.delete(id);
       return;
     }
-    await this.readResult(id).catch((err) => this.logger.debug('mirror.refresh.failed', { folder: 'results', jobId: id, error: err as Error }));
+    this.track('results', this.readResult(id), id);
   }
 
-  private async refreshQuarantine(): Promise<void> {
+  private async refreshQuarantine(): Promise<Listing | null> {
     this.reads++;
-    const nodes = new Set(await this.listed(QUARANTINE_PATH, 'quarantine', (w) => this.graphStore.listQuarantineNodes(w)));
+    const listing = await this.listed('quarantine');
+    const nodes = new Set(listing?.children);
     for (const node of this.quarantine.keys()) if (!nodes.has(node)) this.quarantine.delete(node);
-    const fresh = [...nodes].filter((n) => !this.quarantine.has(n));
-    const read = await mapLimit(fresh, READ_CONCURRENCY, (n) => { this.reads++; return this.graphStore.getQuarantined(n); });
-    fresh.forEach((n, i) => { const q = read[i]; if (q) this.quarantine.set(n, q); });
+    await this.readQuarantine([...nodes].filter((n) => !this.quarantine.has(n)));
+    return listing;
+  }
+
+  private async readQuarantine(nodes: string[]): Promise<void> {
+    const read = await mapLimit(nodes, READ_CONCURRENCY, (n) => { this.reads++; return this.graphStore.getQuarantined(n); });
+    nodes.forEach((n, i) => { const q = read[i]; if (q) this.quarantine.set(n, q); });
   }
 }
