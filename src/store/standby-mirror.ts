@@ -90,6 +90,8 @@ export class StandbyMirror<G> {
   private readonly listings = new Map<Folder, Listing>();
   /** Per folder: single-node re-reads a data watch started (a graph or a result changed), in flight. */
   private readonly nodeReads = new Map<Folder, Set<Promise<void>>>(FOLDERS.map((f) => [f, new Set()]));
+  /** Result reads `readResultsOfGraphs` has in flight, by job id. */
+  private readonly resultReads = new Map<string, Promise<void>>();
   /** Monotonic ms of the latest start(), for the `mirror.synced` event. */
   private startedAt = 0;
   private syncedAt: number | null = null;
@@ -130,10 +132,12 @@ export class StandbyMirror<G> {
    * `exists` per folder (in parallel). A folder whose child version (`cversion`, same `czxid`) equals that
    * of its latest complete listing, with no refresh in flight, is not listed again: only children of that
    * listing missing from the mirror (a data watch dropped them) are read, after any re-read in flight.
-   * Any other folder (changed, never completely listed, absent) is listed and its new nodes read.
-   * Correct because ZooKeeper delivers every watch event for a change before the `sync` ahead of the
-   * answers that follow it. Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry
-   * is safe). Costs 4 requests when nothing changed.
+   * Any other folder (changed, never completely listed, absent) is listed and its new nodes read; a
+   * refresh in flight is awaited first and its listing compared. Correct by ZooKeeper's ordering: after
+   * `sync`, the watch event of every change made before it arrives ahead of the answers that follow.
+   * Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry is safe). Znodes:
+   * `/jobgraphs`, `/jobresults`, `/quarantine/jobgraphs` and their children (read only). Costs 4
+   * requests when nothing changed.
    */
   async catchUp(): Promise<MirrorSnapshot<G>> {
     await this.client.sync(JOBGRAPHS_PATH);
@@ -233,7 +237,14 @@ export class StandbyMirror<G> {
         do {
           this.again.delete(folder);
           this.passDone.set(folder, false);
-          const listing = folder === 'graphs' ? await this.refreshGraphs() : folder === 'results' ? await this.refreshResults() : await this.refreshQuarantine();
+          let listing: Listing | null;
+          try {
+            listing = folder === 'graphs' ? await this.refreshGraphs() : folder === 'results' ? await this.refreshResults() : await this.refreshQuarantine();
+          } catch (err) {
+            // An event (e.g. the session's reconnect) during a failed pass still gets its pass.
+            if (this.again.has(folder)) continue;
+            throw err;
+          }
           // Complete: the listing and every read it needed succeeded.
           if (listing) this.listings.set(folder, listing);
           else this.listings.delete(folder);
@@ -315,11 +326,22 @@ export class StandbyMirror<G> {
     return listing;
   }
 
-  /** Results of jobs that have a graph too (rare: an ending job), each read once and watched for change. */
+  /**
+   * Results of jobs that have a graph too (rare: an ending job), each read once and watched for change.
+   * Both the graphs' and the results' passes end here (in parallel on catch-up): a result already being
+   * read is awaited, not read twice (a change after that read fires its data watch).
+   */
   private async readResultsOfGraphs(): Promise<void> {
     for (const id of this.results.keys()) if (!this.graphs.has(id) || !this.resultIds.has(id)) this.results.delete(id);
     const wanted = [...this.resultIds].filter((id) => this.graphs.has(id) && !this.results.has(id));
-    await mapLimit(wanted, READ_CONCURRENCY, (id) => this.readResult(id));
+    await mapLimit(wanted, READ_CONCURRENCY, (id) => {
+      let read = this.resultReads.get(id);
+      if (!read) {
+        read = this.readResult(id).finally(() => this.resultReads.delete(id));
+        this.resultReads.set(id, read);
+      }
+      return read;
+    });
   }
 
   private async readResult(id: string): Promise<void> {
