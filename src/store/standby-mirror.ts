@@ -210,6 +210,8 @@ export class StandbyMirror<G> {
   private readonly onState = (change: { state: string }): void => {
     // A new session has none of our watches: arm them again (a re-list of names, reads of new nodes only).
     if (change.state === 'CONNECTED' || change.state === 'RECONNECTED') this.refreshAll();
+    // Cut off, events may be missed: not synced until the passes after the reconnect complete.
+    else if (change.state === 'SUSPENDED' || change.state === 'LOST') for (const f of FOLDERS) this.passDone.set(f, false);
   };
 
   private refreshAll(): void {
@@ -333,7 +335,10 @@ export class StandbyMirror<G> {
    */
   private async readResultsOfGraphs(): Promise<void> {
     for (const id of this.results.keys()) if (!this.graphs.has(id) || !this.resultIds.has(id)) this.results.delete(id);
-    const wanted = [...this.resultIds].filter((id) => this.graphs.has(id) && !this.results.has(id));
+    // Ids in both sets: walk the smaller one (either may hold thousands: stored graphs, finished jobs).
+    const [few, many]: [Iterable<string>, { has(id: string): boolean }] = this.resultIds.size <= this.graphs.size ? [this.resultIds.keys(), this.graphs] : [this.graphs.keys(), this.resultIds];
+    const wanted: string[] = [];
+    for (const id of few) if (many.has(id) && !this.results.has(id)) wanted.push(id);
     await mapLimit(wanted, READ_CONCURRENCY, (id) => {
       let read = this.resultReads.get(id);
       if (!read) {

@@ -478,6 +478,7 @@ export class NativeZooKeeperClient extends EventEmitter implements ZooKeeperClie
 
   getChildrenWithStat(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: Stat }> {
     const p = this.abs(path);
+    // Measured as `getChildren`: the same request, answered with the stat too.
     return this.call('getChildren', path,
       (h, cb) => (watcher ? h.aw_get_children2(p, this.wrapWatcher(watcher), cb) : h.a_get_children2(p, false, cb)),
       (children, stat) => ({ children: (children as string[]) ?? [], stat: toStat(stat as NativeStat) }));
