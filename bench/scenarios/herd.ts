@@ -43,6 +43,7 @@ class CountingClient implements ZooKeeperClient {
   delete(path: string, version?: number): Promise<void> { this.counts.writes++; return this.inner.delete(path, version); }
   exists(path: string, watcher?: Watcher): Promise<Stat | null> { this.read(path); return this.inner.exists(path, watcher); }
   getChildren(path: string, watcher?: Watcher): Promise<string[]> { this.read(path); return this.inner.getChildren(path, watcher); }
+  getChildrenWithStat(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: Stat }> { this.read(path); return this.inner.getChildrenWithStat(path, watcher); }
   sync(path: string): Promise<void> { this.read(path); return this.inner.sync(path); }
   mkdirp(path: string): Promise<void> { this.counts.writes++; return this.inner.mkdirp(path); }
   waitUntilConnected(timeoutMs: number): Promise<void> { return this.inner.waitUntilConnected(timeoutMs); }

@@ -7,23 +7,32 @@
  * node; a graph is read once per job id (graphs are immutable per id; quarantine records are named by
  * content); a watched result is read again when it changes. Nothing is ever re-listed wholesale.
  *
- * On grant, `catchUp()` `sync`s, compares children with the mirror and reads only what changed, so the
- * leader publishes after a handful of round trips (docs/ARCHITECTURE.md, "Recovery"). Read-only: the
- * mirror never writes. Talks to ZooKeeper only through the stores (src/zk/ client).
+ * Each folder remembers the child version (`cversion`, with the folder's `czxid`) of its latest
+ * complete pass. On grant, `catchUp()` `sync`s and reads each folder's stat: a folder whose child
+ * version is unchanged is not listed again (only nodes a data watch dropped are re-read), so the leader
+ * publishes after a few round trips whatever the number of stored jobs (docs/ARCHITECTURE.md,
+ * "Recovery"). Read-only: the mirror never writes. Talks to ZooKeeper through the stores and the
+ * src/zk/ client.
  */
 import type { ZooKeeperClient } from '../zk/client';
 import { JOBGRAPHS_PATH, JOBRESULTS_PATH, QUARANTINE_PATH } from '../zk/layout';
 import { NoNodeError } from '../zk/errors';
 import { mapLimit } from '../util/concurrency';
 import { EventLogger, silentLogger } from '../util/logger';
+import { Clock, systemClock } from '../util/clock';
 import { JobGraphStore, QuarantineEntry, sortQuarantine, StoredGraph } from './jobgraph-store';
 import { JobResultStore, StoredResult } from './jobresult-store';
 
 /** Reads in flight at once while catching up (one round trip costs ~1.5 ms on loopback). */
 const READ_CONCURRENCY = 64;
 
-/** What the mirror holds; the maps are copies. */
+/** What the mirror holds; the maps and the array are copies. */
 export interface MirrorSnapshot<G> {
+  /**
+   * The `/jobgraphs` children of the latest complete listing (after `catchUp()`: as of the catch-up;
+   * empty while the folder does not exist). Every id has an entry in `graphs` unless its node vanished.
+   */
+  graphIds: string[];
   /** Job id → stored graph (verified; an unreadable one as `ok: false`). */
   graphs: Map<string, StoredGraph<G>>;
   /** Names of every `/jobresults` child. */
@@ -34,7 +43,36 @@ export interface MirrorSnapshot<G> {
   quarantine: QuarantineEntry[];
 }
 
+/** What `/health` shows of the mirror (src/rest/routes/probes.ts). */
+export interface MirrorStatus {
+  /**
+   * `off` while stopped (this replica leads, or closed); `synced` once every folder's latest refresh
+   * pass completed (listing and every read it needed) with nothing in flight; `loading` otherwise.
+   */
+  state: 'off' | 'loading' | 'synced';
+  /** Graphs held (`/jobgraphs` children read). */
+  graphs: number;
+  /** Names of `/jobresults` children held (contents only for ids that also have a graph). */
+  results: number;
+  /** Quarantine records held. */
+  quarantine: number;
+  /** Epoch-ms of the first moment it was synced after the latest start(); null until then and while off. */
+  syncedAt: number | null;
+}
+
 type Folder = 'graphs' | 'results' | 'quarantine';
+const FOLDERS: readonly Folder[] = ['graphs', 'results', 'quarantine'];
+const PATHS: Record<Folder, string> = { graphs: JOBGRAPHS_PATH, results: JOBRESULTS_PATH, quarantine: QUARANTINE_PATH };
+
+/** A folder's children as one listing saw them, with the stat that names that membership. */
+interface Listing {
+  /** The folder node's creation zxid: a folder deleted and made again starts its cversion anew. */
+  czxid: number;
+  /** Child version: changes with every child created or deleted. */
+  cversion: number;
+  /** As listed; never mutated. */
+  children: string[];
+}
 
 export class StandbyMirror<G> {
   private readonly graphs = new Map<string, StoredGraph<G>>();
@@ -46,6 +84,18 @@ export class StandbyMirror<G> {
   private readonly refreshing = new Map<Folder, Promise<void>>();
   private readonly again = new Set<Folder>();
   private running = false;
+  /** Per folder: whether its latest refresh pass completed; absent before the first pass ends. */
+  private readonly passDone = new Map<Folder, boolean>();
+  /** Per folder: the listing of its latest complete pass (absent: none yet, or the folder did not exist). */
+  private readonly listings = new Map<Folder, Listing>();
+  /** Per folder: single-node re-reads a data watch started (a graph or a result changed), in flight. */
+  private readonly nodeReads = new Map<Folder, Set<Promise<void>>>(FOLDERS.map((f) => [f, new Set()]));
+  /** Result reads `readResultsOfGraphs` has in flight, by job id. */
+  private readonly resultReads = new Map<string, Promise<void>>();
+  /** Monotonic ms of the latest start(), for the `mirror.synced` event. */
+  private startedAt = 0;
+  private syncedAt: number | null = null;
+  private syncedLogged = false;
   private readonly logger: EventLogger;
   /** ZooKeeper reads issued so far (children listings and node reads), for tests and diagnostics. */
   reads = 0;
@@ -55,6 +105,7 @@ export class StandbyMirror<G> {
     private readonly graphStore: JobGraphStore<G>,
     private readonly resultStore: JobResultStore,
     logger: EventLogger = silentLogger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.logger = logger.child({ component: 'mirror' });
   }
@@ -63,6 +114,9 @@ export class StandbyMirror<G> {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.startedAt = this.clock.monotonicNow();
+    this.syncedAt = null;
+    this.syncedLogged = false;
     this.client.on('state', this.onState);
     this.refreshAll();
   }
@@ -74,19 +128,80 @@ export class StandbyMirror<G> {
   }
 
   /**
-   * Brings the mirror up to date with the servers' latest state and returns it: `sync`, then each
-   * folder's children compared with the mirror, reading only new nodes (and results that changed).
-   * Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry is safe).
+   * Brings the mirror up to date with the servers' latest state and returns it: `sync`, then one
+   * `exists` per folder (in parallel). A folder whose child version (`cversion`, same `czxid`) equals that
+   * of its latest complete listing, with no refresh in flight, is not listed again: only children of that
+   * listing missing from the mirror (a data watch dropped them) are read, after any re-read in flight.
+   * Any other folder (changed, never completely listed, absent) is listed and its new nodes read; a
+   * refresh in flight is awaited first and its listing compared. Correct by ZooKeeper's ordering: after
+   * `sync`, the watch event of every change made before it arrives ahead of the answers that follow.
+   * Works whether or not the mirror runs. Rejects on ZooKeeper trouble (a retry is safe). Znodes:
+   * `/jobgraphs`, `/jobresults`, `/quarantine/jobgraphs` and their children (read only). Costs 4
+   * requests when nothing changed.
    */
   async catchUp(): Promise<MirrorSnapshot<G>> {
     await this.client.sync(JOBGRAPHS_PATH);
     this.reads++;
-    await Promise.all((['graphs', 'results', 'quarantine'] as const).map((f) => this.refresh(f, true)));
+    await Promise.all(FOLDERS.map((f) => this.catchUpFolder(f)));
     return this.snapshot();
+  }
+
+  private async catchUpFolder(folder: Folder): Promise<void> {
+    this.reads++;
+    const stat = await this.client.exists(PATHS[folder]);
+    // Whatever events started before the stat's answer finishes first (once: a mirror that runs may see more).
+    const inFlight = this.refreshing.get(folder);
+    if (inFlight) await inFlight.catch(() => undefined);
+    await Promise.allSettled([...this.nodeReads.get(folder)!]);
+    const listing = this.listings.get(folder);
+    const unchanged = stat !== null && listing !== undefined && listing.czxid === stat.czxid && listing.cversion === stat.cversion;
+    if (!unchanged || this.refreshing.has(folder)) return this.refresh(folder, true);
+    try {
+      await this.fill(folder, listing);
+    } finally {
+      this.noteProgress();
+    }
+  }
+
+  /** Reads the children of `listing` that the mirror lacks (membership unchanged since it). */
+  private async fill(folder: Folder, listing: Listing): Promise<void> {
+    if (folder === 'graphs') {
+      const missing = listing.children.filter((id) => !this.graphs.has(id));
+      await mapLimit(missing, READ_CONCURRENCY, (id) => this.readGraph(id));
+      await this.readResultsOfGraphs();
+    } else if (folder === 'results') {
+      await this.readResultsOfGraphs();
+    } else {
+      const missing = listing.children.filter((n) => !this.quarantine.has(n));
+      await this.readQuarantine(missing);
+    }
+  }
+
+  /** The mirror's state and sizes, for `/health`; cheap (no ZooKeeper request). */
+  status(): MirrorStatus {
+    const state = !this.running ? 'off' : this.isSynced() ? 'synced' : 'loading';
+    return { state, graphs: this.graphs.size, results: this.resultIds.size, quarantine: this.quarantine.size, syncedAt: state === 'off' ? null : this.syncedAt };
+  }
+
+  private isSynced(): boolean {
+    return this.refreshing.size === 0 && FOLDERS.every((f) => this.passDone.get(f) === true && this.nodeReads.get(f)!.size === 0);
+  }
+
+  /** After a pass or a read ends: notes (and logs once) the first moment it is synced after each start(). */
+  private noteProgress(): void {
+    if (!this.running || !this.isSynced()) return;
+    if (this.syncedAt === null) this.syncedAt = this.clock.now();
+    if (this.syncedLogged) return;
+    this.syncedLogged = true;
+    this.logger.info('mirror.synced', {
+      graphs: this.graphs.size, results: this.resultIds.size, quarantine: this.quarantine.size,
+      ms: Math.round(this.clock.monotonicNow() - this.startedAt),
+    });
   }
 
   snapshot(): MirrorSnapshot<G> {
     return {
+      graphIds: this.listings.get('graphs')?.children.slice() ?? [],
       graphs: new Map(this.graphs), resultIds: new Set(this.resultIds), results: new Map(this.results),
       quarantine: sortQuarantine([...this.quarantine.values()]),
     };
@@ -95,6 +210,8 @@ export class StandbyMirror<G> {
   private readonly onState = (change: { state: string }): void => {
     // A new session has none of our watches: arm them again (a re-list of names, reads of new nodes only).
     if (change.state === 'CONNECTED' || change.state === 'RECONNECTED') this.refreshAll();
+    // Cut off, events may be missed: not synced until the passes after the reconnect complete.
+    else if (change.state === 'SUSPENDED' || change.state === 'LOST') for (const f of FOLDERS) this.passDone.set(f, false);
   };
 
   private refreshAll(): void {
@@ -121,12 +238,23 @@ export class StandbyMirror<G> {
       try {
         do {
           this.again.delete(folder);
-          if (folder === 'graphs') await this.refreshGraphs();
-          else if (folder === 'results') await this.refreshResults();
-          else await this.refreshQuarantine();
+          this.passDone.set(folder, false);
+          let listing: Listing | null;
+          try {
+            listing = folder === 'graphs' ? await this.refreshGraphs() : folder === 'results' ? await this.refreshResults() : await this.refreshQuarantine();
+          } catch (err) {
+            // An event (e.g. the session's reconnect) during a failed pass still gets its pass.
+            if (this.again.has(folder)) continue;
+            throw err;
+          }
+          // Complete: the listing and every read it needed succeeded.
+          if (listing) this.listings.set(folder, listing);
+          else this.listings.delete(folder);
+          this.passDone.set(folder, true);
         } while (this.again.has(folder));
       } finally {
         this.refreshing.delete(folder);
+        this.noteProgress();
       }
     })();
     this.refreshing.set(folder, run);
@@ -137,13 +265,15 @@ export class StandbyMirror<G> {
     return () => this.schedule(folder);
   }
 
-  private async refreshGraphs(): Promise<void> {
+  private async refreshGraphs(): Promise<Listing | null> {
     this.reads++;
-    const ids = new Set(await this.listed(JOBGRAPHS_PATH, 'graphs', (w) => this.graphStore.listIds(w)));
+    const listing = await this.listed('graphs');
+    const ids = new Set(listing?.children);
     for (const id of this.graphs.keys()) if (!ids.has(id)) this.graphs.delete(id);
     const fresh = [...ids].filter((id) => !this.graphs.has(id));
     await mapLimit(fresh, READ_CONCURRENCY, (id) => this.readGraph(id));
     await this.readResultsOfGraphs();
+    return listing;
   }
 
   /**
@@ -154,38 +284,69 @@ export class StandbyMirror<G> {
     this.reads++;
     const graph = await this.graphStore.get(id, () => {
       this.graphs.delete(id);
-      if (this.running) this.readGraph(id).catch((err) => this.logger.debug('mirror.refresh.failed', { folder: 'graphs', jobId: id, error: err as Error }));
+      // Stopped: `catchUp` reads it again (it is in the listing but not in the map).
+      if (this.running) this.track('graphs', this.readGraph(id), id);
     });
     if (graph) this.graphs.set(id, graph);
     else this.graphs.delete(id);
   }
 
-  /** A folder's children with a watch; a folder not created yet is empty, watched for its creation. */
-  private async listed(path: string, folder: Folder, list: (watcher: () => void) => Promise<string[]>): Promise<string[]> {
+  /** Tracks a re-read a data watch started: `catchUp` awaits it, `status()` is not synced while it runs. */
+  private track(folder: Folder, read: Promise<void>, jobId: string): void {
+    const reads = this.nodeReads.get(folder)!;
+    const tracked: Promise<void> = read
+      .catch((err) => {
+        // Until the next pass (a reconnect lists again) or catchUp reads it, this folder is not synced.
+        this.passDone.set(folder, false);
+        this.logger.debug('mirror.refresh.failed', { folder, jobId, error: err as Error });
+      })
+      .finally(() => { reads.delete(tracked); this.noteProgress(); });
+    reads.add(tracked);
+  }
+
+  /** A folder's children with a watch and the stat naming them; null (watched for its creation) while it does not exist. */
+  private async listed(folder: Folder): Promise<Listing | null> {
+    const path = PATHS[folder];
     for (;;) {
       try {
-        return await list(this.watcher(folder));
+        const { children, stat } = await this.client.getChildrenWithStat(path, this.watcher(folder));
+        return { czxid: stat.czxid, cversion: stat.cversion, children };
       } catch (err) {
         if (!(err instanceof NoNodeError)) throw err;
         // Created between the listing and this check: list again (the listing arms the child watch).
-        if (!(await this.client.exists(path, this.watcher(folder)))) return [];
+        if (!(await this.client.exists(path, this.watcher(folder)))) return null;
       }
     }
   }
 
-  private async refreshResults(): Promise<void> {
+  private async refreshResults(): Promise<Listing | null> {
     this.reads++;
-    const ids = await this.listed(JOBRESULTS_PATH, 'results', (w) => this.resultStore.listIds(w));
+    const listing = await this.listed('results');
     this.resultIds.clear();
-    for (const id of ids) this.resultIds.add(id);
+    for (const id of listing?.children ?? []) this.resultIds.add(id);
     await this.readResultsOfGraphs();
+    return listing;
   }
 
-  /** Results of jobs that have a graph too (rare: an ending job), each read once and watched for change. */
+  /**
+   * Results of jobs that have a graph too (rare: an ending job), each read once and watched for change.
+   * Both the graphs' and the results' passes end here (in parallel on catch-up): a result already being
+   * read is awaited, not read twice (a change after that read fires its data watch).
+   */
   private async readResultsOfGraphs(): Promise<void> {
     for (const id of this.results.keys()) if (!this.graphs.has(id) || !this.resultIds.has(id)) this.results.delete(id);
-    const wanted = [...this.resultIds].filter((id) => this.graphs.has(id) && !this.results.has(id));
-    await mapLimit(wanted, READ_CONCURRENCY, (id) => this.readResult(id));
+    // Ids in both sets: walk the smaller one (either may hold thousands: stored graphs, finished jobs).
+    const [few, many]: [Iterable<string>, { has(id: string): boolean }] = this.resultIds.size <= this.graphs.size ? [this.resultIds.keys(), this.graphs] : [this.graphs.keys(), this.resultIds];
+    const wanted: string[] = [];
+    for (const id of few) if (many.has(id) && !this.results.has(id)) wanted.push(id);
+    await mapLimit(wanted, READ_CONCURRENCY, (id) => {
+      let read = this.resultReads.get(id);
+      if (!read) {
+        read = this.readResult(id).finally(() => this.resultReads.delete(id));
+        this.resultReads.set(id, read);
+      }
+      return read;
+    });
   }
 
   private async readResult(id: string): Promise<void> {
@@ -194,7 +355,7 @@ export class StandbyMirror<G> {
     if (arm) this.watchedResults.add(id);
     let result: StoredResult | null;
     try {
-      result = await this.resultStore.get(id, arm ? () => { this.watchedResults.delete(id); void this.onResultChanged(id); } : undefined);
+      result = await this.resultStore.get(id, arm ? () => { this.watchedResults.delete(id); this.onResultChanged(id); } : undefined);
     } catch (err) {
       if (arm) this.watchedResults.delete(id);
       throw err;
@@ -204,20 +365,26 @@ export class StandbyMirror<G> {
     if (!result && arm) this.watchedResults.delete(id); // no node, no watch
   }
 
-  private async onResultChanged(id: string): Promise<void> {
+  private onResultChanged(id: string): void {
     if (!this.running || !this.graphs.has(id)) {
+      // Stopped: `catchUp` reads it again (its id is listed, its graph held, its content not).
       this.results.delete(id);
       return;
     }
-    await this.readResult(id).catch((err) => this.logger.debug('mirror.refresh.failed', { folder: 'results', jobId: id, error: err as Error }));
+    this.track('results', this.readResult(id), id);
   }
 
-  private async refreshQuarantine(): Promise<void> {
+  private async refreshQuarantine(): Promise<Listing | null> {
     this.reads++;
-    const nodes = new Set(await this.listed(QUARANTINE_PATH, 'quarantine', (w) => this.graphStore.listQuarantineNodes(w)));
+    const listing = await this.listed('quarantine');
+    const nodes = new Set(listing?.children);
     for (const node of this.quarantine.keys()) if (!nodes.has(node)) this.quarantine.delete(node);
-    const fresh = [...nodes].filter((n) => !this.quarantine.has(n));
-    const read = await mapLimit(fresh, READ_CONCURRENCY, (n) => { this.reads++; return this.graphStore.getQuarantined(n); });
-    fresh.forEach((n, i) => { const q = read[i]; if (q) this.quarantine.set(n, q); });
+    await this.readQuarantine([...nodes].filter((n) => !this.quarantine.has(n)));
+    return listing;
+  }
+
+  private async readQuarantine(nodes: string[]): Promise<void> {
+    const read = await mapLimit(nodes, READ_CONCURRENCY, (n) => { this.reads++; return this.graphStore.getQuarantined(n); });
+    nodes.forEach((n, i) => { const q = read[i]; if (q) this.quarantine.set(n, q); });
   }
 }

@@ -168,6 +168,12 @@ export class FakeZkClient extends EventEmitter implements ZooKeeperClient {
     return this.server.children(path);
   }
 
+  /** Recorded (and failed by `failNext`) as `getChildren`: the same request, answered with the parent's stat too. */
+  async getChildrenWithStat(path: string, watcher?: Watcher): Promise<{ children: string[]; stat: Stat }> {
+    const children = await this.getChildren(path, watcher);
+    return { children, stat: this.server.stat(this.server.nodes.get(path)!, path) };
+  }
+
   async sync(): Promise<void> { /* one server: always in sync */ }
 
   async mkdirp(path: string): Promise<void> {
