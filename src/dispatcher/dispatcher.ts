@@ -49,6 +49,8 @@ const ADOPTION_IDS_PER_MS = 10;
 const RECOVERY_CONCURRENCY = 16;
 /** Longest wait between retries of a job's recovery step that met ZooKeeper trouble. */
 const RECOVERY_RETRY_MAX_MS = 5000;
+/** Recovered jobs tracked per event-loop turn after the grant (promotePending): requests are served between chunks. */
+const PROMOTE_CHUNK = 500;
 
 export interface DispatcherOptions {
   client: ZooKeeperClient;
@@ -142,6 +144,18 @@ class LeaderState {
   adoptionScheduled = false;
   /** Children of `/jobgraphs` in the latest listing: sets the next coalescing window. */
   listedGraphs = 0;
+  /**
+   * The stored graphs a grant found in the mirror (its own map: read-only; the mirror is stopped while
+   * this replica leads), not yet tracked one by one: listed as RECONCILING from the moment the leader
+   * is ready, tracked in the background (promotePending) or at once when a request names one
+   * (promote). Tracking 10,000 jobs before publishing would make the failover grow with the stored jobs.
+   * Null once all are tracked.
+   */
+  pending: ReadonlyMap<string, StoredGraph<JobGraph>> | null = null;
+  /** Ids of `pending` already tracked or settled. */
+  readonly promoted = new Set<string>();
+  /** Settles once every pending graph is tracked (or the term ended). */
+  promotion: Promise<void> = Promise.resolve();
   ready = false;
   constructor(readonly term: LeadershipTerm, guard: () => void, readonly graphStore: JobGraphStore<JobGraph>, readonly resultStore: JobResultStore,
     readonly cancelRequests: CancelRequestStore) {
@@ -172,7 +186,8 @@ export class Dispatcher implements LeaderContender {
     if (options.standbyMirror) {
       const readOnly = (): void => { throw new NotLeaderError('the standby mirror never writes'); };
       const parse = (raw: unknown): JobGraph => parseJobGraph(raw, options.limits);
-      this.mirror = new StandbyMirror(options.client, new JobGraphStore(options.client, readOnly, parse), new JobResultStore(options.client, readOnly), this.logger);
+      this.mirror = new StandbyMirror(options.client, new JobGraphStore(options.client, readOnly, parse), new JobResultStore(options.client, readOnly), this.logger,
+        this.clock, isJobId);
       this.mirror.start(); // a new replica is a standby; before the session connects it arms on CONNECTED
     }
   }
@@ -218,6 +233,7 @@ export class Dispatcher implements LeaderContender {
       this.recovering = false;
       if (!state.ready) return true;
       const readyAt = this.clock.now();
+      state.promotion = this.promotePending(state);
       state.recovery.start();
       // The grant used the mirror's names of /jobgraphs: list them now, which also arms the leader's own
       // watch and adopts a graph a previous term wrote in its last moments.
@@ -225,8 +241,8 @@ export class Dispatcher implements LeaderContender {
       this.startSweeper(state);
       metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt,
         leaderLastSeenAt: this.options.predecessorLastSeenAt?.(term.epoch), now: readyAt });
-      this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size, recoveryMs: Math.round(readyAt - term.grantedAt),
-        resuming: state.grantSteps.length });
+      const resuming = state.grantSteps.length + pendingCount(state);
+      this.logger.info('dispatcher.ready', { epoch: term.epoch, jobs: state.jobs.size + pendingCount(state), recoveryMs: Math.round(readyAt - term.grantedAt), resuming });
       void this.reportRecovery(state, readyAt);
       return true;
     } catch (err) {
@@ -288,7 +304,8 @@ export class Dispatcher implements LeaderContender {
     // the mirror listed them; without one, init makes them before the listing below).
     const [known] = await Promise.all([this.mirror?.catchUp(), graphStore.init(), resultStore.init()]);
     // Results are read for stored graphs only (during adoption): the history waits until after ready.
-    const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(() => this.adoptStoredGraphs(state, 'grant', known))]);
+    const adopt = known ? () => this.adoptFromMirror(state, known) : () => this.adoptStoredGraphs(state, 'grant');
+    const [quarantined] = await Promise.all([known?.quarantine ?? graphStore.listQuarantined(), state.adoptions.run(adopt)]);
     // The adoption pass quarantines in parallel with the listing: each record once.
     const added = state.quarantined.filter((q) => !quarantined.some((l) => l.node === q.node));
     state.quarantined = [...quarantined, ...added];
@@ -297,6 +314,7 @@ export class Dispatcher implements LeaderContender {
 
   /** Once the grant's recovery steps are done: one `recovery.completed` line with counts and durations (ms). */
   private async reportRecovery(state: LeaderState, readyAt: number): Promise<void> {
+    await state.promotion;
     const outcomes = await Promise.all(state.grantSteps);
     if (this.state !== state) return;
     const now = this.clock.now();
@@ -312,47 +330,94 @@ export class Dispatcher implements LeaderContender {
    * Tracks every stored graph not yet tracked: reads the graphs and the results of exactly those jobs,
    * tracks each unfinished job and queues its JobMaster's build and start (and any cleanup or
    * quarantine) in the recovery pool. Lists `/jobgraphs` with a watch, so a graph written in the last
-   * moments of a previous term is never orphaned — except at a grant with the mirror's snapshot
-   * (`known`), whose names were checked against the servers just now; the listing follows right
-   * after the leader is ready. Touches `/jobgraphs` (children, watch), `/jobgraphs/<id>`,
-   * `/jobresults/<id>` (reads).
+   * moments of a previous term is never orphaned. A grant without a mirror, and every watch event,
+   * come here (a grant with one: adoptFromMirror). Touches `/jobgraphs` (children, watch),
+   * `/jobgraphs/<id>`, `/jobresults/<id>` (reads).
    */
-  private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch', known?: MirrorSnapshot<JobGraph>): Promise<void> {
+  private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch'): Promise<void> {
     const { graphStore } = state;
-    const ids = known ? [...known.graphs.keys()] : await graphStore.listIds(() => this.scheduleAdoption(state));
+    const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     state.listedGraphs = ids.length;
-    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id));
-    // A graph with a result is a job that ended before its cleanup finished: read exactly those results
-    // (with a mirror: only ids among the just-synced `/jobresults` children that it does not hold).
-    const unknown = fresh.filter((id) => !state.results.has(id) && (!known || known.resultIds.has(id)));
-    const graphsToRead = known ? fresh.filter((id) => !known.graphs.has(id)) : fresh;
-    const resultsToRead = known ? unknown.filter((id) => !known.results.has(id)) : unknown;
-    const [read, results] = await Promise.all([graphStore.readAll(graphsToRead), state.resultStore.getMany(resultsToRead)]);
+    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id) && !isPending(state, id));
+    // A graph with a result is a job that ended before its cleanup finished: read exactly those results.
+    const [stored, results] = await Promise.all([graphStore.readAll(fresh), state.resultStore.getMany(fresh.filter((id) => !state.results.has(id)))]);
     if (this.state !== state) return;
-    const readById = new Map(graphsToRead.map((id, i) => [id, read[i]]));
-    const stored = fresh.map((id) => known?.graphs.get(id) ?? readById.get(id) ?? null);
-    if (known) for (const id of unknown) { const r = known.results.get(id); if (r) results.push(r); }
     for (const result of results) this.adoptResult(state, result);
     for (let i = 0; i < fresh.length; i++) {
       const id = fresh[i];
       const graph = stored[i];
       if (!graph || state.jobs.has(id) || state.submitting.has(id)) continue;
       if (state.results.has(id) || !isJobId(id) || !graph.ok) {
-        // Rare and a few writes each, and what the listings (jobs, quarantine) must already show when
-        // the leader publishes itself: finished here. ZooKeeper trouble retries the whole pass.
-        try {
-          const outcome = await this.settleStoredGraph(state, id, graph);
-          if (outcome && during === 'grant') state.settledAtGrant[outcome]++;
-        } catch (err) {
-          if (isRetryableRecoveryError(err)) throw err;
-          await this.failUnrecoverable(state, id, graph, err as Error);
-          if (during === 'grant') state.settledAtGrant.failed++;
-        }
+        await this.settleAtAdoption(state, id, graph, during);
         continue;
       }
       const step = this.trackStoredGraph(state, id, graph, during);
-      if (step && during === 'grant') state.grantSteps.push(step);
+      if (during === 'grant') state.grantSteps.push(step);
     }
+  }
+
+  /**
+   * A grant with the mirror caught up (`known`, its own collections): the rare graphs that are no job
+   * to run — a leftover cleanup (a result exists), an unreadable graph, a name that is no job id — are
+   * settled here, before the leader publishes itself, as a listing pass does; every other graph becomes
+   * `pending`, listed at once and tracked after the confirm (promotePending). Nothing here grows with
+   * the number of stored graphs. Touches what settling touches (`/jobgraphs/<id>`, `/jobresults/<id>`,
+   * `/quarantine/jobgraphs`, `/jobs/<id>`).
+   */
+  private async adoptFromMirror(state: LeaderState, known: MirrorSnapshot<JobGraph>): Promise<void> {
+    state.listedGraphs = known.graphIds.length;
+    for (const result of known.results.values()) this.adoptResult(state, result);
+    const settle = new Set([...known.results.keys(), ...known.suspects]);
+    for (const id of settle) {
+      const graph = known.graphs.get(id);
+      if (!graph || state.promoted.has(id)) continue;
+      await this.settleAtAdoption(state, id, graph, 'grant');
+      state.promoted.add(id);
+    }
+    state.pending = known.graphs;
+  }
+
+  /**
+   * A stored graph that is not a job to run, met by an adoption pass: settled now (rare, a few writes
+   * each, and what the listings must already show). ZooKeeper trouble is thrown (the pass is retried);
+   * any other error fails that job alone.
+   */
+  private async settleAtAdoption(state: LeaderState, id: string, graph: StoredGraph<JobGraph>, during: 'grant' | 'watch'): Promise<void> {
+    try {
+      const outcome = await this.settleStoredGraph(state, id, graph);
+      if (outcome && during === 'grant') state.settledAtGrant[outcome]++;
+    } catch (err) {
+      if (isRetryableRecoveryError(err)) throw err;
+      await this.failUnrecoverable(state, id, graph, err as Error);
+      if (during === 'grant') state.settledAtGrant.failed++;
+    }
+  }
+
+  /**
+   * After the confirm: tracks every pending graph (see LeaderState.pending), PROMOTE_CHUNK per turn of
+   * the event loop, queueing each job's recovery step. Ends when all are tracked or the term ended.
+   */
+  private async promotePending(state: LeaderState): Promise<void> {
+    const pending = state.pending;
+    if (!pending) return;
+    let done = 0;
+    for (const id of pending.keys()) {
+      if (this.state !== state) return;
+      this.promote(state, id);
+      if (++done % PROMOTE_CHUNK === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (this.state === state) state.pending = null;
+  }
+
+  /** Tracks a pending graph now (its recovery step queued); the tracked job, or undefined when `id` is none. */
+  private promote(state: LeaderState, id: string): TrackedJob | undefined {
+    const graph = isPending(state, id) ? state.pending!.get(id)! : null;
+    if (!graph) return undefined;
+    state.promoted.add(id);
+    // Suspects were settled at the grant; a graph that is not a job to run never reaches here.
+    if (!graph.ok || !isJobId(id) || state.results.has(id) || state.jobs.has(id)) return state.jobs.get(id);
+    state.grantSteps.push(this.trackStoredGraph(state, id, graph, 'grant'));
+    return state.jobs.get(id);
   }
 
   /**
@@ -669,6 +734,12 @@ export class Dispatcher implements LeaderContender {
    */
   async submit(body: unknown, submittedBy?: string): Promise<SubmitResult> {
     const state = this.requireLeader();
+    // Admission counts tracked jobs and their bytes: just after a failover, wait (milliseconds) until
+    // the recovered ones all are.
+    if (state.pending) {
+      await state.promotion;
+      if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
+    }
     const { metrics } = this.options;
     let graph: JobGraph;
     try {
@@ -679,7 +750,10 @@ export class Dispatcher implements LeaderContender {
     }
     const digest = graphDigest(canonicalJson(graph));
     const jobId = graph.jobId;
-    const known = state.jobs.get(jobId)?.digest ?? (await this.findResult(state, jobId))?.graphDigest;
+    // A recovered job not tracked yet is a known job too (its graph is the stored one).
+    const pendingGraph = isPending(state, jobId) ? state.pending!.get(jobId) : undefined;
+    const known = state.jobs.get(jobId)?.digest ?? (pendingGraph?.ok ? pendingGraph.envelope.digest : undefined)
+      ?? (await this.findResult(state, jobId))?.graphDigest;
     if (known !== undefined) return this.answerResubmission(jobId, known, digest);
     if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
     if (state.submitting.has(jobId)) {
@@ -756,7 +830,7 @@ export class Dispatcher implements LeaderContender {
   async cancel(jobId: string): Promise<void> {
     const state = this.requireLeader();
     assertJobId(jobId);
-    const job = state.jobs.get(jobId);
+    const job = state.jobs.get(jobId) ?? this.promote(state, jobId);
     if (job) {
       try {
         await state.cancelRequests.record(jobId, state.term.epoch, this.clock.now());
@@ -797,6 +871,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
+      if (!job && isPending(state, id)) return { id, status: 'RECONCILING' as JobStatus };
       return { id, status: job ? trackedStatus(job) : state.results.get(id)!.jobStatus };
     });
   }
@@ -810,13 +885,14 @@ export class Dispatcher implements LeaderContender {
   pageOfJobsOverview(page: PageRequest): Page<JobDetails> {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
-      const job = state.jobs.get(id);
+      const job = state.jobs.get(id) ?? this.promote(state, id);
       return job ? withSubmitter(this.trackedDetails(state, job), job.submittedBy) : this.completedDetails(state.results.get(id)!);
     });
   }
 
   private page<T>(state: LeaderState, { after, limit }: PageRequest, view: (id: string) => T): Page<T> {
     const keys: JobCursor[] = [...state.jobs.entries()].map(([jobId, j]) => ({ submittedAt: j.submittedAt, jobId }));
+    for (const [jobId, g] of pendingGraphs(state)) keys.push({ submittedAt: Date.parse(g.envelope.submittedAt) || 0, jobId });
     for (const [jobId, r] of state.results) if (!state.jobs.has(jobId)) keys.push({ submittedAt: r.submittedAt ?? r.startTime, jobId });
     keys.sort(compareCursor);
     let from = 0;
@@ -837,7 +913,7 @@ export class Dispatcher implements LeaderContender {
   async jobDetails(jobId: string): Promise<JobDetails> {
     const state = this.requireLeader();
     assertJobId(jobId);
-    const job = state.jobs.get(jobId);
+    const job = state.jobs.get(jobId) ?? this.promote(state, jobId);
     if (job) return withSubmitter(this.trackedDetails(state, job), job.submittedBy);
     return this.completedDetails(await this.requireResult(state, jobId));
   }
@@ -845,7 +921,7 @@ export class Dispatcher implements LeaderContender {
   async jobExceptions(jobId: string): Promise<{ 'root-exception': string | null; timestamp: number | null; 'exception-history': { entries: ExceptionEntry[] } }> {
     const state = this.requireLeader();
     assertJobId(jobId);
-    const job = state.jobs.get(jobId);
+    const job = state.jobs.get(jobId) ?? this.promote(state, jobId);
     let entries: ExceptionEntry[];
     if (job) entries = job.jobMaster?.exceptions() ?? [];
     else {
@@ -860,7 +936,7 @@ export class Dispatcher implements LeaderContender {
   async executionResult(jobId: string): Promise<{ status: { id: 'IN_PROGRESS' | 'COMPLETED' }; 'job-execution-result'?: object }> {
     const state = this.requireLeader();
     assertJobId(jobId);
-    if (state.jobs.has(jobId)) return { status: { id: 'IN_PROGRESS' } };
+    if (state.jobs.has(jobId) || isPending(state, jobId)) return { status: { id: 'IN_PROGRESS' } };
     const r = await this.requireResult(state, jobId);
     return {
       status: { id: 'COMPLETED' },
@@ -877,6 +953,7 @@ export class Dispatcher implements LeaderContender {
     const counts: Record<string, number> = {};
     const add = (status: string): void => { counts[status] = (counts[status] ?? 0) + 1; };
     for (const j of state.jobs.values()) add(trackedStatus(j));
+    if (pendingCount(state) > 0) counts.RECONCILING = (counts.RECONCILING ?? 0) + pendingCount(state);
     for (const [id, r] of state.results) if (!state.jobs.has(id)) add(r.jobStatus);
     return counts;
   }
@@ -884,7 +961,7 @@ export class Dispatcher implements LeaderContender {
   /** Admission limits and what counts against them right now (leader only). */
   admissionStatus(): AdmissionStatus {
     const state = this.requireLeader();
-    return this.admission.status({ pendingJobs: state.jobs.size + state.submitting.size, storedGraphBytes: state.storedGraphBytes });
+    return this.admission.status({ pendingJobs: state.jobs.size + pendingCount(state) + state.submitting.size, storedGraphBytes: state.storedGraphBytes });
   }
 
   /** Result retention and the results the leader holds (leader only); `historyLoaded` false while the background load runs. */
@@ -994,6 +1071,22 @@ function assertJobId(jobId: string): asserts jobId is string {
 
 function unreadableResult(jobId: string): JobResultEntry {
   return { state: 'clean', jobId, name: '(unreadable result)', jobStatus: 'FAILED', startTime: 0, endTime: 0, graphDigest: '', failure: { message: 'the stored job result is unreadable', timestamp: 0 } };
+}
+
+/** A graph the grant found and nobody has tracked yet (LeaderState.pending). */
+function isPending(state: LeaderState, id: string): boolean {
+  return state.pending !== null && !state.promoted.has(id) && state.pending.has(id);
+}
+
+/** Pending graphs not tracked yet (each a recovered job: the grant settled the others). */
+function pendingCount(state: LeaderState): number {
+  return state.pending ? state.pending.size - state.promoted.size : 0;
+}
+
+/** Each pending graph not tracked yet, with its job id. */
+function* pendingGraphs(state: LeaderState): Generator<[string, Extract<StoredGraph<JobGraph>, { ok: true }>]> {
+  if (!state.pending) return;
+  for (const [id, graph] of state.pending) if (graph.ok && !state.promoted.has(id)) yield [id, graph];
 }
 
 /** The coalescing window (ms) of adoption passes after a listing of `listed` stored graphs. */

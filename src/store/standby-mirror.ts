@@ -26,20 +26,26 @@ import { JobResultStore, StoredResult } from './jobresult-store';
 /** Reads in flight at once while catching up (one round trip costs ~1.5 ms on loopback). */
 const READ_CONCURRENCY = 64;
 
-/** What the mirror holds; the maps and the array are copies. */
+/**
+ * What the mirror holds. From `snapshot()` the collections are copies; from `catchUp()` they are the
+ * mirror's own, read-only, and valid until it runs again (start()): a grant takes them over without
+ * copying 10,000 entries, while the mirror is stopped.
+ */
 export interface MirrorSnapshot<G> {
   /**
    * The `/jobgraphs` children of the latest complete listing (after `catchUp()`: as of the catch-up;
    * empty while the folder does not exist). Every id has an entry in `graphs` unless its node vanished.
    */
-  graphIds: string[];
+  graphIds: readonly string[];
   /** Job id → stored graph (verified; an unreadable one as `ok: false`). */
-  graphs: Map<string, StoredGraph<G>>;
+  graphs: ReadonlyMap<string, StoredGraph<G>>;
+  /** Ids in `graphs` that no recovery can run: an unreadable graph, or a name `isValidId` refuses. Few. */
+  suspects: ReadonlySet<string>;
   /** Names of every `/jobresults` child. */
-  resultIds: Set<string>;
+  resultIds: ReadonlySet<string>;
   /** Job id → result, for the ids with both a graph and a result (unreadable ones included). */
-  results: Map<string, StoredResult>;
-  /** Quarantine records, oldest first. */
+  results: ReadonlyMap<string, StoredResult>;
+  /** Quarantine records, oldest first (a copy). */
   quarantine: QuarantineEntry[];
 }
 
@@ -76,6 +82,13 @@ interface Listing {
 
 export class StandbyMirror<G> {
   private readonly graphs = new Map<string, StoredGraph<G>>();
+  /** See MirrorSnapshot.suspects; kept with `graphs` (setGraph). */
+  private readonly suspects = new Set<string>();
+  /**
+   * Graphs whose data watch fired while the mirror was stopped: held unchanged meanwhile (a leader
+   * works from the map catchUp handed over), read again by the next catch-up or start.
+   */
+  private readonly staleGraphs = new Set<string>();
   private readonly resultIds = new Set<string>();
   private readonly results = new Map<string, StoredResult>();
   private readonly quarantine = new Map<string, QuarantineEntry>();
@@ -106,6 +119,8 @@ export class StandbyMirror<G> {
     private readonly resultStore: JobResultStore,
     logger: EventLogger = silentLogger,
     private readonly clock: Clock = systemClock,
+    /** Names a stored graph may have (the Dispatcher's job id rule); others are suspects. */
+    private readonly isValidId: (id: string) => boolean = () => true,
   ) {
     this.logger = logger.child({ component: 'mirror' });
   }
@@ -143,7 +158,15 @@ export class StandbyMirror<G> {
     await this.client.sync(JOBGRAPHS_PATH);
     this.reads++;
     await Promise.all(FOLDERS.map((f) => this.catchUpFolder(f)));
-    return this.snapshot();
+    return this.view();
+  }
+
+  /** The mirror's own collections (see MirrorSnapshot): no copies. */
+  private view(): MirrorSnapshot<G> {
+    return {
+      graphIds: this.listings.get('graphs')?.children ?? [], graphs: this.graphs, suspects: this.suspects,
+      resultIds: this.resultIds, results: this.results, quarantine: sortQuarantine([...this.quarantine.values()]),
+    };
   }
 
   private async catchUpFolder(folder: Folder): Promise<void> {
@@ -166,7 +189,7 @@ export class StandbyMirror<G> {
   /** Reads the children of `listing` that the mirror lacks (membership unchanged since it). */
   private async fill(folder: Folder, listing: Listing): Promise<void> {
     if (folder === 'graphs') {
-      const missing = listing.children.filter((id) => !this.graphs.has(id));
+      const missing = listing.children.filter((id) => !this.graphs.has(id) || this.staleGraphs.has(id));
       await mapLimit(missing, READ_CONCURRENCY, (id) => this.readGraph(id));
       await this.readResultsOfGraphs();
     } else if (folder === 'results') {
@@ -202,7 +225,7 @@ export class StandbyMirror<G> {
   snapshot(): MirrorSnapshot<G> {
     return {
       graphIds: this.listings.get('graphs')?.children.slice() ?? [],
-      graphs: new Map(this.graphs), resultIds: new Set(this.resultIds), results: new Map(this.results),
+      graphs: new Map(this.graphs), suspects: new Set(this.suspects), resultIds: new Set(this.resultIds), results: new Map(this.results),
       quarantine: sortQuarantine([...this.quarantine.values()]),
     };
   }
@@ -269,8 +292,8 @@ export class StandbyMirror<G> {
     this.reads++;
     const listing = await this.listed('graphs');
     const ids = new Set(listing?.children);
-    for (const id of this.graphs.keys()) if (!ids.has(id)) this.graphs.delete(id);
-    const fresh = [...ids].filter((id) => !this.graphs.has(id));
+    for (const id of this.graphs.keys()) if (!ids.has(id)) this.setGraph(id, null);
+    const fresh = [...ids].filter((id) => !this.graphs.has(id) || this.staleGraphs.has(id));
     await mapLimit(fresh, READ_CONCURRENCY, (id) => this.readGraph(id));
     await this.readResultsOfGraphs();
     return listing;
@@ -283,12 +306,27 @@ export class StandbyMirror<G> {
   private async readGraph(id: string): Promise<void> {
     this.reads++;
     const graph = await this.graphStore.get(id, () => {
-      this.graphs.delete(id);
-      // Stopped: `catchUp` reads it again (it is in the listing but not in the map).
-      if (this.running) this.track('graphs', this.readGraph(id), id);
+      // Stopped: held as it is (a leader may be working from the map); the next catchUp or start reads it again.
+      if (!this.running) {
+        this.staleGraphs.add(id);
+        return;
+      }
+      this.setGraph(id, null);
+      this.track('graphs', this.readGraph(id), id);
     });
+    this.staleGraphs.delete(id);
+    this.setGraph(id, graph);
+  }
+
+  /** Holds (or, with null, drops) a graph, keeping `suspects` in step. */
+  private setGraph(id: string, graph: StoredGraph<G> | null): void {
     if (graph) this.graphs.set(id, graph);
-    else this.graphs.delete(id);
+    else {
+      this.graphs.delete(id);
+      this.staleGraphs.delete(id);
+    }
+    if (graph && (!graph.ok || !this.isValidId(id))) this.suspects.add(id);
+    else this.suspects.delete(id);
   }
 
   /** Tracks a re-read a data watch started: `catchUp` awaits it, `status()` is not synced while it runs. */

@@ -53,10 +53,11 @@ class HeldJobMaster implements JobMaster {
   exceptions(): [] { return []; }
 }
 
-function startReplica(client: FakeZkClient, jobMasterFactory: JobMasterFactory, logger = new RecordingLogger()) {
+function startReplica(client: FakeZkClient, jobMasterFactory: JobMasterFactory, logger = new RecordingLogger(),
+  extra: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}, contend = true) {
   const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
-  const dispatcher = new Dispatcher({ client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 }, jobMasterFactory, logger });
-  election.start(dispatcher);
+  const dispatcher = new Dispatcher({ client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 }, jobMasterFactory, logger, ...extra });
+  if (contend) election.start(dispatcher);
   return { dispatcher, election, logger };
 }
 
@@ -157,4 +158,57 @@ test('a dirty result whose graph is already gone (the last leader died before ma
   await eventually('leader', () => dispatcher.role === 'leader', 10000);
   await eventually('marked clean', () => JSON.parse(server.nodes.get(`/jobresults/${jobId(9)}`)!.data.toString()).state === 'clean');
   t.is((await dispatcher.jobDetails(jobId(9))).state, 'CANCELED');
+});
+
+test('with a hot mirror the grant tracks no job one by one: all are listed RECONCILING at ready, leftovers and suspects are settled first, a request names a job before its turn', async (t) => {
+  const server = new FakeZkServer();
+  const ids = Array.from({ length: 1200 }, (_, i) => i + 1);
+  await seed(server, ids);
+  const writer = new FakeZkClient(server);
+  await writer.create(`/jobgraphs/${'e'.repeat(32)}`, 'not json'); // unreadable: quarantined
+  await writer.create('/jobgraphs/not-a-job-id', envelope(5000)); // a name that is no job id: quarantined
+  await writer.mkdirp('/jobresults'); // job 7 ended before its cleanup finished: cleaned up, never run
+  const g7 = parseJobGraph({ jobId: jobId(7), name: 'job-7', vertices: [{ id: 'v', parallelism: 1, task: { type: 'sleep', ms: 1 } }] }, LIMITS);
+  await writer.create(`/jobresults/${jobId(7)}`, JSON.stringify({ state: 'dirty', jobId: jobId(7), name: 'job-7', jobStatus: 'FINISHED', startTime: 1, endTime: 2, graphDigest: graphDigest(canonicalJson(g7)) }));
+  const masters = new Map<string, HeldJobMaster>();
+  const expected: string[] = [];
+  const { dispatcher, election, logger } = startReplica(new FakeZkClient(server), (ctx) => {
+    const m = new HeldJobMaster(ctx);
+    masters.set(m.jobId, m);
+    return m;
+  }, new RecordingLogger(), { standbyMirror: true, expectRecoveredJob: (_term, id) => { expected.push(id); return () => undefined; } }, false);
+  await eventually('the standby mirror is synced', () => dispatcher.mirror!.status().state === 'synced' && dispatcher.mirror!.status().graphs === ids.length + 2, 20_000);
+  election.start(dispatcher);
+  await eventually('the replica serves as leader', () => dispatcher.role === 'leader', 10_000);
+
+  // At ready: every recovered job is listed and counted, none of them tracked one by one yet.
+  const listed = dispatcher.listJobs();
+  const running = ids.filter((n) => n !== 7).map(jobId);
+  t.deepEqual(listed.filter((j) => j.status === 'RECONCILING').map((j) => j.id).sort(), [...running].sort());
+  t.like(listed.find((j) => j.id === jobId(7)), { status: 'FINISHED' });
+  t.is(dispatcher.jobCounts().RECONCILING, running.length);
+  t.deepEqual(dispatcher.quarantined().map((q) => q.jobId).sort(), ['e'.repeat(32), 'not-a-job-id']);
+  t.false(server.nodes.has(`/jobgraphs/${jobId(7)}`), 'the leftover was cleaned up before ready');
+  const ready = logger.events.find((e) => e.event === 'dispatcher.ready')!;
+  t.like(ready.fields, { jobs: running.length });
+
+  // A request naming a job before its turn tracks it there and then.
+  const last = jobId(1200);
+  t.is((await dispatcher.jobDetails(last)).state, 'RECONCILING');
+  t.true(masters.has(last), 'its JobMaster was built for the view');
+  t.deepEqual(await dispatcher.submit(JSON.parse(envelope(1199)).graph), { jobId: jobId(1199), created: false }, 'a resubmission of a job not tracked yet is a duplicate');
+  await dispatcher.cancel(jobId(1198));
+  t.true(masters.get(jobId(1198))?.started, 'a cancel starts a job not tracked yet');
+
+  // Everything is tracked in the background, reports kept for each, each JobMaster started once.
+  await eventually('every job tracked and expected', () => new Set(expected).size === running.length, 20_000);
+  t.is(expected.length, running.length, 'each recovered job is expected once');
+  for (let round = 0; round < 200 && !(masters.size === running.length && [...masters.values()].every((m) => m.status === 'RUNNING')); round++) {
+    for (const m of masters.values()) if (m.started && m.status === 'INITIALIZING') m.release();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.is(masters.size, running.length);
+  await eventually('recovery.completed', () => logger.events.some((e) => e.event === 'recovery.completed'), 20_000);
+  t.like(logger.events.find((e) => e.event === 'recovery.completed')!.fields, { recovered: running.length, quarantined: 2, cleaned: 1, failed: 0 });
+  t.deepEqual(dispatcher.listJobs().filter((j) => j.status !== 'RUNNING' && j.status !== 'CANCELLING').map((j) => j.id), [jobId(7)]);
 });
