@@ -45,7 +45,7 @@ interface Tally { ok: number; unavailable: number; bad: string[]; errors: string
 
 /** A connection error on one hop of a request: through HAProxy, or following a 307 received at `redirectedAt` (epoch-ms). */
 class HopError extends Error {
-  constructor(readonly to: string, override readonly cause: unknown, readonly redirectedAt: number | null) {
+  constructor(readonly to: string, override readonly cause: unknown, readonly redirectedAt: number | null, readonly redirectedBy: string | null = null) {
     super(`${to}: ${(cause as Error).message}`);
   }
 }
@@ -101,8 +101,9 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     for (let hops = 0; res.status === 307 && hops < 5; hops++) {
       const redirectedAt = Date.now(); // the 307's head has arrived
       const location = res.headers.get('location') ?? '';
+      const by = res.headers.get('x-ha-replica-id');
       await res.arrayBuffer();
-      res = await fetch(location, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError(location, err, redirectedAt); });
+      res = await fetch(location, { ...init, redirect: 'manual' }).catch((err) => { throw new HopError(location, err, redirectedAt, by); });
     }
     return res;
   };
@@ -123,7 +124,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
       } catch (err) {
         const hop = err instanceof HopError ? err : null;
         const code = socketErrorCode(hop?.cause ?? err) ?? `${(err as Error).message}: ${((err as Error).cause as Error | undefined)?.message}`;
-        const what = `${phase}, ${submit ? 'POST' : 'GET'} to ${hop?.to ?? '?'}: ${code}`;
+        const what = `${phase}, ${submit ? 'POST' : 'GET'} to ${hop?.to ?? '?'}${hop?.redirectedBy ? ` (307 from ${hop.redirectedBy})` : ''}: ${code}, sent ${sentAt - killSentAt} ms after the kill`;
         // Sent to a leader that may still have lived (its 307 came before the exit was seen), cut off by the kill.
         if (hop?.redirectedAt != null && hop.redirectedAt < exitSeenAt && Date.now() >= killSentAt) tally.diedUnder.push(what);
         // A 307 to the killed leader for a request sent before its exit was seen (while the kernel tore
@@ -203,6 +204,10 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
     }, 30_000, 200);
     t.deepEqual(acknowledged.filter((id) => !listed.has(id)), [], 'no acknowledged job lost');
   } catch (err) {
+    t.log(`kill sent ${new Date(killSentAt).toISOString()}, exit seen ${new Date(exitSeenAt).toISOString()}`);
+    for (const r of cluster.replicas) {
+      t.log(`${r.id} leader events:\n${r.events().filter((e) => /^leader\.|^leadership\./.test(String(e.event))).map((e) => JSON.stringify(e)).join('\n')}`);
+    }
     t.log(cluster.logs());
     t.log(`---- haproxy ----\n${haproxyLog}`);
     throw err;
