@@ -67,13 +67,14 @@ function closeAfterResponse(_req: unknown, res: { headersSent: boolean; setHeade
 
 /**
  * Lame duck before a close: for `drainMs` ms the server keeps accepting and answering, but every
- * answer carries `Connection: close` and idle keep-alive connections are closed at once, so a load
- * balancer (or client pool) moves to fresh connections that its health checks route elsewhere,
- * instead of meeting a refused port or a connection closed under a request. Resolves after `drainMs`.
+ * answer carries `Connection: close`, so a load balancer (or client pool) moves to fresh connections
+ * that its health checks route elsewhere, instead of meeting a refused port. Idle keep-alive
+ * connections are left open until the close: closing one at the start raced with a client sending
+ * its next request on it (a reset it cannot tell from a crash); by the end of the drain nobody is
+ * sent here any more. Resolves after `drainMs`.
  */
 export async function drainServer(server: HttpServer, drainMs: number): Promise<void> {
   if (drainMs <= 0 || !server.listening) return;
   server.on('request', closeAfterResponse);
-  server.closeIdleConnections();
   await new Promise<void>((resolve) => setTimeout(resolve, drainMs));
 }

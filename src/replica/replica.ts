@@ -226,12 +226,15 @@ export class Replica {
       this.logger.info('replica.stopping', {});
       await this.election.close();
       this.dispatcher.close();
+      // Lame duck: for rest.shutdown-drain the replica answers as a standby — a client (or a load balancer
+      // whose checks have not marked it down yet) is sent to the new leader as soon as one is published
+      // (307 or forwarded), 503 + Retry-After until then — and every answer closes its connection. The
+      // session, leader retrieval and liveness stay for that; they close after the drain.
+      if (this.shutdownDrainMs > 0) this.logger.info('replica.draining', { drainMs: this.shutdownDrainMs });
+      await drainServer(this.server, this.shutdownDrainMs);
       this.liveness.stop();
       this.retrieval.stop();
       await this.client.close();
-      // Without a session every answer is 503 + Retry-After and /health 503: load balancers take us out.
-      if (this.shutdownDrainMs > 0) this.logger.info('replica.draining', { drainMs: this.shutdownDrainMs });
-      await drainServer(this.server, this.shutdownDrainMs);
       await closeServer(this.server);
       this.forwarder?.close();
       await this.audit.close();
