@@ -36,7 +36,9 @@ export interface ResourceView {
 /** The Dispatcher as the REST API uses it: its role and the leader-only requests. */
 export type RestDispatcher = Pick<Dispatcher,
   'role' | 'epoch' | 'submit' | 'cancel' | 'listJobs' | 'jobsOverview' | 'jobDetails' | 'jobExceptions' |
-  'executionResult' | 'quarantined' | 'jobCounts' | 'pageOfJobs' | 'pageOfJobsOverview' | 'admissionStatus' | 'resultRetentionStatus'>;
+  'executionResult' | 'quarantined' | 'jobCounts' | 'pageOfJobs' | 'pageOfJobsOverview' | 'admissionStatus' | 'resultRetentionStatus'> &
+  // The standby mirror, for /health (absent or null: none).
+  Partial<Pick<Dispatcher, 'mirror'>>;
 
 export interface AppDeps {
   replicaId: string;

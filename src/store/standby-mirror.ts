@@ -16,6 +16,7 @@ import { JOBGRAPHS_PATH, JOBRESULTS_PATH, QUARANTINE_PATH } from '../zk/layout';
 import { NoNodeError } from '../zk/errors';
 import { mapLimit } from '../util/concurrency';
 import { EventLogger, silentLogger } from '../util/logger';
+import { Clock, systemClock } from '../util/clock';
 import { JobGraphStore, QuarantineEntry, sortQuarantine, StoredGraph } from './jobgraph-store';
 import { JobResultStore, StoredResult } from './jobresult-store';
 
@@ -34,7 +35,25 @@ export interface MirrorSnapshot<G> {
   quarantine: QuarantineEntry[];
 }
 
+/** What `/health` shows of the mirror (src/rest/routes/probes.ts). */
+export interface MirrorStatus {
+  /**
+   * `off` while stopped (this replica leads, or closed); `synced` once every folder's latest refresh
+   * pass completed (listing and every read it needed) with nothing in flight; `loading` otherwise.
+   */
+  state: 'off' | 'loading' | 'synced';
+  /** Graphs held (`/jobgraphs` children read). */
+  graphs: number;
+  /** Names of `/jobresults` children held (contents only for ids that also have a graph). */
+  results: number;
+  /** Quarantine records held. */
+  quarantine: number;
+  /** Epoch-ms of the first moment it was synced after the latest start(); null until then and while off. */
+  syncedAt: number | null;
+}
+
 type Folder = 'graphs' | 'results' | 'quarantine';
+const FOLDERS: readonly Folder[] = ['graphs', 'results', 'quarantine'];
 
 export class StandbyMirror<G> {
   private readonly graphs = new Map<string, StoredGraph<G>>();
@@ -46,6 +65,12 @@ export class StandbyMirror<G> {
   private readonly refreshing = new Map<Folder, Promise<void>>();
   private readonly again = new Set<Folder>();
   private running = false;
+  /** Per folder: whether its latest refresh pass completed; absent before the first pass ends. */
+  private readonly passDone = new Map<Folder, boolean>();
+  /** Monotonic ms of the latest start(), for the `mirror.synced` event. */
+  private startedAt = 0;
+  private syncedAt: number | null = null;
+  private syncedLogged = false;
   private readonly logger: EventLogger;
   /** ZooKeeper reads issued so far (children listings and node reads), for tests and diagnostics. */
   reads = 0;
@@ -55,6 +80,7 @@ export class StandbyMirror<G> {
     private readonly graphStore: JobGraphStore<G>,
     private readonly resultStore: JobResultStore,
     logger: EventLogger = silentLogger,
+    private readonly clock: Clock = systemClock,
   ) {
     this.logger = logger.child({ component: 'mirror' });
   }
@@ -63,6 +89,9 @@ export class StandbyMirror<G> {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.startedAt = this.clock.monotonicNow();
+    this.syncedAt = null;
+    this.syncedLogged = false;
     this.client.on('state', this.onState);
     this.refreshAll();
   }
@@ -83,6 +112,28 @@ export class StandbyMirror<G> {
     this.reads++;
     await Promise.all((['graphs', 'results', 'quarantine'] as const).map((f) => this.refresh(f, true)));
     return this.snapshot();
+  }
+
+  /** The mirror's state and sizes, for `/health`; cheap (no ZooKeeper request). */
+  status(): MirrorStatus {
+    const state = !this.running ? 'off' : this.isSynced() ? 'synced' : 'loading';
+    return { state, graphs: this.graphs.size, results: this.resultIds.size, quarantine: this.quarantine.size, syncedAt: state === 'off' ? null : this.syncedAt };
+  }
+
+  private isSynced(): boolean {
+    return this.refreshing.size === 0 && FOLDERS.every((f) => this.passDone.get(f) === true);
+  }
+
+  /** After a pass or a read ends: notes (and logs once) the first moment it is synced after each start(). */
+  private noteProgress(): void {
+    if (!this.running || !this.isSynced()) return;
+    if (this.syncedAt === null) this.syncedAt = this.clock.now();
+    if (this.syncedLogged) return;
+    this.syncedLogged = true;
+    this.logger.info('mirror.synced', {
+      graphs: this.graphs.size, results: this.resultIds.size, quarantine: this.quarantine.size,
+      ms: Math.round(this.clock.monotonicNow() - this.startedAt),
+    });
   }
 
   snapshot(): MirrorSnapshot<G> {
@@ -121,12 +172,15 @@ export class StandbyMirror<G> {
       try {
         do {
           this.again.delete(folder);
+          this.passDone.set(folder, false);
           if (folder === 'graphs') await this.refreshGraphs();
           else if (folder === 'results') await this.refreshResults();
           else await this.refreshQuarantine();
+          this.passDone.set(folder, true);
         } while (this.again.has(folder));
       } finally {
         this.refreshing.delete(folder);
+        this.noteProgress();
       }
     })();
     this.refreshing.set(folder, run);

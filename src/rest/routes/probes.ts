@@ -46,6 +46,8 @@ export function probeRoutes(router: Router, deps: AppDeps): void {
       leader: info ? { replicaId: info.replicaId, restUrl: info.restUrl, epoch: info.epoch } : null,
       leaderReachable,
       zookeeper: { state: client.state },
+      // The standby mirror's state and sizes ('off' on the leader); null when the mirror is disabled.
+      mirror: dispatcher.mirror?.status() ?? null,
     };
   });
 }
