@@ -31,7 +31,8 @@ export class HttpClient {
         res.on('error', reject);
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      // A reset on a reused keep-alive socket is the race Node's documentation tells clients to retry.
+      req.on('error', (err: Error & { reusedSocket?: boolean }) => { err.reusedSocket = req.reusedSocket; reject(err); });
       req.end(payload);
     });
   }

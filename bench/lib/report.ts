@@ -192,16 +192,18 @@ function haproxy(s: ScenarioResult): string {
   const label = new Map<string, string>((set.variants as any[]).map((v) => [v.key, v.label]));
   const other = (t: any): string => (t.otherStatuses ? `**${Object.entries(t.other).map(([k, n]) => `${n} × ${k}`).join(', ')}**` : '0');
   const errors = (n: number): string | number => (n ? `**${n}**` : 0);
+  const by = (n: number, from: Record<string, number> | undefined): string => (n && from ? `${n} (${Object.entries(from).map(([k, x]) => `${k} ${x}`).join(', ')})` : String(n));
   return [
     `\`${set.recipe}\` in front of ${set.replicas} replicas (${set.haproxy}); session timeout ${set.sessionTimeoutMs} ms. A client sends ${set.ratePerS} requests/s through HAProxy ` +
       `(every ${set.submitEvery}th a \`POST /jobs\` with its own job id, the others \`GET /jobs\`; at most ${set.maxInFlight} in flight; 307s followed), ${set.steadyMs / 1000} s steady, ` +
       `then SIGKILL of the leader, the killed replica restarted and the cluster settled (standby mirrors synced), then SIGTERM of the leader; after each signal the traffic goes on ` +
       `${set.afterMs / 1000} s past the first answers of the new leader. An answer counts in the phase it arrived in. Error window = first to last failed request ` +
-      '(non-2xx final answer or connection error) seen in the phase; connection errors by hop: through HAProxy / following a 307 to the stopped leader / following a 307 to a live replica.',
+      '(non-2xx final answer or connection error) seen in the phase; new leader ready = another replica answers `/health` as the ready leader (polled every 20 ms); ' +
+      '503s by who answered (replica id, or haproxy: no server UP); connection errors by hop: through HAProxy / following a 307 to the stopped leader / following a 307 to a live replica.',
     '',
-    table(['variant', 'phase', 'requests', '2xx', '503 + Retry-After', 'other', 'conn. errors: HAProxy', '307 → stopped leader', '307 → live', 'error window', 'signal → last failure', 'signal → served again'],
-      s.trials.map((t: any) => [label.get(t.variant) ?? t.variant, t.phase, t.requests, t.ok, t.unavailable, other(t), errors(t.errorsThroughHaproxy), t.errorsTo307DeadLeader, errors(t.errorsTo307Live),
-        ms(t.errorWindowMs), ms(t.signalToLastFailureMs), ms(t.signalToServedMs)])),
+    table(['variant', 'phase', 'requests', '2xx', '503 + Retry-After (from)', 'other', 'conn. errors: HAProxy', '307 → stopped leader', '307 → live', 'error window', 'signal → new leader ready', 'signal → last failure'],
+      s.trials.map((t: any) => [label.get(t.variant) ?? t.variant, t.stopped ? `${t.phase} of ${t.stopped}` : t.phase, t.requests, t.ok, by(t.unavailable, t.unavailableBy), other(t), errors(t.errorsThroughHaproxy), t.errorsTo307DeadLeader, errors(t.errorsTo307Live),
+        ms(t.errorWindowMs), ms(t.signalToNewLeaderMs), ms(t.signalToLastFailureMs)])),
     '',
     table(['variant', 'acknowledged jobs', 'lost', 'settle after the restart'],
       Object.entries(sum.variants).map(([k, v]: [string, any]) => [label.get(k) ?? k, v.acknowledged, v.lost ? `**${v.lost}**` : 0, ms(v.settleMs)])),

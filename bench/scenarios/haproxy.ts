@@ -75,6 +75,8 @@ interface Phase {
   requests: number;
   ok: number;
   unavailable: number;
+  /** 503 + Retry-After answers by who gave them: the replica's X-HA-Replica-Id, or `haproxy` (no server UP). */
+  unavailableBy: Record<string, number>;
   /** Final answers other than 2xx and 503 + Retry-After, by status. */
   other: Record<string, number>;
   /** Connection errors on the hop to HAProxy. */
@@ -91,15 +93,19 @@ interface Phase {
   okAt: number[];
   /** Requests not sent because `maxInFlight` were outstanding. */
   skipped: number;
+  /** The replica the phase's signal stopped (its replica id), for SIGKILL and SIGTERM. */
+  stopped: string | null;
+  /** Epoch-ms another replica answered /health as the ready leader (polled every 20 ms), for SIGKILL and SIGTERM. */
+  newLeaderAt: number | null;
 }
 
 function newPhase(phase: PhaseName): Phase {
-  return { phase, startedAt: Date.now(), requests: 0, ok: 0, unavailable: 0, other: {}, errorsThroughHaproxy: 0, errorsTo307DeadLeader: 0, errorsTo307Live: 0, errorSamples: [], failedAt: [], okAt: [], skipped: 0 };
+  return { phase, startedAt: Date.now(), requests: 0, ok: 0, unavailable: 0, unavailableBy: {}, other: {}, errorsThroughHaproxy: 0, errorsTo307DeadLeader: 0, errorsTo307Live: 0, errorSamples: [], failedAt: [], okAt: [], skipped: 0, stopped: null, newLeaderAt: null };
 }
 
-/** A connection error on one hop: through HAProxy (`to` null) or following a 307 to `to`. */
+/** A connection error on one hop: through HAProxy (`to` null) or following a 307 (received at `redirectedAt`, epoch-ms) to `to`. */
 class HopError extends Error {
-  constructor(readonly to: string | null, readonly code: string) {
+  constructor(readonly to: string | null, readonly code: string, readonly redirectedAt: number | null) {
     super(`${to ?? 'HAProxy'}: ${code}`);
   }
 }
@@ -182,18 +188,22 @@ class LoadClient {
         if (jobId && (a.status === 202 || a.status === 200)) { this.acknowledged.push(jobId); this.ackedAt.push(now); }
       } else {
         p.failedAt.push(now);
-        if (a.status === 503 && a.headers['retry-after']) p.unavailable++;
-        else p.other[a.status] = (p.other[a.status] ?? 0) + 1;
+        if (a.status === 503 && a.headers['retry-after']) {
+          p.unavailable++;
+          const by = String(a.headers['x-ha-replica-id'] ?? 'haproxy');
+          p.unavailableBy[by] = (p.unavailableBy[by] ?? 0) + 1;
+        } else p.other[a.status] = (p.other[a.status] ?? 0) + 1;
       }
     } catch (err) {
       const p = this.current;
       p.requests++;
       p.failedAt.push(Date.now());
-      const hop = err instanceof HopError ? err : new HopError(null, (err as Error).message);
+      const hop = err instanceof HopError ? err : new HopError(null, (err as Error).message, null);
       if (hop.to === null) p.errorsThroughHaproxy++;
       else if (this.stopped.has(new URL(hop.to).origin)) p.errorsTo307DeadLeader++;
       else p.errorsTo307Live++;
-      const sample = `${method} ${hop.message}`;
+      const when = hop.redirectedAt === null ? '' : ` (307 received ${hop.redirectedAt - p.startedAt} ms after the phase began)`;
+      const sample = `${method} ${hop.message}${when}`;
       if (p.errorSamples.length < 5 && !p.errorSamples.includes(sample)) p.errorSamples.push(sample);
     } finally {
       this.inFlight--;
@@ -203,19 +213,21 @@ class LoadClient {
   /** One request and the 307s it meets; a connection error is thrown as a HopError naming the hop. */
   private async follow(method: string, url: string, body: string | undefined): Promise<import('../lib/http').Answer> {
     let target = url;
-    let a = await this.hop(method, target, body, null);
+    let a = await this.hop(method, target, body, null, null);
     for (let hops = 0; a.status === 307 && hops < MAX_REDIRECTS; hops++) {
+      const redirectedAt = Date.now();
       target = new URL(String(a.headers.location ?? ''), target).toString();
-      a = await this.hop(method, target, body, target.startsWith(this.lbUrl) ? null : target);
+      a = await this.hop(method, target, body, target.startsWith(this.lbUrl) ? null : target, redirectedAt);
     }
     return a;
   }
 
-  private async hop(method: string, url: string, body: string | undefined, to: string | null): Promise<import('../lib/http').Answer> {
+  private async hop(method: string, url: string, body: string | undefined, to: string | null, redirectedAt: number | null): Promise<import('../lib/http').Answer> {
     try {
       return await this.http.request(method, url, body);
     } catch (err) {
-      throw new HopError(to, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
+      throw new HopError(to, `${e.code ?? e.message}${e.reusedSocket ? ' on a reused keep-alive connection' : ''} at ${new Date().toISOString().slice(11, 23)}`, to === null ? null : redirectedAt);
     }
   }
 }
@@ -226,6 +238,7 @@ interface PhaseFigures extends Record<string, unknown> {
   requests: number;
   ok: number;
   unavailable: number;
+  unavailableBy: Record<string, number>;
   otherStatuses: number;
   other: Record<string, number>;
   errorsThroughHaproxy: number;
@@ -236,8 +249,10 @@ interface PhaseFigures extends Record<string, unknown> {
   errorWindowMs: number;
   /** Signal → the last failed request seen (ms), null without failures or for phases without a signal. */
   signalToLastFailureMs: number | null;
-  /** Signal → the first 2xx after the new leader was ready (ms), for SIGKILL and SIGTERM. */
-  signalToServedMs: number | null;
+  /** Signal → another replica answered /health as the ready leader (ms), for SIGKILL and SIGTERM. */
+  signalToNewLeaderMs: number | null;
+  /** The replica id of the leader the signal stopped. */
+  stopped: string | null;
   skipped: number;
 }
 
@@ -350,7 +365,7 @@ async function runVariant(ctx: BenchContext, binary: string, v: Variant, size: S
     const leader = await cluster.leader(WAIT_MS);
     const lost = await lostJobs(cluster, leader, load.acknowledged);
     return {
-      phases: load.phases.map((p) => figures(v.key, p, p === kill ? kill.startedAt : p === term ? term.startedAt : null, p === kill ? kill.servedAt : p === term ? term.servedAt : null)),
+      phases: load.phases.map((p) => figures(v.key, p, p === kill || p === term)),
       acknowledged: load.acknowledged.length, lost: lost.length, lostSample: lost.slice(0, 5), settleMs,
     };
   } catch (err) {
@@ -365,36 +380,47 @@ async function runVariant(ctx: BenchContext, binary: string, v: Variant, size: S
 /**
  * Sends `signal` to `leader` and keeps the traffic going until another replica is the ready leader and
  * clients were served through HAProxy for `afterMs` (at least 5 answers and one acknowledged submission
- * after it became ready). Returns the phase, with when the first 2xx after the new leader's readiness came.
+ * after it became ready). Returns the phase.
  */
-async function signalLeader(cluster: BenchCluster, load: LoadClient, leader: BenchProcess, signal: 'SIGKILL' | 'SIGTERM', size: Size): Promise<Phase & { servedAt: number | null }> {
+async function signalLeader(cluster: BenchCluster, load: LoadClient, leader: BenchProcess, signal: 'SIGKILL' | 'SIGTERM', size: Size): Promise<Phase> {
   const phase = load.begin(signal);
+  phase.stopped = leader.id.replace(/^.*-/, '');
   load.stopped.add(new URL(leader.url).origin);
   leader.kill(signal);
-  await leader.waitForExit(20_000);
-  await cluster.leader(WAIT_MS); // the stopped replica is not running: another one
-  const readyAt = Date.now();
+  const exited = leader.waitForExit(20_000);
+  // A SIGTERM'd leader hands over before it exits: look for the successor meanwhile.
+  await until(`a new ready leader after the ${signal}`, async () => {
+    for (const r of cluster.replicas) {
+      if (r === leader || !r.running) continue;
+      const h = await cluster.health(r);
+      if (h.status === 200 && h.role === 'leader') return true;
+    }
+    return null;
+  }, WAIT_MS, 20);
+  phase.newLeaderAt = Date.now();
+  await exited;
   await until(`answers through HAProxy after the ${signal}`, () => {
-    const s = load.servedSince(readyAt);
+    const s = load.servedSince(phase.newLeaderAt!);
     return (s.ok >= 5 && s.acknowledged >= 1) || null;
   }, WAIT_MS, 20);
   await sleep(size.afterMs);
-  const servedAt = phase.okAt.find((t) => t >= readyAt) ?? null;
-  return Object.assign(phase, { servedAt });
+  return phase;
 }
 
-function figures(variant: string, p: Phase, signalAt: number | null, servedAt: number | null): PhaseFigures {
+function figures(variant: string, p: Phase, signalled: boolean): PhaseFigures {
+  const signalAt = signalled ? p.startedAt : null;
   const failed = p.failedAt;
   const first = failed.length ? Math.min(...failed) : null;
   const last = failed.length ? Math.max(...failed) : null;
   return {
-    variant, phase: p.phase, requests: p.requests, ok: p.ok, unavailable: p.unavailable,
+    variant, phase: p.phase, requests: p.requests, ok: p.ok, unavailable: p.unavailable, unavailableBy: p.unavailableBy,
     otherStatuses: Object.values(p.other).reduce((n, x) => n + x, 0), other: p.other,
     errorsThroughHaproxy: p.errorsThroughHaproxy, errorsTo307DeadLeader: p.errorsTo307DeadLeader, errorsTo307Live: p.errorsTo307Live,
     errorSamples: p.errorSamples,
     errorWindowMs: first !== null && last !== null ? last - first : 0,
     signalToLastFailureMs: signalAt !== null && last !== null ? last - signalAt : null,
-    signalToServedMs: signalAt !== null && servedAt !== null ? servedAt - signalAt : null,
+    signalToNewLeaderMs: signalAt !== null && p.newLeaderAt !== null ? p.newLeaderAt - signalAt : null,
+    stopped: p.stopped,
     skipped: p.skipped,
   };
 }
