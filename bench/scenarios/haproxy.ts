@@ -117,6 +117,8 @@ class HopError extends Error {
 class LoadClient {
   readonly phases: Phase[] = [newPhase('steady')];
   readonly acknowledged: string[] = [];
+  /** Epoch-ms of each acknowledgement. */
+  private readonly ackedAt: number[] = [];
   /** Origins (`http://127.0.0.1:port`) of replicas stopped and not yet restarted. */
   readonly stopped = new Set<string>();
   private readonly http: HttpClient;
@@ -168,8 +170,6 @@ class LoadClient {
     for (const p of this.phases) ok += p.okAt.filter((t) => t >= since).length;
     return { ok, acknowledged: this.ackedAt.filter((t) => t >= since).length };
   }
-
-  private readonly ackedAt: number[] = [];
 
   private async one(i: number): Promise<void> {
     this.inFlight++;
