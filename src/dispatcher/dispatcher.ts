@@ -1,9 +1,9 @@
 /**
  * The Dispatcher: a leader contender. On grant it reads what it needs to list jobs (the stored graphs
- * and the results of those jobs only), builds a JobMaster per unfinished job, and confirms leadership
- * at once; the JobMasters then start in the background, a few at a time (recovery-pool.ts), each job on
- * its own — until its JobMaster runs, a recovered job shows RECONCILING, and its TaskManagers' reports
- * are kept for it. A finished-but-not-cleaned-up job is cleaned up, never rerun, and an unreadable graph
+ * and the results of those jobs only; with a hot standby mirror, only what changed), tracks every
+ * unfinished job, and confirms leadership at once; each recovered job's JobMaster is then built and
+ * started in the background, a few at a time (recovery-pool.ts), each job on its own — until its
+ * JobMaster runs, a recovered job shows RECONCILING, and its TaskManagers' reports are kept for it. A finished-but-not-cleaned-up job is cleaned up, never rerun, and an unreadable graph
  * quarantined, both before the confirm (rare, and the listings must show them); the retained history of results is loaded (and trimmed to the retention) in the
  * background too. On revoke it suspends every JobMaster (never cancels, never deletes, no ZooKeeper
  * I/O) and drops all leader state. Submissions pass admission
@@ -63,6 +63,11 @@ export interface DispatcherOptions {
   metrics?: DispatcherMetrics;
   logger?: EventLogger;
   clock?: Clock;
+  /**
+   * A recovered job whose JobMaster is not built yet: keep its TaskManagers' reports until it registers
+   * (the ResourceManager's `expectJob`). Returns the release of that. Nothing is kept when absent.
+   */
+  expectRecoveredJob?: (term: LeadershipTerm, jobId: string) => () => void;
   /** Extra cleanup of a job whose result is recorded (the execution backend's progress node). */
   onJobCleanup?: (jobId: string, guard: () => void) => Promise<void>;
   /** Epoch-ms of the last answer of the leader before the term with `epoch` (leader liveness), for the failover metric. */
@@ -89,7 +94,13 @@ const RESULT_CACHE_SIZE = 1000;
 const UNLIMITED: AdmissionLimits = { maxPendingJobs: Infinity, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity };
 
 interface TrackedJob {
-  jobMaster: JobMaster;
+  /**
+   * Null while a recovered job waits for its turn in the recovery pool: building 10,000 JobMasters
+   * before publishing would make the failover grow with the stored jobs. Built on its turn, or when a
+   * cancel or a detailed view needs it first (ensureJobMaster).
+   */
+  jobMaster: JobMaster | null;
+  graph: JobGraph;
   digest: string;
   submittedAt: number;
   bytes: number;
@@ -99,6 +110,8 @@ interface TrackedJob {
   started: boolean;
   /** The principal that submitted the job (REST roles), when recorded. */
   submittedBy?: string;
+  /** Ends the keeping of a recovered job's TaskManager reports (when it is given up before its JobMaster registers). */
+  releaseReports?: () => void;
 }
 
 /** Everything that exists only while this replica leads one term. */
@@ -206,6 +219,9 @@ export class Dispatcher implements LeaderContender {
       if (!state.ready) return true;
       const readyAt = this.clock.now();
       state.recovery.start();
+      // The grant used the mirror's names of /jobgraphs: list them now, which also arms the leader's own
+      // watch and adopts a graph a previous term wrote in its last moments.
+      if (this.mirror) this.runAdoption(state);
       this.startSweeper(state);
       metrics?.leaderReady({ grantedAt: term.grantedAt, predecessorGoneAt: term.predecessorGoneAt,
         leaderLastSeenAt: this.options.predecessorLastSeenAt?.(term.epoch), now: readyAt });
@@ -253,16 +269,16 @@ export class Dispatcher implements LeaderContender {
     this.recovering = false;
     this.options.metrics?.quarantined.set(0); // leader state; jobs, epoch and leader gauges follow the role at scrape time
     this.mirror?.start(); // standby again: only what changed while leading is read
-    await Promise.all([...state.jobs.values()].map((j) => j.jobMaster.suspend().catch((err) => {
-      this.logger.error('job.suspend.failed', { jobId: j.jobMaster.jobId, error: err as Error });
+    await Promise.all([...state.jobs.values()].map((j) => j.jobMaster?.suspend().catch((err) => {
+      this.logger.error('job.suspend.failed', { jobId: j.graph.jobId, error: err as Error });
     })));
     this.logger.info('dispatcher.suspended', { epoch: state.term.epoch, reason, jobs: state.jobs.size });
   }
 
   /**
    * The part of recovery before the leader publishes itself: what listing jobs needs (graph ids, the
-   * graphs, the results of those jobs, the quarantine), and a JobMaster built (not started) per
-   * unfinished job. Everything else is queued in the recovery pool.
+   * graphs, the results of those jobs, the quarantine), and every unfinished job tracked (its JobMaster
+   * not built yet). Everything else is queued in the recovery pool.
    */
   private async recover(state: LeaderState): Promise<void> {
     const { graphStore, resultStore } = state;
@@ -294,14 +310,16 @@ export class Dispatcher implements LeaderContender {
 
   /**
    * Tracks every stored graph not yet tracked: reads the graphs and the results of exactly those jobs,
-   * builds a JobMaster per unfinished job and queues its start (and any cleanup or quarantine) in the
-   * recovery pool. Also re-arms the `/jobgraphs` watch, so a graph written in the last moments of a
-   * previous term is never orphaned. Touches `/jobgraphs` (children, watch), `/jobgraphs/<id>`,
+   * tracks each unfinished job and queues its JobMaster's build and start (and any cleanup or
+   * quarantine) in the recovery pool. Lists `/jobgraphs` with a watch, so a graph written in the last
+   * moments of a previous term is never orphaned — except at a grant with the mirror's snapshot
+   * (`known`), whose names were checked against the servers just now; the listing follows right
+   * after the leader is ready. Touches `/jobgraphs` (children, watch), `/jobgraphs/<id>`,
    * `/jobresults/<id>` (reads).
    */
   private async adoptStoredGraphs(state: LeaderState, during: 'grant' | 'watch', known?: MirrorSnapshot<JobGraph>): Promise<void> {
     const { graphStore } = state;
-    const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
+    const ids = known ? [...known.graphs.keys()] : await graphStore.listIds(() => this.scheduleAdoption(state));
     state.listedGraphs = ids.length;
     const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id));
     // A graph with a result is a job that ended before its cleanup finished: read exactly those results
@@ -360,18 +378,13 @@ export class Dispatcher implements LeaderContender {
   }
 
   /**
-   * An unfinished job (readable graph, no result): its JobMaster is built now (so REST lists it and its
-   * TaskManagers' reports are kept for it) and its start is queued in the recovery pool.
+   * An unfinished job (readable graph, no result): tracked now (so REST lists it, RECONCILING, and its
+   * TaskManagers' reports are kept for it); building and starting its JobMaster is queued in the
+   * recovery pool. A JobMaster that cannot be built fails the job there (deterministic).
    */
   private trackStoredGraph(state: LeaderState, id: string, graph: Extract<StoredGraph<JobGraph>, { ok: true }>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
-    let job: TrackedJob;
-    try {
-      job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
-        graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope));
-    } catch (err) {
-      // The JobMaster cannot even be built: deterministic, so the job fails (in the background).
-      return state.recovery.add(id, () => this.failUnrecoverable(state, id, graph, err as Error).then((): RecoveryOutcome => 'failed'));
-    }
+    const job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
+      graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope), 'later');
     return this.queueStep(state, id, graph, () => this.resumeJob(state, job, during));
   }
 
@@ -400,25 +413,31 @@ export class Dispatcher implements LeaderContender {
     });
   }
 
-  /** A recovered job's turn: reads its recorded cancel (`/jobs/<id>/cancel`), then starts its JobMaster. */
+  /**
+   * A recovered job's turn: builds its JobMaster (a factory error is deterministic: queueStep fails the
+   * job), reads its recorded cancel (`/jobs/<id>/cancel`), then starts it.
+   */
   private async resumeJob(state: LeaderState, job: TrackedJob, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
-    const jobId = job.jobMaster.jobId;
+    const jobId = job.graph.jobId;
+    this.ensureJobMaster(state, job);
     const cancelRequested = await state.cancelRequests.isRecorded(jobId);
     if (this.state !== state || state.jobs.get(jobId) !== job) return 'abandoned';
     if (job.started) return 'recovered'; // a client's cancel started it meanwhile
     this.logger.debug('job.recovered', { jobId, epoch: state.term.epoch, during, cancelRequested });
-    await this.startTracked(job, cancelRequested);
+    await this.startTracked(state, job, cancelRequested);
     return 'recovered';
   }
 
   /**
-   * Starts a tracked job's JobMaster (once); with `cancel` it is canceled right away (an acknowledged
-   * cancel: the job ends CANCELED; what its tasks do meanwhile is no failure). Resolves once it runs.
+   * Starts a tracked job's JobMaster (once; built first if needed); with `cancel` it is canceled right
+   * away (an acknowledged cancel: the job ends CANCELED; what its tasks do meanwhile is no failure).
+   * Resolves once it runs. Throws what the JobMaster factory throws, before anything is marked started.
    */
-  private startTracked(job: TrackedJob, cancel: boolean): Promise<void> {
+  private startTracked(state: LeaderState, job: TrackedJob, cancel: boolean): Promise<void> {
+    const jobMaster = this.ensureJobMaster(state, job);
     job.started = true;
-    const running = job.jobMaster.start();
-    if (cancel) job.jobMaster.cancel();
+    const running = jobMaster.start();
+    if (cancel) jobMaster.cancel();
     return running;
   }
 
@@ -433,7 +452,8 @@ export class Dispatcher implements LeaderContender {
     this.logger.error('job.recovery.failed', { jobId: id, epoch: state.term.epoch, reason, recorded: graph.ok && isJobId(id) });
     const tracked = state.jobs.get(id);
     if (tracked) {
-      tracked.jobMaster.suspend().catch(() => undefined);
+      tracked.jobMaster?.suspend().catch(() => undefined);
+      tracked.releaseReports?.();
       state.jobs.delete(id);
       state.storedGraphBytes -= tracked.bytes;
     }
@@ -462,10 +482,15 @@ export class Dispatcher implements LeaderContender {
     const timer = this.clock.setTimeout(() => {
       state.adoptionScheduled = false;
       if (this.state !== state || !this.options.election.isLeader(state.term)) return;
-      void state.adoptions.run(() => this.adoptStoredGraphs(state, 'watch'))
-        .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
+      this.runAdoption(state);
     }, adoptionWindowMs(state.listedGraphs));
     timer.unref?.();
+  }
+
+  /** One adoption pass with a listing of `/jobgraphs` (and its watch), after the passes already queued. */
+  private runAdoption(state: LeaderState): void {
+    void state.adoptions.run(() => this.adoptStoredGraphs(state, 'watch'))
+      .catch((err) => this.logger.warn('jobgraphs.watch.failed', { error: err as Error }));
   }
 
   private async quarantine(state: LeaderState, graph: Extract<StoredGraph<JobGraph>, { ok: false }>): Promise<void> {
@@ -509,20 +534,34 @@ export class Dispatcher implements LeaderContender {
     state.sweeper.start();
   }
 
-  /** Builds a job's JobMaster and tracks the job (not started). Throws what the factory throws. */
-  private trackJob(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy?: string): TrackedJob {
-    const jobMaster = this.options.jobMasterFactory({
-      graph,
-      term: state.term,
-      guard: state.guard,
-      submittedAt,
-      recovered,
-      onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
-    });
-    const job: TrackedJob = { jobMaster, digest, submittedAt, bytes, recovered, started: false, ...(submittedBy !== undefined ? { submittedBy } : {}) };
+  /**
+   * Tracks a job (not started). `build` 'now' builds its JobMaster at once (throws what the factory
+   * throws); 'later' (a recovered job) leaves that to ensureJobMaster and keeps its TaskManagers'
+   * reports meanwhile (expectRecoveredJob).
+   */
+  private trackJob(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number, submittedBy: string | undefined,
+    build: 'now' | 'later'): TrackedJob {
+    const job: TrackedJob = { jobMaster: null, graph, digest, submittedAt, bytes, recovered, started: false, ...(submittedBy !== undefined ? { submittedBy } : {}) };
+    if (build === 'now') this.ensureJobMaster(state, job);
+    else job.releaseReports = this.options.expectRecoveredJob?.(state.term, graph.jobId);
     state.jobs.set(graph.jobId, job);
     state.storedGraphBytes += bytes;
     return job;
+  }
+
+  /** The job's JobMaster, built on first use. Throws what the JobMaster factory throws. */
+  private ensureJobMaster(state: LeaderState, job: TrackedJob): JobMaster {
+    if (job.jobMaster) return job.jobMaster;
+    const { graph, digest } = job;
+    job.jobMaster = this.options.jobMasterFactory({
+      graph,
+      term: state.term,
+      guard: state.guard,
+      submittedAt: job.submittedAt,
+      recovered: job.recovered,
+      onTerminal: (outcome) => { void this.onJobTerminal(state, graph, digest, outcome); },
+    });
+    return job.jobMaster;
   }
 
   /**
@@ -534,11 +573,11 @@ export class Dispatcher implements LeaderContender {
    */
   private startJobMaster(state: LeaderState, graph: JobGraph, digest: string, submittedAt: number, recovered: boolean, bytes: number,
     submittedBy?: string, announce?: () => void): void {
-    const job = this.trackJob(state, graph, digest, submittedAt, recovered, bytes, submittedBy);
+    const job = this.trackJob(state, graph, digest, submittedAt, recovered, bytes, submittedBy, 'now');
     setImmediate(() => {
       announce?.();
       if (job.started || this.state !== state || state.jobs.get(graph.jobId) !== job) return;
-      this.startTracked(job, false).catch((err) => {
+      this.startTracked(state, job, false).catch((err) => {
         this.logger.error('job.start.failed', { jobId: graph.jobId, epoch: state.term.epoch, error: err as Error });
       });
     });
@@ -730,8 +769,15 @@ export class Dispatcher implements LeaderContender {
       if (this.state !== state) throw new NotLeaderError('leadership was lost during the cancel; retry the same request');
       this.logger.info('job.cancel.requested', { jobId, epoch: state.term.epoch });
       // A recovered job still waiting for its turn starts now: canceling needs its progress and tasks.
-      if (!job.started) this.startTracked(job, true).catch((err) => this.logger.error('job.start.failed', { jobId, epoch: state.term.epoch, error: err as Error }));
-      else job.jobMaster.cancel();
+      // A JobMaster that cannot be built is left to the job's recovery step, which fails the job.
+      const failedStart = (err: unknown): void => this.logger.error('job.start.failed', { jobId, epoch: state.term.epoch, error: err as Error });
+      if (!job.started) {
+        try {
+          this.startTracked(state, job, true).catch(failedStart);
+        } catch (err) {
+          failedStart(err);
+        }
+      } else job.jobMaster?.cancel();
       return;
     }
     const result = await this.requireResult(state, jobId);
@@ -765,7 +811,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
-      return job ? withSubmitter(trackedDetails(job), job.submittedBy) : this.completedDetails(state.results.get(id)!);
+      return job ? withSubmitter(this.trackedDetails(state, job), job.submittedBy) : this.completedDetails(state.results.get(id)!);
     });
   }
 
@@ -792,7 +838,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
-    if (job) return withSubmitter(trackedDetails(job), job.submittedBy);
+    if (job) return withSubmitter(this.trackedDetails(state, job), job.submittedBy);
     return this.completedDetails(await this.requireResult(state, jobId));
   }
 
@@ -801,7 +847,7 @@ export class Dispatcher implements LeaderContender {
     assertJobId(jobId);
     const job = state.jobs.get(jobId);
     let entries: ExceptionEntry[];
-    if (job) entries = job.jobMaster.exceptions();
+    if (job) entries = job.jobMaster?.exceptions() ?? [];
     else {
       const result = await this.requireResult(state, jobId);
       entries = this.completedExceptions.get(jobId)
@@ -868,6 +914,28 @@ export class Dispatcher implements LeaderContender {
     throw new NotFoundError(`job ${jobId} not found; finished jobs are kept for ${describeRetention(this.retention)}`);
   }
 
+  /**
+   * What REST shows of a tracked job. A recovered job whose JobMaster is not built yet gets it built
+   * here (the same object its recovery step starts later), so its plan and vertices show; if that
+   * fails, the job's recovery step fails it, and until then it shows without vertices.
+   */
+  private trackedDetails(state: LeaderState, job: TrackedJob): JobDetails {
+    let jobMaster: JobMaster;
+    try {
+      jobMaster = this.ensureJobMaster(state, job);
+    } catch {
+      const now = this.clock.now();
+      return { jid: job.graph.jobId, name: job.graph.name, state: 'RECONCILING', 'start-time': job.submittedAt, 'end-time': -1, duration: now - job.submittedAt,
+        now, timestamps: {}, vertices: [], restarts: 0, attempt: 0 };
+    }
+    const details = jobMaster.details();
+    const shown = trackedStatus(job);
+    if (shown === details.state) return details;
+    const timestamps = { ...details.timestamps };
+    if (isTerminalJobStatus(details.state)) delete timestamps[details.state];
+    return { ...details, state: shown, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
+  }
+
   private completedDetails(result: JobResultEntry): JobDetails {
     const cached = this.completed.get(result.jobId);
     if (cached && cached.state === result.jobStatus) return cached;
@@ -898,17 +966,8 @@ function visibleStatus(status: JobStatus): JobStatus {
  * and the truth about its tasks: they may still run and are adopted once their TaskManagers report.
  */
 function trackedStatus(job: TrackedJob): JobStatus {
-  const status = job.jobMaster.status;
+  const status = job.jobMaster?.status ?? 'INITIALIZING'; // not built yet: a recovered job waiting for its turn
   return job.recovered && status === 'INITIALIZING' ? 'RECONCILING' : visibleStatus(status);
-}
-
-function trackedDetails(job: TrackedJob): JobDetails {
-  const details = job.jobMaster.details();
-  const state = trackedStatus(job);
-  if (state === details.state) return details;
-  const timestamps = { ...details.timestamps };
-  if (isTerminalJobStatus(details.state)) delete timestamps[details.state];
-  return { ...details, state, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
 }
 
 /** The recorded submitter of a stored graph (a string, or nothing). */

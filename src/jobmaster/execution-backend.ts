@@ -5,7 +5,7 @@
  */
 import type Koa from 'koa';
 import { clusterRestartStrategy, DispatcherConfig } from '../config';
-import type { LeaderElectionService } from '../election/service';
+import type { LeaderElectionService, LeadershipTerm } from '../election/service';
 import type { ZooKeeperClient } from '../zk/client';
 import type { DispatcherMetrics } from '../metrics/metrics';
 import { EventLogger } from '../util/logger';
@@ -50,6 +50,9 @@ export class ExecutionBackendImpl {
       logger: logger.child({ component: 'jobmaster' }),
     });
   };
+
+  /** Keeps `jobId`'s TaskManager reports on `term`'s ResourceManager until its JobMaster registers (recovery). */
+  readonly expectRecoveredJob = (term: LeadershipTerm, jobId: string): (() => void) => this.resourceManagers.resourceManagerFor(term).expectJob(jobId);
 
   /** The current term's ResourceManager, for REST views (null on a standby). */
   readonly resources = (): ResourceManager | null => this.resourceManagers.resources();

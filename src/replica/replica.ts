@@ -53,6 +53,11 @@ export interface ReplicaParts {
 /** What the leader runs jobs with: a JobMaster factory and a view of the TaskManagers. */
 export interface ExecutionBackend {
   jobMasterFactory: JobMasterFactory;
+  /**
+   * A recovered job whose JobMaster is built later (in the recovery pool, after the leader published
+   * itself): its TaskManagers' reports are kept until it registers. Returns the release of that.
+   */
+  expectRecoveredJob?(term: LeadershipTerm, jobId: string): () => void;
   resources: () => ResourceView | null;
   /** Mounted into the REST app (internal RPC endpoints for TaskManagers). */
   install?(app: import('koa')): void;
@@ -163,6 +168,7 @@ export class Replica {
         submissionRate: config['dispatcher.submission-rate'], submissionBurst: config['dispatcher.submission-burst'],
       },
       retention: { maxCount: config['job-result-store.retention.max-count'], maxAgeMs: config['job-result-store.retention.max-age'] },
+      expectRecoveredJob: execution?.expectRecoveredJob ? (term, jobId) => execution.expectRecoveredJob!(term, jobId) : undefined,
       onJobCleanup: execution?.cleanupJob ? (jobId, guard) => execution.cleanupJob!(jobId, guard) : undefined,
       predecessorLastSeenAt: (epoch) => liveness.lastSeenAt(epoch),
       // While standby, keep graphs, results and quarantine mirrored: a grant then reads only what changed.

@@ -72,6 +72,7 @@ test('the leader is ready before recovered JobMasters start; they show RECONCILI
   });
   await eventually('the replica serves as leader', () => dispatcher.role === 'leader', 10000);
   t.deepEqual(dispatcher.listJobs().map((j) => j.status), ids.map(() => 'RECONCILING'));
+  t.true(masters.size <= 16, `JobMasters are built on their turn in the recovery pool, not before publishing (${masters.size} built)`);
   t.is((await dispatcher.jobDetails(jobId(1))).state, 'RECONCILING');
   t.true((await dispatcher.jobDetails(jobId(1))).timestamps.INITIALIZING !== undefined, 'its timestamps stay its own');
   await eventually('the pool is full', () => [...masters.values()].filter((m) => m.started).length === 16);
@@ -79,9 +80,10 @@ test('the leader is ready before recovered JobMasters start; they show RECONCILI
   t.is([...masters.values()].filter((m) => m.started).length, 16, 'no more than the pool size start at once');
   t.falsy(logger.events.find((e) => e.event === 'recovery.completed'));
 
-  for (let round = 0; round < 10 && [...masters.values()].some((m) => !m.started || m.status === 'INITIALIZING'); round++) {
+  const allRunning = (): boolean => masters.size === ids.length && [...masters.values()].every((m) => m.status === 'RUNNING');
+  for (let round = 0; round < 10 && !allRunning(); round++) {
     for (const m of masters.values()) if (m.started && m.status === 'INITIALIZING') m.release();
-    await eventually('the next jobs start', () => [...masters.values()].every((m) => m.status === 'RUNNING') || [...masters.values()].some((m) => m.started && m.status === 'INITIALIZING'));
+    await eventually('the next jobs start', () => allRunning() || [...masters.values()].some((m) => m.started && m.status === 'INITIALIZING'));
   }
   t.deepEqual(dispatcher.listJobs().map((j) => j.status), ids.map(() => 'RUNNING'));
   await eventually('recovery.completed is logged', () => logger.events.some((e) => e.event === 'recovery.completed'));
