@@ -199,10 +199,10 @@ function haproxy(s: ScenarioResult): string {
       `then SIGKILL of the leader, the killed replica restarted and the cluster settled (standby mirrors synced), then SIGTERM of the leader; after each signal the traffic goes on ` +
       `${set.afterMs / 1000} s past the first answers of the new leader. An answer counts in the phase it arrived in. Error window = first to last failed request ` +
       '(non-2xx final answer or connection error) seen in the phase; new leader ready = another replica answers `/health` as the ready leader (polled every 20 ms); ' +
-      '503s by who answered (replica id, or haproxy: no server UP); connection errors by hop: through HAProxy / following a 307 to the stopped leader / following a 307 to a live replica.',
+      '503s by who answered (replica id, or haproxy: no server UP); connection errors by hop: through HAProxy / following a 307 to the stopped leader (requests sent before its exit was seen, while it was torn down / after) / following a 307 to a live replica.',
     '',
-    table(['variant', 'phase', 'requests', '2xx', '503 + Retry-After (from)', 'other', 'conn. errors: HAProxy', '307 → stopped leader', '307 → live', 'error window', 'signal → new leader ready', 'signal → last failure'],
-      s.trials.map((t: any) => [label.get(t.variant) ?? t.variant, t.stopped ? `${t.phase} of ${t.stopped}` : t.phase, t.requests, t.ok, by(t.unavailable, t.unavailableBy), other(t), errors(t.errorsThroughHaproxy), t.errorsTo307DeadLeader, errors(t.errorsTo307Live),
+    table(['variant', 'phase', 'requests', '2xx', '503 + Retry-After (from)', 'other', 'conn. errors: HAProxy', '307 → stopped leader, sent before / after its exit', '307 → live', 'error window', 'signal → new leader ready', 'signal → last failure'],
+      s.trials.map((t: any) => [label.get(t.variant) ?? t.variant, t.stopped ? `${t.phase} of ${t.stopped}` : t.phase, t.requests, t.ok, by(t.unavailable, t.unavailableBy), other(t), errors(t.errorsThroughHaproxy), `${t.errorsTo307DyingLeader ?? 0} / ${t.errorsTo307DeadLeader ? `**${t.errorsTo307DeadLeader}**` : 0}`, errors(t.errorsTo307Live),
         ms(t.errorWindowMs), ms(t.signalToNewLeaderMs), ms(t.signalToLastFailureMs)])),
     '',
     table(['variant', 'acknowledged jobs', 'lost', 'settle after the restart'],

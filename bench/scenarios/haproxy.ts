@@ -9,8 +9,8 @@
  *
  * Per variant and phase (steady, after the SIGKILL, the restart, after the SIGTERM; an answer counts in
  * the phase in which it arrived): requests, 2xx, 503 + Retry-After, any other status, connection errors
- * split by hop (through HAProxy; following a 307 to the stopped leader; following a 307 to a live
- * replica), and the error window: first to last failed request (non-2xx final answer or connection
+ * split by hop (through HAProxy; following a 307 to the stopped leader, for requests sent before and
+ * after its exit was seen; following a 307 to a live replica), and the error window: first to last failed request (non-2xx final answer or connection
  * error) after the signal, by when the client saw each. At the end every acknowledged job (202/200) is
  * looked up on the leader: a 404 is a lost job.
  */
@@ -81,7 +81,9 @@ interface Phase {
   other: Record<string, number>;
   /** Connection errors on the hop to HAProxy. */
   errorsThroughHaproxy: number;
-  /** Connection errors following a 307 to the replica this phase stopped. */
+  /** Connection errors following a 307 to the stopped leader, of requests sent before its exit was seen (it was being torn down). */
+  errorsTo307DyingLeader: number;
+  /** Connection errors following a 307 to the stopped leader, of requests sent once its exit was seen. */
   errorsTo307DeadLeader: number;
   /** Connection errors following a 307 to a running replica. */
   errorsTo307Live: number;
@@ -100,7 +102,7 @@ interface Phase {
 }
 
 function newPhase(phase: PhaseName): Phase {
-  return { phase, startedAt: Date.now(), requests: 0, ok: 0, unavailable: 0, unavailableBy: {}, other: {}, errorsThroughHaproxy: 0, errorsTo307DeadLeader: 0, errorsTo307Live: 0, errorSamples: [], failedAt: [], okAt: [], skipped: 0, stopped: null, newLeaderAt: null };
+  return { phase, startedAt: Date.now(), requests: 0, ok: 0, unavailable: 0, unavailableBy: {}, other: {}, errorsThroughHaproxy: 0, errorsTo307DyingLeader: 0, errorsTo307DeadLeader: 0, errorsTo307Live: 0, errorSamples: [], failedAt: [], okAt: [], skipped: 0, stopped: null, newLeaderAt: null };
 }
 
 /** A connection error on one hop: through HAProxy (`to` null) or following a 307 (received at `redirectedAt`, epoch-ms) to `to`. */
@@ -119,8 +121,8 @@ class LoadClient {
   readonly acknowledged: string[] = [];
   /** Epoch-ms of each acknowledgement. */
   private readonly ackedAt: number[] = [];
-  /** Origins (`http://127.0.0.1:port`) of replicas stopped and not yet restarted. */
-  readonly stopped = new Set<string>();
+  /** Origins (`http://127.0.0.1:port`) of replicas stopped and not yet restarted → epoch-ms their exit was seen (Infinity until then). */
+  readonly stopped = new Map<string, number>();
   private readonly http: HttpClient;
   private readonly ids = new JobIds();
   private running = true;
@@ -177,6 +179,7 @@ class LoadClient {
     const jobId = submit ? this.ids.next() : null;
     const body = jobId ? JSON.stringify(trivialGraph(jobId, i)) : undefined;
     const method = submit ? 'POST' : 'GET';
+    const sentAt = Date.now();
     try {
       const a = await this.follow(method, `${this.lbUrl}/jobs`, body);
       const p = this.current;
@@ -200,7 +203,10 @@ class LoadClient {
       p.failedAt.push(Date.now());
       const hop = err instanceof HopError ? err : new HopError(null, (err as Error).message, null);
       if (hop.to === null) p.errorsThroughHaproxy++;
-      else if (this.stopped.has(new URL(hop.to).origin)) p.errorsTo307DeadLeader++;
+      else if (this.stopped.has(new URL(hop.to).origin)) {
+        if (sentAt >= this.stopped.get(new URL(hop.to).origin)!) p.errorsTo307DeadLeader++;
+        else p.errorsTo307DyingLeader++;
+      }
       else p.errorsTo307Live++;
       const when = hop.redirectedAt === null ? '' : ` (307 received ${hop.redirectedAt - p.startedAt} ms after the phase began)`;
       const sample = `${method} ${hop.message}${when}`;
@@ -242,6 +248,7 @@ interface PhaseFigures extends Record<string, unknown> {
   otherStatuses: number;
   other: Record<string, number>;
   errorsThroughHaproxy: number;
+  errorsTo307DyingLeader: number;
   errorsTo307DeadLeader: number;
   errorsTo307Live: number;
   errorSamples: string[];
@@ -282,7 +289,7 @@ export const haproxy: Scenario = {
       variants[v.key] = { acknowledged: r.acknowledged, lost: r.lost, lostSample: r.lostSample, settleMs: r.settleMs };
       const term = r.phases.find((p) => p.phase === 'SIGTERM');
       ctx.log(`haproxy: ${v.key}: ${r.phases.map((p) => `${p.phase} ${p.requests} req, ${p.ok} ok, ${p.unavailable} × 503, ${p.otherStatuses} other, ` +
-        `${p.errorsThroughHaproxy}+${p.errorsTo307DeadLeader}+${p.errorsTo307Live} conn errors`).join('; ')}; SIGTERM window ${term?.errorWindowMs} ms; ` +
+        `${p.errorsThroughHaproxy}+${p.errorsTo307DyingLeader}+${p.errorsTo307DeadLeader}+${p.errorsTo307Live} conn errors`).join('; ')}; SIGTERM window ${term?.errorWindowMs} ms; ` +
         `${r.lost} of ${r.acknowledged} acknowledged jobs lost`);
     }
     const signalled = trials.filter((p) => p.phase === 'SIGKILL' || p.phase === 'SIGTERM');
@@ -290,10 +297,10 @@ export const haproxy: Scenario = {
     const termWindows = trials.filter((p) => p.phase === 'SIGTERM').map((p) => p.errorWindowMs);
     const names = VARIANTS.map((v) => v.key).join(', ');
     const targets: Target[] = [
-      target('haproxy.connection.errors', `connection errors through HAProxy or to a live replica, all phases of ${VARIANTS.length} variants (${names})`,
-        sum((p) => p.errorsThroughHaproxy + p.errorsTo307Live), '==', 0, 'errors'),
-      target('haproxy.connection.errors.deadleader', 'connection errors following a 307 to the stopped leader (redirect mode), all variants',
-        sum((p) => p.errorsTo307DeadLeader), '==', 0, 'errors'),
+      target('haproxy.connection.errors', `connection errors through HAProxy, following a 307 to a live replica, or to the stopped leader once its exit was seen; all phases of ${VARIANTS.length} variants (${names})`,
+        sum((p) => p.errorsThroughHaproxy + p.errorsTo307Live + p.errorsTo307DeadLeader), '==', 0, 'errors'),
+      target('haproxy.connection.errors.dying', 'connection errors following a 307 to the stopped leader, of requests sent before its exit was seen (redirect mode: the process was being torn down), all variants',
+        sum((p) => p.errorsTo307DyingLeader), '==', 0, 'errors'),
       target('haproxy.other.statuses', 'answers other than 2xx and 503 + Retry-After, all phases and variants', sum((p) => p.otherStatuses), '==', 0, 'answers'),
       target('haproxy.lost', 'acknowledged jobs lost, all variants', Object.values(variants).reduce((n, v) => n + v.lost, 0), '==', 0, 'jobs'),
       target('haproxy.sigterm.window', `SIGTERM: error window (first to last failed request) ≤ ${SIGTERM_WINDOW_LIMIT_MS} ms, worst variant`,
@@ -385,9 +392,10 @@ async function runVariant(ctx: BenchContext, binary: string, v: Variant, size: S
 async function signalLeader(cluster: BenchCluster, load: LoadClient, leader: BenchProcess, signal: 'SIGKILL' | 'SIGTERM', size: Size): Promise<Phase> {
   const phase = load.begin(signal);
   phase.stopped = leader.id.replace(/^.*-/, '');
-  load.stopped.add(new URL(leader.url).origin);
+  const origin = new URL(leader.url).origin;
+  load.stopped.set(origin, Infinity);
   leader.kill(signal);
-  const exited = leader.waitForExit(20_000);
+  const exited = leader.waitForExit(20_000).then(() => { load.stopped.set(origin, Date.now()); });
   // A SIGTERM'd leader hands over before it exits: look for the successor meanwhile.
   await until(`a new ready leader after the ${signal}`, async () => {
     for (const r of cluster.replicas) {
@@ -415,7 +423,7 @@ function figures(variant: string, p: Phase, signalled: boolean): PhaseFigures {
   return {
     variant, phase: p.phase, requests: p.requests, ok: p.ok, unavailable: p.unavailable, unavailableBy: p.unavailableBy,
     otherStatuses: Object.values(p.other).reduce((n, x) => n + x, 0), other: p.other,
-    errorsThroughHaproxy: p.errorsThroughHaproxy, errorsTo307DeadLeader: p.errorsTo307DeadLeader, errorsTo307Live: p.errorsTo307Live,
+    errorsThroughHaproxy: p.errorsThroughHaproxy, errorsTo307DyingLeader: p.errorsTo307DyingLeader, errorsTo307DeadLeader: p.errorsTo307DeadLeader, errorsTo307Live: p.errorsTo307Live,
     errorSamples: p.errorSamples,
     errorWindowMs: first !== null && last !== null ? last - first : 0,
     signalToLastFailureMs: signalAt !== null && last !== null ? last - signalAt : null,
