@@ -32,7 +32,12 @@ export class HttpClient {
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer within ${this.timeoutMs} ms`)));
       // A reset on a reused keep-alive socket is the race Node's documentation tells clients to retry.
-      req.on('error', (err: Error & { reusedSocket?: boolean }) => { err.reusedSocket = req.reusedSocket; reject(err); });
+      // The local port names the connection in the server's (or HAProxy's) own log.
+      req.on('error', (err: Error & { reusedSocket?: boolean; localPort?: number }) => {
+        err.reusedSocket = req.reusedSocket;
+        err.localPort = req.socket?.localPort;
+        reject(err);
+      });
       req.end(payload);
     });
   }

@@ -232,8 +232,9 @@ class LoadClient {
     try {
       return await this.http.request(method, url, body);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean };
-      throw new HopError(to, `${e.code ?? e.message}${e.reusedSocket ? ' on a reused keep-alive connection' : ''} at ${new Date().toISOString().slice(11, 23)}`, to === null ? null : redirectedAt);
+      const e = err as NodeJS.ErrnoException & { reusedSocket?: boolean; localPort?: number };
+      const how = `${e.reusedSocket ? ' on a reused keep-alive connection' : ''}${e.localPort ? ` from port ${e.localPort}` : ''}`;
+      throw new HopError(to, `${e.code ?? e.message}${how} at ${new Date().toISOString().slice(11, 23)}`, to === null ? null : redirectedAt);
     }
   }
 }
