@@ -208,7 +208,7 @@ class LoadClient {
         else p.errorsTo307DyingLeader++;
       }
       else p.errorsTo307Live++;
-      const when = hop.redirectedAt === null ? '' : ` (307 received ${hop.redirectedAt - p.startedAt} ms after the phase began)`;
+      const when = ` (sent ${sentAt - p.startedAt} ms after the phase began${hop.redirectedAt === null ? '' : `, 307 received ${hop.redirectedAt - p.startedAt} ms after`})`;
       const sample = `${method} ${hop.message}${when}`;
       if (p.errorSamples.length < 5 && !p.errorSamples.includes(sample)) p.errorSamples.push(sample);
     } finally {
