@@ -27,8 +27,9 @@ import { memory } from './scenarios/memory';
 import { execution } from './scenarios/execution';
 import { scale } from './scenarios/scale';
 import { sessionTimeout } from './scenarios/session-timeout';
+import { haproxy } from './scenarios/haproxy';
 
-const ALL: Record<ScenarioName, Scenario> = { failover, throughput, recovery, redirect, herd, memory, execution, scale, 'session-timeout': sessionTimeout };
+const ALL: Record<ScenarioName, Scenario> = { failover, throughput, recovery, redirect, herd, memory, execution, scale, 'session-timeout': sessionTimeout, haproxy };
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -31,7 +31,13 @@ export class HttpClient {
         res.on('error', reject);
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${url}: no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      // A reset on a reused keep-alive socket is the race Node's documentation tells clients to retry.
+      // The local port names the connection in the server's (or HAProxy's) own log.
+      req.on('error', (err: Error & { reusedSocket?: boolean; localPort?: number }) => {
+        err.reusedSocket = req.reusedSocket;
+        err.localPort = req.socket?.localPort;
+        reject(err);
+      });
       req.end(payload);
     });
   }

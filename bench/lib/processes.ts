@@ -62,6 +62,36 @@ export class BenchProcess extends HaProcess {
   }
 }
 
+/** The epochs each replica logged `recovery.completed` for, read incrementally (logs grow large with many jobs). */
+class RecoveryLog {
+  private readonly read = new Map<BenchProcess, { offset: number; epochs: Set<number> }>();
+
+  seen(r: BenchProcess, epoch: number): boolean {
+    const s = this.read.get(r) ?? { offset: 0, epochs: new Set<number>() };
+    this.read.set(r, s);
+    const text = r.readLog(s.offset);
+    const end = text.lastIndexOf('\n') + 1; // whole lines only: the last one may still be written
+    for (const line of text.slice(0, end).split('\n')) {
+      if (!line.includes('"recovery.completed"')) continue;
+      const e = parseJson<any>(line);
+      if (e?.event === 'recovery.completed' && typeof e.epoch === 'number') s.epochs.add(e.epoch);
+    }
+    s.offset += Buffer.byteLength(text.slice(0, end));
+    return s.epochs.has(epoch);
+  }
+}
+
+/** What the benchmarks read from a replica's `GET /health`. */
+export interface Health {
+  status: number;
+  role?: string;
+  /** The replica's own term while it leads, else null. */
+  epoch: number | null;
+  leader?: { replicaId: string; epoch: number } | null;
+  /** The standby mirror (undefined when the replica does not report one; null when it has none). */
+  mirror?: { state: 'off' | 'loading' | 'synced'; graphs: number; results: number; quarantine: number; syncedAt: string | number | null } | null;
+}
+
 export interface ClusterOptions {
   connect: string;
   logDir: string;
@@ -141,22 +171,66 @@ export class BenchCluster {
     }
   }
 
-  async health(r: BenchProcess): Promise<{ status: number; role?: string; leader?: { replicaId: string; epoch: number } | null }> {
+  /** `GET /health` of `r` (status 0 when it does not answer). */
+  async health(r: BenchProcess): Promise<Health> {
     const a = await this.http.tryRequest('GET', `${r.url}/health`);
     const body = parseJson<any>(a.text);
-    return { status: a.status, role: body?.role, leader: body?.leader ?? null };
+    return { status: a.status, role: body?.role, epoch: typeof body?.epoch === 'number' ? body.epoch : null, leader: body?.leader ?? null, mirror: body?.mirror };
+  }
+
+  /**
+   * Waits until the cluster is in the steady state a failover drill starts from, and returns how long
+   * that took (ms): a ready leader that logged `recovery.completed` for its epoch (its background
+   * recovery — JobMaster starts — is over), and every other running replica a standby that knows it
+   * and whose standby mirror is `synced` (with `graphs` stored graphs, when given: a restarted replica
+   * has re-read them all). Polls every 100 ms.
+   * @throws Error after `timeoutMs` naming what was not settled.
+   */
+  async settle(options: { graphs?: number; timeoutMs: number }): Promise<number> {
+    const started = Date.now();
+    let pending = 'a ready leader';
+    const completed = new RecoveryLog();
+    const settled = async (): Promise<true | null> => {
+      const leader = await this.leaderOrNull();
+      if (!leader) { pending = 'a ready leader'; return null; }
+      const { epoch } = await this.health(leader);
+      if (epoch === null || !completed.seen(leader, epoch)) {
+        pending = `${leader.id}: recovery.completed for epoch ${epoch}`;
+        return null;
+      }
+      for (const r of this.replicas) {
+        if (r === leader || !r.running) continue;
+        const h = await this.health(r);
+        const m = h.mirror;
+        if (h.status !== 429 || !m || m.state !== 'synced' || (options.graphs !== undefined && m.graphs !== options.graphs)) {
+          pending = `${r.id}: a standby (429) with a synced mirror${options.graphs !== undefined ? ` of ${options.graphs} graphs` : ''}; ` +
+            `it answers ${h.status}, mirror ${m === undefined ? 'not reported' : JSON.stringify(m && { state: m.state, graphs: m.graphs })}`;
+          return null;
+        }
+      }
+      return true;
+    };
+    try {
+      await until('a settled cluster', settled, options.timeoutMs, 100);
+    } catch {
+      throw new Error(`the cluster did not settle within ${options.timeoutMs / 1000} s; still waiting for ${pending}`);
+    }
+    return Date.now() - started;
   }
 
   /** The ready leader among running replicas, by its own /health. */
   leader(timeoutMs = 30_000): Promise<BenchProcess> {
-    return until('a ready leader', async () => {
-      for (const r of this.replicas) {
-        if (!r.running) continue;
-        const h = await this.health(r);
-        if (h.status === 200 && h.role === 'leader') return r;
-      }
-      return null;
-    }, timeoutMs, 20);
+    return until('a ready leader', () => this.leaderOrNull(), timeoutMs, 20);
+  }
+
+  /** The running replica that answers /health as the ready leader now, or null. */
+  private async leaderOrNull(): Promise<BenchProcess | null> {
+    for (const r of this.replicas) {
+      if (!r.running) continue;
+      const h = await this.health(r);
+      if (h.status === 200 && h.role === 'leader') return r;
+    }
+    return null;
   }
 
   /** Waits until `r` is a standby that knows the ready leader (answers 429 on /health). */

@@ -53,14 +53,20 @@ function failover(s: ScenarioResult): string {
   const p = (x: any, k: string): unknown => (x && x.n > 0 ? x[k] : null);
   const line = (jobs: number, name: string, x: any): Row => [jobs.toLocaleString('en-US'), name, p(x.latchMs, 'p50'), p(x.latchMs, 'p95'), p(x.readyMs, 'p50'), p(x.readyMs, 'p95'), p(x.readyMs, 'max'), p(x.recoveryMs, 'p50'), p(x.recoveryMs, 'p95'), x.readyMs?.n ?? 0];
   const ready = set.ready ?? `the new leader's \`GET /jobs\` lists all ${set.jobs}`;
+  // Runs before the settle wait existed started each trial as soon as the standbys knew the leader.
+  const settled = set.settled ? ` Every trial starts from a settled cluster, the steady state of a failover drill (hot standbys): ${set.settled}; the wait is reported, not a target.` : '';
+  const curve: any[] = sum.grantReady?.curve ?? [];
   return [
-    `Session timeout **${sum.sessionTimeoutMs} ms**, ${set.replicas} replicas; ready = ${ready} (polled every ${set.pollIntervalMs} ms); latch and grant → ready from the new leader's log. Times in ms.`,
+    `Session timeout **${sum.sessionTimeoutMs} ms**, ${set.replicas} replicas; ready = ${ready} (polled every ${set.pollIntervalMs} ms); latch and grant → ready from the new leader's log. Times in ms.${settled}`,
     '',
     table(['jobs stored', 'signal', 'latch p50', 'latch p95', 'ready p50', 'ready p95', 'ready max', 'grant → ready p50', 'grant → ready p95', 'trials'],
       cases.flatMap((c) => [...(c.sigkill?.readyMs?.n ? [line(c.jobs, 'SIGKILL', c.sigkill)] : []), ...(c.sigterm?.readyMs?.n ? [line(c.jobs, 'SIGTERM', c.sigterm)] : [])])),
+    ...(curve.length ? ['',
+      `Grant → ready against the number of stored jobs (SIGTERM, p50 / p95): ${curve.map((c) => `${c.jobs.toLocaleString('en-US')} jobs ${c.p50Ms} / ${c.p95Ms} ms`).join(' → ')}; ` +
+      `p50 ratio, most ÷ fewest jobs: **${sum.grantReady.ratio ?? '–'}**.`] : []),
     '',
-    table(['jobs', '#', 'signal', 'old → new leader', 'epoch', 'latch (ms)', 'ready (ms)', 'ready per log (ms)', 'grant → ready (ms)'],
-      s.trials.map((t: any) => [t.jobs ?? set.jobs, t.trial, t.kind, `${t.oldLeader} → ${t.newLeader}`, t.epoch, t.latchMs, t.readyMs, t.readyLogMs, t.recoveryMs])),
+    table(['jobs', '#', 'signal', 'old → new leader', 'epoch', 'settle (ms)', 'latch (ms)', 'ready (ms)', 'ready per log (ms)', 'grant → ready (ms)'],
+      s.trials.map((t: any) => [t.jobs ?? set.jobs, t.trial, t.kind, `${t.oldLeader} → ${t.newLeader}`, t.epoch, t.settleMs, t.latchMs, t.readyMs, t.readyLogMs, t.recoveryMs])),
   ].join('\n');
 }
 
@@ -180,7 +186,32 @@ function execution(s: ScenarioResult): string {
   ].join('\n');
 }
 
-const DETAILS: Record<string, (s: ScenarioResult) => string> = { failover, throughput, recovery, redirect, herd, memory, execution, scale, 'session-timeout': sessionTimeout };
+function haproxy(s: ScenarioResult): string {
+  const set = s.settings as any;
+  const sum = s.summary as any;
+  const label = new Map<string, string>((set.variants as any[]).map((v) => [v.key, v.label]));
+  const other = (t: any): string => (t.otherStatuses ? `**${Object.entries(t.other).map(([k, n]) => `${n} × ${k}`).join(', ')}**` : '0');
+  const errors = (n: number): string | number => (n ? `**${n}**` : 0);
+  const by = (n: number, from: Record<string, number> | undefined): string => (n && from ? `${n} (${Object.entries(from).map(([k, x]) => `${k} ${x}`).join(', ')})` : String(n));
+  return [
+    `\`${set.recipe}\` in front of ${set.replicas} replicas (${set.haproxy}); session timeout ${set.sessionTimeoutMs} ms. A client sends ${set.ratePerS} requests/s through HAProxy ` +
+      `(every ${set.submitEvery}th a \`POST /jobs\` with its own job id, the others \`GET /jobs\`; at most ${set.maxInFlight} in flight; 307s followed), ${set.steadyMs / 1000} s steady, ` +
+      `then SIGKILL of the leader, the killed replica restarted and the cluster settled (standby mirrors synced), then SIGTERM of the leader; after each signal the traffic goes on ` +
+      `${set.afterMs / 1000} s past the first answers of the new leader. An answer counts in the phase it arrived in. Error window = first to last failed request ` +
+      '(non-2xx final answer or connection error) seen in the phase; new leader ready = another replica answers `/health` as the ready leader (polled every 20 ms); ' +
+      '503s by who answered (replica id, or haproxy: no server UP); connection errors by hop: through HAProxy / following a 307 to the stopped leader (requests sent before its exit was seen, while it was torn down / after) / following a 307 to a live replica.',
+    '',
+    table(['variant', 'phase', 'requests', '2xx', '503 + Retry-After (from)', 'other', 'conn. errors: HAProxy', '307 → stopped leader, sent before / after its exit', '307 → live', 'error window', 'signal → new leader ready', 'signal → last failure'],
+      s.trials.map((t: any) => [label.get(t.variant) ?? t.variant, t.stopped ? `${t.phase} of ${t.stopped}` : t.phase, t.requests, t.ok, by(t.unavailable, t.unavailableBy), other(t), errors(t.errorsThroughHaproxy), `${t.errorsTo307DyingLeader ?? 0} / ${t.errorsTo307DeadLeader ? `**${t.errorsTo307DeadLeader}**` : 0}`, errors(t.errorsTo307Live),
+        ms(t.errorWindowMs), ms(t.signalToNewLeaderMs), ms(t.signalToLastFailureMs)])),
+    '',
+    table(['variant', 'acknowledged jobs', 'lost', 'settle after the restart'],
+      Object.entries(sum.variants).map(([k, v]: [string, any]) => [label.get(k) ?? k, v.acknowledged, v.lost ? `**${v.lost}**` : 0, ms(v.settleMs)])),
+    ...s.trials.filter((t: any) => t.errorSamples?.length).map((t: any) => `\n_${t.variant}, ${t.phase}: ${t.errorSamples.join('; ')}_`),
+  ].join('\n');
+}
+
+const DETAILS: Record<string, (s: ScenarioResult) => string> = { failover, throughput, recovery, redirect, herd, memory, execution, scale, 'session-timeout': sessionTimeout, haproxy };
 
 export function renderMarkdown(results: BenchResults): string {
   const env = results.environment;

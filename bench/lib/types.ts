@@ -51,7 +51,7 @@ export interface BenchResults {
   scenarios: ScenarioResult[];
 }
 
-export const SCENARIOS = ['failover', 'throughput', 'recovery', 'redirect', 'herd', 'memory', 'execution', 'scale', 'session-timeout'] as const;
+export const SCENARIOS = ['failover', 'throughput', 'recovery', 'redirect', 'herd', 'memory', 'execution', 'scale', 'session-timeout', 'haproxy'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchContext {

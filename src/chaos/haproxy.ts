@@ -1,8 +1,10 @@
 /**
  * The shipped load-balancer recipe, deploy/haproxy/haproxy.cfg, run by the real `haproxy` in front of
  * a running cluster (the `haproxy` drill). The file is used unchanged: only the environment variables
- * it documents are set (REPLICA1…5, HAPROXY_BIND, and for https replicas HAPROXY_REPLICA_CA_FILE and
- * HAPROXY_TLS_CERT), so what the drill rehearses is exactly what an operator deploys.
+ * it documents are set (REPLICA1…5, HAPROXY_BIND, for https replicas HAPROXY_REPLICA_CA_FILE and
+ * HAPROXY_TLS_CERT, and the "any healthy replica" pattern's HAPROXY_HEALTH_CHECK and
+ * HAPROXY_ABSOLUTE_REDIRECTS), so what the drill rehearses is exactly what an operator deploys. The
+ * `haproxy` benchmark scenario (bench/scenarios/haproxy.ts) starts it the same way.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -32,6 +34,10 @@ export interface BalancerOptions {
    * verifies them against it, and serves clients https itself with a throwaway certificate.
    */
   replicaCa?: Buffer | string;
+  /** The recipe's HAPROXY_HEALTH_CHECK: the check path, default the leader-only `/health`; `/health?standbyok=true` for "any healthy replica". */
+  healthCheck?: string;
+  /** The recipe's HAPROXY_ABSOLUTE_REDIRECTS=1: keep a 307's Location (standbyok with rest.standby-mode redirect). */
+  absoluteRedirects?: boolean;
   /** A folder the balancer may write into (its configuration's files and its log); the caller removes it. */
   dir: string;
   /** How long (ms) to wait for HAProxy to listen. */
@@ -84,6 +90,8 @@ export class HaproxyBalancer {
       PATH: process.env.PATH,
       HAPROXY_BIND: `127.0.0.1:${port}`,
       ...Object.fromEntries(options.replicas.map((hostPort, i) => [`REPLICA${i + 1}`, hostPort])),
+      ...(options.healthCheck !== undefined ? { HAPROXY_HEALTH_CHECK: options.healthCheck } : {}),
+      ...(options.absoluteRedirects ? { HAPROXY_ABSOLUTE_REDIRECTS: '1' } : {}),
     };
     let tls: ClientTls | undefined;
     if (options.replicaCa !== undefined) {

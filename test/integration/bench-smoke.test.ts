@@ -13,8 +13,11 @@ import { SCENARIOS, ScenarioResult } from '../../bench/lib/types';
 import { renderMarkdown } from '../../bench/lib/report';
 import type { BenchResults } from '../../bench/lib/types';
 
-/** Scenarios that need the execution backend may report "blocked" (with the reason) instead of running. */
-const MAY_BE_BLOCKED = new Set(['memory', 'execution']);
+/**
+ * Scenarios that need the execution backend, or an haproxy program (the haproxy scenario), may report
+ * "blocked" (with the reason) instead of running.
+ */
+const MAY_BE_BLOCKED = new Set(['memory', 'execution', 'haproxy']);
 
 function runSmoke(out: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -86,7 +89,14 @@ function checkShape(t: import('ava').ExecutionContext, s: ScenarioResult): void 
       for (const x of trials) for (const k of ['jobs', 'latchMs', 'readyMs', 'recoveryMs']) t.true(isNumber(x[k]), `failover ${x.kind} ${k}`);
       t.true(isNumber(sum.sessionTimeoutMs));
       t.true(Array.isArray(sum.cases) && sum.cases.length >= 1, 'failover has a summary per job count');
-      t.is(s.targets.length, 2);
+      t.is(s.targets.length, 3);
+      t.true(Array.isArray(sum.grantReady?.curve), 'failover reports the grant → ready curve');
+      for (const x of trials) t.true(isNumber(x.settleMs), 'failover: settle wait per trial');
+      break;
+    case 'haproxy':
+      t.deepEqual([...new Set(trials.map((x) => x.phase))].sort(), ['SIGKILL', 'SIGTERM', 'restart', 'steady'], 'haproxy: every phase');
+      t.true(trials.length >= 4 && trials.every((x) => isNumber(x.requests) && isNumber(x.errorWindowMs) && isNumber(x.errorsThroughHaproxy)), 'haproxy: per-phase figures');
+      t.true(Object.values(sum.variants as Record<string, any>).every((v) => isNumber(v.acknowledged) && isNumber(v.lost)), 'haproxy: acknowledged and lost per variant');
       break;
     case 'scale': {
       const tms = trials.filter((x) => x.curve === 'taskmanagers');
