@@ -131,7 +131,10 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
         // the process down): reported. One sent after the exit was seen is a failure (below, `errors`).
         else if (mode === 'redirect' && hop?.redirectedAt != null && deadLeaderUrl() !== null && hop.to.startsWith(deadLeaderUrl()!) && sentAt < exitSeenAt) {
           tally.redirectedToDying.push(what);
-        } else tally.errors.push(sentAt >= exitSeenAt ? `${what} (sent after the leader's exit was seen)` : what);
+        } else {
+          const toKilled = deadLeaderUrl() !== null && hop?.to.startsWith(deadLeaderUrl()!) === true;
+          tally.errors.push(toKilled && sentAt >= exitSeenAt ? `${what} (sent ${sentAt - exitSeenAt} ms after the killed leader's exit was seen)` : what);
+        }
       }
       await new Promise((r) => setTimeout(r, 50));
     }
