@@ -69,7 +69,7 @@ export type ProbeOutcome = 'answered' | FailureCause;
  * once per connection) when a kept-alive connection that carried an answer closes later: the signal
  * that the leader's process may be gone.
  */
-export type LivenessProbe = (restUrl: string, timeoutMs: number, onConnectionLost: () => void) => Promise<ProbeOutcome>;
+export type LivenessProbe = (restUrl: string, timeoutMs: number, onConnectionLost: () => void, fresh?: boolean) => Promise<ProbeOutcome>;
 
 export interface LeaderLivenessOptions {
   /** This replica: when it is the published leader there is nothing to probe. */
@@ -133,7 +133,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     this.logger = options.logger ?? silentLogger;
     this.clock = options.clock ?? systemClock;
     this.agents = keptAliveAgents(1, options.tls);
-    this.probe = options.probe ?? ((url, ms, lost) => probeLivez(url, ms, this.agents, lost));
+    this.probe = options.probe ?? ((url, ms, lost, fresh) => probeLivez(url, ms, fresh ? null : this.agents, lost));
     this.selfId = options.selfId;
   }
 
@@ -231,7 +231,7 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    void this.probeOnce();
+    void this.probeOnce(true);
   }
 
   private schedule(delayMs: number): void {
@@ -240,7 +240,12 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     this.timer.unref();
   }
 
-  private async probeOnce(): Promise<void> {
+  /**
+   * One probe. `afterLoss`: started because the kept-alive connection ended — on a connection of its
+   * own: the HTTP agent drops the ended socket only when it is closed, a phase of the event loop later,
+   * and a probe sent on it failed instead of being refused (seen in half of the kills).
+   */
+  private async probeOnce(afterLoss = false): Promise<void> {
     const t = this.tracked;
     if (!t || !this.running) return;
     this.probing = true;
@@ -249,19 +254,24 @@ export class LeaderLiveness extends EventEmitter implements LeaderLivenessView {
     const restUrl = t.target.restUrl;
     let outcome: ProbeOutcome;
     try {
-      outcome = await this.probe(restUrl, this.timeoutMs, () => this.connectionLost(restUrl));
+      outcome = await this.probe(restUrl, this.timeoutMs, () => this.connectionLost(restUrl), afterLoss);
     } finally {
       this.probing = false;
     }
-    // The connection closed under this probe: one that starts now tells whether the leader is gone.
-    const again = this.probeAgain;
-    this.probeAgain = false;
-    if (!again) t.connectionLost = false;
     if (outcome === 'answered') this.recordSuccess(t.target);
     else this.recordFailure(t.target, outcome);
+    // The connection closed under this probe: one that starts now tells whether the leader is gone. So
+    // does one after a probe that followed a lost connection and was reset: a process being torn down
+    // closes its connections before its listening port, which accepts and then resets meanwhile.
+    const resetAfterLoss = afterLoss && outcome === 'failed' && t.reachable;
+    const again = this.probeAgain || resetAfterLoss;
+    this.probeAgain = false;
+    if (!again) t.connectionLost = false;
     this.probeSettled = null;
+    // Probing again at once starts before waiters (aliveNow) resume, so they wait for that verdict too.
+    if (again && this.running && this.tracked === t) void this.probeOnce(resetAfterLoss);
     settled();
-    if (this.running && this.tracked) this.schedule(this.tracked === t && !again ? this.intervalMs : 0);
+    if (this.running && this.tracked && !this.probing) this.schedule(this.tracked === t && !again ? this.intervalMs : 0);
   }
 
   private setReachable(t: Tracked, reachable: boolean, reason?: string): void {
@@ -292,23 +302,35 @@ const destroyedByProbe = new WeakSet<object>();
 /**
  * `GET <restUrl>/livez` within `timeoutMs`: 'answered' on any HTTP answer (a replica that answers at all
  * is alive), 'refused' when the connection is refused (ECONNREFUSED), else 'failed'. Never rejects.
- * `onConnectionLost` is attached to a connection that carried an answer and stays kept alive (not one
- * answered with `Connection: close`, as a draining server does), and fires when it closes — unless a
- * probe's own deadline closed it (a frozen leader: that is a failed probe, not a lost connection).
+ * `agents` null: a connection of its own, closed after the answer. `onConnectionLost` is attached to a
+ * connection that carried an answer and stays kept alive (not one answered with `Connection: close`,
+ * as a draining server does), and fires once when it ends (the peer's FIN: 'end'), fails (a reset) or
+ * closes — whichever comes first: 'end' and 'error' are heard in the event-loop phase that read them,
+ * 'close' only in a later one — unless a probe's own deadline closed it (a frozen leader: that is a
+ * failed probe, not a lost connection).
  */
-export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent },
+export function probeLivez(restUrl: string, timeoutMs: number, agents: { http: http.Agent; https: https.Agent } | null,
   onConnectionLost?: () => void): Promise<ProbeOutcome> {
   return new Promise((resolve) => {
     let req: http.ClientRequest;
     try {
       const url = new URL(`${restUrl.replace(/\/$/, '')}/livez`);
       const get = url.protocol === 'https:' ? https.get : http.get;
-      req = get(url, { agent: url.protocol === 'https:' ? agents.https : agents.http }, (res) => {
+      const agent = agents ? (url.protocol === 'https:' ? agents.https : agents.http) : false;
+      req = get(url, { agent }, (res) => {
         const socket = res.socket;
         const closing = /(^|,)\s*close\s*(,|$)/i.test(String(res.headers.connection ?? ''));
-        if (onConnectionLost && socket && !closing && !watchedSockets.has(socket)) {
+        if (onConnectionLost && agent && socket && !closing && !watchedSockets.has(socket)) {
           watchedSockets.add(socket);
-          socket.once('close', () => { if (!destroyedByProbe.has(socket)) onConnectionLost(); });
+          let heard = false;
+          const lost = (): void => {
+            if (heard || destroyedByProbe.has(socket)) return;
+            heard = true;
+            onConnectionLost();
+          };
+          socket.once('end', lost);
+          socket.once('error', lost);
+          socket.once('close', lost);
         }
         res.resume();
         res.on('end', () => resolve('answered'));

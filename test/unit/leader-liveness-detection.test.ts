@@ -7,6 +7,7 @@
  */
 import test from 'ava';
 import * as http from 'node:http';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { AddressInfo } from 'node:net';
 import { LeaderLiveness, LivenessProbe, ProbeOutcome } from '../../src/election/leader-liveness';
@@ -202,4 +203,27 @@ test('a leader that answered and then freezes (SIGSTOP: connection and port stay
   t.true(liveness.alive(target), 'one timed-out probe of three');
   await eventually('unreachable after three timed-out probes', () => !liveness.alive(target), 10_000);
   t.regex(String(logger.events.find((e) => e.event === 'leader.unreachable')?.fields.reason), /3 consecutive probes failed/);
+});
+
+test('a leader process SIGKILLed at any moment between probes is not alive for a request that arrives after its exit (10 kills)', async (t) => {
+  // The HTTP agent drops the closed kept-alive socket in its own close listener, which may run after
+  // the tracker's: a probe started at once went out on the dead socket and failed (one failure of
+  // failuresToDown) instead of being refused, and the leader stayed "alive" until the next interval.
+  const server = 'require("http").createServer((q, r) => r.end("ok")).listen(0, "127.0.0.1", function () { console.log(this.address().port); });';
+  for (let kill = 0; kill < 10; kill++) {
+    const child = spawn(process.execPath, ['-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => { child.kill('SIGKILL'); });
+    const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d)))));
+    const { liveness, retrieval } = tracker(t, { intervalMs: 250, failuresToDown: 2 });
+    const target = { replicaId: 'replica-b', restUrl: `http://127.0.0.1:${port}`, epoch: 4 };
+    retrieval.publish(leaderInfo(target.replicaId, target.restUrl, target.epoch));
+    await eventually('the leader answered a probe', () => liveness.state?.lastSeenAt != null);
+    // Somewhere within the probe interval (the loss must be heard, not the next regular probe's refusal).
+    await new Promise((resolve) => setTimeout(resolve, 20 * kill));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    t.false(await liveness.aliveNow(target), `kill ${kill} (${20 * kill} ms after an answer): alive after the exit`);
+    liveness.stop();
+  }
 });
