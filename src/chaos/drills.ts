@@ -445,8 +445,9 @@ const haproxyDrill: Drill = {
 
 /**
  * The failover half of the haproxy drill: a client reads GET /jobs through the balancer back to back
- * while the leader stops, until a new leader answered a few times. Every answer must be a 200 or a
- * 503 with Retry-After; a connection error or any other status is what the recipe exists to prevent.
+ * (following a relative 307 once, as clients do) while the leader stops, until a new leader answered a
+ * few times. Every answer must be a 200 or a 503 with Retry-After; a connection error or any other
+ * status is what the recipe exists to prevent.
  */
 async function failoverThrough(o: DrillOptions, check: Checks, leader: Contender,
   through: (p: string) => Promise<JsonResponse | HttpTransportError>): Promise<void> {
@@ -456,7 +457,11 @@ async function failoverThrough(o: DrillOptions, check: Checks, leader: Contender
   let reading = true;
   const reader = (async () => {
     while (reading) {
-      const a = await through('/jobs');
+      let a = await through('/jobs');
+      // A stopping leader drains as a standby: its 307 (made relative by the recipe) leads back through
+      // the balancer, which a client follows, as here.
+      const location = a instanceof HttpTransportError || a.status !== 307 ? null : a.headers.get('location');
+      if (location?.startsWith('/')) a = await through(location);
       const replica = a instanceof HttpTransportError ? null : a.headers.get('x-ha-replica-id');
       if (a instanceof HttpTransportError) tally.connectionErrors.push(a.detail);
       else if (a.status === 200) tally.ok++;
