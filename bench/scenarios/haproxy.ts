@@ -239,29 +239,19 @@ class LoadClient {
   }
 }
 
-interface PhaseFigures extends Record<string, unknown> {
+/** The counts of a Phase, as reported. */
+type PhaseCounts = Pick<Phase, 'phase' | 'requests' | 'ok' | 'unavailable' | 'unavailableBy' | 'other' | 'errorsThroughHaproxy' | 'errorsTo307DyingLeader'
+  | 'errorsTo307DeadLeader' | 'errorsTo307Live' | 'errorSamples' | 'stopped' | 'skipped'>;
+
+interface PhaseFigures extends PhaseCounts, Record<string, unknown> {
   variant: string;
-  phase: PhaseName;
-  requests: number;
-  ok: number;
-  unavailable: number;
-  unavailableBy: Record<string, number>;
   otherStatuses: number;
-  other: Record<string, number>;
-  errorsThroughHaproxy: number;
-  errorsTo307DyingLeader: number;
-  errorsTo307DeadLeader: number;
-  errorsTo307Live: number;
-  errorSamples: string[];
   /** First to last failed request seen in the phase (ms); 0 without failures. */
   errorWindowMs: number;
   /** Signal → the last failed request seen (ms), null without failures or for phases without a signal. */
   signalToLastFailureMs: number | null;
   /** Signal → another replica answered /health as the ready leader (ms), for SIGKILL and SIGTERM. */
   signalToNewLeaderMs: number | null;
-  /** The replica id of the leader the signal stopped. */
-  stopped: string | null;
-  skipped: number;
 }
 
 interface VariantResult {
