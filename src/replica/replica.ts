@@ -18,6 +18,7 @@ import { LeaderForwarder } from '../rest/forward';
 import { NativeZooKeeperClient } from '../zk/client';
 import { createMetrics, DispatcherMetrics, sessionEventOf } from '../metrics/metrics';
 import { createApp, ResourceView } from '../rest/app';
+import type { AppDeps } from '../rest/deps';
 import { installProtocolErrorHandlers, requireHostHeader } from '../rest/protocol-errors';
 import { EventLogger, createLogger } from '../util/logger';
 import { Dispatcher } from '../dispatcher/dispatcher';
@@ -79,10 +80,12 @@ export class Replica {
     readonly dispatcher: Dispatcher,
     readonly metrics: DispatcherMetrics,
     readonly liveness: LeaderLiveness,
-    private readonly forwarder: LeaderForwarder | undefined,
+    private readonly forwarder: LeaderForwarder,
     private readonly server: HttpServer,
     private readonly logger: EventLogger,
     private readonly audit: AuditLog,
+    /** The REST app's dependencies: the drain switches forwarding on in them. */
+    private readonly restDeps: AppDeps,
   ) {}
 
   static async start(config: DispatcherConfig, options: ReplicaOptions = {}): Promise<Replica> {
@@ -151,7 +154,8 @@ export class Replica {
     const retrieval = new LeaderRetrievalService(client, { logger, selfRestUrl: restUrl });
     // Standbys never send a client to a leader that stopped answering (its node outlives it by a session timeout).
     const liveness = new LeaderLiveness(retrieval, { selfId: replicaId, logger, tls: tls.replicaClient });
-    const forwarder = config['rest.standby-mode'] === 'forward' ? new LeaderForwarder({ replicaId, liveness, tls: tls.replicaClient }) : undefined;
+    // Forward mode forwards as a standby; every mode forwards while draining after a graceful stop (close()).
+    const forwarder = new LeaderForwarder({ replicaId, liveness, tls: tls.replicaClient });
     const execution = options.execution?.({ config, tls, client, election, logger, metrics, audit });
     const dispatcher = new Dispatcher({
       client, election, metrics, logger,
@@ -174,7 +178,7 @@ export class Replica {
       // While standby, keep graphs, results and quarantine mirrored: a grant then reads only what changed.
       standbyMirror: true,
     });
-    const app = createApp({
+    const restDeps: AppDeps = {
       replicaId, version: VERSION, dispatcher, retrieval, client, metrics, logger,
       publicConfig: publicConfig(config),
       maxBodyBytes: config['rest.max-body-bytes'],
@@ -183,9 +187,10 @@ export class Replica {
       restToken: config['security.rest.token'],
       restCredentials: credentials, audit,
       shutdown: () => (options.shutdown ? options.shutdown() : void replica.close()),
-      liveness, forwarder,
+      liveness, forwarder: config['rest.standby-mode'] === 'forward' ? forwarder : undefined,
       allowOrigin: config['web.access-control-allow-origin'],
-    });
+    };
+    const app = createApp(restDeps);
     server.on('request', requireHostHeader(app.callback()));
     metrics.bindDispatcher(dispatcher);
     metrics.trackReadyLeader(() => {
@@ -197,7 +202,7 @@ export class Replica {
     retrieval.on('change', noteLeaderView);
     election.on('ready', noteLeaderView).on('revoked', noteLeaderView);
 
-    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger, audit);
+    const replica = new Replica(replicaId, restUrl, client, election, retrieval, dispatcher, metrics, liveness, forwarder, server, logger, audit, restDeps);
     logger.info('replica.starting', { restUrl, zookeeper: config['high-availability.zookeeper.quorum'], namespace: zookeeperNamespace(config) });
     logIgnoredFlinkKeys(config, logger);
     if (!seal.authenticated) {
@@ -226,17 +231,20 @@ export class Replica {
       this.logger.info('replica.stopping', {});
       await this.election.close();
       this.dispatcher.close();
-      // Lame duck: for rest.shutdown-drain the replica answers as a standby — a client (or a load balancer
-      // whose checks have not marked it down yet) is sent to the new leader as soon as one is published
-      // (307 or forwarded), 503 + Retry-After until then — and every answer closes its connection. The
-      // session, leader retrieval and liveness stay for that; they close after the drain.
+      // Lame duck: for rest.shutdown-drain the replica answers as a standby that forwards, whatever
+      // rest.standby-mode says — a client (or a load balancer whose checks have not marked it down yet)
+      // is served by the new leader as soon as one is published, 503 + Retry-After until then, and every
+      // answer closes its connection. Not a 307: behind a balancer that makes redirects relative (the
+      // recipe), it would lead back here until the checks mark this replica down. The session, leader
+      // retrieval and liveness stay for that; they close after the drain.
+      this.restDeps.forwarder = this.forwarder;
       if (this.shutdownDrainMs > 0) this.logger.info('replica.draining', { drainMs: this.shutdownDrainMs });
       await drainServer(this.server, this.shutdownDrainMs);
       this.liveness.stop();
       this.retrieval.stop();
       await this.client.close();
       await closeServer(this.server);
-      this.forwarder?.close();
+      this.forwarder.close();
       await this.audit.close();
       this.logger.info('replica.stopped', {});
     })();
