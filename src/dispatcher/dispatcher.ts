@@ -448,7 +448,7 @@ export class Dispatcher implements LeaderContender {
    * recovery pool. A JobMaster that cannot be built fails the job there (deterministic).
    */
   private trackStoredGraph(state: LeaderState, id: string, graph: Extract<StoredGraph<JobGraph>, { ok: true }>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
-    const job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
+    const job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, storedSubmittedAt(state, graph), true,
       graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope), 'later');
     return this.queueStep(state, id, graph, () => this.resumeJob(state, job, during));
   }
@@ -892,7 +892,7 @@ export class Dispatcher implements LeaderContender {
 
   private page<T>(state: LeaderState, { after, limit }: PageRequest, view: (id: string) => T): Page<T> {
     const keys: JobCursor[] = [...state.jobs.entries()].map(([jobId, j]) => ({ submittedAt: j.submittedAt, jobId }));
-    for (const [jobId, g] of pendingGraphs(state)) keys.push({ submittedAt: Date.parse(g.envelope.submittedAt) || 0, jobId });
+    for (const [jobId, g] of pendingGraphs(state)) keys.push({ submittedAt: storedSubmittedAt(state, g), jobId });
     for (const [jobId, r] of state.results) if (!state.jobs.has(jobId)) keys.push({ submittedAt: r.submittedAt ?? r.startTime, jobId });
     keys.sort(compareCursor);
     let from = 0;
@@ -1081,6 +1081,14 @@ function isPending(state: LeaderState, id: string): boolean {
 /** Pending graphs not tracked yet (each a recovered job: the grant settled the others). */
 function pendingCount(state: LeaderState): number {
   return state.pending ? state.pending.size - state.promoted.size : 0;
+}
+
+/**
+ * A stored graph's submission time (epoch-ms). An envelope without a readable one takes the term's grant
+ * time: the same while the job is pending and once it is tracked, so it keeps its place in the job list.
+ */
+function storedSubmittedAt(state: LeaderState, graph: Extract<StoredGraph<JobGraph>, { ok: true }>): number {
+  return Date.parse(graph.envelope.submittedAt) || state.term.grantedAt;
 }
 
 /** Each pending graph not tracked yet, with its job id. */
