@@ -290,3 +290,42 @@ test('a recovered job whose envelope has no valid submission time keeps its plac
   await election.close();
   dispatcher.close();
 });
+
+/** A JobMaster that runs once started and ends CANCELED when canceled. */
+class CancelableJobMaster extends RunningJobMaster {
+  override cancel(): void {
+    this.current = 'CANCELED';
+    this.ctx.onTerminal({ status: 'CANCELED', details: { ...this.details(), 'end-time': 1 } });
+  }
+}
+
+test('after a term that changed the store (a submission, an ended job, an operator\'s deletion and replacement), the mirror restarted at revoke is synced with the store', async (t) => {
+  const server = new FakeZkServer();
+  const ids = range(50);
+  await seed(server, ids);
+  const writer = new FakeZkClient(server);
+  const client = new FakeZkClient(server);
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new CancelableJobMaster(ctx), () => undefined);
+  election.start(dispatcher);
+  await eventually('leader', () => dispatcher.role === 'leader', 10_000);
+  t.is(dispatcher.mirror!.status().state, 'off', 'stopped while leading');
+  t.deepEqual(await dispatcher.submit(graphOf(100)), { jobId: jobId(100), created: true });
+  await dispatcher.cancel(jobId(7));
+  await eventually('job 7 ended and was cleaned up', () => !server.nodes.has(`/jobgraphs/${jobId(7)}`)
+    && JSON.parse(server.nodes.get(`/jobresults/${jobId(7)}`)?.data.toString() ?? '{}').state === 'clean', 10_000);
+  await writer.delete(`/jobgraphs/${jobId(5)}`);
+  await writer.set(`/jobgraphs/${jobId(6)}`, envelope(6, 'job-6-replaced'));
+  await election.close(); // revoked: standby again, the mirror resumes
+
+  await eventually('the mirror is synced again', () => dispatcher.mirror!.status().state === 'synced', 10_000);
+  const { graphs, results, suspects } = dispatcher.mirror!.snapshot();
+  const stored = server.children('/jobgraphs').sort();
+  t.deepEqual([...graphs.keys()].sort(), stored);
+  t.false(graphs.has(jobId(5)) || graphs.has(jobId(7)), 'the deleted and the ended job are gone');
+  t.true(graphs.has(jobId(100)), 'the submitted job is read');
+  const g6 = graphs.get(jobId(6));
+  t.true(g6?.ok === true && g6.envelope.graph.name === 'job-6-replaced', 'the replaced graph is read again');
+  t.is(results.size, 0, 'no stored graph has a result');
+  t.is(suspects.size, 0);
+  dispatcher.close();
+});
