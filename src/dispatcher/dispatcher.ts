@@ -876,9 +876,21 @@ export class Dispatcher implements LeaderContender {
     });
   }
 
-  /** Details of every job the leader knows, in listing order. */
+  /**
+   * Details of every job the leader knows, in listing order: what a metrics scrape reads, so it builds
+   * and tracks nothing (a scrape right after a failover would otherwise track every pending job and
+   * build every recovered JobMaster at once). A recovered job whose JobMaster is not built yet shows
+   * RECONCILING without vertices.
+   */
   jobsOverview(): JobDetails[] {
-    return this.pageOfJobsOverview({ limit: Infinity }).items;
+    const state = this.requireLeader();
+    return this.page(state, { limit: Infinity }, (id) => {
+      const job = state.jobs.get(id);
+      if (job) return withSubmitter(job.jobMaster ? this.trackedDetails(state, job) : this.unbuiltDetails(job.graph, job.submittedAt), job.submittedBy);
+      const pending = isPending(state, id) ? state.pending!.get(id) : undefined;
+      if (pending?.ok) return withSubmitter(this.unbuiltDetails(pending.envelope.graph, storedSubmittedAt(state, pending)), submitterOf(pending.envelope));
+      return this.completedDetails(state.results.get(id)!);
+    }).items;
   }
 
   /** One page of job details, in the order of `pageOfJobs`. */
@@ -1001,9 +1013,7 @@ export class Dispatcher implements LeaderContender {
     try {
       jobMaster = this.ensureJobMaster(state, job);
     } catch {
-      const now = this.clock.now();
-      return { jid: job.graph.jobId, name: job.graph.name, state: 'RECONCILING', 'start-time': job.submittedAt, 'end-time': -1, duration: now - job.submittedAt,
-        now, timestamps: {}, vertices: [], restarts: 0, attempt: 0 };
+      return this.unbuiltDetails(job.graph, job.submittedAt);
     }
     const details = jobMaster.details();
     const shown = trackedStatus(job);
@@ -1011,6 +1021,13 @@ export class Dispatcher implements LeaderContender {
     const timestamps = { ...details.timestamps };
     if (isTerminalJobStatus(details.state)) delete timestamps[details.state];
     return { ...details, state: shown, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
+  }
+
+  /** A recovered job without a JobMaster (not built yet, or it cannot be): RECONCILING, no vertices. `submittedAt` epoch-ms. */
+  private unbuiltDetails(graph: JobGraph, submittedAt: number): JobDetails {
+    const now = this.clock.now();
+    return { jid: graph.jobId, name: graph.name, state: 'RECONCILING', 'start-time': submittedAt, 'end-time': -1, duration: now - submittedAt,
+      now, timestamps: {}, vertices: [], restarts: 0, attempt: 0 };
   }
 
   private completedDetails(result: JobResultEntry): JobDetails {

@@ -329,3 +329,33 @@ test('after a term that changed the store (a submission, an ended job, an operat
   t.is(suspects.size, 0);
   dispatcher.close();
 });
+
+test('a metrics scrape right after a failover (jobsOverview) tracks no pending job and builds no JobMaster; it counts every job', async (t) => {
+  const server = new FakeZkServer();
+  const ids = range(1200);
+  await seed(server, ids);
+  const client = new FakeZkClient(server);
+  let builds = 0;
+  let expectedCount = 0;
+  let scrape: Promise<{ before: number; after: number; tracked: number; overview: JobDetails[] }> | null = null;
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => { builds++; return new RunningJobMaster(ctx); }, () => {
+    expectedCount++;
+    scrape ??= new Promise((resolve) => setImmediate(() => {
+      // Between two chunks of promotion, as a Prometheus scrape may come (metrics.ts: ha_dispatcher_job_restarts).
+      const before = builds;
+      const tracked = expectedCount;
+      const overview = dispatcher.jobsOverview();
+      resolve({ before, after: builds, tracked: expectedCount - tracked, overview });
+    }));
+  });
+  election.start(dispatcher);
+  await eventually('the scrape', () => scrape !== null, 20_000);
+  const { before, after, tracked, overview } = await scrape!;
+  t.is(after, before, 'no JobMaster built by the scrape');
+  t.is(tracked, 0, 'no pending job tracked by the scrape');
+  t.is(overview.length, ids.length);
+  t.true(overview.every((d) => d.restarts === 0 && (d.state === 'RECONCILING' || d.state === 'RUNNING')));
+  t.deepEqual(overview.map((d) => d.jid).sort(), ids.map(jobId).sort());
+  await election.close();
+  dispatcher.close();
+});
