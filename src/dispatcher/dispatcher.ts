@@ -138,8 +138,8 @@ class LeaderState {
   readonly recovery = new RecoveryPool(RECOVERY_CONCURRENCY);
   /** Outcomes of the steps queued by the grant's adoption pass (`recovery.completed`). */
   readonly grantSteps: Array<Promise<RecoveryOutcome>> = [];
-  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures). */
-  readonly settledAtGrant = emptyCounts();
+  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures), by every attempt of the term. */
+  settledAtGrant = emptyCounts();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
   /** Children of `/jobgraphs` in the latest listing: sets the next coalescing window. */
@@ -210,20 +210,23 @@ export class Dispatcher implements LeaderContender {
     this.options.metrics?.leadershipChanged('granted');
     // A failed recovery is retried while the term lasts: holding the latch without ever serving
     // would block every standby, and exiting would turn a bad moment into a crash loop.
+    // What earlier attempts settled stays settled (and counted in recovery.completed).
+    const settled = emptyCounts();
     for (let attempt = 0; this.options.election.isLeader(term); attempt++) {
-      if (await this.recoverAndServe(term, attempt)) return;
+      if (await this.recoverAndServe(term, attempt, settled)) return;
       await sleep(Math.min(5000, 250 * 2 ** attempt));
     }
   }
 
   /** One recovery attempt; true when done (ready, or leadership already gone). */
-  private async recoverAndServe(term: LeadershipTerm, attempt: number): Promise<boolean> {
+  private async recoverAndServe(term: LeadershipTerm, attempt: number, settled: LeaderState['settledAtGrant']): Promise<boolean> {
     const { client, election, metrics } = this.options;
     const guard = (): void => {
       if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
     };
     const parse = (raw: unknown): JobGraph => parseJobGraph(raw, this.options.limits);
     const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard), new CancelRequestStore(client, guard));
+    state.settledAtGrant = settled;
     this.state = state;
     this.recovering = true;
     this.logger.info('dispatcher.recovery.started', { epoch: term.epoch, attempt });

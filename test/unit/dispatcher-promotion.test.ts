@@ -17,6 +17,7 @@ import { StandbyMirror } from '../../src/store/standby-mirror';
 import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
 import { RecordingLogger } from '../helpers/fake-rest-deps';
 import { eventually } from '../helpers/ensemble';
+import { ZK_CODES } from '../../src/zk/errors';
 
 const LIMITS = { maxParallelism: 16 };
 const jobId = (n: number): string => n.toString(16).padStart(32, '0');
@@ -356,6 +357,36 @@ test('a metrics scrape right after a failover (jobsOverview) tracks no pending j
   t.is(overview.length, ids.length);
   t.true(overview.every((d) => d.restarts === 0 && (d.state === 'RECONCILING' || d.state === 'RUNNING')));
   t.deepEqual(overview.map((d) => d.jid).sort(), ids.map(jobId).sort());
+  await election.close();
+  dispatcher.close();
+});
+
+test('a grant attempt that meets ZooKeeper trouble while settling a suspect is retried from the mirror: every job once, each suspect quarantined once, the leftover cleaned', async (t) => {
+  const server = new FakeZkServer();
+  const ids = range(300);
+  await seed(server, ids);
+  const writer = new FakeZkClient(server);
+  await writer.create(`/jobgraphs/${'e'.repeat(32)}`, 'not json');
+  await writer.create('/jobgraphs/not-a-job-id', envelope(5000));
+  const g7 = graphOf(7);
+  await writer.create(`/jobresults/${jobId(7)}`, JSON.stringify({ state: 'dirty', jobId: jobId(7), name: 'job-7', jobStatus: 'FINISHED', startTime: 1, endTime: 2, graphDigest: graphDigest(canonicalJson(g7)) }));
+  const client = new FakeZkClient(server);
+  const expected: Array<{ epoch: number; id: string }> = [];
+  const { dispatcher, election, logger } = await mirroredReplica(client, ids.length + 2, (ctx) => new RunningJobMaster(ctx), (epoch, id) => { expected.push({ epoch, id }); });
+  client.failNext('delete', '/jobgraphs/not-a-job-id', ZK_CODES.CONNECTIONLOSS);
+  election.start(dispatcher);
+  await eventually('leader', () => dispatcher.role === 'leader', 20_000);
+  t.true(logger.events.some((e) => e.event === 'dispatcher.recovery.failed'), 'the first attempt failed');
+  const running = ids.filter((n) => n !== 7).map(jobId).sort();
+  const listed = dispatcher.listJobs();
+  t.deepEqual(listed.map((j) => j.id).sort(), [...running, jobId(7)].sort());
+  t.like(listed.find((j) => j.id === jobId(7)), { status: 'FINISHED' });
+  t.deepEqual(dispatcher.quarantined().map((q) => q.jobId).sort(), ['e'.repeat(32), 'not-a-job-id']);
+  t.deepEqual(server.children('/jobgraphs').sort(), running, 'the suspects and the leftover are gone from /jobgraphs');
+  await eventually('every job tracked', () => expected.length >= running.length, 20_000);
+  t.deepEqual(expected.map((e) => e.id).sort(), running, 'each job expected once');
+  await eventually('recovery.completed', () => logger.events.some((e) => e.event === 'recovery.completed'), 20_000);
+  t.like(logger.events.find((e) => e.event === 'recovery.completed')!.fields, { recovered: running.length, failed: 0, quarantined: 2, cleaned: 1 });
   await election.close();
   dispatcher.close();
 });
