@@ -58,11 +58,12 @@ class RunningJobMaster implements JobMaster {
 }
 
 /** A replica with a standby mirror, synced before it contends. Records every JobMaster built and every job expected, by epoch. */
-async function mirroredReplica(client: FakeZkClient, graphs: number, factory: JobMasterFactory, onExpected: (epoch: number, id: string) => void) {
+async function mirroredReplica(client: FakeZkClient, graphs: number, factory: JobMasterFactory, onExpected: (epoch: number, id: string) => void,
+  extra: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}) {
   const logger = new RecordingLogger();
   const election = new LeaderElectionService(zooKeeperLeaderElectionDriverFactory(client), { contenderInfo: { replicaId: 'r1', restUrl: 'http://r1', rpcUrl: 'http://r1' } });
   const dispatcher = new Dispatcher({ client, election, limits: LIMITS, jobstore: { maxCapacity: 10, expirationMs: 60000 }, jobMasterFactory: factory, logger,
-    standbyMirror: true, expectRecoveredJob: (term, id) => { onExpected(term.epoch, id); return () => undefined; } });
+    standbyMirror: true, expectRecoveredJob: (term, id) => { onExpected(term.epoch, id); return () => undefined; }, ...extra });
   await eventually('the standby mirror is synced', () => dispatcher.mirror!.status().state === 'synced' && dispatcher.mirror!.status().graphs === graphs, 20_000);
   return { dispatcher, election, logger };
 }
@@ -387,6 +388,31 @@ test('a grant attempt that meets ZooKeeper trouble while settling a suspect is r
   t.deepEqual(expected.map((e) => e.id).sort(), running, 'each job expected once');
   await eventually('recovery.completed', () => logger.events.some((e) => e.event === 'recovery.completed'), 20_000);
   t.like(logger.events.find((e) => e.event === 'recovery.completed')!.fields, { recovered: running.length, failed: 0, quarantined: 2, cleaned: 1 });
+  await election.close();
+  dispatcher.close();
+});
+
+test('admission in the promotion window counts every recovered job: with room for one more job, of two submissions one is accepted, one refused', async (t) => {
+  const server = new FakeZkServer();
+  const ids = range(1200);
+  await seed(server, ids);
+  const client = new FakeZkClient(server);
+  let tracked = 0;
+  let window: Promise<{ pendingAtStart: number; outcomes: string[] }> | null = null;
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), () => {
+    tracked++;
+    window ??= new Promise((resolve) => setImmediate(() => {
+      const pendingAtStart = ids.length - tracked;
+      const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'accepted', (err: { status?: number }) => String(err.status));
+      void Promise.all([outcome(dispatcher.submit(graphOf(5001))), outcome(dispatcher.submit(graphOf(5002)))]).then((outcomes) => resolve({ pendingAtStart, outcomes }));
+    }));
+  }, { admission: { maxPendingJobs: ids.length + 1, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity } });
+  election.start(dispatcher);
+  await eventually('the window', () => window !== null, 20_000);
+  const { pendingAtStart, outcomes } = await window!;
+  t.true(pendingAtStart > 0, `submitted while ${pendingAtStart} jobs were pending`);
+  t.deepEqual(outcomes.sort(), ['429', 'accepted']);
+  t.is(dispatcher.admissionStatus().pendingJobs, ids.length + 1);
   await election.close();
   dispatcher.close();
 });
