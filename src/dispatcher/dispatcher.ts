@@ -154,6 +154,8 @@ class LeaderState {
   pending: ReadonlyMap<string, StoredGraph<JobGraph>> | null = null;
   /** Ids of `pending` already tracked or settled. */
   readonly promoted = new Set<string>();
+  /** Pending jobs expected at the grant (expectRecoveredJob), by id: the release their tracking takes over. */
+  readonly expected = new Map<string, () => void>();
   /** Settles once every pending graph is tracked (or the term ended). */
   promotion: Promise<void> = Promise.resolve();
   ready = false;
@@ -363,8 +365,9 @@ export class Dispatcher implements LeaderContender {
    * A grant with the mirror caught up (`known`, its own collections): the rare graphs that are no job
    * to run — a leftover cleanup (a result exists), an unreadable graph, a name that is no job id — are
    * settled here, before the leader publishes itself, as a listing pass does; every other graph becomes
-   * `pending`, listed at once and tracked after the confirm (promotePending). Nothing here grows with
-   * the number of stored graphs. Touches what settling touches (`/jobgraphs/<id>`, `/jobresults/<id>`,
+   * `pending`, listed at once and tracked after the confirm (promotePending). Per stored graph only its
+   * job is expected (expectRecoveredJob: a set insertion), so its TaskManagers' reports are kept from the
+   * confirm on. Touches what settling touches (`/jobgraphs/<id>`, `/jobresults/<id>`,
    * `/quarantine/jobgraphs`, `/jobs/<id>`).
    */
   private async adoptFromMirror(state: LeaderState, known: MirrorSnapshot<JobGraph>): Promise<void> {
@@ -376,6 +379,13 @@ export class Dispatcher implements LeaderContender {
       if (!graph || state.promoted.has(id)) continue;
       await this.settleAtAdoption(state, id, graph, 'grant');
       state.promoted.add(id);
+    }
+    // The term's ResourceManager hears TaskManagers from the confirm on, and answers a report of a job
+    // it does not expect with 'cancel' (or acknowledges an outcome unnoted): every pending job is
+    // expected now, one cheap call each, before its turn in promotePending tracks it.
+    const { expectRecoveredJob } = this.options;
+    if (expectRecoveredJob) {
+      for (const [id, graph] of known.graphs) if (graph.ok && !state.promoted.has(id)) state.expected.set(id, expectRecoveredJob(state.term, id));
     }
     state.pending = known.graphs;
   }
@@ -418,7 +428,11 @@ export class Dispatcher implements LeaderContender {
     if (!graph) return undefined;
     state.promoted.add(id);
     // Suspects were settled at the grant; a graph that is not a job to run never reaches here.
-    if (!graph.ok || !isJobId(id) || state.results.has(id) || state.jobs.has(id)) return state.jobs.get(id);
+    if (!graph.ok || !isJobId(id) || state.results.has(id) || state.jobs.has(id)) {
+      state.expected.get(id)?.();
+      state.expected.delete(id);
+      return state.jobs.get(id);
+    }
     state.grantSteps.push(this.trackStoredGraph(state, id, graph, 'grant'));
     return state.jobs.get(id);
   }
@@ -611,7 +625,10 @@ export class Dispatcher implements LeaderContender {
     build: 'now' | 'later'): TrackedJob {
     const job: TrackedJob = { jobMaster: null, graph, digest, submittedAt, bytes, recovered, started: false, ...(submittedBy !== undefined ? { submittedBy } : {}) };
     if (build === 'now') this.ensureJobMaster(state, job);
-    else job.releaseReports = this.options.expectRecoveredJob?.(state.term, graph.jobId);
+    else {
+      job.releaseReports = state.expected.get(graph.jobId) ?? this.options.expectRecoveredJob?.(state.term, graph.jobId);
+      state.expected.delete(graph.jobId);
+    }
     state.jobs.set(graph.jobId, job);
     state.storedGraphBytes += bytes;
     return job;

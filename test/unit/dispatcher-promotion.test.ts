@@ -68,6 +68,22 @@ async function mirroredReplica(client: FakeZkClient, graphs: number, factory: Jo
   return { dispatcher, election, logger };
 }
 
+/** Recovered jobs not tracked yet (the Dispatcher's LeaderState.pending less promoted): checks that a test acts inside the promotion window. */
+function pendingNow(dispatcher: Dispatcher, id?: string): number {
+  const state = (dispatcher as unknown as { state: { pending: ReadonlyMap<string, unknown> | null; promoted: ReadonlySet<string> } | null }).state;
+  if (!state?.pending) return 0;
+  if (id !== undefined) return state.pending.has(id) && !state.promoted.has(id) ? 1 : 0;
+  return state.pending.size - state.promoted.size;
+}
+
+/**
+ * Runs `act` on the turn after the first chunk of promotion: the election's 'ready' event comes just
+ * before the Dispatcher starts promotePending, which tracks 500 jobs and leaves the rest to later turns.
+ */
+function inPromotionWindow<T>(election: LeaderElectionService, act: () => Promise<T> | T): Promise<T> {
+  return new Promise((resolve, reject) => election.once('ready', () => setImmediate(() => { Promise.resolve().then(act).then(resolve, reject); })));
+}
+
 function countBy<T>(items: T[], key: (item: T) => string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
@@ -82,31 +98,28 @@ test('a term lost in the middle of promotion, granted again on the same replica:
   const client = new FakeZkClient(server);
   const built: Array<{ epoch: number; id: string; master: RunningJobMaster }> = [];
   const expected: Array<{ epoch: number; id: string }> = [];
-  let firstEpoch = -1;
   const { dispatcher, election, logger } = await mirroredReplica(client, ids.length, (ctx) => {
     const master = new RunningJobMaster(ctx);
     built.push({ epoch: ctx.term.epoch, id: ctx.graph.jobId, master });
     return master;
-  }, (epoch, id) => {
-    expected.push({ epoch, id });
-    if (firstEpoch !== -1) return;
-    firstEpoch = epoch;
-    // Right after the first chunk of promotion, before the next: an operator removes job 5's graph and
-    // replaces job 6's (the mirror is stopped, its watches fire), then the session expires.
-    setImmediate(() => {
-      void writer.delete(`/jobgraphs/${jobId(5)}`);
-      void writer.set(`/jobgraphs/${jobId(6)}`, envelope(6, 'job-6-replaced'));
-      client.expire();
-    });
+  }, (epoch, id) => { expected.push({ epoch, id }); });
+  // Between two chunks of promotion: an operator removes job 5's graph and replaces job 6's (the
+  // mirror is stopped, its watches fire), then the session expires.
+  const lost = inPromotionWindow(election, () => {
+    const at = { epoch: dispatcher.epoch!, pending: pendingNow(dispatcher) };
+    void writer.delete(`/jobgraphs/${jobId(5)}`);
+    void writer.set(`/jobgraphs/${jobId(6)}`, envelope(6, 'job-6-replaced'));
+    client.expire();
+    return at;
   });
   election.start(dispatcher);
-  await eventually('a second term is granted and ready', () => dispatcher.role === 'leader' && dispatcher.epoch !== firstEpoch && firstEpoch !== -1, 20_000);
+  const { epoch: firstEpoch, pending } = await lost;
+  t.true(pending > 0 && pending < ids.length, `the first term lost leadership mid-promotion (${pending} of ${ids.length} still pending)`);
+  await eventually('a second term is granted and ready', () => dispatcher.role === 'leader' && dispatcher.epoch !== firstEpoch, 20_000);
   const secondEpoch = dispatcher.epoch!;
-  const inFirst = expected.filter((e) => e.epoch === firstEpoch).length;
-  t.true(inFirst > 0 && inFirst < ids.length, `the first term lost leadership mid-promotion (${inFirst} of ${ids.length} tracked)`);
 
   const now = ids.filter((n) => n !== 5).map(jobId).sort();
-  await eventually('the second term tracked every job', () => expected.filter((e) => e.epoch === secondEpoch).length >= now.length, 20_000);
+  await eventually('the second term tracked every job', () => pendingNow(dispatcher) === 0, 20_000);
   const listed = dispatcher.listJobs();
   t.deepEqual(listed.map((j) => j.id).sort(), now, 'every stored job listed once; the removed one gone');
   t.is(Object.values(dispatcher.jobCounts()).reduce((a, b) => a + b, 0), now.length);
@@ -138,18 +151,15 @@ test('requests in the promotion window: a cancel of a job whose JobMaster cannot
   const built: Array<{ id: string; master: RunningJobMaster }> = [];
   const expected: string[] = [];
   const broken = jobId(1100);
-  let window: Promise<{ cancel: unknown; details: JobDetails; resubmitted: unknown; submitted: unknown; pendingAtStart: number; pages: string[] }> | null = null;
   const { dispatcher, election, logger } = await mirroredReplica(client, ids.length, (ctx) => {
     if (ctx.graph.jobId === broken) throw new Error('cannot build this one');
     const master = new RunningJobMaster(ctx);
     built.push({ id: ctx.graph.jobId, master });
     return master;
-  }, (_epoch, id) => {
-    expected.push(id);
-    if (window) return;
-    // Between the first chunk of promotion and the next: 700 jobs still pending.
-    window = new Promise((resolve, reject) => setImmediate(() => {
-      const pendingAtStart = ids.length - expected.length;
+  }, (_epoch, id) => { expected.push(id); });
+  // Between the first chunk of promotion and the next: 700 jobs still pending.
+  const window = inPromotionWindow(election, () => {
+      const pendingAtStart = pendingNow(dispatcher);
       const cancel = dispatcher.cancel(broken).then(() => 'accepted', (err: Error) => err);
       const details = dispatcher.jobDetails(jobId(1101));
       const resubmitted = dispatcher.submit(graphOf(1102));
@@ -166,13 +176,11 @@ test('requests in the promotion window: a cancel of a job whose JobMaster cannot
           await new Promise((r) => setImmediate(r));
         }
       })();
-      Promise.all([cancel, details, resubmitted, submitted, pages])
-        .then(([c, d, r, s, p]) => resolve({ cancel: c, details: d, resubmitted: r, submitted: s, pendingAtStart, pages: p }), reject);
-    }));
+      return Promise.all([cancel, details, resubmitted, submitted, pages])
+        .then(([c, d, r, s, p]) => ({ cancel: c, details: d, resubmitted: r, submitted: s, pendingAtStart, pages: p }));
   });
   election.start(dispatcher);
-  await eventually('the requests in the promotion window are answered', () => window !== null, 20_000);
-  const answers = await window!;
+  const answers = await window;
   t.true(answers.pendingAtStart > 0, `requests came while ${answers.pendingAtStart} jobs were pending`);
   t.is(answers.cancel, 'accepted');
   t.is(answers.details.state, 'RECONCILING');
@@ -182,7 +190,7 @@ test('requests in the promotion window: a cancel of a job whose JobMaster cannot
   t.true(ids.every((n) => answers.pages.includes(jobId(n))), 'no recovered job skipped across pages');
 
   // Every recovered job expected once; the new one is not a recovered job.
-  await eventually('every job tracked', () => expected.length >= ids.length, 20_000);
+  await eventually('every job tracked', () => pendingNow(dispatcher) === 0, 20_000);
   t.deepEqual([...countBy(expected, (id) => id).values()].filter((c) => c !== 1), [], 'each recovered job expected once');
   t.false(expected.includes(jobId(5000)));
   t.is(expected.length, ids.length);
@@ -267,25 +275,17 @@ test('a recovered job whose envelope has no valid submission time keeps its plac
   const g = graphOf(600);
   server.nodes.get(`/jobgraphs/${odd}`)!.data = Buffer.from(JSON.stringify({ formatVersion: 1, submittedAt: 'not a time', digest: graphDigest(canonicalJson(g)), graph: g }));
   const client = new FakeZkClient(server);
-  const expected: string[] = [];
-  let window: Promise<{ firstPage: string[]; rest: string[]; pendingAtStart: number }> | null = null;
-  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), (_epoch, id) => {
-    expected.push(id);
-    if (window) return;
-    window = new Promise((resolve) => setImmediate(() => {
-      // Job 600 is still pending here: the first page is read now, the rest once all are tracked.
-      const pendingAtStart = ids.length - expected.length;
-      const first = dispatcher.pageOfJobs({ limit: 100 });
-      const after = first.next!;
-      void eventually('all tracked', () => expected.length === ids.length, 20_000).then(() => {
-        resolve({ firstPage: first.items.map((j) => j.id), rest: dispatcher.pageOfJobs({ after, limit: Infinity }).items.map((j) => j.id), pendingAtStart });
-      });
-    }));
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), () => undefined);
+  const window = inPromotionWindow(election, async () => {
+    // Job 600 is still pending here: the first page is read now, the rest once all are tracked.
+    const oddPending = pendingNow(dispatcher, odd) === 1;
+    const first = dispatcher.pageOfJobs({ limit: 100 });
+    await eventually('all tracked', () => pendingNow(dispatcher) === 0, 20_000);
+    return { firstPage: first.items.map((j) => j.id), rest: dispatcher.pageOfJobs({ after: first.next!, limit: Infinity }).items.map((j) => j.id), oddPending };
   });
   election.start(dispatcher);
-  await eventually('the window', () => window !== null, 20_000);
-  const { firstPage, rest, pendingAtStart } = await window!;
-  t.true(pendingAtStart > 0 && !expected.slice(0, ids.length - pendingAtStart).includes(odd), 'job 600 was pending when the first page was read');
+  const { firstPage, rest, oddPending } = await window;
+  t.true(oddPending, 'job 600 was pending when the first page was read');
   const all = [...firstPage, ...rest];
   t.deepEqual(all.filter((id) => id === odd), [odd], 'job 600 listed exactly once across the pages');
   t.is(all.length, ids.length);
@@ -338,23 +338,18 @@ test('a metrics scrape right after a failover (jobsOverview) tracks no pending j
   await seed(server, ids);
   const client = new FakeZkClient(server);
   let builds = 0;
-  let expectedCount = 0;
-  let scrape: Promise<{ before: number; after: number; tracked: number; overview: JobDetails[] }> | null = null;
-  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => { builds++; return new RunningJobMaster(ctx); }, () => {
-    expectedCount++;
-    scrape ??= new Promise((resolve) => setImmediate(() => {
-      // Between two chunks of promotion, as a Prometheus scrape may come (metrics.ts: ha_dispatcher_job_restarts).
-      const before = builds;
-      const tracked = expectedCount;
-      const overview = dispatcher.jobsOverview();
-      resolve({ before, after: builds, tracked: expectedCount - tracked, overview });
-    }));
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => { builds++; return new RunningJobMaster(ctx); }, () => undefined);
+  // Between two chunks of promotion, as a Prometheus scrape may come (metrics.ts: ha_dispatcher_job_restarts).
+  const scrape = inPromotionWindow(election, () => {
+    const before = { builds, pending: pendingNow(dispatcher) };
+    const overview = dispatcher.jobsOverview();
+    return { before, after: { builds, pending: pendingNow(dispatcher) }, overview };
   });
   election.start(dispatcher);
-  await eventually('the scrape', () => scrape !== null, 20_000);
-  const { before, after, tracked, overview } = await scrape!;
-  t.is(after, before, 'no JobMaster built by the scrape');
-  t.is(tracked, 0, 'no pending job tracked by the scrape');
+  const { before, after, overview } = await scrape;
+  t.true(before.pending > 0, `the scrape came while ${before.pending} jobs were pending`);
+  t.is(after.builds, before.builds, 'no JobMaster built by the scrape');
+  t.is(after.pending, before.pending, 'no pending job tracked by the scrape');
   t.is(overview.length, ids.length);
   t.true(overview.every((d) => d.restarts === 0 && (d.state === 'RECONCILING' || d.state === 'RUNNING')));
   t.deepEqual(overview.map((d) => d.jid).sort(), ids.map(jobId).sort());
@@ -397,22 +392,38 @@ test('admission in the promotion window counts every recovered job: with room fo
   const ids = range(1200);
   await seed(server, ids);
   const client = new FakeZkClient(server);
-  let tracked = 0;
-  let window: Promise<{ pendingAtStart: number; outcomes: string[] }> | null = null;
-  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), () => {
-    tracked++;
-    window ??= new Promise((resolve) => setImmediate(() => {
-      const pendingAtStart = ids.length - tracked;
-      const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'accepted', (err: { status?: number }) => String(err.status));
-      void Promise.all([outcome(dispatcher.submit(graphOf(5001))), outcome(dispatcher.submit(graphOf(5002)))]).then((outcomes) => resolve({ pendingAtStart, outcomes }));
-    }));
-  }, { admission: { maxPendingJobs: ids.length + 1, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity } });
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), () => undefined,
+    { admission: { maxPendingJobs: ids.length + 1, maxStoredGraphBytes: Infinity, submissionRate: Infinity, submissionBurst: Infinity } });
+  const window = inPromotionWindow(election, async () => {
+    const pendingAtStart = pendingNow(dispatcher);
+    const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'accepted', (err: { status?: number }) => String(err.status));
+    return { pendingAtStart, outcomes: await Promise.all([outcome(dispatcher.submit(graphOf(5001))), outcome(dispatcher.submit(graphOf(5002)))]) };
+  });
   election.start(dispatcher);
-  await eventually('the window', () => window !== null, 20_000);
-  const { pendingAtStart, outcomes } = await window!;
+  const { pendingAtStart, outcomes } = await window;
   t.true(pendingAtStart > 0, `submitted while ${pendingAtStart} jobs were pending`);
   t.deepEqual(outcomes.sort(), ['429', 'accepted']);
   t.is(dispatcher.admissionStatus().pendingJobs, ids.length + 1);
+  await election.close();
+  dispatcher.close();
+});
+
+test('every pending job is expected (its TaskManagers\' reports kept) by the moment the term is ready, when the ResourceManager starts hearing TaskManagers; each once', async (t) => {
+  const server = new FakeZkServer();
+  const ids = range(1200);
+  await seed(server, ids);
+  const client = new FakeZkClient(server);
+  const expected: string[] = [];
+  let atReady: string[] | null = null;
+  const { dispatcher, election } = await mirroredReplica(client, ids.length, (ctx) => new RunningJobMaster(ctx), (_epoch, id) => { expected.push(id); });
+  // resource-manager-service.ts: the term's ResourceManager answers TaskManagers once `isReadyLeader`;
+  // a report of a job neither registered nor expected is answered 'cancel' (a running task) or acknowledged unnoted.
+  election.on('ready', () => { atReady = [...expected]; });
+  election.start(dispatcher);
+  await eventually('ready', () => atReady !== null, 20_000);
+  t.deepEqual([...atReady!].sort(), ids.map(jobId).sort(), 'every recovered job expected when TaskManagers are heard');
+  await eventually('every job tracked', () => dispatcher.role === 'leader' && dispatcher.listJobs().every((j) => j.status === 'RUNNING'), 20_000);
+  t.deepEqual([...expected].sort(), ids.map(jobId).sort(), 'each expected once');
   await election.close();
   dispatcher.close();
 });
