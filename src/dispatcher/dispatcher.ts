@@ -138,8 +138,8 @@ class LeaderState {
   readonly recovery = new RecoveryPool(RECOVERY_CONCURRENCY);
   /** Outcomes of the steps queued by the grant's adoption pass (`recovery.completed`). */
   readonly grantSteps: Array<Promise<RecoveryOutcome>> = [];
-  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures). */
-  readonly settledAtGrant = emptyCounts();
+  /** Stored graphs settled before the grant's confirm (cleanups, quarantines, failures), by every attempt of the term. */
+  settledAtGrant = emptyCounts();
   /** A coalesced adoption pass is waiting for its timer. */
   adoptionScheduled = false;
   /** Children of `/jobgraphs` in the latest listing: sets the next coalescing window. */
@@ -154,6 +154,8 @@ class LeaderState {
   pending: ReadonlyMap<string, StoredGraph<JobGraph>> | null = null;
   /** Ids of `pending` already tracked or settled. */
   readonly promoted = new Set<string>();
+  /** Pending jobs expected at the grant (expectRecoveredJob), by id: the release their tracking takes over. */
+  readonly expected = new Map<string, () => void>();
   /** Settles once every pending graph is tracked (or the term ended). */
   promotion: Promise<void> = Promise.resolve();
   ready = false;
@@ -210,20 +212,23 @@ export class Dispatcher implements LeaderContender {
     this.options.metrics?.leadershipChanged('granted');
     // A failed recovery is retried while the term lasts: holding the latch without ever serving
     // would block every standby, and exiting would turn a bad moment into a crash loop.
+    // What earlier attempts settled stays settled (and counted in recovery.completed).
+    const settled = emptyCounts();
     for (let attempt = 0; this.options.election.isLeader(term); attempt++) {
-      if (await this.recoverAndServe(term, attempt)) return;
+      if (await this.recoverAndServe(term, attempt, settled)) return;
       await sleep(Math.min(5000, 250 * 2 ** attempt));
     }
   }
 
   /** One recovery attempt; true when done (ready, or leadership already gone). */
-  private async recoverAndServe(term: LeadershipTerm, attempt: number): Promise<boolean> {
+  private async recoverAndServe(term: LeadershipTerm, attempt: number, settled: LeaderState['settledAtGrant']): Promise<boolean> {
     const { client, election, metrics } = this.options;
     const guard = (): void => {
       if (!election.isLeader(term)) throw new NotLeaderError('leadership was lost; the write was not made');
     };
     const parse = (raw: unknown): JobGraph => parseJobGraph(raw, this.options.limits);
     const state = new LeaderState(term, guard, new JobGraphStore(client, guard, parse), new JobResultStore(client, guard), new CancelRequestStore(client, guard));
+    state.settledAtGrant = settled;
     this.state = state;
     this.recovering = true;
     this.logger.info('dispatcher.recovery.started', { epoch: term.epoch, attempt });
@@ -360,8 +365,9 @@ export class Dispatcher implements LeaderContender {
    * A grant with the mirror caught up (`known`, its own collections): the rare graphs that are no job
    * to run — a leftover cleanup (a result exists), an unreadable graph, a name that is no job id — are
    * settled here, before the leader publishes itself, as a listing pass does; every other graph becomes
-   * `pending`, listed at once and tracked after the confirm (promotePending). Nothing here grows with
-   * the number of stored graphs. Touches what settling touches (`/jobgraphs/<id>`, `/jobresults/<id>`,
+   * `pending`, listed at once and tracked after the confirm (promotePending). Per stored graph only its
+   * job is expected (expectRecoveredJob: a set insertion), so its TaskManagers' reports are kept from the
+   * confirm on. Touches what settling touches (`/jobgraphs/<id>`, `/jobresults/<id>`,
    * `/quarantine/jobgraphs`, `/jobs/<id>`).
    */
   private async adoptFromMirror(state: LeaderState, known: MirrorSnapshot<JobGraph>): Promise<void> {
@@ -373,6 +379,13 @@ export class Dispatcher implements LeaderContender {
       if (!graph || state.promoted.has(id)) continue;
       await this.settleAtAdoption(state, id, graph, 'grant');
       state.promoted.add(id);
+    }
+    // The term's ResourceManager hears TaskManagers from the confirm on, and answers a report of a job
+    // it does not expect with 'cancel' (or acknowledges an outcome unnoted): every pending job is
+    // expected now, one cheap call each, before its turn in promotePending tracks it.
+    const { expectRecoveredJob } = this.options;
+    if (expectRecoveredJob) {
+      for (const [id, graph] of known.graphs) if (graph.ok && !state.promoted.has(id)) state.expected.set(id, expectRecoveredJob(state.term, id));
     }
     state.pending = known.graphs;
   }
@@ -415,7 +428,11 @@ export class Dispatcher implements LeaderContender {
     if (!graph) return undefined;
     state.promoted.add(id);
     // Suspects were settled at the grant; a graph that is not a job to run never reaches here.
-    if (!graph.ok || !isJobId(id) || state.results.has(id) || state.jobs.has(id)) return state.jobs.get(id);
+    if (!graph.ok || !isJobId(id) || state.results.has(id) || state.jobs.has(id)) {
+      state.expected.get(id)?.();
+      state.expected.delete(id);
+      return state.jobs.get(id);
+    }
     state.grantSteps.push(this.trackStoredGraph(state, id, graph, 'grant'));
     return state.jobs.get(id);
   }
@@ -448,7 +465,7 @@ export class Dispatcher implements LeaderContender {
    * recovery pool. A JobMaster that cannot be built fails the job there (deterministic).
    */
   private trackStoredGraph(state: LeaderState, id: string, graph: Extract<StoredGraph<JobGraph>, { ok: true }>, during: 'grant' | 'watch'): Promise<RecoveryOutcome> {
-    const job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, Date.parse(graph.envelope.submittedAt) || this.clock.now(), true,
+    const job = this.trackJob(state, graph.envelope.graph, graph.envelope.digest, storedSubmittedAt(state, graph), true,
       graph.bytes ?? Buffer.byteLength(JSON.stringify(graph.envelope)), submitterOf(graph.envelope), 'later');
     return this.queueStep(state, id, graph, () => this.resumeJob(state, job, during));
   }
@@ -608,7 +625,10 @@ export class Dispatcher implements LeaderContender {
     build: 'now' | 'later'): TrackedJob {
     const job: TrackedJob = { jobMaster: null, graph, digest, submittedAt, bytes, recovered, started: false, ...(submittedBy !== undefined ? { submittedBy } : {}) };
     if (build === 'now') this.ensureJobMaster(state, job);
-    else job.releaseReports = this.options.expectRecoveredJob?.(state.term, graph.jobId);
+    else {
+      job.releaseReports = state.expected.get(graph.jobId) ?? this.options.expectRecoveredJob?.(state.term, graph.jobId);
+      state.expected.delete(graph.jobId);
+    }
     state.jobs.set(graph.jobId, job);
     state.storedGraphBytes += bytes;
     return job;
@@ -876,9 +896,21 @@ export class Dispatcher implements LeaderContender {
     });
   }
 
-  /** Details of every job the leader knows, in listing order. */
+  /**
+   * Details of every job the leader knows, in listing order: what a metrics scrape reads, so it builds
+   * and tracks nothing (a scrape right after a failover would otherwise track every pending job and
+   * build every recovered JobMaster at once). A recovered job whose JobMaster is not built yet shows
+   * RECONCILING without vertices.
+   */
   jobsOverview(): JobDetails[] {
-    return this.pageOfJobsOverview({ limit: Infinity }).items;
+    const state = this.requireLeader();
+    return this.page(state, { limit: Infinity }, (id) => {
+      const job = state.jobs.get(id);
+      if (job) return withSubmitter(job.jobMaster ? this.trackedDetails(state, job) : this.unbuiltDetails(job.graph, job.submittedAt), job.submittedBy);
+      const pending = isPending(state, id) ? state.pending!.get(id) : undefined;
+      if (pending?.ok) return withSubmitter(this.unbuiltDetails(pending.envelope.graph, storedSubmittedAt(state, pending)), submitterOf(pending.envelope));
+      return this.completedDetails(state.results.get(id)!);
+    }).items;
   }
 
   /** One page of job details, in the order of `pageOfJobs`. */
@@ -892,7 +924,7 @@ export class Dispatcher implements LeaderContender {
 
   private page<T>(state: LeaderState, { after, limit }: PageRequest, view: (id: string) => T): Page<T> {
     const keys: JobCursor[] = [...state.jobs.entries()].map(([jobId, j]) => ({ submittedAt: j.submittedAt, jobId }));
-    for (const [jobId, g] of pendingGraphs(state)) keys.push({ submittedAt: Date.parse(g.envelope.submittedAt) || 0, jobId });
+    for (const [jobId, g] of pendingGraphs(state)) keys.push({ submittedAt: storedSubmittedAt(state, g), jobId });
     for (const [jobId, r] of state.results) if (!state.jobs.has(jobId)) keys.push({ submittedAt: r.submittedAt ?? r.startTime, jobId });
     keys.sort(compareCursor);
     let from = 0;
@@ -1001,9 +1033,7 @@ export class Dispatcher implements LeaderContender {
     try {
       jobMaster = this.ensureJobMaster(state, job);
     } catch {
-      const now = this.clock.now();
-      return { jid: job.graph.jobId, name: job.graph.name, state: 'RECONCILING', 'start-time': job.submittedAt, 'end-time': -1, duration: now - job.submittedAt,
-        now, timestamps: {}, vertices: [], restarts: 0, attempt: 0 };
+      return this.unbuiltDetails(job.graph, job.submittedAt);
     }
     const details = jobMaster.details();
     const shown = trackedStatus(job);
@@ -1011,6 +1041,13 @@ export class Dispatcher implements LeaderContender {
     const timestamps = { ...details.timestamps };
     if (isTerminalJobStatus(details.state)) delete timestamps[details.state];
     return { ...details, state: shown, 'end-time': -1, duration: details.now - details['start-time'], timestamps };
+  }
+
+  /** A recovered job without a JobMaster (not built yet, or it cannot be): RECONCILING, no vertices. `submittedAt` epoch-ms. */
+  private unbuiltDetails(graph: JobGraph, submittedAt: number): JobDetails {
+    const now = this.clock.now();
+    return { jid: graph.jobId, name: graph.name, state: 'RECONCILING', 'start-time': submittedAt, 'end-time': -1, duration: now - submittedAt,
+      now, timestamps: {}, vertices: [], restarts: 0, attempt: 0 };
   }
 
   private completedDetails(result: JobResultEntry): JobDetails {
@@ -1081,6 +1118,14 @@ function isPending(state: LeaderState, id: string): boolean {
 /** Pending graphs not tracked yet (each a recovered job: the grant settled the others). */
 function pendingCount(state: LeaderState): number {
   return state.pending ? state.pending.size - state.promoted.size : 0;
+}
+
+/**
+ * A stored graph's submission time (epoch-ms). An envelope without a readable one takes the term's grant
+ * time: the same while the job is pending and once it is tracked, so it keeps its place in the job list.
+ */
+function storedSubmittedAt(state: LeaderState, graph: Extract<StoredGraph<JobGraph>, { ok: true }>): number {
+  return Date.parse(graph.envelope.submittedAt) || state.term.grantedAt;
 }
 
 /** Each pending graph not tracked yet, with its job id. */
