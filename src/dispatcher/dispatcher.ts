@@ -770,10 +770,8 @@ export class Dispatcher implements LeaderContender {
     }
     const digest = graphDigest(canonicalJson(graph));
     const jobId = graph.jobId;
-    // A recovered job not tracked yet is a known job too (its graph is the stored one).
-    const pendingGraph = isPending(state, jobId) ? state.pending!.get(jobId) : undefined;
-    const known = state.jobs.get(jobId)?.digest ?? (pendingGraph?.ok ? pendingGraph.envelope.digest : undefined)
-      ?? (await this.findResult(state, jobId))?.graphDigest;
+    // Every recovered job is tracked by now (the wait above): a resubmission of one is found here.
+    const known = state.jobs.get(jobId)?.digest ?? (await this.findResult(state, jobId))?.graphDigest;
     if (known !== undefined) return this.answerResubmission(jobId, known, digest);
     if (this.state !== state) throw new NotLeaderError('leadership was lost during submission; retry the same request');
     if (state.submitting.has(jobId)) {
