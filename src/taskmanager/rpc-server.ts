@@ -105,12 +105,18 @@ export function taskManagerApp(owner: TaskManagerCommands, options: Pick<RpcServ
     throw new HttpError(409, `leader epoch ${epoch} is implausibly far ahead of the verified epoch ${highestEpoch}; the command was not executed`,
       { extra: { epoch: highestEpoch } });
   };
+  const refuseIfStalled = (): void => {
+    if (!owner.stalled()) return;
+    logger.warn('taskmanager.deploy.refused', { reason: 'stalled' });
+    throw new HttpError(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
+  };
   router.post('/deploy', async (ctx) => {
-    if (owner.stalled()) {
-      logger.warn('taskmanager.deploy.refused', { reason: 'stalled' });
-      throw new HttpError(503, 'this TaskManager just resumed from a stall; a deploy sent meanwhile may be stale (its sender may have placed the work elsewhere), so it was not executed');
-    }
+    refuseIfStalled();
     const req = (await readJsonBody(ctx, INTERNAL_MAX_BODY_BYTES)) as DeployRequest;
+    // Again after the body: the process may have stood still while it was read (a SIGSTOP between the
+    // first check and the start of the task ran a deploy the leader had given up on; chaos
+    // pause-taskmanager, seed 1736429560). From here to the start nothing waits.
+    refuseIfStalled();
     checkEpoch(req?.epoch);
     if (!owner.accepting()) throw new HttpError(503, 'this TaskManager is shutting down; deploy elsewhere');
     try {

@@ -88,3 +88,21 @@ test('security.audit.file reaches the TaskManager; its refusals are JSON lines t
   t.regex(lines[0].timestamp, /^\d{4}-\d\d-\d\dT/);
   t.is(fs.statSync(file).mode & 0o777, 0o600);
 });
+
+test('a deploy whose body arrived after a stall began is refused (503) and not started, though the stall began after the request did', async (t) => {
+  // The stall fence is checked before the body is read and again after it: a SIGSTOP while the body
+  // was being read resumes into a request the leader has given up on.
+  let checks = 0;
+  const deployed: unknown[] = [];
+  const stallingOwner = {
+    ...owner, stalled: () => ++checks > 1, highestEpoch: () => 0, admitCommand: () => 'admitted', accepting: () => true,
+    deploy: (req: unknown) => { deployed.push(req); return { key: 'k', state: 'RUNNING' }; },
+  } as unknown as TaskManagerCommands;
+  const logger = new RecordingLogger();
+  const handler = taskManagerApp(stallingOwner, { logger, internalToken: TOKEN }).callback();
+  const res = await inject(handler, { method: 'POST', path: '/deploy', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ epoch: 0 }) });
+  t.is(res.status, 503);
+  t.is(checks, 2, 'checked before and after the body');
+  t.deepEqual(deployed, []);
+  t.truthy(logger.events.find((e) => e.event === 'taskmanager.deploy.refused'));
+});
