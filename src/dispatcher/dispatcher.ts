@@ -343,7 +343,7 @@ export class Dispatcher implements LeaderContender {
     const { graphStore } = state;
     const ids = await graphStore.listIds(() => this.scheduleAdoption(state));
     state.listedGraphs = ids.length;
-    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id) && !isPending(state, id));
+    const fresh = ids.filter((id) => !state.jobs.has(id) && !state.submitting.has(id) && !state.recovery.has(id) && !pendingGraph(state, id));
     // A graph with a result is a job that ended before its cleanup finished: read exactly those results.
     const [stored, results] = await Promise.all([graphStore.readAll(fresh), state.resultStore.getMany(fresh.filter((id) => !state.results.has(id)))]);
     if (this.state !== state) return;
@@ -424,7 +424,7 @@ export class Dispatcher implements LeaderContender {
 
   /** Tracks a pending graph now (its recovery step queued); the tracked job, or undefined when `id` is none. */
   private promote(state: LeaderState, id: string): TrackedJob | undefined {
-    const graph = isPending(state, id) ? state.pending!.get(id)! : null;
+    const graph = pendingGraph(state, id);
     if (!graph) return undefined;
     state.promoted.add(id);
     // Suspects were settled at the grant; a graph that is not a job to run never reaches here.
@@ -889,7 +889,7 @@ export class Dispatcher implements LeaderContender {
     const state = this.requireLeader();
     return this.page(state, page, (id) => {
       const job = state.jobs.get(id);
-      if (!job && isPending(state, id)) return { id, status: 'RECONCILING' as JobStatus };
+      if (!job && pendingGraph(state, id)) return { id, status: 'RECONCILING' as JobStatus };
       return { id, status: job ? trackedStatus(job) : state.results.get(id)!.jobStatus };
     });
   }
@@ -905,7 +905,7 @@ export class Dispatcher implements LeaderContender {
     return this.page(state, { limit: Infinity }, (id) => {
       const job = state.jobs.get(id);
       if (job) return withSubmitter(job.jobMaster ? this.trackedDetails(state, job) : this.unbuiltDetails(job.graph, job.submittedAt), job.submittedBy);
-      const pending = isPending(state, id) ? state.pending!.get(id) : undefined;
+      const pending = pendingGraph(state, id);
       if (pending?.ok) return withSubmitter(this.unbuiltDetails(pending.envelope.graph, storedSubmittedAt(state, pending)), submitterOf(pending.envelope));
       return this.completedDetails(state.results.get(id)!);
     }).items;
@@ -966,7 +966,7 @@ export class Dispatcher implements LeaderContender {
   async executionResult(jobId: string): Promise<{ status: { id: 'IN_PROGRESS' | 'COMPLETED' }; 'job-execution-result'?: object }> {
     const state = this.requireLeader();
     assertJobId(jobId);
-    if (state.jobs.has(jobId) || isPending(state, jobId)) return { status: { id: 'IN_PROGRESS' } };
+    if (state.jobs.has(jobId) || pendingGraph(state, jobId)) return { status: { id: 'IN_PROGRESS' } };
     const r = await this.requireResult(state, jobId);
     return {
       status: { id: 'COMPLETED' },
@@ -1108,9 +1108,9 @@ function unreadableResult(jobId: string): JobResultEntry {
   return { state: 'clean', jobId, name: '(unreadable result)', jobStatus: 'FAILED', startTime: 0, endTime: 0, graphDigest: '', failure: { message: 'the stored job result is unreadable', timestamp: 0 } };
 }
 
-/** A graph the grant found and nobody has tracked yet (LeaderState.pending). */
-function isPending(state: LeaderState, id: string): boolean {
-  return state.pending !== null && !state.promoted.has(id) && state.pending.has(id);
+/** The stored graph of `id` when the grant found it and nobody has tracked it yet (LeaderState.pending). */
+function pendingGraph(state: LeaderState, id: string): StoredGraph<JobGraph> | undefined {
+  return state.promoted.has(id) ? undefined : state.pending?.get(id);
 }
 
 /** Pending graphs not tracked yet (each a recovered job: the grant settled the others). */

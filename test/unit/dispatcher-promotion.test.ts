@@ -9,12 +9,13 @@ import test from 'ava';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { LeaderElectionService } from '../../src/election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
-import { JobDetails, JobMaster, JobMasterContext, JobMasterFactory, JobStatus } from '../../src/jobmaster/types';
+import { JobMasterFactory } from '../../src/jobmaster/types';
 import { canonicalJson, JobGraph, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest, JobGraphStore } from '../../src/store/jobgraph-store';
 import { JobResultStore } from '../../src/store/jobresult-store';
 import { StandbyMirror } from '../../src/store/standby-mirror';
 import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
+import { FakeJobMaster } from '../helpers/fake-job-master';
 import { RecordingLogger } from '../helpers/fake-rest-deps';
 import { eventually } from '../helpers/ensemble';
 import { ZK_CODES } from '../../src/zk/errors';
@@ -41,20 +42,9 @@ async function seed(server: FakeZkServer, jobs: number[]): Promise<void> {
 }
 
 /** A JobMaster that runs as soon as it is started (no ZooKeeper, no tasks). */
-class RunningJobMaster implements JobMaster {
-  current: JobStatus = 'INITIALIZING';
+class RunningJobMaster extends FakeJobMaster {
   starts = 0;
-  constructor(readonly ctx: JobMasterContext) {}
-  get jobId(): string { return this.ctx.graph.jobId; }
-  get status(): JobStatus { return this.current; }
   async start(): Promise<void> { this.starts++; this.current = 'RUNNING'; }
-  cancel(): void { /* not exercised */ }
-  async suspend(): Promise<void> { this.current = 'SUSPENDED'; }
-  details(): JobDetails {
-    return { jid: this.jobId, name: this.ctx.graph.name, state: this.current, 'start-time': 0, 'end-time': -1, duration: 0, now: 0,
-      timestamps: { INITIALIZING: 0 }, vertices: [], restarts: 0, attempt: 0 };
-  }
-  exceptions(): [] { return []; }
 }
 
 /** A replica with a standby mirror, synced before it contends. Records every JobMaster built and every job expected, by epoch. */

@@ -8,13 +8,14 @@ import test from 'ava';
 import { Dispatcher } from '../../src/dispatcher/dispatcher';
 import { LeaderElectionService } from '../../src/election/service';
 import { zooKeeperLeaderElectionDriverFactory } from '../../src/election/zk-driver';
-import { JobDetails, JobMaster, JobMasterContext, JobMasterFactory, JobStatus } from '../../src/jobmaster/types';
+import { JobMasterFactory } from '../../src/jobmaster/types';
 import { SchedulingJobMaster } from '../../src/jobmaster/job-master';
 import { ZkProgressStore } from '../../src/store/progress-store';
 import type { TaskExecutionService } from '../../src/resources/resource-manager';
 import { canonicalJson, parseJobGraph } from '../../src/jobgraph';
 import { graphDigest } from '../../src/store/jobgraph-store';
 import { FakeZkClient, FakeZkServer } from '../helpers/fake-zk';
+import { FakeJobMaster } from '../helpers/fake-job-master';
 import { RecordingLogger } from '../helpers/fake-rest-deps';
 import { eventually } from '../helpers/ensemble';
 
@@ -33,24 +34,13 @@ async function seed(server: FakeZkServer, jobs: number[]): Promise<void> {
 }
 
 /** A JobMaster whose start resolves (or rejects) only when the test says so. */
-class HeldJobMaster implements JobMaster {
-  current: JobStatus = 'INITIALIZING';
+class HeldJobMaster extends FakeJobMaster {
   started = false;
   private settle!: { resolve: () => void; reject: (err: Error) => void };
   private readonly running = new Promise<void>((resolve, reject) => { this.settle = { resolve, reject }; });
-  constructor(readonly ctx: JobMasterContext) {}
-  get jobId(): string { return this.ctx.graph.jobId; }
-  get status(): JobStatus { return this.current; }
   start(): Promise<void> { this.started = true; return this.running; }
   release(): void { this.current = 'RUNNING'; this.settle.resolve(); }
   break(message: string): void { this.settle.reject(new Error(message)); }
-  cancel(): void { /* not exercised */ }
-  async suspend(): Promise<void> { this.current = 'SUSPENDED'; }
-  details(): JobDetails {
-    return { jid: this.jobId, name: this.ctx.graph.name, state: this.current, 'start-time': 0, 'end-time': -1, duration: 0, now: 0,
-      timestamps: { INITIALIZING: 0 }, vertices: [], restarts: 0, attempt: 0 };
-  }
-  exceptions(): [] { return []; }
 }
 
 function startReplica(client: FakeZkClient, jobMasterFactory: JobMasterFactory, logger = new RecordingLogger(),
