@@ -2,8 +2,8 @@
  * The shipped load-balancer recipe, deploy/haproxy/haproxy.cfg, run by the real `haproxy` in front of
  * a running cluster (the `haproxy` drill). The file is used unchanged: only the environment variables
  * it documents are set (REPLICA1…5, HAPROXY_BIND, for https replicas HAPROXY_REPLICA_CA_FILE and
- * HAPROXY_TLS_CERT, and the "any healthy replica" pattern's HAPROXY_HEALTH_CHECK and
- * HAPROXY_ABSOLUTE_REDIRECTS), so what the drill rehearses is exactly what an operator deploys. The
+ * HAPROXY_TLS_CERT, and the "any healthy replica" pattern's HAPROXY_HEALTH_CHECK,
+ * HAPROXY_ABSOLUTE_REDIRECTS and leader entrance HAPROXY_LEADER_BIND/HAPROXY_LEADER_URL), so what the drill rehearses is exactly what an operator deploys. The
  * `haproxy` benchmark scenario (bench/scenarios/haproxy.ts) starts it the same way.
  */
 import { spawnSync } from 'node:child_process';
@@ -38,6 +38,11 @@ export interface BalancerOptions {
   healthCheck?: string;
   /** The recipe's HAPROXY_ABSOLUTE_REDIRECTS=1: keep a 307's Location (standbyok with rest.standby-mode redirect). */
   absoluteRedirects?: boolean;
+  /**
+   * The recipe's leader entrance (HAPROXY_LEADER_BIND and HAPROXY_LEADER_URL on a second free 127.0.0.1
+   * port): standbys' 307s are rewritten to it (standbyok with rest.standby-mode redirect).
+   */
+  leaderEntrance?: boolean;
   /** A folder the balancer may write into (its configuration's files and its log); the caller removes it. */
   dir: string;
   /** How long (ms) to wait for HAProxy to listen. */
@@ -68,6 +73,8 @@ export class HaproxyBalancer {
   private constructor(
     /** Where clients connect: `http(s)://127.0.0.1:<port>`. */
     readonly url: string,
+    /** The leader entrance, `http(s)://127.0.0.1:<port>`, when started with `leaderEntrance`; else null. */
+    readonly leaderUrl: string | null,
     /** What a client of the balancer trusts (https only): its throwaway certificate. */
     readonly tls: ClientTls | undefined,
     /** `haproxy -v`'s first line. */
@@ -85,10 +92,12 @@ export class HaproxyBalancer {
     if (options.replicas.length === 0 || options.replicas.length > RECIPE_MAX_REPLICAS) {
       throw new Error(`the recipe takes 1 to ${RECIPE_MAX_REPLICAS} replicas (REPLICA1…${RECIPE_MAX_REPLICAS}), not ${options.replicas.length}`);
     }
-    const [port] = await freePorts(1);
+    const [port, entrancePort] = await freePorts(2);
+    const scheme = options.replicaCa !== undefined ? 'https' : 'http';
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HAPROXY_BIND: `127.0.0.1:${port}`,
+      ...(options.leaderEntrance ? { HAPROXY_LEADER_BIND: `127.0.0.1:${entrancePort}`, HAPROXY_LEADER_URL: `${scheme}://127.0.0.1:${entrancePort}` } : {}),
       ...Object.fromEntries(options.replicas.map((hostPort, i) => [`REPLICA${i + 1}`, hostPort])),
       ...(options.healthCheck !== undefined ? { HAPROXY_HEALTH_CHECK: options.healthCheck } : {}),
       ...(options.absoluteRedirects ? { HAPROXY_ABSOLUTE_REDIRECTS: '1' } : {}),
@@ -108,7 +117,7 @@ export class HaproxyBalancer {
     if (check.status !== 0) throw new Error(`haproxy -c -f ${HAPROXY_RECIPE} refused the recipe: ${`${check.stdout}${check.stderr}`.trim()}`);
     const logFile = path.join(options.dir, 'haproxy.log');
     const child = ManagedChild.spawn(options.binary, ['-f', HAPROXY_RECIPE, '-db'], { env, logFile });
-    const balancer = new HaproxyBalancer(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, tls, version.stdout.split('\n')[0].trim(), logFile, child);
+    const balancer = new HaproxyBalancer(`${scheme}://127.0.0.1:${port}`, env.HAPROXY_LEADER_URL ?? null, tls, version.stdout.split('\n')[0].trim(), logFile, child);
     try {
       await eventually('HAProxy listens', async () => {
         if (!child.running) throw new Error(`haproxy exited: ${balancer.logTail(1000)}`);

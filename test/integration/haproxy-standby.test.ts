@@ -15,6 +15,10 @@
  * Every other failure is 503 + Retry-After, and no acknowledged job is lost. In redirect mode,
  * standbys hammered directly never send a client to the dead leader once they answered 503: every
  * answer is 503 or a 307 to a live leader.
+ * Redirect mode through the recipe's leader entrance (HAPROXY_LEADER_BIND, HAPROXY_LEADER_URL): the 307s
+ * are rewritten to the entrance, so the client follows them through HAProxy too, and even the request
+ * that follows a 307 received just before the SIGKILL gets an answer (a retry elsewhere or 503 +
+ * Retry-After): no connection error at all, as in forward mode.
  */
 import anyTest, { ExecutionContext, TestFn } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
@@ -33,7 +37,8 @@ ensembleHooks(test);
 const HAPROXY = '/usr/sbin/haproxy';
 const CFG = path.join(packageRoot(), 'deploy', 'haproxy', 'haproxy.cfg');
 
-type Mode = 'redirect' | 'forward';
+/** redirect: 307s to the leader's own URL; entrance: 307s rewritten to the recipe's leader entrance. */
+type Mode = 'redirect' | 'entrance' | 'forward';
 
 /**
  * Answers a client got. `diedUnder`: connection errors of requests the client sent straight to the leader
@@ -53,16 +58,17 @@ class HopError extends Error {
 async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode: Mode): Promise<void> {
   const cluster = await ExecutionCluster.start({
     connect: t.context.ensemble.connectString, replicas: 3, taskManagers: 1, sessionTimeoutMs: 4000,
-    settings: [`rest.standby-mode=${mode}`],
+    settings: [`rest.standby-mode=${mode === 'forward' ? 'forward' : 'redirect'}`],
   });
   t.context.clusters.push(cluster);
-  const [lbPort] = await freePorts(1);
+  const [lbPort, entrancePort] = await freePorts(2);
   const env = {
     ...process.env,
     HAPROXY_BIND: `127.0.0.1:${lbPort}`,
     HAPROXY_HEALTH_CHECK: '/health?standbyok=true',
     // Redirect mode: 307s go to the leader's advertised URL, the pattern that used to meet dead leaders.
     ...(mode === 'redirect' ? { HAPROXY_ABSOLUTE_REDIRECTS: '1' } : {}),
+    ...(mode === 'entrance' ? { HAPROXY_LEADER_BIND: `127.0.0.1:${entrancePort}`, HAPROXY_LEADER_URL: `http://127.0.0.1:${entrancePort}` } : {}),
     ...Object.fromEntries(cluster.replicas.map((r, i) => [`REPLICA${i + 1}`, new URL(r.url).host])),
   };
   const check = spawnSync(HAPROXY, ['-c', '-f', CFG], { env, encoding: 'utf8' });
@@ -143,7 +149,7 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
   // Redirect mode: hammer every standby directly, without following, and check where 307s point.
   const redirectViolations: string[] = [];
   const redirectsToKilled = { beforeExitSeen: 0 };
-  let probing = mode === 'redirect';
+  let probing = mode !== 'forward';
   const direct = (async () => {
     const seen503 = new Set<string>();
     while (probing) {
@@ -195,8 +201,8 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
 
     t.log({ mode, ...tally, acknowledged: acknowledged.length, redirectsToKilled });
     t.deepEqual(tally.errors, [], 'no connection errors through HAProxy or to a live leader');
-    if (mode === 'forward') t.deepEqual([...tally.diedUnder, ...tally.redirectedToDying], [], 'forward mode: clients never talk to the leader themselves');
-    if (mode === 'redirect') t.true(detected, 'every standby answered 503 after the kill');
+    if (mode !== 'redirect') t.deepEqual([...tally.diedUnder, ...tally.redirectedToDying], [], `${mode} mode: clients never talk to the leader themselves`);
+    if (mode !== 'forward') t.true(detected, 'every standby answered 503 after the kill');
     t.deepEqual(tally.bad, [], 'every failed answer is 503 + Retry-After');
     t.true(tally.unavailable + tally.ok > 0);
     t.deepEqual(redirectViolations, []);
@@ -222,4 +228,5 @@ async function drill(t: ExecutionContext<ClusterContext<ExecutionCluster>>, mode
 }
 
 test.serial('standbyok pattern, rest.standby-mode redirect: SIGKILL and SIGTERM of the leader without lost jobs or connection errors through HAProxy; no 307 to the leader once its process exited', (t) => drill(t, 'redirect'));
+test.serial('standbyok pattern, rest.standby-mode redirect through the leader entrance: SIGKILL and SIGTERM of the leader without any connection error or lost job', (t) => drill(t, 'entrance'));
 test.serial('standbyok pattern, rest.standby-mode forward: SIGKILL and SIGTERM of the leader without connection errors or lost jobs', (t) => drill(t, 'forward'));
