@@ -38,6 +38,11 @@ export interface DrillOptions {
   tls?: ClientTls;
   /** The `haproxy` program for the haproxy drill; default: found on PATH or in /usr/sbin. */
   haproxy?: string;
+  /**
+   * The haproxy drill with the recipe's "any healthy replica" pattern (HAPROXY_HEALTH_CHECK=
+   * /health?standbyok=true) and its leader entrance (standbys' 307s rewritten to it); default: leader-only checks.
+   */
+  standbyok?: boolean;
   out: (line: string) => void;
 }
 
@@ -393,7 +398,7 @@ interface Tally { ok: number; unavailable: number; other: string[]; connectionEr
 const haproxyDrill: Drill = {
   name: 'haproxy',
   runbook: 'runbooks/load-balancer.md',
-  description: 'HAProxy from deploy/haproxy/haproxy.cfg in front of the replicas: it routes to the leader; while the leader stops, clients see only answers or 503 + Retry-After',
+  description: 'HAProxy from deploy/haproxy/haproxy.cfg in front of the replicas (leader-only checks, or --standbyok: any healthy replica with the leader entrance): leader-only calls reach the leader; while the leader stops, clients see only answers or 503 + Retry-After',
   async run(o, check) {
     const ready = await readyLeader(o, check);
     if (!ready) return;
@@ -408,30 +413,52 @@ const haproxyDrill: Drill = {
     let balancer: HaproxyBalancer | undefined;
     const failedBefore = check.failed;
     try {
-      balancer = await HaproxyBalancer.start({ binary: binary!, dir, replicas: healths.map(({ c }) => new URL(c.restUrl).host), replicaCa: secure ? o.tls!.ca : undefined });
+      balancer = await HaproxyBalancer.start({
+        binary: binary!, dir, replicas: healths.map(({ c }) => new URL(c.restUrl).host), replicaCa: secure ? o.tls!.ca : undefined,
+        ...(o.standbyok ? { healthCheck: '/health?standbyok=true', leaderEntrance: true } : {}),
+      });
       check.expect(true, `HAProxy serves ${balancer.url} from the recipe`, `${HAPROXY_RECIPE} accepted by haproxy -c; ${balancer.version}`);
+      if (o.standbyok) check.note(`any healthy replica: HAPROXY_HEALTH_CHECK=/health?standbyok=true; leader entrance ${balancer.leaderUrl} (HAPROXY_LEADER_BIND, HAPROXY_LEADER_URL)`);
       if (secure) check.note('TLS: https to each replica, verified against the cluster CA (HAPROXY_REPLICA_CA_FILE); clients get a throwaway certificate (HAPROXY_TLS_CERT)');
       const lb = balancer;
-      /** One request through the balancer: its answer, or the transport error a client would see. */
+      /** One request through the balancer (`p` a path, or a URL at the leader entrance): its answer, or the transport error a client would see. */
       const through = (p: string, auth = true): Promise<JsonResponse | HttpTransportError> =>
-        requestJson('GET', `${lb.url}${p}`, undefined, { timeoutMs: 10_000, tls: lb.tls, token: auth ? o.token : undefined })
+        requestJson('GET', p.startsWith('/') ? `${lb.url}${p}` : p, undefined, { timeoutMs: 10_000, tls: lb.tls, token: auth ? o.token : undefined })
           .catch((err: unknown) => { if (err instanceof HttpTransportError) return err; throw err; });
-      const from = (a: JsonResponse | HttpTransportError): string => (a instanceof HttpTransportError ? `no answer (${a.detail})` : `${a.status} from ${a.headers.get('x-ha-replica-id') ?? 'HAProxy'}`);
+      /**
+       * As a client does: a 307 back through the balancer (relative, or to the leader entrance) is followed
+       * once. A 307 to anywhere else (a replica's own URL) is returned as it is.
+       */
+      const follow = async (p: string): Promise<JsonResponse | HttpTransportError> => {
+        const a = await through(p);
+        const location = a instanceof HttpTransportError || a.status !== 307 ? null : a.headers.get('location');
+        return location && (location.startsWith('/') || (lb.leaderUrl !== null && location.startsWith(`${lb.leaderUrl}/`))) ? through(location) : a;
+      };
+      const from = (a: JsonResponse | HttpTransportError): string => (a instanceof HttpTransportError ? `no answer (${a.detail})`
+        : `${a.status} from ${a.headers.get('x-ha-replica-id') ?? 'HAProxy'}${a.status === 307 ? ` → ${a.headers.get('location')}` : ''}`);
 
-      // Servers start UP until their checks fail; the monitor URI answers 200 once exactly one is left.
-      const settled = await pollUntil(async () => { const a = await through('/haproxy-health', false); return !(a instanceof HttpTransportError) && a.status === 200; }, 30_000);
-      if (!check.expect(settled, 'the health checks leave exactly one server UP', settled ? 'GET /haproxy-health: 200' : 'not within 30 s (GET /haproxy-health)')) return;
+      // Servers start UP until their checks fail; a monitor URI answers 200 once exactly one (the leader) is
+      // left: the client entrance's with leader-only checks, the leader entrance's with --standbyok.
+      const monitor = lb.leaderUrl ? `${lb.leaderUrl}/haproxy-health` : '/haproxy-health';
+      const settled = await pollUntil(async () => { const a = await through(monitor, false); return !(a instanceof HttpTransportError) && a.status === 200; }, 30_000);
+      if (!check.expect(settled, `the leader-only checks leave exactly one server UP${lb.leaderUrl ? ' at the leader entrance' : ''}`,
+        settled ? `GET ${monitor}: 200` : `not within 30 s (GET ${monitor})`)) return;
       const h = await through('/health');
-      check.expect(!(h instanceof HttpTransportError) && h.status === 200 && h.body?.role === 'leader' && h.headers.get('x-ha-replica-id') === leader.replicaId,
-        'GET /health through HAProxy reaches the leader', from(h));
-      const jobs = await through('/jobs');
+      if (o.standbyok) {
+        check.expect(!(h instanceof HttpTransportError) && h.status === 200, 'GET /health through HAProxy answers 200 (any healthy replica)', from(h));
+      } else {
+        check.expect(!(h instanceof HttpTransportError) && h.status === 200 && h.body?.role === 'leader' && h.headers.get('x-ha-replica-id') === leader.replicaId,
+          'GET /health through HAProxy reaches the leader', from(h));
+      }
+      const jobs = await follow('/jobs');
       check.expect(!(jobs instanceof HttpTransportError) && jobs.status === 200 && jobs.headers.get('x-ha-replica-id') === leader.replicaId,
-        'a leader-only call (GET /jobs) is answered through HAProxy, not redirected', from(jobs));
+        o.standbyok ? 'a leader-only call (GET /jobs) reaches the leader through HAProxy (a standby\'s 307 leads to the leader entrance)'
+          : 'a leader-only call (GET /jobs) is answered through HAProxy, not redirected', from(jobs));
       if (o.token !== undefined) {
         const anonymous = await through('/jobs', false);
         check.expect(!(anonymous instanceof HttpTransportError) && anonymous.status === 401, 'authentication holds through HAProxy (no token: 401)', from(anonymous));
       }
-      await failoverThrough(o, check, leader, through);
+      await failoverThrough(o, check, leader, follow);
     } finally {
       if (balancer) {
         await balancer.stop();
@@ -445,7 +472,7 @@ const haproxyDrill: Drill = {
 
 /**
  * The failover half of the haproxy drill: a client reads GET /jobs through the balancer back to back
- * (following a relative 307 once, as clients do) while the leader stops, until a new leader answered a
+ * (following a 307 back through the balancer once, as clients do) while the leader stops, until a new leader answered a
  * few times. Every answer must be a 200 or a 503 with Retry-After; a connection error or any other
  * status is what the recipe exists to prevent.
  */
@@ -457,11 +484,9 @@ async function failoverThrough(o: DrillOptions, check: Checks, leader: Contender
   let reading = true;
   const reader = (async () => {
     while (reading) {
-      let a = await through('/jobs');
-      // A stopping leader drains as a standby: its 307 (made relative by the recipe) leads back through
-      // the balancer, which a client follows, as here.
-      const location = a instanceof HttpTransportError || a.status !== 307 ? null : a.headers.get('location');
-      if (location?.startsWith('/')) a = await through(location);
+      // `through` follows a 307 back through the balancer, as clients do: from a standby (--standbyok),
+      // or from a stopping leader that drains as one.
+      const a = await through('/jobs');
       const replica = a instanceof HttpTransportError ? null : a.headers.get('x-ha-replica-id');
       if (a instanceof HttpTransportError) tally.connectionErrors.push(a.detail);
       else if (a.status === 200) tally.ok++;
@@ -511,7 +536,7 @@ async function pollUntil(done: () => boolean | Promise<boolean>, timeoutMs: numb
 
 export const DRILLS: Drill[] = [healthDrill, leaderFailoverDrill, taskFailureDrill, taskManagerLossDrill, zookeeperFollowerDrill, corruptJobGraphDrill, haproxyDrill];
 
-export const DRILL_USAGE = `ha-dispatcher drill NAME [--url URL[,URL...]] [--token-file FILE] [--ca-file FILE] [--no-kill] [--signal TERM|KILL] [--timeout MS] [--zk-dir DIR] [--haproxy BIN]
+export const DRILL_USAGE = `ha-dispatcher drill NAME [--url URL[,URL...]] [--token-file FILE] [--ca-file FILE] [--no-kill] [--signal TERM|KILL] [--timeout MS] [--zk-dir DIR] [--haproxy BIN] [--standbyok]
 drills: ${DRILLS.map((d) => d.name).join(', ')}  (ha-dispatcher drill --list)
 --url defaults to $HA_DISPATCHER_URL, else http://127.0.0.1:8081; the token comes from --token-file, $HA_DISPATCHER_TOKEN_FILE
 or $HA_DISPATCHER_TOKEN, the CA of https replicas from --ca-file or $HA_DISPATCHER_CA_FILE (as for the client verbs).`;
@@ -538,7 +563,7 @@ export async function drillCommand(args: string[], env: NodeJS.ProcessEnv = proc
     options: {
       url: { type: 'string' }, 'no-kill': { type: 'boolean', default: false }, signal: { type: 'string', default: 'TERM' },
       timeout: { type: 'string', default: '120000' }, 'zk-dir': { type: 'string' }, list: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
-      'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, haproxy: { type: 'string' },
+      'token-file': { type: 'string' }, 'ca-file': { type: 'string' }, haproxy: { type: 'string' }, standbyok: { type: 'boolean', default: false },
     },
   });
   const out = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -557,7 +582,7 @@ export async function drillCommand(args: string[], env: NodeJS.ProcessEnv = proc
   const url = parseUrlList(values.url ?? (env.HA_DISPATCHER_URL || 'http://127.0.0.1:8081')).map((u) => u.replace(/\/$/, '')).join(',');
   const ok = await runDrill(positionals[0], {
     url, noKill: values['no-kill'], signal: `SIG${signal}` as 'SIGTERM' | 'SIGKILL', timeoutMs, zkDir: values['zk-dir'],
-    token: restToken(values['token-file'], env), tls: trustedCa(values['ca-file'], env), haproxy: values.haproxy, out,
+    token: restToken(values['token-file'], env), tls: trustedCa(values['ca-file'], env), haproxy: values.haproxy, standbyok: values.standbyok, out,
   });
   return ok ? 0 : 1;
 }

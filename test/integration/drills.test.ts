@@ -59,6 +59,18 @@ test.serial('drill haproxy on a plain-http cluster of two replicas: the recipe r
   before.start();
 });
 
+test.serial('drill haproxy --standbyok: any healthy replica behind the recipe, 307s through the leader entrance, a leader SIGTERM without connection errors', async (t) => {
+  await t.context.cluster.waitForStandbys();
+  const before = await t.context.cluster.leader();
+  const lines = await drill(t, 'haproxy', { standbyok: true });
+  t.true(lines.some((l) => /leader entrance http:\/\/127\.0\.0\.1:\d+/.test(l)));
+  t.true(lines.some((l) => /ok {3}the leader-only checks leave exactly one server UP at the leader entrance/.test(l)));
+  t.true(lines.some((l) => /ok {3}GET \/health through HAProxy answers 200 \(any healthy replica\)/.test(l)));
+  t.true(lines.some((l) => /ok {3}clients through HAProxy saw no connection error/.test(l)));
+  t.true(await eventually('the old leader exited', () => !before.running, 30_000, 50), 'the drill stopped the old leader');
+  before.start();
+});
+
 test.serial('an unknown drill is a usage error naming the drills', async (t) => {
   await t.throwsAsync(runDrill('nope', { url: 'http://127.0.0.1:1', noKill: true, signal: 'SIGTERM', timeoutMs: 1000, out: () => undefined }),
     { message: /unknown drill "nope"; drills: health, leader-failover/ });
