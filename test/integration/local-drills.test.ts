@@ -132,6 +132,24 @@ test.serial('drill haproxy: the recipe routes to local\'s leader over TLS and ca
   t.regex(health.stdout, /ok {3}3 contenders in the latch/);
 });
 
+test.serial('drill haproxy --standbyok: any healthy replica over TLS, a standby\'s 307 leads through the https leader entrance, a leader SIGTERM without connection errors', async (t) => {
+  const { local } = t.context;
+  const before = await settled(local);
+  const env = bannerEnv(local);
+  const run = await cli(['drill', 'haproxy', '--standbyok', '--timeout', '60000'], 170_000, env);
+  t.log(run.stdout);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  t.regex(run.stdout, /leader entrance https:\/\/127\.0\.0\.1:\d+ \(HAPROXY_LEADER_BIND, HAPROXY_LEADER_URL\)/);
+  t.regex(run.stdout, /ok {3}the leader-only checks leave exactly one server UP at the leader entrance/);
+  t.regex(run.stdout, new RegExp(`ok {3}a leader-only call \\(GET /jobs\\) reaches the leader through HAProxy .* — 200 from ${before}`));
+  t.regex(run.stdout, /ok {3}authentication holds through HAProxy \(no token: 401\)/);
+  t.regex(run.stdout, /ok {3}clients through HAProxy saw no connection error/);
+  const first = local.urlList.split(',').find((u) => !u.endsWith(`:${local.base + Number(before.slice(-1)) - 1}`))!;
+  await eventually(`${before} left the latch`, async () => (await get(local, `${first}/replicas`)).body.replicas.length === 2, 30_000, 200);
+  await restartOnceExited(local, before);
+  t.not(await settled(local), before, 'the restarted replica rejoined as a standby');
+});
+
 test.serial('drills task-failure, corrupt-jobgraph, leader-failover and taskmanager-loss pass against local; "restart NAME" brings back what they stopped', async (t) => {
   const { local } = t.context;
   t.timeout(360_000);
