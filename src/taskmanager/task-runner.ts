@@ -51,13 +51,18 @@ export interface TaskControl {
   readonly logFile: string;
   readonly cancelRequested: boolean;
   running(pid: number | null): void;
+  /** The output pipes stayed open `drainMs` after the process group ended and were closed (see commandWork). */
+  outputClosed(drainMs: number): void;
   finish(outcome: TaskOutcome): void;
 }
 
 /** Starts the work and returns how to stop it; the work reports through `ctl`, and never throws. */
 export type Work = (ctl: TaskControl) => () => Promise<void>;
 
-/** Emits 'running' (once started; pid known for commands) and 'done' (outcome), each at most once. */
+/**
+ * Emits 'running' (once started; pid known for commands) and 'done' (outcome), each at most once, and
+ * 'output-closed' (drain time, ms) before 'done' when a command's pipes had to be closed for it to end.
+ */
 export class RunningTask extends EventEmitter {
   readonly startedAt = Date.now();
   readonly done: Promise<TaskOutcome>;
@@ -81,6 +86,7 @@ export class RunningTask extends EventEmitter {
         // Deferred so listeners attached right after startTask() still see it.
         process.nextTick(() => this.emit('running', pid));
       },
+      outputClosed: (drainMs) => { this.emit('output-closed', drainMs); },
       finish: (outcome) => this.finish(outcome),
     });
   }
@@ -214,6 +220,7 @@ function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskCont
     const drainOutput = async (): Promise<void> => {
       if (await settlesWithin(closed, settings.outputDrainMs)) return;
       log.write(`[task-runner] output still open ${settings.outputDrainMs} ms after the process group ended; closing it\n`);
+      ctl.outputClosed(settings.outputDrainMs);
       child.stdout?.destroy();
       child.stderr?.destroy();
       await closed;

@@ -159,6 +159,8 @@ test('an attempt ends with its process group even when a process outside the gro
   const ctx = context();
   const pidFile = path.join(path.dirname(ctx.logDir), 'escaped.pid');
   const task = startTask(leavesPipesOpen(pidFile, ''), ctx, { outputDrainMs: 200 });
+  const closedAfter: number[] = [];
+  task.on('output-closed', (ms: number) => closedAfter.push(ms));
   const escaped = await escapedPid(pidFile);
   t.teardown(() => { try { process.kill(escaped, 'SIGKILL'); } catch { /* gone */ } });
   let outcome: TaskOutcome | null = null;
@@ -170,6 +172,7 @@ test('an attempt ends with its process group even when a process outside the gro
   const log = fs.readFileSync(task.logFile, 'utf8');
   t.regex(log, /^started$/m);
   t.regex(log, /output still open 200 ms after the process group ended/);
+  t.deepEqual(closedAfter, [200]);
   t.false(fs.existsSync(workDirPath(ctx, defaultSandbox(ctx.logDir).workRoot)));
 });
 
