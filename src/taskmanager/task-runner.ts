@@ -215,7 +215,9 @@ function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskCont
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     // 'close' needs end-of-file on both pipes as well as the exit. Once the group is gone nobody in it
     // holds them; a pipe still open then is held by a process that left the group (setsid), or its
-    // end-of-file was never reported to us. Either way the attempt is over: waiting on would leave it
+    // end-of-file is never reported: the native ZooKeeper client, after a receive timeout, unregisters
+    // from epoll the descriptor number of the socket it closed, which a new pipe may have taken by then
+    // (docs/ARCHITECTURE.md, failure table). Either way the attempt is over: waiting on would leave it
     // RUNNING for good (and a cancel or TaskManager stop hanging), so the pipes are closed instead.
     const drainOutput = async (): Promise<void> => {
       if (await settlesWithin(closed, settings.outputDrainMs)) return;
