@@ -286,6 +286,10 @@ export class TaskManager {
       if (entry.report.state !== 'DEPLOYING') return;
       this.update(key, { state: 'RUNNING', pid });
     });
+    running.once('output-closed', (drainMs: number) => {
+      this.logger.warn('task.output.closed', { jobId: id.jobId, task: key, pid: running.pid, drainMs,
+        reason: 'the output pipes were still open after the process group had ended; closed so that the attempt ends' });
+    });
     running.once('done', (outcome) => {
       if (running.pid !== null) this.reaper?.untrack(running.pid);
       this.update(key, { state: outcome.state, error: outcome.state === 'FAILED' ? outcome.error : undefined, endedAt: this.clock.now() });

@@ -36,22 +36,33 @@ export interface TaskRunnerOptions {
   sandbox?: TaskSandbox;
   /** Cap and rotation of each attempt's log; default DEFAULT_LOG_LIMITS (10 MiB × 3). */
   log?: LogLimits;
+  /**
+   * How long, once a command's process group is gone, its output pipes may take to reach end-of-file
+   * before the runner closes them and ends the attempt anyway (ms; default DEFAULT_OUTPUT_DRAIN_MS).
+   */
+  outputDrainMs?: number;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 5000;
+export const DEFAULT_OUTPUT_DRAIN_MS = 2000;
 
 /** The handle a piece of work gets to report on itself. */
 export interface TaskControl {
   readonly logFile: string;
   readonly cancelRequested: boolean;
   running(pid: number | null): void;
+  /** The output pipes stayed open `drainMs` after the process group ended and were closed (see commandWork). */
+  outputClosed(drainMs: number): void;
   finish(outcome: TaskOutcome): void;
 }
 
 /** Starts the work and returns how to stop it; the work reports through `ctl`, and never throws. */
 export type Work = (ctl: TaskControl) => () => Promise<void>;
 
-/** Emits 'running' (once started; pid known for commands) and 'done' (outcome), each at most once. */
+/**
+ * Emits 'running' (once started; pid known for commands) and 'done' (outcome), each at most once, and
+ * 'output-closed' (drain time, ms) before 'done' when a command's pipes had to be closed for it to end.
+ */
 export class RunningTask extends EventEmitter {
   readonly startedAt = Date.now();
   readonly done: Promise<TaskOutcome>;
@@ -75,6 +86,7 @@ export class RunningTask extends EventEmitter {
         // Deferred so listeners attached right after startTask() still see it.
         process.nextTick(() => this.emit('running', pid));
       },
+      outputClosed: (drainMs) => { this.emit('output-closed', drainMs); },
       finish: (outcome) => this.finish(outcome),
     });
   }
@@ -102,7 +114,7 @@ export class RunningTask extends EventEmitter {
   }
 }
 
-type RunnerSettings = Required<Pick<TaskRunnerOptions, 'killGraceMs' | 'sandbox' | 'log'>>;
+type RunnerSettings = Required<Pick<TaskRunnerOptions, 'killGraceMs' | 'sandbox' | 'log' | 'outputDrainMs'>>;
 
 export function startTask(spec: TaskSpec, ctx: TaskContext, options: TaskRunnerOptions = {}): RunningTask {
   const logFile = logFilePath(ctx);
@@ -113,6 +125,7 @@ export function startTask(spec: TaskSpec, ctx: TaskContext, options: TaskRunnerO
       killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
       sandbox: options.sandbox ?? defaultSandbox(ctx.logDir),
       log: options.log ?? DEFAULT_LOG_LIMITS,
+      outputDrainMs: options.outputDrainMs ?? DEFAULT_OUTPUT_DRAIN_MS,
     });
   } catch (err) {
     work = failedWork(`cannot prepare the task: ${(err as Error).message}`);
@@ -198,10 +211,25 @@ function commandWork(spec: Extract<TaskSpec, { type: 'command' }>, ctx: TaskCont
     child.stderr?.on('data', (chunk: Buffer) => log.write(chunk));
 
     const pid = child.pid ?? null;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    // 'close' needs end-of-file on both pipes as well as the exit. Once the group is gone nobody in it
+    // holds them; a pipe still open then is held by a process that left the group (setsid), or its
+    // end-of-file is never reported: the native ZooKeeper client, after a receive timeout, unregisters
+    // from epoll the descriptor number of the socket it closed, which a new pipe may have taken by then
+    // (docs/ARCHITECTURE.md, failure table). Either way the attempt is over: waiting on would leave it
+    // RUNNING for good (and a cancel or TaskManager stop hanging), so the pipes are closed instead.
+    const drainOutput = async (): Promise<void> => {
+      if (await settlesWithin(closed, settings.outputDrainMs)) return;
+      log.write(`[task-runner] output still open ${settings.outputDrainMs} ms after the process group ended; closing it\n`);
+      ctl.outputClosed(settings.outputDrainMs);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      await closed;
+    };
     let timedOut = false;
     let killing: Promise<void> | null = null;
-    const kill = (): Promise<void> => (killing ??= pid === null ? closed : killGroup(pid, closed, settings.killGraceMs));
+    const kill = (): Promise<void> => (killing ??= pid === null ? closed : killGroup(pid, exited, settings.killGraceMs).then(drainOutput));
     const timer = spec.timeoutMs
       ? setTimeout(() => {
           timedOut = true;
@@ -261,7 +289,7 @@ function fixedEnv(ctx: TaskContext): Record<string, string> {
   };
 }
 
-/** SIGTERM to the whole group, SIGKILL to whatever is left after the grace period, then wait for the leader. */
+/** SIGTERM to the whole group, SIGKILL to whatever is left after the grace period, then wait for the leader's exit. */
 async function killGroup(pgid: number, exited: Promise<void>, graceMs: number): Promise<void> {
   signalGroup(pgid, 'SIGTERM');
   const deadline = performance.now() + graceMs; // monotonic: a wall-clock step neither cuts nor stretches the grace
@@ -311,6 +339,17 @@ function groupAlive(pgid: number): boolean {
 function safeName(id: string): string {
   const name = String(id).replace(/[^A-Za-z0-9._-]/g, '_');
   return /^\.*$/.test(name) ? `_${name}` : name;
+}
+
+/** True when `promise` settles within `ms`, false otherwise; leaves no timer behind either way. */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function delay(ms: number): Promise<void> {

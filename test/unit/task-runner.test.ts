@@ -134,6 +134,61 @@ test('a command ignoring SIGTERM is killed after the grace period', async (t) =>
   t.false(isAlive(task.pid!));
 });
 
+/**
+ * A command whose output pipes outlive its process group: it starts a process in a session of its own
+ * (out of reach of the group kill) that inherits stdout and stderr, writes that process's pid, and exits.
+ */
+function leavesPipesOpen(pidFile: string, then: string): TaskSpec {
+  return node(`
+    const { spawn } = require('node:child_process');
+    const escaped = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: ['ignore', 'inherit', 'inherit'] });
+    escaped.unref();
+    require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(escaped.pid));
+    console.log('started');
+    ${then}`);
+}
+
+async function escapedPid(pidFile: string): Promise<number> {
+  return eventually('escaped pid written', () => {
+    const text = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8') : '';
+    return text ? Number(text) : 0;
+  }, 10000);
+}
+
+test('an attempt ends with its process group even when a process outside the group keeps its output pipes open', async (t) => {
+  const ctx = context();
+  const pidFile = path.join(path.dirname(ctx.logDir), 'escaped.pid');
+  const task = startTask(leavesPipesOpen(pidFile, ''), ctx, { outputDrainMs: 200 });
+  const closedAfter: number[] = [];
+  task.on('output-closed', (ms: number) => closedAfter.push(ms));
+  const escaped = await escapedPid(pidFile);
+  t.teardown(() => { try { process.kill(escaped, 'SIGKILL'); } catch { /* gone */ } });
+  let outcome: TaskOutcome | null = null;
+  void task.done.then((o) => (outcome = o));
+  // Before the fix the runner waited for end-of-file on pipes the escaped process held: RUNNING for good.
+  await eventually('the attempt ended', () => outcome, 10000);
+  t.deepEqual(outcome, { state: 'FINISHED' });
+  t.true(isAlive(escaped)); // not the runner's to kill: it left the group
+  const log = fs.readFileSync(task.logFile, 'utf8');
+  t.regex(log, /^started$/m);
+  t.regex(log, /output still open 200 ms after the process group ended/);
+  t.deepEqual(closedAfter, [200]);
+  t.false(fs.existsSync(workDirPath(ctx, defaultSandbox(ctx.logDir).workRoot)));
+});
+
+test('cancel completes even when a process outside the group keeps the output pipes open', async (t) => {
+  const ctx = context();
+  const pidFile = path.join(path.dirname(ctx.logDir), 'escaped.pid');
+  const task = startTask(leavesPipesOpen(pidFile, 'setInterval(() => {}, 1000);'), ctx, { outputDrainMs: 200, killGraceMs: 2000 });
+  const escaped = await escapedPid(pidFile);
+  t.teardown(() => { try { process.kill(escaped, 'SIGKILL'); } catch { /* gone */ } });
+  let outcome: TaskOutcome | null = null;
+  void task.cancel().then((o) => (outcome = o));
+  await eventually('the cancel completed', () => outcome, 10000);
+  t.deepEqual(outcome, { state: 'CANCELED' });
+  t.false(isAlive(task.pid!));
+});
+
 test('sleep finishes, and cancel after completion keeps the outcome', async (t) => {
   const task = startTask({ type: 'sleep', ms: 20 }, context());
   const events: string[] = [];
