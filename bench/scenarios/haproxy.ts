@@ -233,7 +233,8 @@ class LoadClient {
     for (let hops = 0; a.status === 307 && hops < MAX_REDIRECTS; hops++) {
       const redirectedAt = Date.now();
       target = new URL(String(a.headers.location ?? ''), target).toString();
-      const throughBalancer = target.startsWith(this.lbUrl) || (this.entranceUrl !== null && target.startsWith(this.entranceUrl));
+      const origin = new URL(target).origin;
+      const throughBalancer = origin === new URL(this.lbUrl).origin || (this.entranceUrl !== null && origin === new URL(this.entranceUrl).origin);
       a = await this.hop(method, target, body, throughBalancer ? null : target, redirectedAt);
     }
     return a;

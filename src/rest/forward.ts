@@ -54,7 +54,7 @@ export class LeaderForwarder {
    * @throws HttpError 503 `LEADER_UNREACHABLE` with `Retry-After: 1` when no answer head arrives in time.
    */
   async forward(ctx: Context, leader: LeaderTarget): Promise<void> {
-    const url = new URL(`${leader.restUrl.replace(/\/$/, '')}${ctx.originalUrl}`);
+    const url = new URL(atLeader(leader.restUrl, ctx.originalUrl));
     const secure = url.protocol === 'https:';
     const headers: http.OutgoingHttpHeaders = endToEnd(ctx.req.headers);
     headers['x-forwarded-for'] = [ctx.req.headers['x-forwarded-for'], ctx.req.socket.remoteAddress].filter(Boolean).join(', ');
@@ -103,4 +103,23 @@ export function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHe
     out[name] = value;
   }
   return out;
+}
+
+/**
+ * The same request at the leader: `restUrl` (e.g. `https://replica-2:8081`) + the path and query of
+ * `originalUrl`. A request target in absolute form (`GET http://elsewhere/jobs`, RFC 9112 §3.2.2)
+ * keeps only its path and query, so neither a 307's Location nor a forwarded request can be pointed
+ * at another host through it.
+ */
+export function atLeader(restUrl: string, originalUrl: string): string {
+  let pathAndQuery = originalUrl;
+  if (!pathAndQuery.startsWith('/')) {
+    try {
+      const target = new URL(pathAndQuery);
+      pathAndQuery = `${target.pathname}${target.search}`;
+    } catch {
+      pathAndQuery = '/'; // `*` (OPTIONS *) or garbage
+    }
+  }
+  return `${restUrl.replace(/\/$/, '')}${pathAndQuery}`;
 }

@@ -12,6 +12,7 @@ import type { Context, Middleware, Next } from 'koa';
 import { HttpError } from '../http/errors';
 import type { AppDeps } from './deps';
 import { isSafeLeaderUrl } from '../election/trust';
+import { atLeader } from './forward';
 
 /** Identity of a ready leader as standbys redirect to it. */
 export interface LeaderRef { replicaId: string; restUrl: string; epoch: number }
@@ -56,7 +57,7 @@ export function leaderGate(deps: GateDeps): Middleware {
     if (leader) {
       metrics?.redirects.inc({ outcome: 'redirect' });
       ctx.status = 307;
-      ctx.set('Location', `${leader.restUrl.replace(/\/$/, '')}${ctx.originalUrl}`);
+      ctx.set('Location', atLeader(leader.restUrl, ctx.originalUrl));
       ctx.set('X-HA-Leader-Id', leader.replicaId);
       ctx.set('X-HA-Leader-Epoch', String(leader.epoch));
       ctx.body = { redirect: true, leader: { replicaId: leader.replicaId, restUrl: leader.restUrl, epoch: leader.epoch } };

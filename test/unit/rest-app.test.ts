@@ -3,6 +3,7 @@
  * the token guard, 404/405 answers and the error middleware. Jobs routes: rest-jobs.test.ts.
  */
 import test from 'ava';
+import { atLeader } from '../../src/rest/forward';
 import { createApp } from '../../src/rest/app';
 import { LATCH_PATH } from '../../src/election/zk-driver';
 import { asStandby, fakeRestDeps } from '../helpers/fake-rest-deps';
@@ -104,6 +105,16 @@ test('a standby answers leader-only requests with 307 to the leader, keeping pat
   t.is(submit.headers.location, 'http://b.test:8081/jobs');
   t.deepEqual(f.dispatcher.submitted, [], 'a standby never submits');
   t.deepEqual((await f.deps.metrics!.redirects.get()).values.filter((v) => v.value > 0).map((v) => [v.labels.outcome, v.value]), [['redirect', 2]]);
+});
+
+test('a request target in absolute form (GET http://elsewhere/jobs) is redirected with its path and query only, never to the host it names', async (t) => {
+  const f = fakeRestDeps();
+  asStandby(f);
+  const res = await serve(f)('http://evil.example/jobs?x=1');
+  t.is(res.status, 307);
+  t.is(res.headers.location, 'http://b.test:8081/jobs?x=1');
+  t.is(atLeader('http://b.test:8081/', '//evil.example/jobs'), 'http://b.test:8081//evil.example/jobs', 'an origin-form path is kept as it is');
+  t.is(atLeader('http://b.test:8081', '*'), 'http://b.test:8081/');
 });
 
 test('without a ready leader, or while recovering, leader-only requests get 503 + Retry-After', async (t) => {
