@@ -125,7 +125,11 @@ test.serial('recorded failovers: promtool finds the flapping and no-ready-leader
 
   // The recording on 1 s steps, and where its phases lie (step k is promtool's time k s).
   const t0 = rec.startedAt;
-  const steps = Math.floor((Date.now() - t0) / STEP_MS);
+  // The grid ends at the last scrape (not at "now", up to a step later): each step takes the nearest
+  // scrape, so ending at "now" could leave the new leader's last 1.5 s of samples after the final step
+  // and the recording without the outage's end.
+  const lastScrapeAt = Math.max(...rec.scrapes.map((s) => s.at));
+  const steps = Math.floor((lastScrapeAt - t0) / STEP_MS) + 1;
   const grid = resampleScrapes(rec.scrapes, t0, STEP_MS, steps);
   t.is(grid.size, 3, 'every replica was recorded');
   const leaders = Array.from({ length: steps }, (_, k) =>
