@@ -6,6 +6,7 @@
 import { ChildProcess } from 'node:child_process';
 import { spawnClean } from '../util/clean-spawn';
 import { procState } from '../util/process';
+import { settlesWithin, sleep } from '../util/clock';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -294,7 +295,7 @@ async function killGroup(pgid: number, exited: Promise<void>, graceMs: number): 
   signalGroup(pgid, 'SIGTERM');
   const deadline = performance.now() + graceMs; // monotonic: a wall-clock step neither cuts nor stretches the grace
   // Children the command started may outlive it, so the group, not the leader, decides when we are done.
-  while (groupAlive(pgid) && performance.now() < deadline) await delay(Math.min(50, Math.max(1, deadline - performance.now())));
+  while (groupAlive(pgid) && performance.now() < deadline) await sleep(Math.min(50, Math.max(1, deadline - performance.now())));
   signalGroup(pgid, 'SIGKILL');
   await exited;
 }
@@ -341,17 +342,3 @@ function safeName(id: string): string {
   return /^\.*$/.test(name) ? `_${name}` : name;
 }
 
-/** True when `promise` settles within `ms`, false otherwise; leaves no timer behind either way. */
-async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { spawnClean } from './clean-spawn';
 import { killOnExit, stopChild } from './process';
+import { settlesWithin } from './clock';
 
 export interface ManagedChildOptions {
   /** stdout and stderr are appended to this file (created when missing); without one they are ignored. */
@@ -78,12 +79,6 @@ export class ManagedChild {
   /** Waits up to `timeoutMs` for the exit, then SIGKILLs it and waits for that. */
   async waitForExit(timeoutMs: number): Promise<void> {
     if (!this.running) return;
-    let timer: NodeJS.Timeout | undefined;
-    const late = await Promise.race([
-      this.exited.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), timeoutMs); }),
-    ]);
-    clearTimeout(timer);
-    if (late) await this.stop('SIGKILL');
+    if (!(await settlesWithin(this.exited, timeoutMs))) await this.stop('SIGKILL');
   }
 }

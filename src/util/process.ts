@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import { settlesWithin } from './clock';
 
 /**
  * Whether a process runs. Zombies count as gone: where PID 1 does not reap (containers), killed
@@ -47,11 +48,8 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   try { child.kill('SIGCONT'); child.kill(signal); } catch { /* already gone */ }
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), graceMs); });
-  if (await Promise.race([exited, late]) === 'late') {
+  if (!(await settlesWithin(exited, graceMs))) {
     try { child.kill('SIGKILL'); } catch { /* already gone */ }
     await exited;
   }
-  clearTimeout(timer);
 }
